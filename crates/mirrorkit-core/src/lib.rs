@@ -1,0 +1,20 @@
+//! mirrorkit-core: the spec model, sources, plan, store, packaging, engine and report of mirrorkit,
+//! plus the shared HTTP layer (retries, `Retry-After`, per-host limits, credentials, redaction).
+//!
+//! The flow is one direction: spec → [`source`] discovery → [`plan`] → [`store`] (fetch + verify)
+//! → [`package`] → [`target`] publish → [`report`].
+
+pub mod digest;
+pub mod engine;
+pub mod exit;
+pub mod http;
+pub mod package;
+pub mod plan;
+pub mod platform;
+pub mod report;
+pub mod select;
+pub mod source;
+pub mod spec;
+pub mod store;
+pub mod target;
+pub mod version;
