@@ -2,15 +2,20 @@
 //! exponential backoff and jitter on connect errors / 429 / 5xx, `Retry-After` honoured, and a
 //! redaction filter ([`redact::SafeUrl`]) so no credential reaches a log line, error or report.
 //!
-//! SKELETON (to be completed by the HTTP-layer work): the API below is the contract other modules
-//! build on; the bodies are a minimal working version.
+//! - [`limits`]: one semaphore per `host:port`; a [`Response`] holds its permit until dropped.
+//! - [`retry`]: which failures are retried and how long to wait.
+//! - [`redact`]: display-safe URLs, secrets and error chains.
+//! - [`credentials`]: registry credentials from docker/podman auth files, helpers and env vars.
 
 pub mod credentials;
+pub mod limits;
 pub mod redact;
 pub mod retry;
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use limits::HostLimits;
 use redact::SafeUrl;
 use retry::RetryPolicy;
 
@@ -25,6 +30,11 @@ pub struct HttpConfig {
     pub per_host_concurrency: usize,
     /// When and how often to retry.
     pub retry: RetryPolicy,
+    /// Give up connecting (TCP + TLS) after this long; counts as a retryable connect failure.
+    pub connect_timeout: Duration,
+    /// Give up when no byte arrives for this long while waiting for headers or reading a body.
+    /// There is deliberately no total timeout: a multi-GiB download may take hours.
+    pub read_timeout: Duration,
 }
 
 impl Default for HttpConfig {
@@ -33,6 +43,8 @@ impl Default for HttpConfig {
             user_agent: concat!("mirrorkit/", env!("CARGO_PKG_VERSION")).to_string(),
             per_host_concurrency: 8,
             retry: RetryPolicy::default(),
+            connect_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -49,6 +61,10 @@ pub enum HttpError {
     /// The client could not be built (TLS setup).
     #[error("HTTP client setup failed: {0}")]
     Setup(String),
+    /// The request could not be built or sent for a reason retrying cannot fix (invalid header
+    /// value, too many redirects, a redirect from https to http).
+    #[error("request to {url} failed: {reason}")]
+    Request { url: SafeUrl, reason: String },
 }
 
 impl HttpError {
@@ -60,13 +76,25 @@ impl HttpError {
                 status: 401 | 403, ..
             } => ExitCode::NoPermission,
             HttpError::Setup(_) => ExitCode::Io,
+            HttpError::Request { .. } => ExitCode::ItemFailed,
             _ => ExitCode::Unavailable,
+        }
+    }
+
+    /// A `Status` error for `response` (convenience for callers deciding a status is an error).
+    pub fn status(url: &url::Url, status: reqwest::StatusCode) -> HttpError {
+        HttpError::Status {
+            url: SafeUrl::new(url),
+            status: status.as_u16(),
         }
     }
 }
 
 /// A response plus the per-host permit it holds until it is dropped (so a streamed body counts
 /// against the host's concurrency limit).
+///
+/// Read the body through `DerefMut` (`response.chunk().await`) to keep the permit while
+/// streaming; [`Response::into_inner`] gives the permit up.
 pub struct Response {
     /// The underlying response.
     pub inner: reqwest::Response,
@@ -80,29 +108,58 @@ impl std::ops::Deref for Response {
     }
 }
 
+impl std::ops::DerefMut for Response {
+    fn deref_mut(&mut self) -> &mut reqwest::Response {
+        &mut self.inner
+    }
+}
+
 impl Response {
     /// Give up the permit and take the underlying response (e.g. to consume its body).
     pub fn into_inner(self) -> reqwest::Response {
         self.inner
     }
+
+    /// The next chunk of the body (`None` at the end), keeping the host permit while streaming.
+    pub async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, reqwest::Error> {
+        self.inner.chunk().await
+    }
 }
 
-/// The shared HTTP client; cheap to clone.
+/// The shared HTTP client; cheap to clone (clones share connections and host limits).
 #[derive(Clone)]
 pub struct HttpClient {
     inner: reqwest::Client,
     config: Arc<HttpConfig>,
+    limits: Arc<HostLimits>,
 }
 
 impl HttpClient {
-    /// Build a client: rustls with certificate verification on, no redirect to other schemes.
+    /// Build a client: rustls with certificate verification on, at most 10 redirects and never
+    /// from https to plain http.
     pub fn new(config: HttpConfig) -> Result<HttpClient, HttpError> {
         let inner = reqwest::Client::builder()
             .user_agent(config.user_agent.clone())
+            .connect_timeout(config.connect_timeout)
+            .read_timeout(config.read_timeout)
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                // A downgrade would send whatever the redirect target gets (cookies, the rest of
+                // the exchange) in clear text; reqwest follows it by default.
+                let downgrade = attempt.url().scheme() == "http"
+                    && attempt.previous().iter().any(|u| u.scheme() == "https");
+                if downgrade {
+                    attempt.error("refusing a redirect from https to http")
+                } else if attempt.previous().len() >= 10 {
+                    attempt.error("too many redirects")
+                } else {
+                    attempt.follow()
+                }
+            }))
             .build()
-            .map_err(|e| HttpError::Setup(e.to_string()))?;
+            .map_err(|e| HttpError::Setup(redact::error_chain(&e)))?;
         Ok(HttpClient {
             inner,
+            limits: Arc::new(HostLimits::new(config.per_host_concurrency)),
             config: Arc::new(config),
         })
     }
@@ -117,22 +174,93 @@ impl HttpClient {
         &self.config
     }
 
+    /// The per-host limits this client enforces (shared by its clones).
+    pub fn limits(&self) -> &HostLimits {
+        &self.limits
+    }
+
     /// Send the request that `build` makes, retrying per the [`RetryPolicy`]. `build` is called
     /// again for every attempt (so a streamed body is re-created). Retryable statuses that persist
     /// are returned as the final `Ok` response; the caller decides what a status means.
+    ///
+    /// The host's permit (see [`HostLimits`]) is taken before the first attempt and kept through
+    /// the retries (waiting out a 429 with the slot held is the polite thing) and then by the
+    /// returned [`Response`].
     pub async fn send<F>(&self, url: &url::Url, build: F) -> Result<Response, HttpError>
     where
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     {
-        match build(&self.inner).send().await {
-            Ok(inner) => Ok(Response {
-                inner,
-                _permit: None,
-            }),
-            Err(e) => Err(HttpError::Unreachable {
-                url: SafeUrl::new(url),
-                reason: redact::error_chain(&e),
-            }),
+        let permit = self.limits.acquire(url).await;
+        let policy = &self.config.retry;
+        let mut attempt: u32 = 0;
+        loop {
+            let last = attempt >= policy.max_retries;
+            match build(&self.inner).send().await {
+                Ok(inner) => {
+                    let status = inner.status().as_u16();
+                    if last || !retry::is_retryable_status(status) {
+                        return Ok(Response {
+                            inner,
+                            _permit: Some(permit),
+                        });
+                    }
+                    let retry_after = if retry::honours_retry_after(status) {
+                        retry::retry_after_of(inner.headers())
+                    } else {
+                        None
+                    };
+                    let delay = policy.delay(attempt, retry_after);
+                    tracing::warn!(
+                        url = %SafeUrl::new(url),
+                        status,
+                        attempt = attempt + 1,
+                        max_retries = policy.max_retries,
+                        delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                        "retrying after HTTP {status}"
+                    );
+                    // Free the connection before sleeping.
+                    drop(inner);
+                    tokio::time::sleep(delay).await;
+                }
+                Err(e) => {
+                    let retryable = is_retryable_error(&e);
+                    let reason = redact::error_chain(&e.without_url());
+                    if !retryable {
+                        return Err(HttpError::Request {
+                            url: SafeUrl::new(url),
+                            reason,
+                        });
+                    }
+                    if last {
+                        return Err(HttpError::Unreachable {
+                            url: SafeUrl::new(url),
+                            reason,
+                        });
+                    }
+                    let delay = policy.delay(attempt, None);
+                    tracing::warn!(
+                        url = %SafeUrl::new(url),
+                        error = %reason,
+                        attempt = attempt + 1,
+                        max_retries = policy.max_retries,
+                        delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                        "retrying after a connection failure"
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+            }
+            attempt += 1;
         }
     }
+}
+
+/// Whether a transport error is worth another attempt: connection refused/reset, DNS, TLS
+/// handshake and timeouts, and a connection closed before the response head arrived (`is_request`,
+/// hyper's "connection closed before message completed" on a reused keep-alive connection).
+/// Builder errors and redirect policy errors are not.
+fn is_retryable_error(e: &reqwest::Error) -> bool {
+    if e.is_builder() || e.is_redirect() {
+        return false;
+    }
+    e.is_connect() || e.is_timeout() || e.is_request()
 }

@@ -1,0 +1,93 @@
+//! Per-host concurrency limits: one semaphore per `host:port`, created on first use.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// The semaphores of every host a client has talked to.
+#[derive(Debug)]
+pub struct HostLimits {
+    per_host: usize,
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl HostLimits {
+    /// Allow `per_host` requests in flight per host. Zero is treated as one: a limit of zero would
+    /// deadlock every request instead of reporting a configuration mistake.
+    pub fn new(per_host: usize) -> HostLimits {
+        HostLimits {
+            per_host: per_host.max(1),
+            hosts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The key a URL is limited under: `host:port` (default port filled in), or the scheme for
+    /// URLs without a host.
+    pub fn key(url: &url::Url) -> String {
+        match (url.host_str(), url.port_or_known_default()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_string(),
+            (None, _) => url.scheme().to_string(),
+        }
+    }
+
+    /// Wait for a free slot for `url`'s host; the slot is held until the permit is dropped.
+    pub async fn acquire(&self, url: &url::Url) -> OwnedSemaphorePermit {
+        let semaphore = {
+            // A poisoned map only means another thread panicked while inserting; the map itself
+            // is still consistent.
+            let mut hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
+            hosts
+                .entry(Self::key(url))
+                .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
+                .clone()
+        };
+        // The semaphore is never closed, so acquiring cannot fail; fall back to an unlimited
+        // permit rather than panic if that ever changes.
+        match semaphore.acquire_owned().await {
+            Ok(permit) => permit,
+            Err(_) => Arc::new(Semaphore::new(1))
+                .try_acquire_owned()
+                .unwrap_or_else(|_| unreachable!("a fresh semaphore has a permit")),
+        }
+    }
+
+    /// Free slots for `url`'s host right now (for tests and diagnostics).
+    pub fn available(&self, url: &url::Url) -> usize {
+        let hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
+        hosts
+            .get(&Self::key(url))
+            .map_or(self.per_host, |s| s.available_permits())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_include_the_default_port() {
+        let k = |s: &str| HostLimits::key(&url::Url::parse(s).unwrap());
+        assert_eq!(k("https://Example.org/a"), "example.org:443");
+        assert_eq!(k("http://example.org/a"), "example.org:80");
+        assert_eq!(k("http://127.0.0.1:5000/v2/"), "127.0.0.1:5000");
+        assert_eq!(k("file:///tmp/x"), "file");
+    }
+
+    #[tokio::test]
+    async fn permits_are_per_host_and_released_on_drop() {
+        let limits = HostLimits::new(2);
+        let a = url::Url::parse("https://a.example/").unwrap();
+        let b = url::Url::parse("https://b.example/").unwrap();
+        let p1 = limits.acquire(&a).await;
+        let p2 = limits.acquire(&a).await;
+        assert_eq!(limits.available(&a), 0);
+        assert_eq!(limits.available(&b), 2);
+        let _p3 = limits.acquire(&b).await;
+        drop(p1);
+        assert_eq!(limits.available(&a), 1);
+        drop(p2);
+        assert_eq!(limits.available(&a), 2);
+    }
+}
