@@ -37,6 +37,16 @@ pub enum Fault {
         /// How many requests get cut off.
         times: usize,
     },
+    /// Send the headers and `bytes` bytes of the body, then close the connection cleanly (FIN):
+    /// the client reliably receives exactly `bytes` bytes and then sees a short body. Use this
+    /// when a test asserts the exact offset of the resumed request; a reset may discard bytes
+    /// the client had not read yet.
+    CloseAfter {
+        /// Body bytes sent before the close.
+        bytes: u64,
+        /// How many requests get cut off.
+        times: usize,
+    },
     /// Ignore `Range` and answer 200 with the whole file (servers that do not support ranges).
     IgnoreRange {
         /// How many requests get the whole file.
@@ -77,10 +87,16 @@ impl Fault {
         Fault::ResetAfter { bytes, times }
     }
 
+    /// Close the connection cleanly after `bytes` body bytes for the first `times` requests.
+    pub fn close_after(bytes: u64, times: usize) -> Fault {
+        Fault::CloseAfter { bytes, times }
+    }
+
     fn times(&self) -> usize {
         match self {
             Fault::Status { times, .. }
             | Fault::ResetAfter { times, .. }
+            | Fault::CloseAfter { times, .. }
             | Fault::IgnoreRange { times } => *times,
         }
     }
@@ -482,6 +498,10 @@ fn handle(mut conn: TcpStream, state: &State) -> std::io::Result<()> {
         socket2::SockRef::from(&conn).set_linger(Some(Duration::ZERO))?;
         return Ok(());
     }
+    if let Some(Fault::CloseAfter { bytes, .. }) = fault {
+        body.write_range(&mut conn, start, bytes.min(count))?;
+        return conn.shutdown(std::net::Shutdown::Both);
+    }
     body.write_range(&mut conn, start, count)
 }
 
@@ -558,10 +578,17 @@ mod tests {
         assert!(h3.starts_with("HTTP/1.1 200"));
         assert_eq!(b3, b"abcdef");
 
-        server.set_fault("a", Fault::reset_after(2, 1));
+        server.set_fault("a", Fault::close_after(2, 1));
         let (h, b) = get(&server, "/a", "");
         assert!(h.contains("Content-Length: 6"));
         assert_eq!(b, b"ab");
+
+        server.set_fault("a", Fault::reset_after(2, 1));
+        let (h, b) = get(&server, "/a", "");
+        assert!(h.contains("Content-Length: 6"));
+        assert!(b.len() <= 2, "at most the bytes before the reset arrive");
+        let (_, b) = get(&server, "/a", "");
+        assert_eq!(b, b"abcdef", "the fault is used up");
     }
 
     #[test]
