@@ -1,1 +1,233 @@
-//! TODO
+//! The plan: for every upstream version of a mirror, `mirror`, `skip` (already in the target),
+//! `exclude` (with the reason) or `fail` (decidable before any download, such as an ambiguous
+//! asset match). Pure data, computed before any download and without side effects; `check` and
+//! `--dry-run` print it and stop.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use crate::platform::Platform;
+use crate::select::{Selection, select};
+use crate::source::{Asset, Release};
+use crate::spec::Mirror;
+use crate::version;
+
+/// The plan of a whole run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Plan {
+    /// One entry per mirror, in spec order.
+    pub mirrors: Vec<MirrorPlan>,
+}
+
+/// The plan of one mirror.
+#[derive(Clone, Debug, Serialize)]
+pub struct MirrorPlan {
+    /// The mirror's key.
+    pub key: String,
+    /// Target repository.
+    pub repository: String,
+    /// Target, for display (`docker://host` or `oci:DIR`).
+    pub target: String,
+    /// Versions, oldest first.
+    pub versions: Vec<VersionPlan>,
+    /// Why the mirror could not be planned at all (source or target failure), if it could not.
+    pub error: Option<String>,
+}
+
+/// What happens to one version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Download, package and push it.
+    Mirror,
+    /// Its tag already exists in the target.
+    Skip,
+    /// Filtered out; `reason` says why.
+    Exclude,
+    /// Known to fail before any download (e.g. two assets match one platform).
+    Fail,
+}
+
+/// The plan of one version.
+#[derive(Clone, Debug, Serialize)]
+pub struct VersionPlan {
+    /// Version as upstream names it.
+    pub version: String,
+    /// Tag it is published under.
+    pub tag: String,
+    /// Upstream marks it a prerelease.
+    pub prerelease: bool,
+    /// What happens to it.
+    pub action: Action,
+    /// Why it is skipped, excluded or failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Per declared platform.
+    pub platforms: Vec<PlatformPlan>,
+}
+
+/// What a version offers for one declared platform.
+#[derive(Clone, Debug, Serialize)]
+pub struct PlatformPlan {
+    /// The platform.
+    pub platform: Platform,
+    /// `selected`, `absent` or `ambiguous`.
+    pub selection: PlatformSelection,
+    /// The selected asset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asset: Option<Asset>,
+    /// Why it is absent or ambiguous.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The selection outcome for one platform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlatformSelection {
+    /// One asset selected.
+    Selected,
+    /// No asset for it in this version.
+    Absent,
+    /// A pattern matched two assets.
+    Ambiguous,
+}
+
+/// Which versions the command line asks for.
+#[derive(Clone, Debug, Default)]
+pub struct VersionFilter {
+    /// Only these versions (`--version`); empty = all.
+    pub versions: Vec<String>,
+    /// Only the highest version left after every other filter (`--latest`).
+    pub latest: bool,
+}
+
+/// The OCI tag a version is published under: `+` (semver build metadata) becomes `_`, as Helm and
+/// ocx do, because `+` is not allowed in a tag. `None` when the result is still not a valid tag.
+pub fn tag_for(version: &str) -> Option<String> {
+    let tag = version.replace('+', "_");
+    let b = tag.as_bytes();
+    let valid = !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(c));
+    valid.then_some(tag)
+}
+
+/// Plan the versions of `mirror` given upstream `releases` and the tags the target holds.
+pub fn plan_versions(
+    mirror: &Mirror,
+    mut releases: Vec<Release>,
+    existing_tags: &BTreeSet<String>,
+    filter: &VersionFilter,
+) -> Vec<VersionPlan> {
+    releases.sort_by(|a, b| version::compare(&a.version, &b.version));
+    let mut plans: Vec<VersionPlan> = releases
+        .iter()
+        .map(|r| plan_version(mirror, r, existing_tags, filter))
+        .collect();
+    if filter.latest {
+        // Among the versions still in play, keep the highest; prefer a stable one.
+        let candidate =
+            |p: &VersionPlan| matches!(p.action, Action::Mirror | Action::Skip | Action::Fail);
+        let keep = plans
+            .iter()
+            .rposition(|p| candidate(p) && !p.prerelease)
+            .or_else(|| plans.iter().rposition(candidate));
+        for (i, p) in plans.iter_mut().enumerate() {
+            if Some(i) != keep && candidate(p) {
+                p.action = Action::Exclude;
+                p.reason = Some("not the latest version (--latest)".into());
+            }
+        }
+    }
+    plans
+}
+
+fn plan_version(
+    mirror: &Mirror,
+    release: &Release,
+    existing_tags: &BTreeSet<String>,
+    filter: &VersionFilter,
+) -> VersionPlan {
+    let platforms: Vec<PlatformPlan> = mirror
+        .platforms
+        .iter()
+        .map(|p| match select(p, &release.assets) {
+            Selection::Selected(asset) => PlatformPlan {
+                platform: p.platform.clone(),
+                selection: PlatformSelection::Selected,
+                asset: Some(asset.clone()),
+                reason: None,
+            },
+            Selection::Absent => PlatformPlan {
+                platform: p.platform.clone(),
+                selection: PlatformSelection::Absent,
+                asset: None,
+                reason: Some("no asset matches the platform's patterns".into()),
+            },
+            Selection::Ambiguous { pattern, names } => PlatformPlan {
+                platform: p.platform.clone(),
+                selection: PlatformSelection::Ambiguous,
+                asset: None,
+                reason: Some(format!(
+                    "pattern {pattern:?} matches both {} and {}",
+                    names[0], names[1]
+                )),
+            },
+        })
+        .collect();
+    let tag = tag_for(&release.version);
+    let (action, reason) =
+        if !filter.versions.is_empty() && !filter.versions.contains(&release.version) {
+            (
+                Action::Exclude,
+                Some("not selected by --version".to_string()),
+            )
+        } else if tag.is_none() {
+            (
+                Action::Exclude,
+                Some(format!(
+                    "{:?} cannot be written as an OCI tag",
+                    release.version
+                )),
+            )
+        } else if let Some(amb) = platforms
+            .iter()
+            .find(|p| p.selection == PlatformSelection::Ambiguous)
+        {
+            (
+                Action::Fail,
+                Some(format!(
+                    "{}: {}",
+                    amb.platform,
+                    amb.reason.as_deref().unwrap_or("")
+                )),
+            )
+        } else if platforms
+            .iter()
+            .all(|p| p.selection == PlatformSelection::Absent)
+        {
+            (
+                Action::Exclude,
+                Some("no asset matches any declared platform".to_string()),
+            )
+        } else if tag.as_ref().is_some_and(|t| existing_tags.contains(t)) {
+            (
+                Action::Skip,
+                Some("tag already exists in the target".to_string()),
+            )
+        } else {
+            (Action::Mirror, None)
+        };
+    VersionPlan {
+        version: release.version.clone(),
+        tag: tag.unwrap_or_default(),
+        prerelease: release.prerelease,
+        action,
+        reason,
+        platforms,
+    }
+}
