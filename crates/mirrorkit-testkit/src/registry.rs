@@ -1,1 +1,356 @@
 //! A real Debian `docker-registry` (CNCF distribution 2.8) on a free 127.0.0.1 port, plus skopeo helpers.
+//!
+//! Every [`Registry`] gets a throwaway config and data directory and is killed when dropped. The
+//! skopeo helpers always talk plain HTTP (`--tls-verify=false`) and pass `--insecure-policy`,
+//! because Debian may ship no `/etc/containers/policy.json`. The fixture builders make real image
+//! content that skopeo accepts: [`umoci_image`] runs `umoci`, [`two_platform_index`] writes an OCI
+//! layout with a two-platform index by hand.
+//!
+//! Test support code: failures panic with the command's output, which is what a test wants.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest as _, Sha256};
+
+/// The Debian package's registry binary.
+pub const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
+
+/// A running `docker-registry serve` on `127.0.0.1:<port>`, killed on drop.
+pub struct Registry {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+    credentials: Option<(String, String)>,
+}
+
+impl Registry {
+    /// Start an anonymous registry (push and pull open to everyone).
+    pub fn start() -> Registry {
+        Registry::start_inner(None)
+    }
+
+    /// Start a registry that requires HTTP Basic auth (`auth.htpasswd`) for `user`/`pass`.
+    pub fn start_with_htpasswd(user: &str, pass: &str) -> Registry {
+        Registry::start_inner(Some((user.to_string(), pass.to_string())))
+    }
+
+    fn start_inner(credentials: Option<(String, String)>) -> Registry {
+        let mut last_log = String::new();
+        // The port is free when we pick it but could be taken before the registry binds it:
+        // try a few ports before giving up.
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().expect("temp dir for the registry");
+            let port = free_port();
+            let config = write_config(dir.path(), port, credentials.as_ref());
+            let log_path = dir.path().join("registry.log");
+            let log = std::fs::File::create(&log_path).expect("registry log file");
+            let log_err = log.try_clone().expect("registry log file");
+            let child = Command::new(REGISTRY_BIN)
+                .arg("serve")
+                .arg(&config)
+                .stdin(Stdio::null())
+                .stdout(Stdio::from(log))
+                .stderr(Stdio::from(log_err))
+                .spawn()
+                .expect("spawn /usr/bin/docker-registry (apt-get install docker-registry)");
+            let mut registry = Registry {
+                child,
+                port,
+                dir,
+                credentials: credentials.clone(),
+            };
+            if registry.wait_ready(Duration::from_secs(30)) {
+                return registry;
+            }
+            last_log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let _ = registry.child.kill();
+            let _ = registry.child.wait();
+        }
+        panic!("docker-registry did not start; last log:\n{last_log}");
+    }
+
+    /// Poll `GET /v2/` until it answers (200, or 401 for an htpasswd registry) or the process dies.
+    fn wait_ready(&mut self, limit: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if let Some(status) = http_status(self.port, "/v2/") {
+                if status == 200 || status == 401 {
+                    return true;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// `127.0.0.1:PORT`, the registry's host as written in image references.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The TCP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `docker://127.0.0.1:PORT/<repo_and_ref>`, e.g. `docker_ref("tools/cmake:1.0")`.
+    pub fn docker_ref(&self, repo_and_ref: &str) -> String {
+        format!("docker://{}/{}", self.host(), repo_and_ref)
+    }
+
+    /// `user:pass` for skopeo's `--creds` flags, when the registry needs them.
+    pub fn creds(&self) -> Option<String> {
+        self.credentials.as_ref().map(|(u, p)| format!("{u}:{p}"))
+    }
+
+    /// The registry's log so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// The registry's storage root (to inspect what it holds).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
+}
+
+fn write_config(dir: &Path, port: u16, credentials: Option<&(String, String)>) -> PathBuf {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).expect("registry data dir");
+    let mut yaml = format!(
+        "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: mirrorkit-test-secret\n",
+        data.display()
+    );
+    if let Some((user, pass)) = credentials {
+        let out = Command::new("htpasswd")
+            .args(["-Bbn", user, pass])
+            .output()
+            .expect("run htpasswd (apt-get install apache2-utils)");
+        assert!(out.status.success(), "htpasswd failed");
+        let path = dir.join("htpasswd");
+        std::fs::write(&path, &out.stdout).expect("write htpasswd");
+        yaml.push_str(&format!(
+            "auth:\n  htpasswd:\n    realm: mirrorkit-test\n    path: {}\n",
+            path.display()
+        ));
+    }
+    let config = dir.join("config.yml");
+    std::fs::write(&config, yaml).expect("write registry config");
+    config
+}
+
+/// A minimal blocking `GET path` on 127.0.0.1:port returning the status code.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// Run skopeo with `--insecure-policy` and the given arguments; `Ok(stdout)` on success,
+/// `Err(stderr)` otherwise.
+pub fn skopeo(args: &[&str]) -> Result<Vec<u8>, String> {
+    let out = Command::new("skopeo")
+        .arg("--insecure-policy")
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run skopeo: {e}"))?;
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        Err(format!(
+            "skopeo {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// `skopeo inspect --raw` of `reference` (plain HTTP, no TLS verification), plus `extra_args`
+/// (e.g. `["--creds", "u:p"]`). Returns the manifest bytes exactly as served.
+pub fn skopeo_inspect_raw(reference: &str, extra_args: &[&str]) -> Result<Vec<u8>, String> {
+    let mut args = vec!["inspect", "--raw", "--tls-verify=false"];
+    args.extend_from_slice(extra_args);
+    args.push(reference);
+    skopeo(&args)
+}
+
+/// `skopeo copy --all --preserve-digests` from `src` to `dst` over plain HTTP.
+pub fn skopeo_copy(src: &str, dst: &str) -> Result<(), String> {
+    skopeo_copy_with(src, dst, &[])
+}
+
+/// [`skopeo_copy`] with extra flags such as `--src-creds u:p`, `--dest-creds u:p` or
+/// `--format v2s2`.
+pub fn skopeo_copy_with(src: &str, dst: &str, extra_args: &[&str]) -> Result<(), String> {
+    let mut args = vec![
+        "copy",
+        "--quiet",
+        "--all",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+    ];
+    // `--preserve-digests` refuses format conversions, so it is only added when none is asked for.
+    if !extra_args.iter().any(|a| a.starts_with("--format")) {
+        args.push("--preserve-digests");
+    }
+    args.extend_from_slice(extra_args);
+    args.push(src);
+    args.push(dst);
+    skopeo(&args).map(|_| ())
+}
+
+/// The `sha256:<hex>` digest of `bytes`.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().expect("spawn fixture command");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Build a one-layer image with `umoci` into the OCI layout `dir` (created), tagged `tag`: the
+/// layer holds `/hello.txt` with `content`; the config says `linux/<arch>`.
+pub fn umoci_image(dir: &Path, tag: &str, arch: &str, content: &[u8]) {
+    let image = format!("{}:{tag}", dir.display());
+    if !dir.join("oci-layout").exists() {
+        run(Command::new("umoci").args(["init", "--layout"]).arg(dir));
+    }
+    run(Command::new("umoci").args(["new", "--image", &image]));
+    let src = tempfile::tempdir().expect("temp dir");
+    let file = src.path().join("hello.txt");
+    std::fs::write(&file, content).expect("write fixture file");
+    run(Command::new("umoci")
+        .args(["insert", "--rootless", "--image", &image])
+        .arg(&file)
+        .arg("/hello.txt"));
+    run(Command::new("umoci").args([
+        "config",
+        "--image",
+        &image,
+        "--architecture",
+        arch,
+        "--os",
+        "linux",
+    ]));
+}
+
+/// A blob written into a layout by [`two_platform_index`].
+fn write_blob(dir: &Path, bytes: &[u8]) -> String {
+    let digest = sha256_digest(bytes);
+    let hex = &digest["sha256:".len()..];
+    std::fs::write(dir.join("blobs/sha256").join(hex), bytes).expect("write blob");
+    digest
+}
+
+/// An uncompressed layer tar holding one file.
+fn layer_tar(name: &str, content: &[u8]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(content.len() as u64);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_cksum();
+    builder
+        .append_data(&mut header, name, content)
+        .expect("append tar entry");
+    builder.into_inner().expect("finish tar")
+}
+
+/// Write by hand an OCI layout at `dir` whose `tag` is an image index of two platform images
+/// (`linux/amd64`, `linux/arm64`), each with an uncompressed one-file layer whose content
+/// includes `seed`. Returns the index digest (`sha256:…`).
+pub fn two_platform_index(dir: &Path, tag: &str, seed: &str) -> String {
+    std::fs::create_dir_all(dir.join("blobs/sha256")).expect("layout dirs");
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)
+        .expect("oci-layout");
+    let mut descriptors = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let layer = layer_tar(
+            &format!("hello-{arch}.txt"),
+            format!("hello from {arch} ({seed})\n").as_bytes(),
+        );
+        let layer_digest = write_blob(dir, &layer);
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": arch,
+            "os": "linux",
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+        }))
+        .expect("config json");
+        let config_digest = write_blob(dir, &config);
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest,
+                "size": config.len(),
+            },
+            "layers": [{
+                "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                "digest": layer_digest,
+                "size": layer.len(),
+            }],
+        }))
+        .expect("manifest json");
+        let manifest_digest = write_blob(dir, &manifest);
+        descriptors.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest,
+            "size": manifest.len(),
+            "platform": {"architecture": arch, "os": "linux"},
+        }));
+    }
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": descriptors,
+    }))
+    .expect("index json");
+    let index_digest = write_blob(dir, &index);
+    let layout_index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": index_digest,
+            "size": index.len(),
+            "annotations": {"org.opencontainers.image.ref.name": tag},
+        }],
+    });
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::to_vec(&layout_index).expect("index.json"),
+    )
+    .expect("write index.json");
+    index_digest
+}
