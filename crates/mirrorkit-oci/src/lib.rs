@@ -1,3 +1,23 @@
 //! mirrorkit-oci: the OCI registry client (Distribution API), OCI image layouts and archives, and
 //! `copy` between them. Implements [`mirrorkit_core::target::Target`] for a registry and for a
 //! directory of OCI image layouts.
+//!
+//! - [`registry`]: [`Registry`], a thin client over the shared HTTP layer.
+//! - [`layout`]: [`Layout`] (one OCI image layout) and [`LayoutRoot`] (one layout per repository).
+//! - [`archive`]: `oci-archive` tars of a layout.
+//! - [`reference`]: `docker://…`, `oci:…`, `oci-archive:…` references.
+//! - [`copy`](mod@copy): [`copy()`] an image or index between any two of them.
+
+pub mod archive;
+pub mod copy;
+pub mod error;
+pub mod layout;
+pub mod media;
+pub mod reference;
+pub mod registry;
+
+pub use copy::{CopyError, CopyOptions, CopyReport, copy, copy_str};
+pub use error::OciError;
+pub use layout::{Layout, LayoutRoot};
+pub use reference::{ImageReference, ReferenceError};
+pub use registry::Registry;

@@ -1,0 +1,118 @@
+//! The one error type of the OCI layer: registry, layout, archive and copy all speak it, and it
+//! converts to the engine's [`TargetError`]. Messages never hold credentials or tokens.
+
+use std::path::PathBuf;
+
+use mirrorkit_core::exit::ExitCode;
+use mirrorkit_core::target::TargetError;
+
+/// A failure while talking to a registry or reading/writing a layout or archive.
+#[derive(Debug, thiserror::Error)]
+pub enum OciError {
+    /// Connect error, timeout, or a 5xx that outlived the retries.
+    #[error("{target} is unreachable: {reason}")]
+    Unreachable { target: String, reason: String },
+    /// 401/403 after authenticating (or with no credentials to offer).
+    #[error("{target} refused access ({status}): {reason}")]
+    Denied {
+        target: String,
+        status: u16,
+        reason: String,
+    },
+    /// The registry answered with an error (its error JSON message is in `reason`).
+    #[error("{target} rejected {what}: {reason}")]
+    Rejected {
+        target: String,
+        what: String,
+        reason: String,
+    },
+    /// A manifest, blob or tag that was asked for does not exist.
+    #[error("{what} not found in {target}")]
+    NotFound { target: String, what: String },
+    /// Content did not hash to the digest it was fetched or pushed under.
+    #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
+    DigestMismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
+    /// A document (manifest, index.json, tar entry, response) is not what it must be.
+    #[error("malformed {what}: {reason}")]
+    Malformed { what: String, reason: String },
+    /// A local file could not be read or written.
+    #[error("I/O error on {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl OciError {
+    /// The exit code this error stands for: unreachable 69, denied 77, bad data / digest
+    /// mismatch 65, local I/O 74, anything else the registry refused 1.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            OciError::Unreachable { .. } => ExitCode::Unavailable,
+            OciError::Denied { .. } => ExitCode::NoPermission,
+            OciError::DigestMismatch { .. } | OciError::Malformed { .. } => ExitCode::Data,
+            OciError::Io { .. } => ExitCode::Io,
+            OciError::Rejected { .. } | OciError::NotFound { .. } => ExitCode::ItemFailed,
+        }
+    }
+
+    /// An [`OciError::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> OciError {
+        OciError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// An [`OciError::Malformed`].
+    pub fn malformed(what: impl Into<String>, reason: impl ToString) -> OciError {
+        OciError::Malformed {
+            what: what.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+impl From<OciError> for TargetError {
+    fn from(e: OciError) -> TargetError {
+        match e {
+            OciError::Unreachable { target, reason } => TargetError::Unreachable { target, reason },
+            OciError::Denied {
+                target,
+                status,
+                reason,
+            } => TargetError::Denied {
+                target,
+                status,
+                reason,
+            },
+            OciError::Io { path, source } => TargetError::Io { path, source },
+            OciError::Rejected {
+                target,
+                what,
+                reason,
+            } => TargetError::Rejected {
+                target,
+                what,
+                reason,
+            },
+            OciError::NotFound { target, what } => TargetError::Rejected {
+                target,
+                what,
+                reason: "not found".into(),
+            },
+            e @ (OciError::DigestMismatch { .. } | OciError::Malformed { .. }) => {
+                TargetError::Rejected {
+                    target: String::new(),
+                    what: "content".into(),
+                    reason: e.to_string(),
+                }
+            }
+        }
+    }
+}

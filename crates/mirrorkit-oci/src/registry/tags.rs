@@ -1,0 +1,188 @@
+//! Tag listing: `GET /v2/<repo>/tags/list`, following `Link: <…>; rel="next"`.
+//!
+//! Pagination is guarded against a registry that does not advance: distribution 2.8 as packaged by
+//! Debian ignores `n`/`last` and returns every tag on every call, so a client that pages by `last`
+//! (or trusts a repeating `Link`) never ends. [`TagPager`] stops when a page adds no new tag or the
+//! next link was already followed.
+
+use std::collections::HashSet;
+
+use reqwest::Method;
+use reqwest::header::LINK;
+use url::Url;
+
+use super::auth::Scope;
+use super::{Registry, Req, check_repository, has_error_code, read_limited};
+use crate::error::OciError;
+
+/// Largest tags page we read (a repository with ~100k tags still fits).
+const MAX_TAGS_PAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Accumulates pages of tags and decides whether to fetch the next one.
+#[derive(Debug, Default)]
+pub struct TagPager {
+    tags: Vec<String>,
+    seen_tags: HashSet<String>,
+    seen_links: HashSet<String>,
+}
+
+impl TagPager {
+    /// A pager that has seen nothing.
+    pub fn new() -> TagPager {
+        TagPager::default()
+    }
+
+    /// Take one page (`tags`, and the `rel="next"` target if any); returns the next link to
+    /// fetch, or `None` when listing is complete — no next link, a next link already followed, or
+    /// a page that added no tag we had not seen.
+    pub fn accept(&mut self, page: Vec<String>, next: Option<String>) -> Option<String> {
+        let mut added = false;
+        for tag in page {
+            if self.seen_tags.insert(tag.clone()) {
+                self.tags.push(tag);
+                added = true;
+            }
+        }
+        let next = next?;
+        if !added || !self.seen_links.insert(next.clone()) {
+            return None;
+        }
+        Some(next)
+    }
+
+    /// Every distinct tag, in the order first seen.
+    pub fn into_tags(self) -> Vec<String> {
+        self.tags
+    }
+}
+
+/// The target of `rel="next"` in a `Link` header (`<url>; rel="next"`).
+pub(crate) fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        params
+            .split(';')
+            .any(|p| {
+                let p = p.trim().replace(' ', "");
+                p == "rel=\"next\"" || p == "rel=next"
+            })
+            .then(|| target.to_string())
+    })
+}
+
+impl Registry {
+    /// Every tag of `repo`; an empty list when the repository does not exist (404
+    /// `NAME_UNKNOWN`).
+    pub async fn list_tags(&self, repo: &str) -> Result<Vec<String>, OciError> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            tags: Option<Vec<String>>,
+        }
+        check_repository(repo)?;
+        let mut url: Url = self.url(&format!("v2/{repo}/tags/list"))?;
+        let mut pager = TagPager::new();
+        loop {
+            let resp = self
+                .execute(&Scope::pull(repo), Req::new(Method::GET, url.clone()))
+                .await?;
+            if resp.status() == reqwest::StatusCode::NOT_FOUND {
+                let status = resp.status();
+                let body = read_limited(resp.into_inner(), 64 * 1024)
+                    .await
+                    .unwrap_or_default();
+                if has_error_code(&body, "NAME_UNKNOWN") || body.is_empty() {
+                    return Ok(pager.into_tags());
+                }
+                return Err(OciError::Rejected {
+                    target: self.host.clone(),
+                    what: format!("tags of {repo}"),
+                    reason: super::error_message(&body).unwrap_or_else(|| status.to_string()),
+                });
+            }
+            if !resp.status().is_success() {
+                return Err(self.status_error(resp, &format!("tags of {repo}")).await);
+            }
+            let link = resp
+                .headers()
+                .get(LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(next_link);
+            let body = read_limited(resp.into_inner(), MAX_TAGS_PAGE_BYTES).await?;
+            let page: Page = serde_json::from_slice(&body)
+                .map_err(|e| OciError::malformed(format!("tags list of {repo}"), e))?;
+            match pager.accept(page.tags.unwrap_or_default(), link) {
+                Some(next) => {
+                    url = url
+                        .join(&next)
+                        .map_err(|e| OciError::malformed("tags Link header", e))?;
+                    // Never follow pagination off the registry.
+                    if url.host_str() != self.base.host_str() {
+                        return Ok(pager.into_tags());
+                    }
+                }
+                None => return Ok(pager.into_tags()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn pager_follows_advancing_links() {
+        let mut p = TagPager::new();
+        let n1 = p.accept(tags(&["a", "b"]), Some("/v2/r/tags/list?last=b".into()));
+        assert_eq!(n1.as_deref(), Some("/v2/r/tags/list?last=b"));
+        let n2 = p.accept(tags(&["c", "d"]), Some("/v2/r/tags/list?last=d".into()));
+        assert!(n2.is_some());
+        assert_eq!(p.accept(tags(&["e"]), None), None);
+        assert_eq!(p.into_tags(), tags(&["a", "b", "c", "d", "e"]));
+    }
+
+    #[test]
+    fn pager_stops_when_a_page_repeats_every_tag() {
+        // Debian's distribution 2.8: `last` is ignored, each page holds every tag, and the link
+        // moves on anyway. The second page adds nothing, so listing ends.
+        let mut p = TagPager::new();
+        let all = tags(&["b", "c", "e", "a", "d"]);
+        let mut fetched = 0;
+        let mut next = Some("/v2/r/tags/list?n=2".to_string());
+        while let Some(link) = next.take() {
+            fetched += 1;
+            assert!(fetched < 10, "pagination did not terminate");
+            next = p.accept(all.clone(), Some(format!("{link}&last=x{fetched}")));
+        }
+        assert_eq!(fetched, 2);
+        assert_eq!(p.into_tags(), all);
+    }
+
+    #[test]
+    fn pager_stops_when_the_next_link_repeats() {
+        let mut p = TagPager::new();
+        let link = Some("/v2/r/tags/list?last=b".to_string());
+        assert!(p.accept(tags(&["a", "b"]), link.clone()).is_some());
+        // New tags, but the same link again: following it would loop.
+        assert_eq!(p.accept(tags(&["c"]), link), None);
+        assert_eq!(p.into_tags(), tags(&["a", "b", "c"]));
+    }
+
+    #[test]
+    fn link_header_next_is_found() {
+        assert_eq!(
+            next_link(r#"</v2/r/tags/list?last=b&n=2>; rel="next""#).as_deref(),
+            Some("/v2/r/tags/list?last=b&n=2")
+        );
+        assert_eq!(
+            next_link(r#"<https://x/prev>; rel="prev", <https://x/next>; rel=next"#).as_deref(),
+            Some("https://x/next")
+        );
+        assert_eq!(next_link("garbage"), None);
+    }
+}
