@@ -1,3 +1,193 @@
-fn main() {
-    println!("Hello, world!");
+//! The mirrorkit binary: parses the command line, calls the library, prints, and decides the exit
+//! code in one place ([`run`] returns it; `main` only converts it).
+
+mod cli;
+mod diagnostics;
+mod targets;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::{CommandFactory, Parser};
+use mirrorkit_core::engine::{self, SyncOptions};
+use mirrorkit_core::exit::ExitCode;
+use mirrorkit_core::http::credentials::Credentials;
+use mirrorkit_core::http::{HttpClient, HttpConfig};
+use mirrorkit_core::plan::VersionFilter;
+use mirrorkit_core::spec;
+
+use cli::{Cli, Color, Command, Format, SchemaTarget, SyncArgs};
+
+fn main() -> std::process::ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap exits 2 on usage errors; our contract (sysexits) is 64. Help and version are 0.
+            let _ = e.print();
+            return std::process::ExitCode::from(if e.use_stderr() { ExitCode::Usage.code() } else { 0 });
+        }
+    };
+    init_logging(&cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(ExitCode::Io.code());
+        }
+    };
+    let code = runtime.block_on(run(cli));
+    std::process::ExitCode::from(code.code())
+}
+
+fn init_logging(cli: &Cli) {
+    let level = match cli.log_level {
+        cli::LogLevel::Trace => "trace",
+        cli::LogLevel::Debug => "debug",
+        cli::LogLevel::Info => "info",
+        cli::LogLevel::Warn => "warn",
+        cli::LogLevel::Error => "error",
+    };
+    let ansi = match cli.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stderr().is_terminal(),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MIRRORKIT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,mirrorkit={level},mirrorkit_core={level},mirrorkit_oci={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_target(false)
+        .try_init();
+    diagnostics::init(ansi);
+}
+
+/// Run one command and return its exit code.
+async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Sync(args) => sync(args, false).await,
+        Command::Check(args) => sync(args, true).await,
+        Command::Validate { spec } => validate(&spec),
+        Command::Schema { target } => schema(target),
+        Command::Copy(args) => targets::copy(args).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "mirrorkit", &mut std::io::stdout());
+            ExitCode::Success
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut out) {
+                eprintln!("error: cannot render the man page: {e}");
+                return ExitCode::Io;
+            }
+            print_stdout(&String::from_utf8_lossy(&out))
+        }
+    }
+}
+
+/// `sync` and `check`: run the engine and print the report.
+async fn sync(args: SyncArgs, force_dry_run: bool) -> ExitCode {
+    let spec = match spec::load(&args.spec) {
+        Ok(s) => s,
+        Err(e) => return diagnostics::spec_error(&e),
+    };
+    let http = match HttpClient::new(HttpConfig::default()) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return e.exit_code();
+        }
+    };
+    let work_dir = args
+        .work_dir
+        .clone()
+        .or_else(|| spec.work_dir.clone())
+        .unwrap_or_else(|| PathBuf::from(".mirrorkit"));
+    let options = SyncOptions {
+        only: args.only.clone(),
+        filter: VersionFilter {
+            versions: args.versions.iter().filter(|v| !v.is_empty()).cloned().collect(),
+            latest: args.latest,
+        },
+        dry_run: force_dry_run || args.dry_run,
+        fail_fast: args.fail_fast,
+        concurrency: usize::from(args.concurrency),
+        work_dir,
+    };
+    let credentials = Credentials::load();
+    let opener = targets::Opener::new(&spec, http.clone(), credentials);
+    let spinner = diagnostics::spinner(if options.dry_run { "planning" } else { "syncing" });
+    let report = engine::sync(&spec, &options, &http, |t| opener.open(t)).await;
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return e.exit_code();
+        }
+    };
+    for m in &report.mirrors {
+        if let Some(e) = &m.error {
+            eprintln!("error: mirror {}: {}", m.key, e.message);
+        }
+    }
+    let out = match args.format {
+        Format::Plain => report.to_plain(),
+        Format::Json => match serde_json::to_string_pretty(&report) {
+            Ok(s) => s + "\n",
+            Err(e) => {
+                eprintln!("error: cannot render the report: {e}");
+                return ExitCode::Io;
+            }
+        },
+    };
+    match print_stdout(&out) {
+        ExitCode::Success => report.exit_code(),
+        other => other,
+    }
+}
+
+/// `validate`: load the spec (offline) and say what it holds.
+fn validate(path: &std::path::Path) -> ExitCode {
+    match spec::load(path) {
+        Ok(s) => {
+            let keys: Vec<&str> = s.mirrors.iter().map(|m| m.key.as_str()).collect();
+            print_stdout(&format!("{}: valid ({} mirror(s): {})\n", path.display(), keys.len(), keys.join(", ")))
+        }
+        Err(e) => diagnostics::spec_error(&e),
+    }
+}
+
+/// `schema`: print a JSON Schema.
+fn schema(target: SchemaTarget) -> ExitCode {
+    let value = match target {
+        SchemaTarget::Spec => spec::json_schema(),
+        SchemaTarget::UrlIndex => serde_json::to_value(schemars::schema_for!(
+            mirrorkit_core::source::url_index::IndexDocument
+        ))
+        .unwrap_or_default(),
+    };
+    match serde_json::to_string_pretty(&value) {
+        Ok(s) => print_stdout(&(s + "\n")),
+        Err(e) => {
+            eprintln!("error: cannot render the schema: {e}");
+            ExitCode::Io
+        }
+    }
+}
+
+/// Write to stdout; a closed pipe (`| head`) is a normal end, not an error.
+fn print_stdout(s: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(s.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::Success,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::Success,
+        Err(e) => {
+            eprintln!("error: cannot write to stdout: {e}");
+            ExitCode::Io
+        }
+    }
 }
