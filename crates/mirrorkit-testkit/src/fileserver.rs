@@ -226,6 +226,11 @@ impl FileServer {
         lock(&self.state.faults).insert(normalize(path), (fault, 0));
     }
 
+    /// Remove the fault of `path`, if any.
+    pub fn clear_fault(&self, path: &str) {
+        lock(&self.state.faults).remove(&normalize(path));
+    }
+
     /// Send an `ETag` (derived from size and mtime, or the content for in-memory files) and
     /// honour `If-Range`.
     pub fn set_etags(&self, on: bool) {
@@ -615,7 +620,8 @@ mod tests {
 
     #[test]
     fn range_parser() {
-        let cases: &[(&str, Result<Option<(u64, u64)>, ()>)] = &[
+        type Parsed = Result<Option<(u64, u64)>, ()>;
+        let cases: &[(&str, Parsed)] = &[
             ("bytes=0-", Ok(Some((0, 9)))),
             ("bytes=3-5", Ok(Some((3, 5)))),
             ("bytes=3-50", Ok(Some((3, 9)))),

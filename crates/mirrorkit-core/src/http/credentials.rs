@@ -98,8 +98,11 @@ pub struct Credentials {
     files: Vec<AuthFile>,
     helper_path: Option<OsString>,
     /// Helper answers by (helper, server) so a helper runs at most once per host.
-    cache: Arc<Mutex<HashMap<(String, String), Option<RegistryAuth>>>>,
+    cache: Arc<Mutex<HelperCache>>,
 }
+
+/// Helper answers keyed by (helper name, host).
+type HelperCache = HashMap<(String, String), Option<RegistryAuth>>;
 
 /// One parsed auth file.
 #[derive(Clone, Debug, Default)]
@@ -181,10 +184,10 @@ impl Credentials {
     /// for; the answer is cached.
     pub fn lookup(&self, host: &str) -> Option<RegistryAuth> {
         let host = normalize_host(host);
-        if let Some(env) = &self.env {
-            if self.env_host.as_ref().is_none_or(|h| *h == host) {
-                return Some(env.clone());
-            }
+        if let Some(env) = &self.env
+            && self.env_host.as_ref().is_none_or(|h| *h == host)
+        {
+            return Some(env.clone());
         }
         for file in &self.files {
             if let Some(helper) = file.helpers.get(&host) {
@@ -193,10 +196,10 @@ impl Credentials {
             if let Some(auth) = file.auths.get(&host) {
                 return Some(auth.clone());
             }
-            if let Some(store) = &file.store {
-                if let Some(auth) = self.run_helper_cached(store, &host, &file.path) {
-                    return Some(auth);
-                }
+            if let Some(store) = &file.store
+                && let Some(auth) = self.run_helper_cached(store, &host, &file.path)
+            {
+                return Some(auth);
             }
         }
         None

@@ -55,13 +55,15 @@ pub fn is_sensitive_param(name: &str) -> bool {
 /// A URL that displays without user info and with sensitive query parameters masked.
 ///
 /// `Display` and `Debug` are both safe; [`SafeUrl::expose`] gives the real URL for the wire.
+///
+/// Boxed so errors that carry one stay small (clippy's `result_large_err`).
 #[derive(Clone, PartialEq, Eq)]
-pub struct SafeUrl(url::Url);
+pub struct SafeUrl(Box<url::Url>);
 
 impl SafeUrl {
     /// Wrap a URL for display.
     pub fn new(url: &url::Url) -> SafeUrl {
-        SafeUrl(url.clone())
+        SafeUrl(Box::new(url.clone()))
     }
 
     /// The real URL (credentials included), for sending requests only.
