@@ -1,0 +1,458 @@
+//! Getting bytes into the store's scratch area: resumable HTTP downloads and `file://` copies.
+//! Verification and the final rename happen in [`Store::fetch`](super::Store::fetch).
+
+use std::io::{Read as _, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_RANGE, ETAG, IF_RANGE, LAST_MODIFIED, RANGE};
+use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _, BufWriter};
+
+use super::{CHUNK, Hashers, Store, StoreError, copy_hashing};
+use crate::digest::Digest;
+use crate::http::HttpClient;
+use crate::http::redact::{self, SafeUrl};
+
+/// How many times one `fetch` call resumes a body that broke off before giving up (the `.part`
+/// file stays for the next call).
+const MAX_BODY_RESUMES: u32 = 5;
+
+/// Bytes hashed and staged, not yet verified or in the store.
+pub(super) struct Fetched {
+    pub(super) sha256: Digest,
+    pub(super) sha512: Option<Digest>,
+    pub(super) size: u64,
+    staged: Staged,
+}
+
+enum Staged {
+    /// A finished `.part` file and its validator sidecar.
+    Part { part: PathBuf, meta: PathBuf },
+    /// A temp file (deleted on drop unless persisted).
+    Temp(tempfile::NamedTempFile),
+}
+
+impl Fetched {
+    /// Delete the staged bytes (after a digest mismatch: they are wrong, resuming them is
+    /// pointless).
+    pub(super) fn discard(self) {
+        if let Staged::Part { part, meta } = self.staged {
+            let _ = std::fs::remove_file(part);
+            let _ = std::fs::remove_file(meta);
+        }
+    }
+
+    /// Atomically move the staged bytes to `dest` (already fsynced).
+    pub(super) fn persist(self, dest: &Path) -> Result<(), StoreError> {
+        match self.staged {
+            Staged::Part { part, meta } => {
+                std::fs::rename(&part, dest).map_err(StoreError::io(dest))?;
+                let _ = std::fs::remove_file(meta);
+            }
+            Staged::Temp(tmp) => {
+                tmp.persist(dest)
+                    .map_err(|e| StoreError::io(dest)(e.error))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Copy a `file://` URL into a temp file, hashing on the way.
+pub(super) async fn copy_local(
+    store: &Store,
+    url: &url::Url,
+    sha512: bool,
+) -> Result<Fetched, StoreError> {
+    let src = url.to_file_path().map_err(|()| StoreError::Protocol {
+        url: SafeUrl::new(url),
+        reason: "not a local file path".into(),
+    })?;
+    let tmp_dir = store.tmp_dir().to_path_buf();
+    let (tmp, sha256, sha512, size) =
+        tokio::task::spawn_blocking(move || copy_hashing(&src, &tmp_dir, sha512))
+            .await
+            .map_err(|e| StoreError::Io {
+                path: store.tmp_dir().to_path_buf(),
+                source: std::io::Error::other(e),
+            })??;
+    Ok(Fetched {
+        sha256,
+        sha512,
+        size,
+        staged: Staged::Temp(tmp),
+    })
+}
+
+/// The `.part` file being written: its bytes so far, hashed.
+struct Partial {
+    path: PathBuf,
+    meta: PathBuf,
+    out: BufWriter<tokio::fs::File>,
+    hashers: Hashers,
+    sha512: bool,
+    /// The `ETag` or `Last-Modified` the bytes so far belong to, sent as `If-Range`.
+    validator: Option<String>,
+}
+
+impl Partial {
+    /// Open (or create) the `.part` file and hash what it already holds.
+    async fn open(path: PathBuf, sha512: bool) -> Result<Partial, StoreError> {
+        let meta = path.with_extension("part.json");
+        let validator = std::fs::read(&meta)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<PartMeta>(&b).ok())
+            .and_then(|m| m.validator);
+        let hash_path = path.clone();
+        // Re-read the prefix rather than persisting hash state: simplest correct approach, and
+        // it also covers a `.part` file left by a killed process.
+        let hashers = tokio::task::spawn_blocking(move || hash_prefix(&hash_path, sha512))
+            .await
+            .map_err(|e| StoreError::io(&path)(std::io::Error::other(e)))?
+            .map_err(StoreError::io(&path))?;
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(&path)
+            .await
+            .map_err(StoreError::io(&path))?;
+        file.seek(SeekFrom::Start(hashers.len))
+            .await
+            .map_err(StoreError::io(&path))?;
+        Ok(Partial {
+            out: BufWriter::with_capacity(CHUNK, file),
+            path,
+            meta,
+            hashers,
+            sha512,
+            validator,
+        })
+    }
+
+    fn len(&self) -> u64 {
+        self.hashers.len
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.out
+            .write_all(bytes)
+            .await
+            .map_err(StoreError::io(&self.path))?;
+        self.hashers.update(bytes);
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        self.out.flush().await.map_err(StoreError::io(&self.path))
+    }
+
+    /// Throw the bytes away and start over, remembering `validator` for the new bytes.
+    async fn restart(&mut self, validator: Option<String>) -> Result<(), StoreError> {
+        self.flush().await?;
+        let file = self.out.get_mut();
+        file.set_len(0).await.map_err(StoreError::io(&self.path))?;
+        file.seek(SeekFrom::Start(0))
+            .await
+            .map_err(StoreError::io(&self.path))?;
+        self.hashers = Hashers::new(self.sha512);
+        self.validator = validator;
+        let json = serde_json::to_vec(&PartMeta {
+            validator: self.validator.clone(),
+        })
+        .map_err(|e| StoreError::io(&self.meta)(std::io::Error::other(e)))?;
+        tokio::fs::write(&self.meta, json)
+            .await
+            .map_err(StoreError::io(&self.meta))
+    }
+
+    /// Flush, fsync and hand over the finished bytes.
+    async fn finish(mut self) -> Result<Fetched, StoreError> {
+        self.flush().await?;
+        self.out
+            .get_mut()
+            .sync_all()
+            .await
+            .map_err(StoreError::io(&self.path))?;
+        let (sha256, sha512, size) = self.hashers.finish();
+        Ok(Fetched {
+            sha256,
+            sha512,
+            size,
+            staged: Staged::Part {
+                part: self.path,
+                meta: self.meta,
+            },
+        })
+    }
+}
+
+/// The sidecar of a `.part` file.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PartMeta {
+    validator: Option<String>,
+}
+
+fn hash_prefix(path: &Path, sha512: bool) -> std::io::Result<Hashers> {
+    let mut hashers = Hashers::new(sha512);
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(hashers),
+        Err(e) => return Err(e),
+    };
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hashers);
+        }
+        hashers.update(&buf[..n]);
+    }
+}
+
+/// What one response means for the partial file.
+enum Step {
+    /// Stream the body, appending; the complete file has `total` bytes if known.
+    Append { total: Option<u64> },
+    /// The partial file already holds everything (416 whose `Content-Range` total equals it).
+    Complete,
+    /// The server cannot serve the range we asked for; start over without one.
+    Restart,
+}
+
+/// Download `url` into its `.part` file, resuming what an earlier attempt left.
+pub(super) async fn download(
+    store: &Store,
+    client: &HttpClient,
+    url: &url::Url,
+    key: &str,
+    sha512: bool,
+) -> Result<Fetched, StoreError> {
+    let safe = SafeUrl::new(url);
+    let mut part = Partial::open(store.inner.tmp.join(format!("{key}.part")), sha512).await?;
+    let mut interruptions: u32 = 0;
+    let mut restarts: u32 = 0;
+    loop {
+        let offset = part.len();
+        let validator = part.validator.clone();
+        let mut response = client
+            .send(url, |c| {
+                let mut req = c.get(url.clone());
+                if offset > 0 {
+                    req = req.header(RANGE, format!("bytes={offset}-"));
+                    if let Some(v) = &validator {
+                        // Without a validator a changed file would be spliced; the digest check
+                        // catches that when the caller has a digest.
+                        req = req.header(IF_RANGE, v.as_str());
+                    }
+                }
+                req
+            })
+            .await?;
+        let status = response.status();
+        let step = match status {
+            StatusCode::OK => {
+                if offset > 0 {
+                    tracing::info!(url = %safe, offset, "server sent the whole file; restarting the download");
+                }
+                part.restart(validator_of(response.headers())).await?;
+                Step::Append {
+                    total: response.content_length(),
+                }
+            }
+            StatusCode::PARTIAL_CONTENT => match content_range(response.headers()) {
+                Some(ContentRange::Bytes { start, total, .. }) if start == offset => {
+                    Step::Append { total }
+                }
+                _ => {
+                    tracing::warn!(url = %safe, offset, "206 for a range we did not ask for; restarting");
+                    Step::Restart
+                }
+            },
+            StatusCode::RANGE_NOT_SATISFIABLE if offset > 0 => {
+                match content_range(response.headers()) {
+                    // Killed after the last byte and before the rename: nothing left to get.
+                    Some(ContentRange::Unsatisfied { total }) if total == offset => Step::Complete,
+                    _ => Step::Restart,
+                }
+            }
+            s if s.is_success() => {
+                return Err(StoreError::Protocol {
+                    url: safe,
+                    reason: format!("unexpected HTTP {} for a download", s.as_u16()),
+                });
+            }
+            s => {
+                return Err(StoreError::Status {
+                    url: safe,
+                    status: s.as_u16(),
+                });
+            }
+        };
+        let total = match step {
+            Step::Complete => return part.finish().await,
+            Step::Restart => {
+                restarts += 1;
+                // One restart is expected (stale partial); more means the server keeps
+                // contradicting itself.
+                if restarts > 2 {
+                    return Err(StoreError::Protocol {
+                        url: safe,
+                        reason: "the server keeps rejecting the range request".into(),
+                    });
+                }
+                drop(response);
+                part.restart(None).await?;
+                continue;
+            }
+            Step::Append { total } => total,
+        };
+
+        let failure = loop {
+            match response.chunk().await {
+                Ok(Some(bytes)) => part.write(&bytes).await?,
+                Ok(None) => break None,
+                Err(e) => break Some(redact::error_chain(&e.without_url())),
+            }
+        };
+        drop(response);
+        part.flush().await?;
+        let failure = match (failure, total) {
+            (Some(reason), _) => Some(reason),
+            (None, Some(total)) if part.len() < total => {
+                Some(format!("body ended after {} of {total} bytes", part.len()))
+            }
+            (None, Some(total)) if part.len() > total => {
+                return Err(StoreError::Protocol {
+                    url: safe,
+                    reason: format!(
+                        "received {} bytes, more than the {total} announced",
+                        part.len()
+                    ),
+                });
+            }
+            (None, _) => None,
+        };
+        let Some(reason) = failure else {
+            return part.finish().await;
+        };
+        interruptions += 1;
+        if interruptions > MAX_BODY_RESUMES {
+            return Err(StoreError::Interrupted {
+                url: safe,
+                attempts: interruptions,
+                reason,
+            });
+        }
+        let delay = client.config().retry.delay(interruptions - 1, None);
+        tracing::warn!(
+            url = %safe,
+            received = part.len(),
+            attempt = interruptions,
+            error = %reason,
+            "download interrupted; resuming"
+        );
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// The validator to send as `If-Range` later: a strong `ETag` (RFC 9110 forbids weak ones in
+/// `If-Range`), else `Last-Modified`.
+fn validator_of(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let etag = headers
+        .get(ETAG)
+        .and_then(|v| v.to_str().ok())
+        .filter(|e| !e.starts_with("W/"));
+    etag.or_else(|| headers.get(LAST_MODIFIED).and_then(|v| v.to_str().ok()))
+        .map(str::to_string)
+}
+
+/// A parsed `Content-Range` header.
+#[derive(Debug, PartialEq, Eq)]
+enum ContentRange {
+    /// `bytes <start>-<end>/<total or *>`
+    Bytes {
+        start: u64,
+        end: u64,
+        total: Option<u64>,
+    },
+    /// `bytes */<total>` (with 416)
+    Unsatisfied { total: u64 },
+}
+
+fn content_range(headers: &reqwest::header::HeaderMap) -> Option<ContentRange> {
+    parse_content_range(headers.get(CONTENT_RANGE)?.to_str().ok()?)
+}
+
+fn parse_content_range(value: &str) -> Option<ContentRange> {
+    let rest = value.trim().strip_prefix("bytes ")?.trim();
+    let (range, total) = rest.split_once('/')?;
+    if range == "*" {
+        return Some(ContentRange::Unsatisfied {
+            total: total.parse().ok()?,
+        });
+    }
+    let (start, end) = range.split_once('-')?;
+    let (start, end): (u64, u64) = (start.parse().ok()?, end.parse().ok()?);
+    let total = match total {
+        "*" => None,
+        t => Some(t.parse().ok()?),
+    };
+    if end < start || total.is_some_and(|t| end >= t) {
+        return None;
+    }
+    Some(ContentRange::Bytes { start, end, total })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range_forms() {
+        let cases = [
+            (
+                "bytes 10-19/20",
+                Some(ContentRange::Bytes {
+                    start: 10,
+                    end: 19,
+                    total: Some(20),
+                }),
+            ),
+            (
+                "bytes 0-0/*",
+                Some(ContentRange::Bytes {
+                    start: 0,
+                    end: 0,
+                    total: None,
+                }),
+            ),
+            ("bytes */20", Some(ContentRange::Unsatisfied { total: 20 })),
+            ("bytes 5-4/20", None),
+            ("bytes 0-20/20", None),
+            ("items 0-1/2", None),
+            ("bytes x-1/2", None),
+            ("", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_content_range(input), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn weak_etags_are_not_validators() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(ETAG, "W/\"abc\"".parse().unwrap());
+        assert_eq!(validator_of(&h), None);
+        h.insert(
+            LAST_MODIFIED,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(
+            validator_of(&h).as_deref(),
+            Some("Wed, 21 Oct 2015 07:28:00 GMT")
+        );
+        h.insert(ETAG, "\"strong\"".parse().unwrap());
+        assert_eq!(validator_of(&h).as_deref(), Some("\"strong\""));
+    }
+}
