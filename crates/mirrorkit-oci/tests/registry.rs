@@ -11,46 +11,7 @@ use mirrorkit_oci::registry::upload::UploadStart;
 use mirrorkit_oci::{OciError, Registry};
 use mirrorkit_testkit::registry::{self as tk, skopeo_inspect_raw};
 
-use common::{client, http, layout_blob, layout_json};
-
-/// Push the hand-built two-platform index of `dir` into `repo:tag` through [`Target`].
-async fn push_fixture(
-    target: &impl Target,
-    dir: &std::path::Path,
-    index: &str,
-    repo: &str,
-    tag: &str,
-) {
-    let (index_bytes, index_json) = layout_json(dir, index);
-    for m in index_json["manifests"].as_array().unwrap() {
-        let digest = m["digest"].as_str().unwrap();
-        let (bytes, manifest) = layout_json(dir, digest);
-        let mut blobs = vec![manifest["config"]["digest"].as_str().unwrap().to_string()];
-        for l in manifest["layers"].as_array().unwrap() {
-            blobs.push(l["digest"].as_str().unwrap().to_string());
-        }
-        for b in blobs {
-            let (path, size, d) = layout_blob(dir, &b);
-            target.push_blob(repo, &d, size, &path).await.unwrap();
-            assert!(target.has_blob(repo, &d).await.unwrap());
-        }
-        let pushed = target
-            .push_manifest(repo, digest, m["mediaType"].as_str().unwrap(), &bytes)
-            .await
-            .unwrap();
-        assert_eq!(pushed.to_string(), digest);
-    }
-    let d = target
-        .push_manifest(
-            repo,
-            tag,
-            "application/vnd.oci.image.index.v1+json",
-            &index_bytes,
-        )
-        .await
-        .unwrap();
-    assert_eq!(d.to_string(), index);
-}
+use common::{client, http, layout_json, push_fixture};
 
 #[tokio::test]
 async fn pushed_index_is_served_byte_for_byte() {

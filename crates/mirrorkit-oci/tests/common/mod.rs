@@ -9,6 +9,7 @@ use mirrorkit_core::digest::Digest;
 use mirrorkit_core::http::credentials::Credentials;
 use mirrorkit_core::http::retry::RetryPolicy;
 use mirrorkit_core::http::{HttpClient, HttpConfig};
+use mirrorkit_core::target::Target;
 use mirrorkit_oci::{CopyOptions, Registry};
 
 /// An HTTP client with few, short retries (tests must not wait long on a dead port).
@@ -50,4 +51,43 @@ pub fn layout_json(dir: &Path, digest: &str) -> (Vec<u8>, serde_json::Value) {
     let bytes = std::fs::read(path).unwrap();
     let v = serde_json::from_slice(&bytes).unwrap();
     (bytes, v)
+}
+
+/// Push the hand-built two-platform index of `dir` into `repo:tag` through [`Target`].
+pub async fn push_fixture(
+    target: &impl Target,
+    dir: &std::path::Path,
+    index: &str,
+    repo: &str,
+    tag: &str,
+) {
+    let (index_bytes, index_json) = layout_json(dir, index);
+    for m in index_json["manifests"].as_array().unwrap() {
+        let digest = m["digest"].as_str().unwrap();
+        let (bytes, manifest) = layout_json(dir, digest);
+        let mut blobs = vec![manifest["config"]["digest"].as_str().unwrap().to_string()];
+        for l in manifest["layers"].as_array().unwrap() {
+            blobs.push(l["digest"].as_str().unwrap().to_string());
+        }
+        for b in blobs {
+            let (path, size, d) = layout_blob(dir, &b);
+            target.push_blob(repo, &d, size, &path).await.unwrap();
+            assert!(target.has_blob(repo, &d).await.unwrap());
+        }
+        let pushed = target
+            .push_manifest(repo, digest, m["mediaType"].as_str().unwrap(), &bytes)
+            .await
+            .unwrap();
+        assert_eq!(pushed.to_string(), digest);
+    }
+    let d = target
+        .push_manifest(
+            repo,
+            tag,
+            "application/vnd.oci.image.index.v1+json",
+            &index_bytes,
+        )
+        .await
+        .unwrap();
+    assert_eq!(d.to_string(), index);
 }
