@@ -305,7 +305,19 @@ impl Store {
         }
         let want_sha512 = expected.is_some_and(|d| d.algorithm() == Algorithm::Sha512);
         let fetched = match url.scheme() {
-            "http" | "https" => fetch::download(self, client, url, &key, want_sha512).await?,
+            "http" | "https" => match fetch::download(self, client, url, &key, want_sha512).await {
+                Ok(fetched) => fetched,
+                Err(e) => {
+                    // Keep partial bytes for a resume, but not an empty `.part` left by a
+                    // request that failed before any body arrived.
+                    let part = self.partial_path(url);
+                    if std::fs::metadata(&part).is_ok_and(|m| m.len() == 0) {
+                        let _ = std::fs::remove_file(&part);
+                        let _ = std::fs::remove_file(part.with_extension("part.json"));
+                    }
+                    return Err(e);
+                }
+            },
             "file" => fetch::copy_local(self, url, want_sha512).await?,
             _ => {
                 return Err(StoreError::UnsupportedScheme {

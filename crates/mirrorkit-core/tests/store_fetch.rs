@@ -335,6 +335,10 @@ async fn refused_credentials_exit_77_and_other_statuses_fail_the_item() {
             "{shown}"
         );
     }
+    assert!(
+        files_in(&w.work.join("tmp")).is_empty(),
+        "no empty partials left"
+    );
 }
 
 #[tokio::test]
