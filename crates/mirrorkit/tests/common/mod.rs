@@ -1,0 +1,128 @@
+//! Shared pieces of the binary's end-to-end tests: running `mirrorkit`, building release assets,
+//! writing specs and index documents.
+
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+/// `mirrorkit` with a clean credential environment (no user docker config leaks into tests).
+pub fn mirrorkit(cwd: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("mirrorkit").expect("the mirrorkit binary");
+    cmd.current_dir(cwd)
+        .env("DOCKER_CONFIG", cwd.join(".no-docker-config"))
+        .env("REGISTRY_AUTH_FILE", cwd.join(".no-auth.json"))
+        .env("XDG_RUNTIME_DIR", cwd.join(".no-runtime"))
+        .env_remove("MIRRORKIT_REGISTRY_USERNAME")
+        .env_remove("MIRRORKIT_REGISTRY_PASSWORD")
+        .env_remove("MIRRORKIT_LOG");
+    cmd
+}
+
+/// Run and return the output (no assertion on status).
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("run mirrorkit")
+}
+
+/// The exit code, with stdout/stderr shown when it is not `expected`.
+pub fn assert_exit(out: &Output, expected: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(expected),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Deterministic pseudo-random bytes (incompressible enough for tests).
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Write `<dir>/<name>`: a tar.gz holding `<top>/bin/tool` (executable, `content`) and
+/// `<top>/README`, built by the system `tar` so it is a real upstream-style archive.
+pub fn tar_gz_asset(dir: &Path, name: &str, top: &str, content: &[u8]) -> PathBuf {
+    let staging = tempfile::tempdir().expect("staging dir");
+    let bin = staging.path().join(top).join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    std::fs::write(bin.join("tool"), content).expect("write tool");
+    std::fs::write(staging.path().join(top).join("README"), b"readme\n").expect("write readme");
+    let status = std::process::Command::new("chmod")
+        .arg("755")
+        .arg(bin.join("tool"))
+        .status()
+        .expect("chmod");
+    assert!(status.success());
+    let out = dir.join(name);
+    let status = std::process::Command::new("tar")
+        .args(["--sort=name", "--mtime=2024-01-01", "--owner=0", "--group=0", "-czf"])
+        .arg(&out)
+        .arg("-C")
+        .arg(staging.path())
+        .arg(top)
+        .status()
+        .expect("tar");
+    assert!(status.success());
+    out
+}
+
+/// sha256:<hex> of a file.
+pub fn file_digest(path: &Path) -> String {
+    mirrorkit_testkit::registry::sha256_digest(&std::fs::read(path).expect("read"))
+}
+
+/// A url_index document: version → [(asset name, url, checksum)].
+pub fn index_json(versions: &[(&str, Vec<(String, String, Option<String>)>)]) -> String {
+    let mut doc = serde_json::Map::new();
+    for (v, assets) in versions {
+        let mut a = serde_json::Map::new();
+        for (name, url, checksum) in assets {
+            let value = match checksum {
+                Some(c) => serde_json::json!({"url": url, "checksum": c}),
+                None => serde_json::json!(url),
+            };
+            a.insert(name.clone(), value);
+        }
+        doc.insert(v.to_string(), serde_json::json!({"prerelease": false, "assets": a}));
+    }
+    serde_json::json!({ "versions": doc }).to_string()
+}
+
+/// Parse stdout as the JSON report.
+pub fn report(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// The statuses of every version of the first mirror: [(version, status)].
+pub fn statuses(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["mirrors"][0]["versions"]
+        .as_array()
+        .map(|vs| {
+            vs.iter()
+                .map(|v| {
+                    (
+                        v["version"].as_str().unwrap_or_default().to_string(),
+                        v["status"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

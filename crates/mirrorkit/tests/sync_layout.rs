@@ -1,0 +1,278 @@
+//! `mirrorkit sync` into the default OCI image layout, checked with skopeo.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use mirrorkit_testkit::registry::{skopeo_copy, skopeo_inspect_raw};
+
+fn examples() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+#[test]
+fn quickstart_mirrors_into_a_layout_skopeo_reads_and_a_second_run_skips() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = examples().join("quickstart.yml");
+    let out = run(mirrorkit(dir.path()).arg("sync").arg(&spec).args(["--format", "json"]));
+    assert_exit(&out, 0);
+    let r = report(&out);
+    assert_eq!(
+        statuses(&r),
+        [("1.0.0".into(), "pushed".into()), ("1.1.0".into(), "pushed".into())]
+    );
+    assert_eq!(r["summary"]["pushed"], 2);
+
+    let layout = dir.path().join("oci/hello");
+    for version in ["1.0.0", "1.1.0"] {
+        let raw = skopeo_inspect_raw(&format!("oci:{}:{version}", layout.display()), &[]).unwrap();
+        let index: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json");
+        assert_eq!(index["artifactType"], "application/vnd.sh.ocx.package.v1");
+        assert_eq!(index["annotations"]["org.opencontainers.image.version"], version);
+        let archs: Vec<&str> = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["platform"]["architecture"].as_str().unwrap())
+            .collect();
+        assert_eq!(archs, ["amd64", "arm64"]);
+        // The report's index digest is the digest of the bytes skopeo reads back.
+        let reported = r["mirrors"][0]["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["version"] == version)
+            .unwrap()["index_digest"]
+            .clone();
+        assert_eq!(reported, mirrorkit_testkit::registry::sha256_digest(&raw));
+    }
+    // skopeo can copy every platform out of what we wrote.
+    let copy = dir.path().join("copy");
+    skopeo_copy(
+        &format!("oci:{}:1.1.0", layout.display()),
+        &format!("oci:{}:x", copy.display()),
+    )
+    .unwrap();
+
+    let out = run(mirrorkit(dir.path()).arg("sync").arg(&spec).args(["--format", "json"]));
+    assert_exit(&out, 0);
+    assert_eq!(
+        statuses(&report(&out)),
+        [("1.0.0".into(), "skipped".into()), ("1.1.0".into(), "skipped".into())]
+    );
+}
+
+#[test]
+fn the_layer_of_a_binary_asset_holds_one_executable_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = noise(7, 10_000);
+    std::fs::write(dir.path().join("tool-linux-amd64"), &content).unwrap();
+    std::fs::write(
+        dir.path().join("index.json"),
+        index_json(&[("2.0.0", vec![("tool-linux-amd64".into(), "tool-linux-amd64".into(), None)])]),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("mirror.yml"),
+        "name: tool\nsource: {type: url_index, url: index.json}\nassets: {linux/amd64: [linux-amd64]}\nasset_type: binary\ncompression: gzip\n",
+    )
+    .unwrap();
+    let out = run(mirrorkit(dir.path()).args(["sync", "mirror.yml"]));
+    assert_exit(&out, 0);
+
+    let layout = dir.path().join("oci/tool");
+    let index: serde_json::Value =
+        serde_json::from_slice(&skopeo_inspect_raw(&format!("oci:{}:2.0.0", layout.display()), &[]).unwrap()).unwrap();
+    let manifest_digest = index["manifests"][0]["digest"].as_str().unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(layout.join("blobs/sha256").join(&manifest_digest["sha256:".len()..])).unwrap(),
+    )
+    .unwrap();
+    let layer = &manifest["layers"][0];
+    assert_eq!(layer["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip");
+    let layer_path = layout.join("blobs/sha256").join(&layer["digest"].as_str().unwrap()["sha256:".len()..]);
+    let listing = std::process::Command::new("tar").arg("-tvzf").arg(&layer_path).output().unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert_eq!(listing.lines().count(), 1, "{listing}");
+    assert!(listing.starts_with("-rwxr-xr-x"), "{listing}");
+    assert!(listing.trim_end().ends_with("tool-linux-amd64"), "{listing}");
+}
+
+#[test]
+fn check_prints_the_plan_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = examples().join("quickstart.yml");
+    let out = run(mirrorkit(dir.path()).arg("check").arg(&spec));
+    assert_exit(&out, 0);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("planned"), "{text}");
+    assert!(text.contains("dry run: 2 planned"), "{text}");
+    assert!(!dir.path().join("oci").exists());
+    assert!(!dir.path().join(".mirrorkit").exists());
+}
+
+#[test]
+fn version_filters_select_what_is_mirrored() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = examples().join("quickstart.yml");
+    let out = run(mirrorkit(dir.path()).arg("check").arg(&spec).args(["--format", "json", "--latest"]));
+    assert_exit(&out, 0);
+    assert_eq!(
+        statuses(&report(&out)),
+        [("1.0.0".into(), "excluded".into()), ("1.1.0".into(), "planned".into())]
+    );
+    let out = run(mirrorkit(dir.path()).arg("sync").arg(&spec).args(["--format", "json", "--version", "1.0.0"]));
+    assert_exit(&out, 0);
+    assert_eq!(
+        statuses(&report(&out)),
+        [("1.0.0".into(), "pushed".into()), ("1.1.0".into(), "excluded".into())]
+    );
+    let out = run(mirrorkit(dir.path()).arg("sync").arg(&spec).args(["--only", "nope"]));
+    assert_exit(&out, 64);
+}
+
+#[test]
+fn a_generator_command_can_provide_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    tar_gz_asset(dir.path(), "t-1.0.0-linux-amd64.tar.gz", "t-1.0.0", b"#!/bin/sh\n");
+    std::fs::write(
+        dir.path().join("index.json"),
+        index_json(&[("1.0.0", vec![("t-1.0.0-linux-amd64.tar.gz".into(), "t-1.0.0-linux-amd64.tar.gz".into(), None)])]),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("mirror.yml"),
+        "mirrors:\n  t:\n    source: {type: url_index, generator: {command: [cat, index.json]}}\n    assets: {linux/amd64: [linux-amd64]}\n    strip_components: 1\n",
+    )
+    .unwrap();
+    let out = run(mirrorkit(dir.path()).args(["sync", "mirror.yml", "--format", "json"]));
+    assert_exit(&out, 0);
+    assert_eq!(statuses(&report(&out)), [("1.0.0".into(), "pushed".into())]);
+
+    // A generator that fails is an unreachable upstream (69), with its stderr in the message.
+    std::fs::write(
+        dir.path().join("bad.yml"),
+        "mirrors:\n  t:\n    source: {type: url_index, generator: {command: [sh, -c, 'echo nope >&2; exit 3']}}\n    assets: {linux/amd64: [linux-amd64]}\n",
+    )
+    .unwrap();
+    let out = run(mirrorkit(dir.path()).args(["sync", "bad.yml"]));
+    assert_exit(&out, 69);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
+}
+
+#[test]
+fn checksum_mismatch_fails_that_version_and_publishes_nothing_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = tar_gz_asset(dir.path(), "t-1.0.0-linux-amd64.tar.gz", "t", b"one");
+    tar_gz_asset(dir.path(), "t-2.0.0-linux-amd64.tar.gz", "t", b"two");
+    tar_gz_asset(dir.path(), "t-2.0.0-linux-arm64.tar.gz", "t", b"two-arm");
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    std::fs::write(
+        dir.path().join("index.json"),
+        index_json(&[
+            ("1.0.0", vec![("t-1.0.0-linux-amd64.tar.gz".into(), "t-1.0.0-linux-amd64.tar.gz".into(), Some(file_digest(&good)))]),
+            (
+                "2.0.0",
+                vec![
+                    ("t-2.0.0-linux-amd64.tar.gz".into(), "t-2.0.0-linux-amd64.tar.gz".into(), None),
+                    ("t-2.0.0-linux-arm64.tar.gz".into(), "t-2.0.0-linux-arm64.tar.gz".into(), Some(wrong)),
+                ],
+            ),
+        ]),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("mirror.yml"),
+        "name: t\nsource: {type: url_index, url: index.json}\nassets: {linux/amd64: [linux-amd64], linux/arm64: [linux-arm64]}\n",
+    )
+    .unwrap();
+    let out = run(mirrorkit(dir.path()).args(["sync", "mirror.yml", "--format", "json"]));
+    assert_exit(&out, 1);
+    let r = report(&out);
+    assert_eq!(
+        statuses(&r),
+        [("1.0.0".into(), "pushed".into()), ("2.0.0".into(), "failed".into())]
+    );
+    let reason = r["mirrors"][0]["versions"][1]["reason"].as_str().unwrap().to_string();
+    assert!(reason.contains("linux/arm64") && reason.contains("sha256:0000"), "{reason}");
+    let index = std::fs::read_to_string(dir.path().join("oci/t/index.json")).unwrap();
+    assert!(index.contains("\"1.0.0\"") && !index.contains("2.0.0"), "{index}");
+}
+
+#[test]
+fn an_ambiguous_asset_fails_the_version_naming_both_and_absent_platforms_are_excluded() {
+    let dir = tempfile::tempdir().unwrap();
+    tar_gz_asset(dir.path(), "t-linux-amd64.tar.gz", "t", b"a");
+    tar_gz_asset(dir.path(), "t-linux-amd64-musl.tar.gz", "t", b"b");
+    std::fs::write(
+        dir.path().join("index.json"),
+        index_json(&[(
+            "1.0.0",
+            vec![
+                ("t-linux-amd64.tar.gz".into(), "t-linux-amd64.tar.gz".into(), None),
+                ("t-linux-amd64-musl.tar.gz".into(), "t-linux-amd64-musl.tar.gz".into(), None),
+            ],
+        )]),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("mirror.yml"),
+        "name: t\nsource: {type: url_index, url: index.json}\nassets: {linux/amd64: [linux-amd64], darwin/arm64: [darwin]}\n",
+    )
+    .unwrap();
+    let out = run(mirrorkit(dir.path()).args(["sync", "mirror.yml", "--format", "json"]));
+    assert_exit(&out, 1);
+    let r = report(&out);
+    let v = &r["mirrors"][0]["versions"][0];
+    assert_eq!(v["status"], "failed");
+    let reason = v["reason"].as_str().unwrap();
+    assert!(reason.contains("t-linux-amd64.tar.gz") && reason.contains("t-linux-amd64-musl.tar.gz"), "{reason}");
+    let darwin = v["platforms"].as_array().unwrap().iter().find(|p| p["platform"] == "darwin/arm64").unwrap();
+    assert_eq!(darwin["status"], "excluded");
+}
+
+#[test]
+fn spec_errors_have_their_documented_exit_codes_and_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(mirrorkit(dir.path()).args(["validate", "missing.yml"]));
+    assert_exit(&out, 79);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.yml"));
+
+    std::fs::write(
+        dir.path().join("bad.yml"),
+        "mirrors:\n  t:\n    source: {type: url_index, url: i.json}\n    assets:\n      linux/amd64: ['(']\n",
+    )
+    .unwrap();
+    for cmd in ["validate", "sync", "check"] {
+        let out = run(mirrorkit(dir.path()).args([cmd, "bad.yml"]));
+        assert_exit(&out, 65);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("bad.yml:5:21: mirrors.t.assets.linux/amd64[0]: invalid regex"), "{err}");
+    }
+    let out = run(mirrorkit(dir.path()).args(["sync"]));
+    assert_exit(&out, 64);
+    let out = run(mirrorkit(dir.path()).args(["sync", "x.yml", "--concurrency", "0"]));
+    assert_exit(&out, 64);
+
+    let out = run(mirrorkit(dir.path()).args(["validate"]).arg(examples().join("quickstart.yml")));
+    assert_exit(&out, 0);
+}
+
+#[test]
+fn schemas_completions_and_man_page_are_generated() {
+    let dir = tempfile::tempdir().unwrap();
+    for target in ["spec", "url-index"] {
+        let out = run(mirrorkit(dir.path()).args(["schema", target]));
+        assert_exit(&out, 0);
+        let schema = report(&out);
+        assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    }
+    let out = run(mirrorkit(dir.path()).args(["completions", "bash"]));
+    assert_exit(&out, 0);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--fail-fast"));
+    let out = run(mirrorkit(dir.path()).args(["man"]));
+    assert_exit(&out, 0);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(".TH mirrorkit"));
+}
