@@ -80,10 +80,8 @@ impl Registry {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
             }
-            if let Some(status) = http_status(self.port, "/v2/") {
-                if status == 200 || status == 401 {
-                    return true;
-                }
+            if let Some(200 | 401) = http_status(self.port, "/v2/") {
+                return true;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
