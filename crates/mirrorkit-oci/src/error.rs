@@ -11,38 +11,64 @@ use mirrorkit_core::target::TargetError;
 pub enum OciError {
     /// Connect error, timeout, or a 5xx that outlived the retries.
     #[error("{target} is unreachable: {reason}")]
-    Unreachable { target: String, reason: String },
+    Unreachable {
+        /// Registry host or local path (never credentials).
+        target: String,
+        /// What went wrong, as the registry or OS said it.
+        reason: String,
+    },
     /// 401/403 after authenticating (or with no credentials to offer).
     #[error("{target} refused access ({status}): {reason}")]
     Denied {
+        /// Registry host or local path (never credentials).
         target: String,
+        /// The HTTP status.
         status: u16,
+        /// What went wrong, as the registry or OS said it.
         reason: String,
     },
     /// The registry answered with an error (its error JSON message is in `reason`).
     #[error("{target} rejected {what}: {reason}")]
     Rejected {
+        /// Registry host or local path (never credentials).
         target: String,
+        /// What was being read or written.
         what: String,
+        /// What went wrong, as the registry or OS said it.
         reason: String,
     },
     /// A manifest, blob or tag that was asked for does not exist.
     #[error("{what} not found in {target}")]
-    NotFound { target: String, what: String },
+    NotFound {
+        /// Registry host or local path (never credentials).
+        target: String,
+        /// What was being read or written.
+        what: String,
+    },
     /// Content did not hash to the digest it was fetched or pushed under.
     #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
     DigestMismatch {
+        /// What was being read or written.
         what: String,
+        /// The digest the content should have.
         expected: String,
+        /// The digest it has.
         actual: String,
     },
     /// A document (manifest, index.json, tar entry, response) is not what it must be.
     #[error("malformed {what}: {reason}")]
-    Malformed { what: String, reason: String },
+    Malformed {
+        /// The document.
+        what: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A local file could not be read or written.
     #[error("I/O error on {}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },

@@ -8,6 +8,8 @@
 //! - [`reference`]: `docker://…`, `oci:…`, `oci-archive:…` references.
 //! - [`copy`](mod@copy): [`copy()`] an image or index between any two of them.
 
+#![warn(missing_docs)]
+
 pub mod archive;
 pub mod copy;
 pub mod error;
