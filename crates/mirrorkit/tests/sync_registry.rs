@@ -1,0 +1,230 @@
+//! `mirrorkit sync` into a real registry (Debian's docker-registry on a free loopback port), from
+//! assets served by a local HTTP server, checked with skopeo.
+
+mod common;
+
+use common::*;
+use mirrorkit_testkit::fileserver::{Fault, FileServer};
+use mirrorkit_testkit::registry::{Registry, sha256_digest, skopeo, skopeo_inspect_raw};
+
+/// Assets for versions × platforms in `dir`, served by a file server, with an index document.
+struct Upstream {
+    dir: tempfile::TempDir,
+    server: FileServer,
+}
+
+impl Upstream {
+    fn new(versions: &[&str], archs: &[&str], size: usize) -> Upstream {
+        let dir = tempfile::tempdir().unwrap();
+        let files = dir.path().join("files");
+        std::fs::create_dir_all(&files).unwrap();
+        let mut entries = Vec::new();
+        for (i, v) in versions.iter().enumerate() {
+            let mut assets = Vec::new();
+            for (j, a) in archs.iter().enumerate() {
+                let name = format!("tool-{v}-linux-{a}.tar.gz");
+                let path = tar_gz_asset(&files, &name, &format!("tool-{v}"), &noise((i * 10 + j) as u64, size));
+                assets.push((name.clone(), name, Some(file_digest(&path))));
+            }
+            entries.push((*v, assets));
+        }
+        std::fs::write(files.join("index.json"), index_json(&entries)).unwrap();
+        let server = FileServer::start(&files);
+        Upstream { dir, server }
+    }
+
+    /// Write a spec targeting `registry` and return its path.
+    fn spec(&self, registry: &str, extra: &str) -> std::path::PathBuf {
+        let path = self.dir.path().join("mirror.yml");
+        std::fs::write(
+            &path,
+            format!(
+                "target: {{registry: '{registry}', namespace: mirror, insecure: true}}\nmirrors:\n  tool:\n    source: {{type: url_index, url: '{}'}}\n    assets:\n      linux/amd64: ['linux-amd64']\n      linux/arm64: ['linux-arm64']\n    strip_components: 1\n    compression: zstd\n{extra}",
+                self.server.url("/index.json")
+            ),
+        )
+        .unwrap();
+        path
+    }
+}
+
+#[test]
+fn sync_publishes_an_index_per_version_with_every_platform() {
+    let registry = Registry::start();
+    let up = Upstream::new(&["1.0.0", "1.2.0", "1.10.0"], &["amd64", "arm64"], 300_000);
+    let spec = up.spec(&registry.host(), "");
+    let out = run(mirrorkit(up.dir.path()).arg("sync").arg(&spec).args(["--format", "json"]));
+    assert_exit(&out, 0);
+    let r = report(&out);
+    // Oldest first, by version order (not string order).
+    assert_eq!(
+        statuses(&r),
+        [
+            ("1.0.0".into(), "pushed".into()),
+            ("1.2.0".into(), "pushed".into()),
+            ("1.10.0".into(), "pushed".into())
+        ]
+    );
+    for v in r["mirrors"][0]["versions"].as_array().unwrap() {
+        let version = v["version"].as_str().unwrap();
+        let raw = skopeo_inspect_raw(&registry.docker_ref(&format!("mirror/tool:{version}")), &[]).unwrap();
+        assert_eq!(v["index_digest"], sha256_digest(&raw), "the tag points at the reported index");
+        let index: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(index["annotations"]["org.opencontainers.image.version"], version);
+        let platforms: Vec<String> = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| format!("{}/{}", m["platform"]["os"].as_str().unwrap(), m["platform"]["architecture"].as_str().unwrap()))
+            .collect();
+        assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+        // Each platform manifest is there, with its annotations, and matches the report.
+        for (m, p) in index["manifests"].as_array().unwrap().iter().zip(v["platforms"].as_array().unwrap()) {
+            assert_eq!(m["digest"], p["manifest_digest"]);
+            let raw = skopeo_inspect_raw(&registry.docker_ref(&format!("mirror/tool@{}", m["digest"].as_str().unwrap())), &[]).unwrap();
+            let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+            assert_eq!(manifest["artifactType"], "application/vnd.sh.ocx.package.v1");
+            assert_eq!(manifest["config"]["mediaType"], "application/vnd.sh.ocx.package.v1+json");
+            assert_eq!(manifest["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd");
+            assert_eq!(manifest["layers"][0]["digest"], p["layer_digest"]);
+            assert_eq!(manifest["annotations"]["org.opencontainers.image.version"], version);
+            assert!(manifest["annotations"]["org.opencontainers.image.created"].is_string());
+            assert!(manifest["annotations"]["org.opencontainers.image.source"].as_str().unwrap().starts_with("http://127.0.0.1"));
+        }
+    }
+    // skopeo can copy a version with all its platforms out of the registry.
+    let copy = up.dir.path().join("copy");
+    skopeo(&[
+        "copy", "--all", "--src-tls-verify=false",
+        &registry.docker_ref("mirror/tool:1.10.0"),
+        &format!("oci:{}:x", copy.display()),
+    ])
+    .unwrap();
+
+    // A second run asks the registry for tags and downloads nothing.
+    let before = up.server.requests().len();
+    let out = run(mirrorkit(up.dir.path()).arg("sync").arg(&spec).args(["--format", "json"]));
+    assert_exit(&out, 0);
+    assert!(statuses(&report(&out)).iter().all(|(_, s)| s == "skipped"));
+    let after: Vec<_> = up.server.requests()[before..].to_vec();
+    assert!(after.iter().all(|r| r.path == "/index.json"), "only the index is read again: {after:?}");
+}
+
+#[test]
+fn a_download_cut_off_resumes_on_the_next_run_with_a_range_request() {
+    let registry = Registry::start();
+    let up = Upstream::new(&["1.0.0"], &["amd64", "arm64"], 6_000_000);
+    // Every attempt of this run is cut off after 400 kB, more often than one run resumes by
+    // itself: the run fails and the partial file stays in the work dir.
+    up.server.set_fault("/tool-1.0.0-linux-arm64.tar.gz", Fault::close_after(400_000, 100));
+    let spec = up.spec(&registry.host(), "");
+    let out = run(mirrorkit(up.dir.path()).arg("sync").arg(&spec).args(["--format", "json"]));
+    assert_exit(&out, 1);
+    assert_eq!(statuses(&report(&out)), [("1.0.0".into(), "failed".into())]);
+    // Nothing of the failed version is tagged.
+    let err = skopeo_inspect_raw(&registry.docker_ref("mirror/tool:1.0.0"), &[]).unwrap_err();
+    assert!(err.contains("manifest unknown") || err.contains("not found"), "{err}");
+
+    up.server.clear_fault("/tool-1.0.0-linux-arm64.tar.gz");
+    let before = up.server.requests_for("/tool-1.0.0-linux-arm64.tar.gz").len();
+    let out = run(mirrorkit(up.dir.path()).arg("sync").arg(&spec).args(["--format", "json"]));
+    assert_exit(&out, 0);
+    let resumed = up.server.requests_for("/tool-1.0.0-linux-arm64.tar.gz")[before..].to_vec();
+    assert_eq!(resumed.len(), 1, "{resumed:?}");
+    let range = resumed[0].range.clone().unwrap_or_default();
+    assert!(range.starts_with("bytes=") && !range.starts_with("bytes=0-"), "resumed, not restarted: {range:?}");
+    // The amd64 asset, verified in the first run, is not downloaded again.
+    assert_eq!(up.server.requests_for("/tool-1.0.0-linux-amd64.tar.gz").len(), 1);
+    skopeo_inspect_raw(&registry.docker_ref("mirror/tool:1.0.0"), &[]).unwrap();
+}
+
+#[test]
+fn retryable_upstream_errors_are_retried_and_the_sync_succeeds() {
+    let registry = Registry::start();
+    let up = Upstream::new(&["1.0.0"], &["amd64", "arm64"], 10_000);
+    up.server.set_fault("/tool-1.0.0-linux-amd64.tar.gz", Fault::server_error(2));
+    up.server.set_fault("/tool-1.0.0-linux-arm64.tar.gz", Fault::too_many_requests(1, 1));
+    let spec = up.spec(&registry.host(), "");
+    let out = run(mirrorkit(up.dir.path()).arg("sync").arg(&spec));
+    assert_exit(&out, 0);
+    assert_eq!(up.server.requests_for("/tool-1.0.0-linux-amd64.tar.gz").len(), 3);
+    assert_eq!(up.server.requests_for("/tool-1.0.0-linux-arm64.tar.gz").len(), 2);
+}
+
+#[test]
+fn an_unreachable_registry_exits_69_and_an_unreachable_index_too() {
+    let up = Upstream::new(&["1.0.0"], &["amd64"], 1000);
+    // Port 1 on loopback: nothing listens there.
+    let spec = up.spec("127.0.0.1:1", "");
+    let out = run(mirrorkit(up.dir.path()).arg("sync").arg(&spec));
+    assert_exit(&out, 69);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("127.0.0.1:1"));
+
+    let registry = Registry::start();
+    let path = up.dir.path().join("gone.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "target: {{registry: '{}', insecure: true}}\nmirrors:\n  tool:\n    source: {{type: url_index, url: 'http://127.0.0.1:1/index.json'}}\n    assets: {{linux/amd64: [amd64]}}\n",
+            registry.host()
+        ),
+    )
+    .unwrap();
+    let out = run(mirrorkit(up.dir.path()).arg("sync").arg(&path));
+    assert_exit(&out, 69);
+}
+
+#[test]
+fn a_registry_that_refuses_credentials_exits_77_and_accepts_the_right_ones() {
+    let registry = Registry::start_with_htpasswd("mirror", "s3cret-pass");
+    let up = Upstream::new(&["1.0.0"], &["amd64"], 1000);
+    let spec = up.spec(&registry.host(), "");
+    let out = run(mirrorkit(up.dir.path()).arg("sync").arg(&spec));
+    assert_exit(&out, 77);
+
+    let out = run(mirrorkit(up.dir.path())
+        .arg("sync")
+        .arg(&spec)
+        .env("MIRRORKIT_REGISTRY_USERNAME", "mirror")
+        .env("MIRRORKIT_REGISTRY_PASSWORD", "wrong-pass"));
+    assert_exit(&out, 77);
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!all.contains("wrong-pass"), "the password leaked: {all}");
+
+    let out = run(mirrorkit(up.dir.path())
+        .arg("sync")
+        .arg(&spec)
+        .args(["--log-level", "trace", "--format", "json"])
+        .env("MIRRORKIT_REGISTRY_USERNAME", "mirror")
+        .env("MIRRORKIT_REGISTRY_PASSWORD", "s3cret-pass"));
+    assert_exit(&out, 0);
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!all.contains("s3cret-pass"), "the password leaked: {all}");
+    assert_eq!(statuses(&report(&out)), [("1.0.0".into(), "pushed".into())]);
+}
+
+#[test]
+fn fail_fast_stops_at_the_first_failure() {
+    let registry = Registry::start();
+    let up = Upstream::new(&["1.0.0", "2.0.0", "3.0.0"], &["amd64"], 1000);
+    up.server.set_fault("/tool-1.0.0-linux-amd64.tar.gz", Fault::status(404, 100));
+    let spec = up.spec(&registry.host(), "");
+    let out = run(mirrorkit(up.dir.path()).arg("sync").arg(&spec).args(["--format", "json", "--fail-fast", "--concurrency", "1"]));
+    assert_exit(&out, 1);
+    let s = statuses(&report(&out));
+    assert_eq!(s[0], ("1.0.0".into(), "failed".into()));
+    assert!(s[1..].iter().all(|(_, st)| st == "failed"), "{s:?}");
+    assert!(skopeo_inspect_raw(&registry.docker_ref("mirror/tool:3.0.0"), &[]).is_err());
+
+    // Without --fail-fast every other version completes and the exit code is 1.
+    let out = run(mirrorkit(up.dir.path()).arg("sync").arg(&spec).args(["--format", "json"]));
+    assert_exit(&out, 1);
+    assert_eq!(
+        statuses(&report(&out)),
+        [
+            ("1.0.0".into(), "failed".into()),
+            ("2.0.0".into(), "pushed".into()),
+            ("3.0.0".into(), "pushed".into())
+        ]
+    );
+}
