@@ -35,9 +35,15 @@ pub fn spec_error(e: &SpecError) -> ExitCode {
         && let Ok(text) = std::fs::read_to_string(path)
         && let Some(offset) = byte_offset(&text, *line, *column)
     {
-        let label = if field.is_empty() { "here".to_string() } else { field.clone() };
-        let diag = MietteDiagnostic::new("in the spec").with_label(LabeledSpan::at(offset..offset + 1, label));
-        let report = miette::Report::new(diag).with_source_code(NamedSource::new(path.display().to_string(), text));
+        let label = if field.is_empty() {
+            "here".to_string()
+        } else {
+            field.clone()
+        };
+        let diag = MietteDiagnostic::new("in the spec")
+            .with_label(LabeledSpan::at(offset..offset + 1, label));
+        let report = miette::Report::new(diag)
+            .with_source_code(NamedSource::new(path.display().to_string(), text));
         eprintln!("{report:?}");
     }
     e.exit_code()
@@ -49,7 +55,11 @@ fn byte_offset(text: &str, line: u64, column: u64) -> Option<usize> {
     for (i, l) in text.split_inclusive('\n').enumerate() {
         if i as u64 + 1 == line {
             let col = column.saturating_sub(1) as usize;
-            let within = l.char_indices().nth(col).map(|(b, _)| b).unwrap_or(l.trim_end().len());
+            let within = l
+                .char_indices()
+                .nth(col)
+                .map(|(b, _)| b)
+                .unwrap_or(l.trim_end().len());
             return Some((offset + within).min(text.len().saturating_sub(1)));
         }
         offset += l.len();

@@ -24,11 +24,18 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             // clap exits 2 on usage errors; our contract (sysexits) is 64. Help and version are 0.
             let _ = e.print();
-            return std::process::ExitCode::from(if e.use_stderr() { ExitCode::Usage.code() } else { 0 });
+            return std::process::ExitCode::from(if e.use_stderr() {
+                ExitCode::Usage.code()
+            } else {
+                0
+            });
         }
     };
     init_logging(&cli);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -52,8 +59,12 @@ fn init_logging(cli: &Cli) {
         Color::Never => false,
         Color::Auto => std::io::stderr().is_terminal(),
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MIRRORKIT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,mirrorkit={level},mirrorkit_core={level},mirrorkit_oci={level}")));
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("MIRRORKIT_LOG").unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(format!(
+                "warn,mirrorkit={level},mirrorkit_core={level},mirrorkit_oci={level}"
+            ))
+        });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -72,7 +83,12 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Schema { target } => schema(target),
         Command::Copy(args) => targets::copy(args).await,
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "mirrorkit", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "mirrorkit",
+                &mut std::io::stdout(),
+            );
             ExitCode::Success
         }
         Command::Man => {
@@ -107,7 +123,12 @@ async fn sync(args: SyncArgs, force_dry_run: bool) -> ExitCode {
     let options = SyncOptions {
         only: args.only.clone(),
         filter: VersionFilter {
-            versions: args.versions.iter().filter(|v| !v.is_empty()).cloned().collect(),
+            versions: args
+                .versions
+                .iter()
+                .filter(|v| !v.is_empty())
+                .cloned()
+                .collect(),
             latest: args.latest,
         },
         dry_run: force_dry_run || args.dry_run,
@@ -117,7 +138,11 @@ async fn sync(args: SyncArgs, force_dry_run: bool) -> ExitCode {
     };
     let credentials = Credentials::load();
     let opener = targets::Opener::new(&spec, http.clone(), credentials);
-    let spinner = diagnostics::spinner(if options.dry_run { "planning" } else { "syncing" });
+    let spinner = diagnostics::spinner(if options.dry_run {
+        "planning"
+    } else {
+        "syncing"
+    });
     let report = engine::sync(&spec, &options, &http, |t| opener.open(t)).await;
     if let Some(s) = spinner {
         s.finish_and_clear();
@@ -155,7 +180,12 @@ fn validate(path: &std::path::Path) -> ExitCode {
     match spec::load(path) {
         Ok(s) => {
             let keys: Vec<&str> = s.mirrors.iter().map(|m| m.key.as_str()).collect();
-            print_stdout(&format!("{}: valid ({} mirror(s): {})\n", path.display(), keys.len(), keys.join(", ")))
+            print_stdout(&format!(
+                "{}: valid ({} mirror(s): {})\n",
+                path.display(),
+                keys.len(),
+                keys.join(", ")
+            ))
         }
         Err(e) => diagnostics::spec_error(&e),
     }

@@ -11,7 +11,7 @@ use mirrorkit_core::target::{Target, TargetError};
 use mirrorkit_oci::layout::LayoutRoot;
 use mirrorkit_oci::registry::Registry;
 
-use crate::cli::CopyArgs;
+use crate::cli::{CopyArgs, Format};
 
 /// Either kind of target, so one engine run can publish to both.
 pub enum AnyTarget {
@@ -74,7 +74,11 @@ impl Target for AnyTarget {
         }
     }
 
-    async fn resolve_tag(&self, repository: &str, tag: &str) -> Result<Option<Digest>, TargetError> {
+    async fn resolve_tag(
+        &self,
+        repository: &str,
+        tag: &str,
+    ) -> Result<Option<Digest>, TargetError> {
         match self {
             AnyTarget::Registry(r) => Target::resolve_tag(r.as_ref(), repository, tag).await,
             AnyTarget::Layout(l) => l.resolve_tag(repository, tag).await,
@@ -88,7 +92,13 @@ impl Target for AnyTarget {
         }
     }
 
-    async fn push_blob(&self, repository: &str, digest: &Digest, size: u64, path: &Path) -> Result<(), TargetError> {
+    async fn push_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        path: &Path,
+    ) -> Result<(), TargetError> {
         match self {
             AnyTarget::Registry(r) => r.push_blob(repository, digest, size, path).await,
             AnyTarget::Layout(l) => l.push_blob(repository, digest, size, path).await,
@@ -103,15 +113,57 @@ impl Target for AnyTarget {
         bytes: &[u8],
     ) -> Result<Digest, TargetError> {
         match self {
-            AnyTarget::Registry(r) => r.push_manifest(repository, reference, media_type, bytes).await,
-            AnyTarget::Layout(l) => l.push_manifest(repository, reference, media_type, bytes).await,
+            AnyTarget::Registry(r) => {
+                r.push_manifest(repository, reference, media_type, bytes)
+                    .await
+            }
+            AnyTarget::Layout(l) => {
+                l.push_manifest(repository, reference, media_type, bytes)
+                    .await
+            }
         }
     }
 }
 
-/// `copy SRC DST`.
+/// `copy SRC DST`: copy one image or index with every platform, digests preserved, and print
+/// what was sent.
 pub async fn copy(args: CopyArgs) -> ExitCode {
-    let _ = args;
-    eprintln!("error: copy is not built yet");
-    ExitCode::Usage
+    let http = match HttpClient::new(mirrorkit_core::http::HttpConfig::default()) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return e.exit_code();
+        }
+    };
+    let mut options = mirrorkit_oci::copy::CopyOptions::new(http, Credentials::load());
+    options.insecure_hosts = args.insecure_registries.clone();
+    let report = match mirrorkit_oci::copy::copy_str(&args.src, &args.dst, &options).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return e.exit_code();
+        }
+    };
+    let out = match args.format {
+        Format::Json => match serde_json::to_string_pretty(&report) {
+            Ok(s) => s + "\n",
+            Err(e) => {
+                eprintln!("error: cannot render the report: {e}");
+                return ExitCode::Io;
+            }
+        },
+        Format::Plain => format!(
+            "copied {} -> {}\n  {} {}\n  {} manifest(s), {} blob(s) sent ({}), {} already present, {} mounted\n",
+            report.source,
+            report.destination,
+            report.digest,
+            report.media_type,
+            report.manifests,
+            report.blobs_copied,
+            mirrorkit_core::report::human_bytes(report.bytes),
+            report.blobs_skipped,
+            report.blobs_mounted,
+        ),
+    };
+    crate::print_stdout(&out)
 }

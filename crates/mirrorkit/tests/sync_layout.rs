@@ -15,12 +15,18 @@ fn examples() -> std::path::PathBuf {
 fn quickstart_mirrors_into_a_layout_skopeo_reads_and_a_second_run_skips() {
     let dir = tempfile::tempdir().unwrap();
     let spec = examples().join("quickstart.yml");
-    let out = run(mirrorkit(dir.path()).arg("sync").arg(&spec).args(["--format", "json"]));
+    let out = run(mirrorkit(dir.path())
+        .arg("sync")
+        .arg(&spec)
+        .args(["--format", "json"]));
     assert_exit(&out, 0);
     let r = report(&out);
     assert_eq!(
         statuses(&r),
-        [("1.0.0".into(), "pushed".into()), ("1.1.0".into(), "pushed".into())]
+        [
+            ("1.0.0".into(), "pushed".into()),
+            ("1.1.0".into(), "pushed".into())
+        ]
     );
     assert_eq!(r["summary"]["pushed"], 2);
 
@@ -28,9 +34,15 @@ fn quickstart_mirrors_into_a_layout_skopeo_reads_and_a_second_run_skips() {
     for version in ["1.0.0", "1.1.0"] {
         let raw = skopeo_inspect_raw(&format!("oci:{}:{version}", layout.display()), &[]).unwrap();
         let index: serde_json::Value = serde_json::from_slice(&raw).unwrap();
-        assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json");
+        assert_eq!(
+            index["mediaType"],
+            "application/vnd.oci.image.index.v1+json"
+        );
         assert_eq!(index["artifactType"], "application/vnd.sh.ocx.package.v1");
-        assert_eq!(index["annotations"]["org.opencontainers.image.version"], version);
+        assert_eq!(
+            index["annotations"]["org.opencontainers.image.version"],
+            version
+        );
         let archs: Vec<&str> = index["manifests"]
             .as_array()
             .unwrap()
@@ -56,11 +68,17 @@ fn quickstart_mirrors_into_a_layout_skopeo_reads_and_a_second_run_skips() {
     )
     .unwrap();
 
-    let out = run(mirrorkit(dir.path()).arg("sync").arg(&spec).args(["--format", "json"]));
+    let out = run(mirrorkit(dir.path())
+        .arg("sync")
+        .arg(&spec)
+        .args(["--format", "json"]));
     assert_exit(&out, 0);
     assert_eq!(
         statuses(&report(&out)),
-        [("1.0.0".into(), "skipped".into()), ("1.1.0".into(), "skipped".into())]
+        [
+            ("1.0.0".into(), "skipped".into()),
+            ("1.1.0".into(), "skipped".into())
+        ]
     );
 }
 
@@ -71,7 +89,10 @@ fn the_layer_of_a_binary_asset_holds_one_executable_file() {
     std::fs::write(dir.path().join("tool-linux-amd64"), &content).unwrap();
     std::fs::write(
         dir.path().join("index.json"),
-        index_json(&[("2.0.0", vec![("tool-linux-amd64".into(), "tool-linux-amd64".into(), None)])]),
+        index_json(&[(
+            "2.0.0",
+            vec![("tool-linux-amd64".into(), "tool-linux-amd64".into(), None)],
+        )]),
     )
     .unwrap();
     std::fs::write(
@@ -83,21 +104,40 @@ fn the_layer_of_a_binary_asset_holds_one_executable_file() {
     assert_exit(&out, 0);
 
     let layout = dir.path().join("oci/tool");
-    let index: serde_json::Value =
-        serde_json::from_slice(&skopeo_inspect_raw(&format!("oci:{}:2.0.0", layout.display()), &[]).unwrap()).unwrap();
+    let index: serde_json::Value = serde_json::from_slice(
+        &skopeo_inspect_raw(&format!("oci:{}:2.0.0", layout.display()), &[]).unwrap(),
+    )
+    .unwrap();
     let manifest_digest = index["manifests"][0]["digest"].as_str().unwrap();
     let manifest: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(layout.join("blobs/sha256").join(&manifest_digest["sha256:".len()..])).unwrap(),
+        &std::fs::read(
+            layout
+                .join("blobs/sha256")
+                .join(&manifest_digest["sha256:".len()..]),
+        )
+        .unwrap(),
     )
     .unwrap();
     let layer = &manifest["layers"][0];
-    assert_eq!(layer["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip");
-    let layer_path = layout.join("blobs/sha256").join(&layer["digest"].as_str().unwrap()["sha256:".len()..]);
-    let listing = std::process::Command::new("tar").arg("-tvzf").arg(&layer_path).output().unwrap();
+    assert_eq!(
+        layer["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    );
+    let layer_path = layout
+        .join("blobs/sha256")
+        .join(&layer["digest"].as_str().unwrap()["sha256:".len()..]);
+    let listing = std::process::Command::new("tar")
+        .arg("-tvzf")
+        .arg(&layer_path)
+        .output()
+        .unwrap();
     let listing = String::from_utf8_lossy(&listing.stdout);
     assert_eq!(listing.lines().count(), 1, "{listing}");
     assert!(listing.starts_with("-rwxr-xr-x"), "{listing}");
-    assert!(listing.trim_end().ends_with("tool-linux-amd64"), "{listing}");
+    assert!(
+        listing.trim_end().ends_with("tool-linux-amd64"),
+        "{listing}"
+    );
 }
 
 #[test]
@@ -117,29 +157,58 @@ fn check_prints_the_plan_and_writes_nothing() {
 fn version_filters_select_what_is_mirrored() {
     let dir = tempfile::tempdir().unwrap();
     let spec = examples().join("quickstart.yml");
-    let out = run(mirrorkit(dir.path()).arg("check").arg(&spec).args(["--format", "json", "--latest"]));
+    let out = run(mirrorkit(dir.path())
+        .arg("check")
+        .arg(&spec)
+        .args(["--format", "json", "--latest"]));
     assert_exit(&out, 0);
     assert_eq!(
         statuses(&report(&out)),
-        [("1.0.0".into(), "excluded".into()), ("1.1.0".into(), "planned".into())]
+        [
+            ("1.0.0".into(), "excluded".into()),
+            ("1.1.0".into(), "planned".into())
+        ]
     );
-    let out = run(mirrorkit(dir.path()).arg("sync").arg(&spec).args(["--format", "json", "--version", "1.0.0"]));
+    let out = run(mirrorkit(dir.path()).arg("sync").arg(&spec).args([
+        "--format",
+        "json",
+        "--version",
+        "1.0.0",
+    ]));
     assert_exit(&out, 0);
     assert_eq!(
         statuses(&report(&out)),
-        [("1.0.0".into(), "pushed".into()), ("1.1.0".into(), "excluded".into())]
+        [
+            ("1.0.0".into(), "pushed".into()),
+            ("1.1.0".into(), "excluded".into())
+        ]
     );
-    let out = run(mirrorkit(dir.path()).arg("sync").arg(&spec).args(["--only", "nope"]));
+    let out = run(mirrorkit(dir.path())
+        .arg("sync")
+        .arg(&spec)
+        .args(["--only", "nope"]));
     assert_exit(&out, 64);
 }
 
 #[test]
 fn a_generator_command_can_provide_the_index() {
     let dir = tempfile::tempdir().unwrap();
-    tar_gz_asset(dir.path(), "t-1.0.0-linux-amd64.tar.gz", "t-1.0.0", b"#!/bin/sh\n");
+    tar_gz_asset(
+        dir.path(),
+        "t-1.0.0-linux-amd64.tar.gz",
+        "t-1.0.0",
+        b"#!/bin/sh\n",
+    );
     std::fs::write(
         dir.path().join("index.json"),
-        index_json(&[("1.0.0", vec![("t-1.0.0-linux-amd64.tar.gz".into(), "t-1.0.0-linux-amd64.tar.gz".into(), None)])]),
+        index_json(&[(
+            "1.0.0",
+            vec![(
+                "t-1.0.0-linux-amd64.tar.gz".into(),
+                "t-1.0.0-linux-amd64.tar.gz".into(),
+                None,
+            )],
+        )]),
     )
     .unwrap();
     std::fs::write(
@@ -172,12 +241,27 @@ fn checksum_mismatch_fails_that_version_and_publishes_nothing_of_it() {
     std::fs::write(
         dir.path().join("index.json"),
         index_json(&[
-            ("1.0.0", vec![("t-1.0.0-linux-amd64.tar.gz".into(), "t-1.0.0-linux-amd64.tar.gz".into(), Some(file_digest(&good)))]),
+            (
+                "1.0.0",
+                vec![(
+                    "t-1.0.0-linux-amd64.tar.gz".into(),
+                    "t-1.0.0-linux-amd64.tar.gz".into(),
+                    Some(file_digest(&good)),
+                )],
+            ),
             (
                 "2.0.0",
                 vec![
-                    ("t-2.0.0-linux-amd64.tar.gz".into(), "t-2.0.0-linux-amd64.tar.gz".into(), None),
-                    ("t-2.0.0-linux-arm64.tar.gz".into(), "t-2.0.0-linux-arm64.tar.gz".into(), Some(wrong)),
+                    (
+                        "t-2.0.0-linux-amd64.tar.gz".into(),
+                        "t-2.0.0-linux-amd64.tar.gz".into(),
+                        None,
+                    ),
+                    (
+                        "t-2.0.0-linux-arm64.tar.gz".into(),
+                        "t-2.0.0-linux-arm64.tar.gz".into(),
+                        Some(wrong),
+                    ),
                 ],
             ),
         ]),
@@ -193,12 +277,24 @@ fn checksum_mismatch_fails_that_version_and_publishes_nothing_of_it() {
     let r = report(&out);
     assert_eq!(
         statuses(&r),
-        [("1.0.0".into(), "pushed".into()), ("2.0.0".into(), "failed".into())]
+        [
+            ("1.0.0".into(), "pushed".into()),
+            ("2.0.0".into(), "failed".into())
+        ]
     );
-    let reason = r["mirrors"][0]["versions"][1]["reason"].as_str().unwrap().to_string();
-    assert!(reason.contains("linux/arm64") && reason.contains("sha256:0000"), "{reason}");
+    let reason = r["mirrors"][0]["versions"][1]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.contains("linux/arm64") && reason.contains("sha256:0000"),
+        "{reason}"
+    );
     let index = std::fs::read_to_string(dir.path().join("oci/t/index.json")).unwrap();
-    assert!(index.contains("\"1.0.0\"") && !index.contains("2.0.0"), "{index}");
+    assert!(
+        index.contains("\"1.0.0\"") && !index.contains("2.0.0"),
+        "{index}"
+    );
 }
 
 #[test]
@@ -211,8 +307,16 @@ fn an_ambiguous_asset_fails_the_version_naming_both_and_absent_platforms_are_exc
         index_json(&[(
             "1.0.0",
             vec![
-                ("t-linux-amd64.tar.gz".into(), "t-linux-amd64.tar.gz".into(), None),
-                ("t-linux-amd64-musl.tar.gz".into(), "t-linux-amd64-musl.tar.gz".into(), None),
+                (
+                    "t-linux-amd64.tar.gz".into(),
+                    "t-linux-amd64.tar.gz".into(),
+                    None,
+                ),
+                (
+                    "t-linux-amd64-musl.tar.gz".into(),
+                    "t-linux-amd64-musl.tar.gz".into(),
+                    None,
+                ),
             ],
         )]),
     )
@@ -228,8 +332,16 @@ fn an_ambiguous_asset_fails_the_version_naming_both_and_absent_platforms_are_exc
     let v = &r["mirrors"][0]["versions"][0];
     assert_eq!(v["status"], "failed");
     let reason = v["reason"].as_str().unwrap();
-    assert!(reason.contains("t-linux-amd64.tar.gz") && reason.contains("t-linux-amd64-musl.tar.gz"), "{reason}");
-    let darwin = v["platforms"].as_array().unwrap().iter().find(|p| p["platform"] == "darwin/arm64").unwrap();
+    assert!(
+        reason.contains("t-linux-amd64.tar.gz") && reason.contains("t-linux-amd64-musl.tar.gz"),
+        "{reason}"
+    );
+    let darwin = v["platforms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["platform"] == "darwin/arm64")
+        .unwrap();
     assert_eq!(darwin["status"], "excluded");
 }
 
@@ -249,14 +361,19 @@ fn spec_errors_have_their_documented_exit_codes_and_positions() {
         let out = run(mirrorkit(dir.path()).args([cmd, "bad.yml"]));
         assert_exit(&out, 65);
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("bad.yml:5:21: mirrors.t.assets.linux/amd64[0]: invalid regex"), "{err}");
+        assert!(
+            err.contains("bad.yml:5:21: mirrors.t.assets.linux/amd64[0]: invalid regex"),
+            "{err}"
+        );
     }
     let out = run(mirrorkit(dir.path()).args(["sync"]));
     assert_exit(&out, 64);
     let out = run(mirrorkit(dir.path()).args(["sync", "x.yml", "--concurrency", "0"]));
     assert_exit(&out, 64);
 
-    let out = run(mirrorkit(dir.path()).args(["validate"]).arg(examples().join("quickstart.yml")));
+    let out = run(mirrorkit(dir.path())
+        .args(["validate"])
+        .arg(examples().join("quickstart.yml")));
     assert_exit(&out, 0);
 }
 
@@ -267,7 +384,10 @@ fn schemas_completions_and_man_page_are_generated() {
         let out = run(mirrorkit(dir.path()).args(["schema", target]));
         assert_exit(&out, 0);
         let schema = report(&out);
-        assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+        assert_eq!(
+            schema["$schema"],
+            "https://json-schema.org/draft/2020-12/schema"
+        );
     }
     let out = run(mirrorkit(dir.path()).args(["completions", "bash"]));
     assert_exit(&out, 0);

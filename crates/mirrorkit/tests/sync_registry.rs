@@ -23,7 +23,12 @@ impl Upstream {
             let mut assets = Vec::new();
             for (j, a) in archs.iter().enumerate() {
                 let name = format!("tool-{v}-linux-{a}.tar.gz");
-                let path = tar_gz_asset(&files, &name, &format!("tool-{v}"), &noise((i * 10 + j) as u64, size));
+                let path = tar_gz_asset(
+                    &files,
+                    &name,
+                    &format!("tool-{v}"),
+                    &noise((i * 10 + j) as u64, size),
+                );
                 assets.push((name.clone(), name, Some(file_digest(&path))));
             }
             entries.push((*v, assets));
@@ -53,7 +58,10 @@ fn sync_publishes_an_index_per_version_with_every_platform() {
     let registry = Registry::start();
     let up = Upstream::new(&["1.0.0", "1.2.0", "1.10.0"], &["amd64", "arm64"], 300_000);
     let spec = up.spec(&registry.host(), "");
-    let out = run(mirrorkit(up.dir.path()).arg("sync").arg(&spec).args(["--format", "json"]));
+    let out = run(mirrorkit(up.dir.path())
+        .arg("sync")
+        .arg(&spec)
+        .args(["--format", "json"]));
     assert_exit(&out, 0);
     let r = report(&out);
     // Oldest first, by version order (not string order).
@@ -67,35 +75,77 @@ fn sync_publishes_an_index_per_version_with_every_platform() {
     );
     for v in r["mirrors"][0]["versions"].as_array().unwrap() {
         let version = v["version"].as_str().unwrap();
-        let raw = skopeo_inspect_raw(&registry.docker_ref(&format!("mirror/tool:{version}")), &[]).unwrap();
-        assert_eq!(v["index_digest"], sha256_digest(&raw), "the tag points at the reported index");
+        let raw = skopeo_inspect_raw(&registry.docker_ref(&format!("mirror/tool:{version}")), &[])
+            .unwrap();
+        assert_eq!(
+            v["index_digest"],
+            sha256_digest(&raw),
+            "the tag points at the reported index"
+        );
         let index: serde_json::Value = serde_json::from_slice(&raw).unwrap();
-        assert_eq!(index["annotations"]["org.opencontainers.image.version"], version);
+        assert_eq!(
+            index["annotations"]["org.opencontainers.image.version"],
+            version
+        );
         let platforms: Vec<String> = index["manifests"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|m| format!("{}/{}", m["platform"]["os"].as_str().unwrap(), m["platform"]["architecture"].as_str().unwrap()))
+            .map(|m| {
+                format!(
+                    "{}/{}",
+                    m["platform"]["os"].as_str().unwrap(),
+                    m["platform"]["architecture"].as_str().unwrap()
+                )
+            })
             .collect();
         assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
         // Each platform manifest is there, with its annotations, and matches the report.
-        for (m, p) in index["manifests"].as_array().unwrap().iter().zip(v["platforms"].as_array().unwrap()) {
+        for (m, p) in index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(v["platforms"].as_array().unwrap())
+        {
             assert_eq!(m["digest"], p["manifest_digest"]);
-            let raw = skopeo_inspect_raw(&registry.docker_ref(&format!("mirror/tool@{}", m["digest"].as_str().unwrap())), &[]).unwrap();
+            let raw = skopeo_inspect_raw(
+                &registry.docker_ref(&format!("mirror/tool@{}", m["digest"].as_str().unwrap())),
+                &[],
+            )
+            .unwrap();
             let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
-            assert_eq!(manifest["artifactType"], "application/vnd.sh.ocx.package.v1");
-            assert_eq!(manifest["config"]["mediaType"], "application/vnd.sh.ocx.package.v1+json");
-            assert_eq!(manifest["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd");
+            assert_eq!(
+                manifest["artifactType"],
+                "application/vnd.sh.ocx.package.v1"
+            );
+            assert_eq!(
+                manifest["config"]["mediaType"],
+                "application/vnd.sh.ocx.package.v1+json"
+            );
+            assert_eq!(
+                manifest["layers"][0]["mediaType"],
+                "application/vnd.oci.image.layer.v1.tar+zstd"
+            );
             assert_eq!(manifest["layers"][0]["digest"], p["layer_digest"]);
-            assert_eq!(manifest["annotations"]["org.opencontainers.image.version"], version);
+            assert_eq!(
+                manifest["annotations"]["org.opencontainers.image.version"],
+                version
+            );
             assert!(manifest["annotations"]["org.opencontainers.image.created"].is_string());
-            assert!(manifest["annotations"]["org.opencontainers.image.source"].as_str().unwrap().starts_with("http://127.0.0.1"));
+            assert!(
+                manifest["annotations"]["org.opencontainers.image.source"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("http://127.0.0.1")
+            );
         }
     }
     // skopeo can copy a version with all its platforms out of the registry.
     let copy = up.dir.path().join("copy");
     skopeo(&[
-        "copy", "--all", "--src-tls-verify=false",
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
         &registry.docker_ref("mirror/tool:1.10.0"),
         &format!("oci:{}:x", copy.display()),
     ])
@@ -103,11 +153,17 @@ fn sync_publishes_an_index_per_version_with_every_platform() {
 
     // A second run asks the registry for tags and downloads nothing.
     let before = up.server.requests().len();
-    let out = run(mirrorkit(up.dir.path()).arg("sync").arg(&spec).args(["--format", "json"]));
+    let out = run(mirrorkit(up.dir.path())
+        .arg("sync")
+        .arg(&spec)
+        .args(["--format", "json"]));
     assert_exit(&out, 0);
     assert!(statuses(&report(&out)).iter().all(|(_, s)| s == "skipped"));
     let after: Vec<_> = up.server.requests()[before..].to_vec();
-    assert!(after.iter().all(|r| r.path == "/index.json"), "only the index is read again: {after:?}");
+    assert!(
+        after.iter().all(|r| r.path == "/index.json"),
+        "only the index is read again: {after:?}"
+    );
 }
 
 #[test]
@@ -116,25 +172,48 @@ fn a_download_cut_off_resumes_on_the_next_run_with_a_range_request() {
     let up = Upstream::new(&["1.0.0"], &["amd64", "arm64"], 6_000_000);
     // Every attempt of this run is cut off after 400 kB, more often than one run resumes by
     // itself: the run fails and the partial file stays in the work dir.
-    up.server.set_fault("/tool-1.0.0-linux-arm64.tar.gz", Fault::close_after(400_000, 100));
+    up.server.set_fault(
+        "/tool-1.0.0-linux-arm64.tar.gz",
+        Fault::close_after(400_000, 100),
+    );
     let spec = up.spec(&registry.host(), "");
-    let out = run(mirrorkit(up.dir.path()).arg("sync").arg(&spec).args(["--format", "json"]));
+    let out = run(mirrorkit(up.dir.path())
+        .arg("sync")
+        .arg(&spec)
+        .args(["--format", "json"]));
     assert_exit(&out, 1);
     assert_eq!(statuses(&report(&out)), [("1.0.0".into(), "failed".into())]);
     // Nothing of the failed version is tagged.
     let err = skopeo_inspect_raw(&registry.docker_ref("mirror/tool:1.0.0"), &[]).unwrap_err();
-    assert!(err.contains("manifest unknown") || err.contains("not found"), "{err}");
+    assert!(
+        err.contains("manifest unknown") || err.contains("not found"),
+        "{err}"
+    );
 
     up.server.clear_fault("/tool-1.0.0-linux-arm64.tar.gz");
-    let before = up.server.requests_for("/tool-1.0.0-linux-arm64.tar.gz").len();
-    let out = run(mirrorkit(up.dir.path()).arg("sync").arg(&spec).args(["--format", "json"]));
+    let before = up
+        .server
+        .requests_for("/tool-1.0.0-linux-arm64.tar.gz")
+        .len();
+    let out = run(mirrorkit(up.dir.path())
+        .arg("sync")
+        .arg(&spec)
+        .args(["--format", "json"]));
     assert_exit(&out, 0);
     let resumed = up.server.requests_for("/tool-1.0.0-linux-arm64.tar.gz")[before..].to_vec();
     assert_eq!(resumed.len(), 1, "{resumed:?}");
     let range = resumed[0].range.clone().unwrap_or_default();
-    assert!(range.starts_with("bytes=") && !range.starts_with("bytes=0-"), "resumed, not restarted: {range:?}");
+    assert!(
+        range.starts_with("bytes=") && !range.starts_with("bytes=0-"),
+        "resumed, not restarted: {range:?}"
+    );
     // The amd64 asset, verified in the first run, is not downloaded again.
-    assert_eq!(up.server.requests_for("/tool-1.0.0-linux-amd64.tar.gz").len(), 1);
+    assert_eq!(
+        up.server
+            .requests_for("/tool-1.0.0-linux-amd64.tar.gz")
+            .len(),
+        1
+    );
     skopeo_inspect_raw(&registry.docker_ref("mirror/tool:1.0.0"), &[]).unwrap();
 }
 
@@ -142,13 +221,27 @@ fn a_download_cut_off_resumes_on_the_next_run_with_a_range_request() {
 fn retryable_upstream_errors_are_retried_and_the_sync_succeeds() {
     let registry = Registry::start();
     let up = Upstream::new(&["1.0.0"], &["amd64", "arm64"], 10_000);
-    up.server.set_fault("/tool-1.0.0-linux-amd64.tar.gz", Fault::server_error(2));
-    up.server.set_fault("/tool-1.0.0-linux-arm64.tar.gz", Fault::too_many_requests(1, 1));
+    up.server
+        .set_fault("/tool-1.0.0-linux-amd64.tar.gz", Fault::server_error(2));
+    up.server.set_fault(
+        "/tool-1.0.0-linux-arm64.tar.gz",
+        Fault::too_many_requests(1, 1),
+    );
     let spec = up.spec(&registry.host(), "");
     let out = run(mirrorkit(up.dir.path()).arg("sync").arg(&spec));
     assert_exit(&out, 0);
-    assert_eq!(up.server.requests_for("/tool-1.0.0-linux-amd64.tar.gz").len(), 3);
-    assert_eq!(up.server.requests_for("/tool-1.0.0-linux-arm64.tar.gz").len(), 2);
+    assert_eq!(
+        up.server
+            .requests_for("/tool-1.0.0-linux-amd64.tar.gz")
+            .len(),
+        3
+    );
+    assert_eq!(
+        up.server
+            .requests_for("/tool-1.0.0-linux-arm64.tar.gz")
+            .len(),
+        2
+    );
 }
 
 #[test]
@@ -188,7 +281,11 @@ fn a_registry_that_refuses_credentials_exits_77_and_accepts_the_right_ones() {
         .env("MIRRORKIT_REGISTRY_USERNAME", "mirror")
         .env("MIRRORKIT_REGISTRY_PASSWORD", "wrong-pass"));
     assert_exit(&out, 77);
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!all.contains("wrong-pass"), "the password leaked: {all}");
 
     let out = run(mirrorkit(up.dir.path())
@@ -198,7 +295,11 @@ fn a_registry_that_refuses_credentials_exits_77_and_accepts_the_right_ones() {
         .env("MIRRORKIT_REGISTRY_USERNAME", "mirror")
         .env("MIRRORKIT_REGISTRY_PASSWORD", "s3cret-pass"));
     assert_exit(&out, 0);
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!all.contains("s3cret-pass"), "the password leaked: {all}");
     assert_eq!(statuses(&report(&out)), [("1.0.0".into(), "pushed".into())]);
 }
@@ -207,9 +308,16 @@ fn a_registry_that_refuses_credentials_exits_77_and_accepts_the_right_ones() {
 fn fail_fast_stops_at_the_first_failure() {
     let registry = Registry::start();
     let up = Upstream::new(&["1.0.0", "2.0.0", "3.0.0"], &["amd64"], 1000);
-    up.server.set_fault("/tool-1.0.0-linux-amd64.tar.gz", Fault::status(404, 100));
+    up.server
+        .set_fault("/tool-1.0.0-linux-amd64.tar.gz", Fault::status(404, 100));
     let spec = up.spec(&registry.host(), "");
-    let out = run(mirrorkit(up.dir.path()).arg("sync").arg(&spec).args(["--format", "json", "--fail-fast", "--concurrency", "1"]));
+    let out = run(mirrorkit(up.dir.path()).arg("sync").arg(&spec).args([
+        "--format",
+        "json",
+        "--fail-fast",
+        "--concurrency",
+        "1",
+    ]));
     assert_exit(&out, 1);
     let s = statuses(&report(&out));
     assert_eq!(s[0], ("1.0.0".into(), "failed".into()));
@@ -217,7 +325,10 @@ fn fail_fast_stops_at_the_first_failure() {
     assert!(skopeo_inspect_raw(&registry.docker_ref("mirror/tool:3.0.0"), &[]).is_err());
 
     // Without --fail-fast every other version completes and the exit code is 1.
-    let out = run(mirrorkit(up.dir.path()).arg("sync").arg(&spec).args(["--format", "json"]));
+    let out = run(mirrorkit(up.dir.path())
+        .arg("sync")
+        .arg(&spec)
+        .args(["--format", "json"]));
     assert_exit(&out, 1);
     assert_eq!(
         statuses(&report(&out)),

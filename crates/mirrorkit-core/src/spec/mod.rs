@@ -121,7 +121,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
 pub fn json_schema() -> serde_json::Value {
     #[derive(schemars::JsonSchema)]
     #[schemars(title = "mirrorkit spec")]
-    #[allow(dead_code)] // only its schema is used
+    #[allow(dead_code, clippy::large_enum_variant)] // only its schema is used
     #[serde(untagged)]
     enum AnySpec {
         Mirrors(model::SpecFile),

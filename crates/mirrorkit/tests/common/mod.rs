@@ -66,7 +66,13 @@ pub fn tar_gz_asset(dir: &Path, name: &str, top: &str, content: &[u8]) -> PathBu
     assert!(status.success());
     let out = dir.join(name);
     let status = std::process::Command::new("tar")
-        .args(["--sort=name", "--mtime=2024-01-01", "--owner=0", "--group=0", "-czf"])
+        .args([
+            "--sort=name",
+            "--mtime=2024-01-01",
+            "--owner=0",
+            "--group=0",
+            "-czf",
+        ])
         .arg(&out)
         .arg("-C")
         .arg(staging.path())
@@ -82,8 +88,11 @@ pub fn file_digest(path: &Path) -> String {
     mirrorkit_testkit::registry::sha256_digest(&std::fs::read(path).expect("read"))
 }
 
-/// A url_index document: version → [(asset name, url, checksum)].
-pub fn index_json(versions: &[(&str, Vec<(String, String, Option<String>)>)]) -> String {
+/// One asset of a url_index document: (file name, url, checksum).
+pub type AssetEntry = (String, String, Option<String>);
+
+/// A url_index document: version → its assets.
+pub fn index_json(versions: &[(&str, Vec<AssetEntry>)]) -> String {
     let mut doc = serde_json::Map::new();
     for (v, assets) in versions {
         let mut a = serde_json::Map::new();
@@ -94,7 +103,10 @@ pub fn index_json(versions: &[(&str, Vec<(String, String, Option<String>)>)]) ->
             };
             a.insert(name.clone(), value);
         }
-        doc.insert(v.to_string(), serde_json::json!({"prerelease": false, "assets": a}));
+        doc.insert(
+            v.to_string(),
+            serde_json::json!({"prerelease": false, "assets": a}),
+        );
     }
     serde_json::json!({ "versions": doc }).to_string()
 }
