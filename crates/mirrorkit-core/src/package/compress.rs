@@ -16,6 +16,9 @@ use liblzma::stream::{Check, MtStreamBuilder};
 use super::error::PackageError;
 use super::ocx::{MEDIA_TYPE_LAYER_TAR_GZIP, MEDIA_TYPE_LAYER_TAR_XZ, MEDIA_TYPE_LAYER_TAR_ZSTD};
 
+/// Memory the xz encoder may use for its worker threads before it uses fewer of them.
+const XZ_THREADING_MEMLIMIT: u64 = 1 << 30;
+
 /// How a layer's tar is compressed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Compression {
@@ -115,6 +118,10 @@ impl<W: Write> Encoder<W> {
                     .preset(level)
                     // CRC64 is what the `xz` tool writes by default.
                     .check(Check::Crc64)
+                    // Each xz worker needs roughly 3 × the block size (about 170 MiB at preset
+                    // 6); on a many-core machine that adds up to gigabytes. liblzma lowers the
+                    // thread count to stay under this limit, which leaves the output unchanged.
+                    .memlimit_threading(XZ_THREADING_MEMLIMIT)
                     .encoder()
                     .map_err(|e| setup(e.into()))?;
                 Encoder::Xz(liblzma::write::XzEncoder::new_stream(inner, stream))
