@@ -47,6 +47,15 @@ pub enum Fault {
         /// How many requests get cut off.
         times: usize,
     },
+    /// Send the headers and `bytes` bytes of the body, then hang (no more bytes, connection
+    /// open) until the fault is cleared or two minutes pass: a download stuck mid-body, for
+    /// tests that kill the client while it waits.
+    StallAfter {
+        /// Body bytes sent before stalling.
+        bytes: u64,
+        /// How many requests stall.
+        times: usize,
+    },
     /// Ignore `Range` and answer 200 with the whole file (servers that do not support ranges).
     IgnoreRange {
         /// How many requests get the whole file.
@@ -92,11 +101,17 @@ impl Fault {
         Fault::CloseAfter { bytes, times }
     }
 
+    /// Hang after `bytes` body bytes (until the fault is cleared) for the first `times` requests.
+    pub fn stall_after(bytes: u64, times: usize) -> Fault {
+        Fault::StallAfter { bytes, times }
+    }
+
     fn times(&self) -> usize {
         match self {
             Fault::Status { times, .. }
             | Fault::ResetAfter { times, .. }
             | Fault::CloseAfter { times, .. }
+            | Fault::StallAfter { times, .. }
             | Fault::IgnoreRange { times } => *times,
         }
     }
@@ -505,6 +520,15 @@ fn handle(mut conn: TcpStream, state: &State) -> std::io::Result<()> {
     }
     if let Some(Fault::CloseAfter { bytes, .. }) = fault {
         body.write_range(&mut conn, start, bytes.min(count))?;
+        return conn.shutdown(std::net::Shutdown::Both);
+    }
+    if let Some(Fault::StallAfter { bytes, .. }) = fault {
+        body.write_range(&mut conn, start, bytes.min(count))?;
+        conn.flush()?;
+        let until = std::time::Instant::now() + Duration::from_secs(120);
+        while std::time::Instant::now() < until && lock(&state.faults).contains_key(&path) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         return conn.shutdown(std::net::Shutdown::Both);
     }
     body.write_range(&mut conn, start, count)

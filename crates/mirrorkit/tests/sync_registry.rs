@@ -339,3 +339,171 @@ fn fail_fast_stops_at_the_first_failure() {
         ]
     );
 }
+
+#[test]
+fn a_sync_killed_mid_download_resumes_without_refetching_what_it_had() {
+    let registry = Registry::start();
+    let up = Upstream::new(&["1.0.0"], &["amd64", "arm64"], 3_000_000);
+    let asset = "/tool-1.0.0-linux-arm64.tar.gz";
+    up.server.set_fault(asset, Fault::stall_after(2_500_000, 1));
+    let spec = up.spec(&registry.host(), "");
+    let mut child = mirrorkit_process(up.dir.path())
+        .arg("sync")
+        .arg(&spec)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the stalled download has written a first piece to disk, then kill -9.
+    let tmp = up.dir.path().join(".mirrorkit/tmp");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let partial_size = || {
+        std::fs::read_dir(&tmp)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .max()
+            .unwrap_or(0)
+    };
+    while partial_size() < 1_048_576 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the download never started"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "mirrorkit ended before it was killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let kept = partial_size();
+    up.server.clear_fault(asset);
+    assert!(
+        skopeo_inspect_raw(&registry.docker_ref("mirror/tool:1.0.0"), &[]).is_err(),
+        "no tag after a kill"
+    );
+
+    let amd64_before = up
+        .server
+        .requests_for("/tool-1.0.0-linux-amd64.tar.gz")
+        .len();
+    let before = up.server.requests_for(asset).len();
+    let out = run(mirrorkit(up.dir.path())
+        .arg("sync")
+        .arg(&spec)
+        .args(["--format", "json"]));
+    assert_exit(&out, 0);
+    let again = up.server.requests_for(asset)[before..].to_vec();
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(
+        again[0].range,
+        Some(format!("bytes={kept}-")),
+        "resumed where the kill left it"
+    );
+    // The amd64 asset was complete and verified before the kill: not fetched again.
+    assert_eq!(
+        up.server
+            .requests_for("/tool-1.0.0-linux-amd64.tar.gz")
+            .len(),
+        amd64_before
+    );
+    let r = report(&out);
+    let arm = &r["mirrors"][0]["versions"][0]["platforms"][1];
+    assert_eq!(
+        arm["asset_digest"],
+        file_digest(&up.dir.path().join("files").join(&asset[1..]))
+    );
+}
+
+#[test]
+fn a_corrupt_download_in_the_work_dir_is_detected_and_fetched_again() {
+    let registry = Registry::start();
+    let up = Upstream::new(&["1.0.0"], &["amd64", "arm64"], 50_000);
+    up.server
+        .set_fault("/tool-1.0.0-linux-arm64.tar.gz", Fault::status(404, 1));
+    let spec = up.spec(&registry.host(), "");
+    let out = run(mirrorkit(up.dir.path())
+        .arg("sync")
+        .arg(&spec)
+        .args(["--format", "json"]));
+    assert_exit(&out, 1);
+    // The amd64 download is in the store; damage it.
+    let r = report(&out);
+    let digest = r["mirrors"][0]["versions"][0]["platforms"][0]["asset_digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let blob = up
+        .dir
+        .path()
+        .join(".mirrorkit/blobs/sha256")
+        .join(&digest["sha256:".len()..]);
+    std::fs::write(&blob, b"not what was downloaded").unwrap();
+
+    let out = run(mirrorkit(up.dir.path())
+        .arg("sync")
+        .arg(&spec)
+        .args(["--format", "json"]));
+    assert_exit(&out, 0);
+    assert_eq!(
+        up.server
+            .requests_for("/tool-1.0.0-linux-amd64.tar.gz")
+            .len(),
+        2,
+        "fetched again"
+    );
+    assert_eq!(
+        report(&out)["mirrors"][0]["versions"][0]["platforms"][0]["asset_digest"],
+        digest
+    );
+}
+
+#[test]
+fn an_unusable_work_dir_exits_74() {
+    let up = Upstream::new(&["1.0.0"], &["amd64"], 1000);
+    let registry = Registry::start();
+    let spec = up.spec(&registry.host(), "");
+    let file = up.dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let out = run(mirrorkit(up.dir.path())
+        .arg("sync")
+        .arg(&spec)
+        .arg("--work-dir")
+        .arg(&file));
+    assert_exit(&out, 74);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not-a-dir"));
+}
+
+#[test]
+fn credentials_come_from_a_docker_config_file() {
+    use base64::Engine as _;
+    let registry = Registry::start_with_htpasswd("robot", "from-config-file");
+    let up = Upstream::new(&["1.0.0"], &["amd64"], 1000);
+    let spec = up.spec(&registry.host(), "");
+    let auth = base64::engine::general_purpose::STANDARD.encode("robot:from-config-file");
+    let config = up.dir.path().join("auth.json");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#,
+            registry.host()
+        ),
+    )
+    .unwrap();
+    let out = run(mirrorkit(up.dir.path())
+        .arg("sync")
+        .arg(&spec)
+        .env("REGISTRY_AUTH_FILE", &config));
+    assert_exit(&out, 0);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!all.contains("from-config-file") && !all.contains(&auth));
+}

@@ -10,7 +10,12 @@ use assert_cmd::Command;
 
 /// `mirrorkit` with a clean credential environment (no user docker config leaks into tests).
 pub fn mirrorkit(cwd: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("mirrorkit").expect("the mirrorkit binary");
+    Command::from_std(mirrorkit_process(cwd))
+}
+
+/// The same as [`mirrorkit`], as a plain process (to spawn and kill it).
+pub fn mirrorkit_process(cwd: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("mirrorkit"));
     cmd.current_dir(cwd)
         .env("DOCKER_CONFIG", cwd.join(".no-docker-config"))
         .env("REGISTRY_AUTH_FILE", cwd.join(".no-auth.json"))
