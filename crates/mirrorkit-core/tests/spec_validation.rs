@@ -207,6 +207,16 @@ fn every_rule_reports_the_offending_field() {
         ),
         ("mirrors: {}\n".to_string(), "mirrors", "no mirrors"),
         (
+            format!("registries: {{'http://r': {{insecure: true}}}}\n{head}{src}{assets}"),
+            "registries.http://r",
+            "host[:port]",
+        ),
+        (
+            format!("registries: {{'r:5000': {{concurrency: 0}}}}\n{head}{src}{assets}"),
+            "registries.r:5000.concurrency",
+            "at least 1",
+        ),
+        (
             format!("{head}{src}{assets}  other:\n{src}{assets}    repository: tool\n"),
             "mirrors.tool",
             "same repository",

@@ -108,7 +108,15 @@ async fn sync(args: SyncArgs, force_dry_run: bool) -> ExitCode {
         Ok(s) => s,
         Err(e) => return diagnostics::spec_error(&e),
     };
-    let http = match HttpClient::new(HttpConfig::default()) {
+    let http_config = HttpConfig {
+        host_concurrency: spec
+            .registries
+            .iter()
+            .filter_map(|(host, s)| s.concurrency.map(|n| (host.clone(), n as usize)))
+            .collect(),
+        ..HttpConfig::default()
+    };
+    let http = match HttpClient::new(http_config) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("error: {e}");

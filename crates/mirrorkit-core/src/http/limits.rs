@@ -9,6 +9,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 #[derive(Debug)]
 pub struct HostLimits {
     per_host: usize,
+    /// Limits for particular hosts (`host:port`, or `host` for every port), from a spec's
+    /// `registries:` settings.
+    overrides: HashMap<String, usize>,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
@@ -18,8 +21,26 @@ impl HostLimits {
     pub fn new(per_host: usize) -> HostLimits {
         HostLimits {
             per_host: per_host.max(1),
+            overrides: HashMap::new(),
             hosts: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Use `limit` requests in flight for `host` (`host:port`, or a bare host for every port)
+    /// instead of the default.
+    pub fn with_override(mut self, host: &str, limit: usize) -> HostLimits {
+        self.overrides.insert(host.to_string(), limit.max(1));
+        self
+    }
+
+    /// The limit that applies to a host key (`host:port`).
+    fn limit_for(&self, key: &str) -> usize {
+        let bare = key.rsplit_once(':').map_or(key, |(host, _port)| host);
+        self.overrides
+            .get(key)
+            .or_else(|| self.overrides.get(bare))
+            .copied()
+            .unwrap_or(self.per_host)
     }
 
     /// The key a URL is limited under: `host:port` (default port filled in), or the scheme for
@@ -38,9 +59,11 @@ impl HostLimits {
             // A poisoned map only means another thread panicked while inserting; the map itself
             // is still consistent.
             let mut hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
+            let key = Self::key(url);
+            let limit = self.limit_for(&key);
             hosts
-                .entry(Self::key(url))
-                .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
+                .entry(key)
+                .or_insert_with(|| Arc::new(Semaphore::new(limit)))
                 .clone()
         };
         // The semaphore is never closed, so acquiring cannot fail; fall back to an unlimited
@@ -56,15 +79,31 @@ impl HostLimits {
     /// Free slots for `url`'s host right now (for tests and diagnostics).
     pub fn available(&self, url: &url::Url) -> usize {
         let hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
-        hosts
-            .get(&Self::key(url))
-            .map_or(self.per_host, |s| s.available_permits())
+        hosts.get(&Self::key(url)).map_or_else(
+            || self.limit_for(&Self::key(url)),
+            |s| s.available_permits(),
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn per_host_overrides_apply_with_or_without_a_port() {
+        let limits = HostLimits::new(8)
+            .with_override("registry.example:5000", 2)
+            .with_override("cdn.example", 3);
+        let url = |s: &str| url::Url::parse(s).unwrap();
+        assert_eq!(
+            limits.available(&url("http://registry.example:5000/v2/")),
+            2
+        );
+        assert_eq!(limits.available(&url("https://registry.example/v2/")), 8);
+        assert_eq!(limits.available(&url("https://cdn.example/x")), 3);
+        assert_eq!(limits.available(&url("https://other.example/x")), 8);
+    }
 
     #[test]
     fn keys_include_the_default_port() {

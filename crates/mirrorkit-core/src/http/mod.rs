@@ -28,6 +28,9 @@ pub struct HttpConfig {
     pub user_agent: String,
     /// At most this many requests in flight per host (`host[:port]`).
     pub per_host_concurrency: usize,
+    /// Limits for particular hosts (`host:port`, or `host` for every port), overriding
+    /// `per_host_concurrency` (a spec's `registries: {host: {concurrency: N}}`).
+    pub host_concurrency: std::collections::BTreeMap<String, usize>,
     /// When and how often to retry.
     pub retry: RetryPolicy,
     /// Give up connecting (TCP + TLS) after this long; counts as a retryable connect failure.
@@ -42,6 +45,7 @@ impl Default for HttpConfig {
         HttpConfig {
             user_agent: concat!("mirrorkit/", env!("CARGO_PKG_VERSION")).to_string(),
             per_host_concurrency: 8,
+            host_concurrency: std::collections::BTreeMap::new(),
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(120),
@@ -159,7 +163,10 @@ impl HttpClient {
             .map_err(|e| HttpError::Setup(redact::error_chain(&e)))?;
         Ok(HttpClient {
             inner,
-            limits: Arc::new(HostLimits::new(config.per_host_concurrency)),
+            limits: Arc::new(config.host_concurrency.iter().fold(
+                HostLimits::new(config.per_host_concurrency),
+                |l, (host, n)| l.with_override(host, *n),
+            )),
             config: Arc::new(config),
         })
     }

@@ -106,6 +106,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Spec, SpecError> {
             mirrors.push(mirror(&ctx, key, m.into(), file.target.as_ref())?);
         }
         check_unique_repositories(&ctx, &mirrors)?;
+        check_registries(&ctx, &file.registries)?;
         Ok(Spec {
             path: path.to_path_buf(),
             work_dir: file.work_dir.as_deref().map(|p| ctx.resolve(p)),
@@ -115,6 +116,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Spec, SpecError> {
     } else {
         let file: PackageFile = serde_saphyr::from_str(text).map_err(|e| yaml_error(path, &e))?;
         let m = mirror(&ctx, &file.name, (&file).into(), None)?;
+        check_registries(&ctx, &file.registries)?;
         Ok(Spec {
             path: path.to_path_buf(),
             work_dir: file.work_dir.as_deref().map(|p| ctx.resolve(p)),
@@ -423,6 +425,27 @@ fn check_unique_repositories(ctx: &Ctx<'_>, mirrors: &[Mirror]) -> Result<(), Sp
                     "mirrors {other} and {} publish to the same repository {}",
                     m.key, m.repository
                 ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_registries(
+    ctx: &Ctx<'_>,
+    registries: &BTreeMap<String, super::RegistrySettings>,
+) -> Result<(), SpecError> {
+    for (host, settings) in registries {
+        if !is_host_port(host) {
+            return Err(ctx.err_nowhere(
+                format!("registries.{host}"),
+                format!("{host:?} is not host[:port] (no scheme, no path)"),
+            ));
+        }
+        if settings.concurrency == Some(0) {
+            return Err(ctx.err_nowhere(
+                format!("registries.{host}.concurrency"),
+                "must be at least 1",
             ));
         }
     }
