@@ -42,6 +42,19 @@ pub struct SyncOptions {
     pub work_dir: PathBuf,
 }
 
+/// What the engine tells a progress display while it runs.
+#[derive(Clone, Debug)]
+pub enum Progress<'a> {
+    /// A mirror has been planned: `to_mirror` versions will be downloaded and pushed.
+    MirrorPlanned { key: &'a str, to_mirror: usize },
+    /// A version reached its final status.
+    VersionDone {
+        key: &'a str,
+        version: &'a str,
+        status: Status,
+    },
+}
+
 /// A failure that stops the whole run before any mirror starts.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -70,6 +83,7 @@ pub async fn sync<T, F>(
     options: &SyncOptions,
     http: &HttpClient,
     open_target: F,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<Report, EngineError>
 where
     T: Target,
@@ -108,7 +122,15 @@ where
         .iter()
         .filter(|m| options.only.is_empty() || options.only.contains(&m.key))
     {
-        let mreport = run_mirror(mirror, options, http, store.as_ref(), &open_target).await;
+        let mreport = run_mirror(
+            mirror,
+            options,
+            http,
+            store.as_ref(),
+            &open_target,
+            progress,
+        )
+        .await;
         let stop = options.fail_fast
             && (mreport.error.is_some()
                 || mreport.versions.iter().any(|v| v.status == Status::Failed));
@@ -128,6 +150,7 @@ async fn run_mirror<T, F>(
     http: &HttpClient,
     store: Option<&Store>,
     open_target: &F,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> MirrorReport
 where
     T: Target,
@@ -169,6 +192,14 @@ where
         }
     };
     let plans = plan_versions(mirror, releases, &existing, &options.filter);
+    progress(Progress::MirrorPlanned {
+        key: &mirror.key,
+        to_mirror: if options.dry_run {
+            0
+        } else {
+            plans.iter().filter(|p| p.action == Action::Mirror).count()
+        },
+    });
 
     let Some(store) = store.filter(|_| !options.dry_run) else {
         report.versions = plans
@@ -213,6 +244,11 @@ where
             Err(r) => r,
         };
         let failed = vreport.status == Status::Failed;
+        progress(Progress::VersionDone {
+            key: &mirror.key,
+            version: &plan.version,
+            status: vreport.status,
+        });
         results.insert(plan.version.clone(), vreport);
         if fatal.is_some() || (failed && options.fail_fast) {
             break;
@@ -511,6 +547,9 @@ async fn push_version<T: Target>(
         let mut annotations = BTreeMap::new();
         annotations.insert(ocx::ANNOTATION_VERSION.to_string(), plan.version.clone());
         annotations.insert(ocx::ANNOTATION_CREATED.to_string(), now_rfc3339());
+        if let Some(source) = source_annotation(mirror) {
+            annotations.insert(ocx::ANNOTATION_SOURCE.to_string(), source);
+        }
         let index = ocx::image_index(&entries, &annotations);
         let index_digest = Digest::sha256_of(&index);
         target
@@ -563,6 +602,17 @@ async fn push_version<T: Target>(
             }
             Err((report, e))
         }
+    }
+}
+
+/// Where a version's index says it came from: the url_index document's URL (credential-free),
+/// when there is one.
+fn source_annotation(mirror: &Mirror) -> Option<String> {
+    match &mirror.source {
+        SourceConfig::UrlIndex(crate::source::url_index::IndexOrigin::Url(url)) => {
+            Some(crate::http::redact::SafeUrl::new(url).to_string())
+        }
+        SourceConfig::UrlIndex(_) => None,
     }
 }
 

@@ -67,13 +67,70 @@ fn byte_offset(text: &str, line: u64, column: u64) -> Option<usize> {
     None
 }
 
-/// A spinner on stderr when it is a terminal; nothing when piped.
-pub fn spinner(message: &'static str) -> Option<indicatif::ProgressBar> {
-    if !std::io::stderr().is_terminal() {
-        return None;
+/// Progress of a sync on stderr: a spinner while planning, then a bar per mirror counting the
+/// versions it mirrors. Nothing at all when stderr is not a terminal.
+pub struct SyncProgress {
+    bars: Option<indicatif::MultiProgress>,
+    current: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl SyncProgress {
+    /// Start showing progress (if stderr is a terminal).
+    pub fn new(dry_run: bool) -> SyncProgress {
+        let bars = std::io::stderr()
+            .is_terminal()
+            .then(indicatif::MultiProgress::new);
+        let current = bars.as_ref().map(|m| {
+            let pb = m.add(indicatif::ProgressBar::new_spinner());
+            pb.set_message(if dry_run { "planning" } else { "discovering" });
+            pb.enable_steady_tick(std::time::Duration::from_millis(120));
+            pb
+        });
+        SyncProgress {
+            bars,
+            current: std::sync::Mutex::new(current),
+        }
     }
-    let pb = indicatif::ProgressBar::new_spinner();
-    pb.set_message(message);
-    pb.enable_steady_tick(std::time::Duration::from_millis(120));
-    Some(pb)
+
+    /// Apply one engine event.
+    pub fn update(&self, event: mirrorkit_core::engine::Progress<'_>) {
+        use mirrorkit_core::engine::Progress;
+        let Some(bars) = &self.bars else { return };
+        let mut current = self
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match event {
+            Progress::MirrorPlanned { key, to_mirror } => {
+                if let Some(old) = current.take() {
+                    old.finish_and_clear();
+                }
+                let pb = bars.add(indicatif::ProgressBar::new(to_mirror as u64));
+                if let Ok(style) = indicatif::ProgressStyle::with_template(
+                    "{spinner} {msg:20} [{bar:30}] {pos}/{len} versions ({elapsed})",
+                ) {
+                    pb.set_style(style.progress_chars("=> "));
+                }
+                pb.set_message(key.to_string());
+                pb.enable_steady_tick(std::time::Duration::from_millis(120));
+                *current = Some(pb);
+            }
+            Progress::VersionDone { .. } => {
+                if let Some(pb) = current.as_ref() {
+                    pb.inc(1);
+                }
+            }
+        }
+    }
+
+    /// Clear whatever is still shown.
+    pub fn finish(&self) {
+        let mut current = self
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(pb) = current.take() {
+            pb.finish_and_clear();
+        }
+    }
 }

@@ -146,15 +146,12 @@ async fn sync(args: SyncArgs, force_dry_run: bool) -> ExitCode {
     };
     let credentials = Credentials::load();
     let opener = targets::Opener::new(&spec, http.clone(), credentials);
-    let spinner = diagnostics::spinner(if options.dry_run {
-        "planning"
-    } else {
-        "syncing"
-    });
-    let report = engine::sync(&spec, &options, &http, |t| opener.open(t)).await;
-    if let Some(s) = spinner {
-        s.finish_and_clear();
-    }
+    let progress = diagnostics::SyncProgress::new(options.dry_run);
+    let report = engine::sync(&spec, &options, &http, |t| opener.open(t), &|e| {
+        progress.update(e)
+    })
+    .await;
+    progress.finish();
     let report = match report {
         Ok(r) => r,
         Err(e) => {
