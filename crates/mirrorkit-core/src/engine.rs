@@ -220,8 +220,15 @@ where
     }
     // `buffered` runs up to `concurrency` preparations at once and yields them in order, so pushes
     // happen one at a time, oldest version first.
+    let packaging = tokio::sync::Semaphore::new(packaging_slots().0);
+    let tools = Tools {
+        http,
+        store,
+        work_dir: &options.work_dir,
+        packaging: &packaging,
+    };
     let mut prepared = stream::iter(to_mirror)
-        .map(|p| prepare_version(mirror, p, http, store, &options.work_dir))
+        .map(|p| prepare_version(mirror, p, &tools))
         .buffered(options.concurrency.max(1));
     let mut fatal = None;
     while let Some((plan, outcome)) = prepared.next().await {
@@ -307,6 +314,15 @@ fn planned_report(p: &VersionPlan, mirror_status: Status) -> VersionReport {
     }
 }
 
+/// What preparing a version uses, shared by every preparation of a run.
+struct Tools<'a> {
+    http: &'a HttpClient,
+    store: &'a Store,
+    work_dir: &'a Path,
+    /// Bounds the packaging jobs running at once (see [`packaging_slots`]).
+    packaging: &'a tokio::sync::Semaphore,
+}
+
 /// One platform of a version, downloaded, verified and packaged, ready to push.
 struct PreparedPlatform {
     report: PlatformReport,
@@ -331,22 +347,21 @@ fn task_dir(work_dir: &Path, mirror: &Mirror, version: &str) -> PathBuf {
 async fn prepare_version<'p>(
     mirror: &Mirror,
     plan: &'p VersionPlan,
-    http: &HttpClient,
-    store: &Store,
-    work_dir: &Path,
+    tools: &Tools<'_>,
 ) -> (&'p VersionPlan, Result<PreparedVersion, VersionReport>) {
     let started = Instant::now();
-    let dir = task_dir(work_dir, mirror, &plan.version);
+    let dir = task_dir(tools.work_dir, mirror, &plan.version);
     let selected: Vec<_> = plan
         .platforms
         .iter()
         .filter_map(|pp| pp.asset.as_ref().map(|a| (pp, a)))
         .collect();
-    let outcomes =
-        futures_util::future::join_all(selected.iter().map(|(pp, asset)| {
-            prepare_platform(mirror, plan, &pp.platform, asset, http, store, &dir)
-        }))
-        .await;
+    let outcomes = futures_util::future::join_all(
+        selected
+            .iter()
+            .map(|(pp, asset)| prepare_platform(mirror, plan, &pp.platform, asset, tools, &dir)),
+    )
+    .await;
     let mut report = planned_report(plan, Status::Failed);
     let mut platforms = Vec::new();
     let mut asset_digests = Vec::new();
@@ -402,6 +417,16 @@ async fn prepare_version<'p>(
     )
 }
 
+/// Packaging jobs that run at once, and compression threads each: half the cores as jobs, the
+/// cores shared among them. Multi-threaded xz needs ~100 MiB per thread, so letting every
+/// concurrently prepared version compress with every core would multiply memory and thrash the
+/// CPU for no gain.
+fn packaging_slots() -> (usize, u32) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = (cores / 2).max(1);
+    (jobs, (cores / jobs).max(1) as u32)
+}
+
 fn layer_options(mirror: &Mirror) -> LayerOptions {
     LayerOptions {
         asset_type: match mirror.asset_type {
@@ -414,6 +439,7 @@ fn layer_options(mirror: &Mirror) -> LayerOptions {
             CompressionSpec::Gzip => crate::package::compress::Compression::Gzip,
         },
         strip_components: mirror.strip_components,
+        threads: Some(packaging_slots().1),
         ..LayerOptions::default()
     }
 }
@@ -423,8 +449,7 @@ async fn prepare_platform(
     plan: &VersionPlan,
     platform: &crate::platform::Platform,
     asset: &Asset,
-    http: &HttpClient,
-    store: &Store,
+    tools: &Tools<'_>,
     dir: &Path,
 ) -> Result<(PreparedPlatform, Digest), PlatformReport> {
     let started = Instant::now();
@@ -444,7 +469,11 @@ async fn prepare_platform(
         r.duration_ms = started.elapsed().as_millis() as u64;
         r
     };
-    let blob = match store.fetch(http, &asset.url, asset.checksum.as_ref()).await {
+    let blob = match tools
+        .store
+        .fetch(tools.http, &asset.url, asset.checksum.as_ref())
+        .await
+    {
         Ok(b) => b,
         Err(e) => return Err(failed(report, e.to_string())),
     };
@@ -458,6 +487,7 @@ async fn prepare_platform(
     }
     let opts = layer_options(mirror);
     let (asset_path, asset_name, out_dir) = (blob.path.clone(), asset.name.clone(), pdir.clone());
+    let _slot = tools.packaging.acquire().await;
     let built = tokio::task::spawn_blocking(move || {
         package::build_layer(&asset_path, &asset_name, &opts, &out_dir)
     })

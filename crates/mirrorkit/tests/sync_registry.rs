@@ -354,21 +354,21 @@ fn a_sync_killed_mid_download_resumes_without_refetching_what_it_had() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Wait until the stalled download has written a first piece to disk, then kill -9.
-    let tmp = up.dir.path().join(".mirrorkit/tmp");
+    // Wait until the amd64 download is complete and verified and the stalled arm64 download has
+    // written a first piece to disk, then kill -9.
+    let work_dir = up.dir.path().join(".mirrorkit");
+    let arm64_url = url::Url::parse(&up.server.url(asset)).unwrap();
+    let amd64_blob = work_dir.join("blobs/sha256").join(
+        &file_digest(&up.dir.path().join("files/tool-1.0.0-linux-amd64.tar.gz"))["sha256:".len()..],
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let partial_size = || {
-        std::fs::read_dir(&tmp)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
-            .filter_map(|e| e.metadata().ok())
-            .map(|m| m.len())
-            .max()
-            .unwrap_or(0)
+        mirrorkit_core::store::Store::open(&work_dir)
+            .ok()
+            .and_then(|s| std::fs::metadata(s.partial_path(&arm64_url)).ok())
+            .map_or(0, |m| m.len())
     };
-    while partial_size() < 1_048_576 {
+    while partial_size() < 1_048_576 || !amd64_blob.exists() {
         assert!(
             std::time::Instant::now() < deadline,
             "the download never started"
