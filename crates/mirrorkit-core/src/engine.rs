@@ -218,8 +218,6 @@ where
             results.insert(p.version.clone(), planned_report(p, Status::Planned));
         }
     }
-    // `buffered` runs up to `concurrency` preparations at once and yields them in order, so pushes
-    // happen one at a time, oldest version first.
     let packaging = tokio::sync::Semaphore::new(packaging_slots().0);
     let tools = Tools {
         http,
@@ -227,41 +225,63 @@ where
         work_dir: &options.work_dir,
         packaging: &packaging,
     };
-    let mut prepared = stream::iter(to_mirror)
-        .map(|p| prepare_version(mirror, p, &tools))
-        .buffered(options.concurrency.max(1));
-    let mut fatal = None;
-    while let Some((plan, outcome)) = prepared.next().await {
-        let vreport = match outcome {
-            Ok(ready) => {
-                match push_version(mirror, plan, ready, &target, store, &options.work_dir).await {
-                    Ok(r) => r,
-                    Err((r, e)) => {
-                        // An unreachable or refusing target will refuse every other version too.
-                        if matches!(
-                            e,
-                            TargetError::Unreachable { .. } | TargetError::Denied { .. }
-                        ) {
-                            fatal = Some(fail(e.to_string(), e.exit_code()));
+    // `buffered` runs up to `concurrency` preparations at once and yields them in version order.
+    // A producer drives it into a channel while the consumer pushes, one version at a time,
+    // oldest first: preparations keep going during a push (a stream is only driven while it is
+    // polled, so pushing from inside a plain `while let … next()` loop would stall them).
+    let (tx, mut rx) = tokio::sync::mpsc::channel(options.concurrency.max(1));
+    let producer = async {
+        let mut prepared = stream::iter(to_mirror)
+            .map(|p| prepare_version(mirror, p, &tools))
+            .buffered(options.concurrency.max(1));
+        while let Some(item) = prepared.next().await {
+            if tx.send(item).await.is_err() {
+                break;
+            }
+        }
+        drop(tx);
+    };
+    let consumer = async {
+        let mut fatal = None;
+        while let Some((plan, outcome)) = rx.recv().await {
+            let vreport = match outcome {
+                Ok(ready) => {
+                    match push_version(mirror, plan, ready, &target, store, &options.work_dir).await
+                    {
+                        Ok(r) => r,
+                        Err((r, e)) => {
+                            // An unreachable or refusing target refuses every other version too.
+                            if matches!(
+                                e,
+                                TargetError::Unreachable { .. } | TargetError::Denied { .. }
+                            ) {
+                                fatal = Some(fail(e.to_string(), e.exit_code()));
+                            }
+                            r
                         }
-                        r
                     }
                 }
+                Err(r) => r,
+            };
+            let failed = vreport.status == Status::Failed;
+            progress(Progress::VersionDone {
+                key: &mirror.key,
+                version: &plan.version,
+                status: vreport.status,
+            });
+            results.insert(plan.version.clone(), vreport);
+            if fatal.is_some() || (failed && options.fail_fast) {
+                break;
             }
-            Err(r) => r,
-        };
-        let failed = vreport.status == Status::Failed;
-        progress(Progress::VersionDone {
-            key: &mirror.key,
-            version: &plan.version,
-            status: vreport.status,
-        });
-        results.insert(plan.version.clone(), vreport);
-        if fatal.is_some() || (failed && options.fail_fast) {
-            break;
         }
-    }
-    drop(prepared);
+        fatal
+    };
+    // When the consumer stops early (fail-fast, fatal target error), dropping the producer
+    // cancels the preparations still running.
+    let fatal = match futures_util::future::select(Box::pin(producer), Box::pin(consumer)).await {
+        futures_util::future::Either::Left(((), consumer)) => consumer.await,
+        futures_util::future::Either::Right((fatal, _producer)) => fatal,
+    };
     report.error = fatal;
     // Keep plan order (oldest first); versions not reached after a stop are reported as such.
     report.versions = plans
