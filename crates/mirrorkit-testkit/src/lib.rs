@@ -3,3 +3,4 @@
 
 pub mod fileserver;
 pub mod registry;
+pub mod token;

@@ -25,27 +25,57 @@ pub struct Registry {
     port: u16,
     dir: tempfile::TempDir,
     credentials: Option<(String, String)>,
+    /// The token server of a registry with `auth: token:` (dropped after the registry).
+    token: Option<crate::token::TokenServer>,
+}
+
+/// How a test registry authenticates clients.
+enum Auth {
+    None,
+    Htpasswd,
+    Token,
 }
 
 impl Registry {
     /// Start an anonymous registry (push and pull open to everyone).
     pub fn start() -> Registry {
-        Registry::start_inner(None)
+        Registry::start_inner(None, Auth::None)
+    }
+
+    /// Start a registry that requires Bearer tokens from a local token server
+    /// ([`crate::token::TokenServer`]) which grants them to `user`/`pass`.
+    pub fn start_with_token_auth(user: &str, pass: &str) -> Registry {
+        Registry::start_inner(Some((user.to_string(), pass.to_string())), Auth::Token)
+    }
+
+    /// Tokens the token server has issued (0 for registries without token auth).
+    pub fn tokens_issued(&self) -> usize {
+        self.token.as_ref().map_or(0, |t| t.issued())
     }
 
     /// Start a registry that requires HTTP Basic auth (`auth.htpasswd`) for `user`/`pass`.
     pub fn start_with_htpasswd(user: &str, pass: &str) -> Registry {
-        Registry::start_inner(Some((user.to_string(), pass.to_string())))
+        Registry::start_inner(Some((user.to_string(), pass.to_string())), Auth::Htpasswd)
     }
 
-    fn start_inner(credentials: Option<(String, String)>) -> Registry {
+    fn start_inner(credentials: Option<(String, String)>, auth: Auth) -> Registry {
         let mut last_log = String::new();
         // The port is free when we pick it but could be taken before the registry binds it:
         // try a few ports before giving up.
         for _ in 0..5 {
             let dir = tempfile::tempdir().expect("temp dir for the registry");
             let port = free_port();
-            let config = write_config(dir.path(), port, credentials.as_ref());
+            let token = match (&auth, &credentials) {
+                (Auth::Token, Some((user, pass))) => {
+                    Some(crate::token::TokenServer::start(dir.path(), user, pass))
+                }
+                _ => None,
+            };
+            let htpasswd = match auth {
+                Auth::Htpasswd => credentials.as_ref(),
+                Auth::None | Auth::Token => None,
+            };
+            let config = write_config(dir.path(), port, htpasswd, token.as_ref());
             let log_path = dir.path().join("registry.log");
             let log = std::fs::File::create(&log_path).expect("registry log file");
             let log_err = log.try_clone().expect("registry log file");
@@ -62,6 +92,7 @@ impl Registry {
                 port,
                 dir,
                 credentials: credentials.clone(),
+                token,
             };
             if registry.wait_ready(Duration::from_secs(30)) {
                 return registry;
@@ -131,7 +162,12 @@ fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
-fn write_config(dir: &Path, port: u16, credentials: Option<&(String, String)>) -> PathBuf {
+fn write_config(
+    dir: &Path,
+    port: u16,
+    credentials: Option<&(String, String)>,
+    token: Option<&crate::token::TokenServer>,
+) -> PathBuf {
     let data = dir.join("data");
     std::fs::create_dir_all(&data).expect("registry data dir");
     let mut yaml = format!(
@@ -149,6 +185,15 @@ fn write_config(dir: &Path, port: u16, credentials: Option<&(String, String)>) -
         yaml.push_str(&format!(
             "auth:\n  htpasswd:\n    realm: mirrorkit-test\n    path: {}\n",
             path.display()
+        ));
+    }
+    if let Some(token) = token {
+        yaml.push_str(&format!(
+            "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+            token.realm(),
+            crate::token::SERVICE,
+            crate::token::ISSUER,
+            token.cert_path().display()
         ));
     }
     let config = dir.join("config.yml");

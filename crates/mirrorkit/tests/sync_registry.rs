@@ -507,3 +507,45 @@ fn credentials_come_from_a_docker_config_file() {
     );
     assert!(!all.contains("from-config-file") && !all.contains(&auth));
 }
+
+#[test]
+fn a_registry_with_bearer_token_auth_is_pushed_to_with_a_token_from_its_realm() {
+    let registry = Registry::start_with_token_auth("robot", "token-pass");
+    let up = Upstream::new(&["1.0.0"], &["amd64", "arm64"], 20_000);
+    let spec = up.spec(&registry.host(), "");
+
+    // Anonymous: the token server grants nothing, the registry refuses: 77.
+    let out = run(mirrorkit(up.dir.path()).arg("sync").arg(&spec));
+    assert_exit(&out, 77);
+
+    let out = run(mirrorkit(up.dir.path())
+        .arg("sync")
+        .arg(&spec)
+        .args(["--format", "json", "--log-level", "trace"])
+        .env("MIRRORKIT_REGISTRY_USERNAME", "robot")
+        .env("MIRRORKIT_REGISTRY_PASSWORD", "token-pass"));
+    assert_exit(&out, 0);
+    assert_eq!(statuses(&report(&out)), [("1.0.0".into(), "pushed".into())]);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!all.contains("token-pass"), "the password leaked");
+    assert!(!all.contains("eyJ"), "a token (JWT) reached the output");
+    assert!(registry.tokens_issued() > 0);
+    // skopeo, an independent client, reads what we wrote through the same token flow.
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        "robot:token-pass",
+        &registry.docker_ref("mirror/tool:1.0.0"),
+    ])
+    .unwrap();
+    assert_eq!(
+        report(&out)["mirrors"][0]["versions"][0]["index_digest"],
+        sha256_digest(&raw)
+    );
+}
