@@ -250,10 +250,13 @@ where
                     {
                         Ok(r) => r,
                         Err((r, e)) => {
-                            // An unreachable or refusing target refuses every other version too.
+                            // An unreachable, refusing or unwritable target fails every other
+                            // version too: stop and report it with its own exit code.
                             if matches!(
                                 e,
-                                TargetError::Unreachable { .. } | TargetError::Denied { .. }
+                                TargetError::Unreachable { .. }
+                                    | TargetError::Denied { .. }
+                                    | TargetError::Io { .. }
                             ) {
                                 fatal = Some(fail(e.to_string(), e.exit_code()));
                             }

@@ -396,3 +396,17 @@ fn schemas_completions_and_man_page_are_generated() {
     assert_exit(&out, 0);
     assert!(String::from_utf8_lossy(&out.stdout).contains(".TH mirrorkit"));
 }
+
+#[test]
+fn an_unwritable_layout_directory_exits_74() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("oci"),
+        b"a file where the layout directory should be",
+    )
+    .unwrap();
+    let spec = examples().join("quickstart.yml");
+    let out = run(mirrorkit(dir.path()).arg("sync").arg(&spec));
+    assert_exit(&out, 74);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("oci"));
+}
