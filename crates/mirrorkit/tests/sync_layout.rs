@@ -229,6 +229,16 @@ fn a_generator_command_can_provide_the_index() {
     let out = run(mirrorkit(dir.path()).args(["sync", "bad.yml"]));
     assert_exit(&out, 69);
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
+
+    // A generator that hangs is killed after its timeout.
+    std::fs::write(
+        dir.path().join("slow.yml"),
+        "mirrors:\n  t:\n    source: {type: url_index, generator: {command: [sleep, '30'], timeout_seconds: 1}}\n    assets: {linux/amd64: [linux-amd64]}\n",
+    )
+    .unwrap();
+    let out = run(mirrorkit(dir.path()).args(["sync", "slow.yml"]));
+    assert_exit(&out, 69);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("timed out after 1 s"));
 }
 
 #[test]

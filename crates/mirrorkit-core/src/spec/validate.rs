@@ -66,12 +66,19 @@ fn yaml_error(path: &Path, e: &serde_saphyr::Error) -> SpecError {
         .location()
         .map(|l| (l.line(), l.column()))
         .unwrap_or((0, 0));
+    let mut message = e.without_snippet().to_string();
+    // The parser appends "at line L, column C"; the error already leads with file:line:col.
+    if let Some(i) = message.rfind(" at line ")
+        && message[i..].contains(", column ")
+    {
+        message.truncate(i);
+    }
     SpecError::Invalid {
         path: path.to_path_buf(),
         line,
         column,
         field: String::new(),
-        message: e.without_snippet().to_string(),
+        message,
     }
 }
 
