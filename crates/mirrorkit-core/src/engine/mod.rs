@@ -1,0 +1,342 @@
+//! The sync engine: for each mirror, discover → plan → (prepare concurrently, push one by one,
+//! oldest version first) → report.
+//!
+//! Preparing a version (download, verify, package every platform) runs up to `concurrency`
+//! versions at a time; pushing is sequential in version order, and within a version it is blobs,
+//! then per-platform manifests, then the index by digest, and only then the tag. A version that
+//! fails anywhere before its tag is written leaves no tag behind.
+//!
+//! [`prepare`] downloads, verifies and packages; [`publish`] pushes in order.
+
+mod prepare;
+mod publish;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use futures_util::StreamExt;
+use futures_util::stream;
+
+use crate::exit::ExitCode;
+use crate::http::HttpClient;
+use crate::plan::{Action, PlatformSelection, VersionFilter, VersionPlan, plan_versions};
+use crate::report::{MirrorError, MirrorReport, PlatformReport, Report, Status, VersionReport};
+use crate::source::SourceError;
+use crate::spec::{Mirror, SourceConfig, Spec, TargetConfig};
+use crate::store::Store;
+use crate::target::{Target, TargetError};
+use prepare::{Tools, packaging_slots, prepare_version};
+use publish::push_version;
+
+/// What the command line asks of a sync.
+#[derive(Clone, Debug)]
+pub struct SyncOptions {
+    /// Only the mirrors with these keys (`--only`); empty = all.
+    pub only: Vec<String>,
+    /// Version filters (`--version`, `--latest`).
+    pub filter: VersionFilter,
+    /// Plan only (`check`, `--dry-run`).
+    pub dry_run: bool,
+    /// Stop at the first failure.
+    pub fail_fast: bool,
+    /// Versions prepared at once.
+    pub concurrency: usize,
+    /// Work directory (store and task files).
+    pub work_dir: PathBuf,
+}
+
+/// What the engine tells a progress display while it runs.
+#[derive(Clone, Debug)]
+pub enum Progress<'a> {
+    /// A mirror has been planned: `to_mirror` versions will be downloaded and pushed.
+    MirrorPlanned { key: &'a str, to_mirror: usize },
+    /// A version reached its final status.
+    VersionDone {
+        key: &'a str,
+        version: &'a str,
+        status: Status,
+    },
+}
+
+/// A failure that stops the whole run before any mirror starts.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// `--only` names a mirror the spec does not have.
+    #[error("--only {key}: no such mirror in the spec (mirrors: {known})")]
+    UnknownMirror { key: String, known: String },
+    /// The work directory cannot be used.
+    #[error("work directory {}: {reason}", path.display())]
+    WorkDir { path: PathBuf, reason: String },
+}
+
+impl EngineError {
+    /// The exit code it stands for.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            EngineError::UnknownMirror { .. } => ExitCode::Usage,
+            EngineError::WorkDir { .. } => ExitCode::Io,
+        }
+    }
+}
+
+/// Run a sync (or a dry run) of `spec`. `open_target` turns a target of the spec into something
+/// that can be published to (the binary passes `mirrorkit-oci`'s registry/layout opener).
+pub async fn sync<T, F>(
+    spec: &Spec,
+    options: &SyncOptions,
+    http: &HttpClient,
+    open_target: F,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Result<Report, EngineError>
+where
+    T: Target,
+    F: Fn(&TargetConfig) -> Result<T, TargetError>,
+{
+    let started = Instant::now();
+    for key in &options.only {
+        if !spec.mirrors.iter().any(|m| &m.key == key) {
+            return Err(EngineError::UnknownMirror {
+                key: key.clone(),
+                known: spec
+                    .mirrors
+                    .iter()
+                    .map(|m| m.key.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+    }
+    let store = if options.dry_run {
+        None
+    } else {
+        Some(
+            Store::open(&options.work_dir).map_err(|e| EngineError::WorkDir {
+                path: options.work_dir.clone(),
+                reason: e.to_string(),
+            })?,
+        )
+    };
+    let mut report = Report {
+        dry_run: options.dry_run,
+        ..Report::default()
+    };
+    for mirror in spec
+        .mirrors
+        .iter()
+        .filter(|m| options.only.is_empty() || options.only.contains(&m.key))
+    {
+        let mreport = run_mirror(
+            mirror,
+            options,
+            http,
+            store.as_ref(),
+            &open_target,
+            progress,
+        )
+        .await;
+        let stop = options.fail_fast
+            && (mreport.error.is_some()
+                || mreport.versions.iter().any(|v| v.status == Status::Failed));
+        report.mirrors.push(mreport);
+        if stop {
+            break;
+        }
+    }
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    report.summarize();
+    Ok(report)
+}
+
+async fn run_mirror<T, F>(
+    mirror: &Mirror,
+    options: &SyncOptions,
+    http: &HttpClient,
+    store: Option<&Store>,
+    open_target: &F,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> MirrorReport
+where
+    T: Target,
+    F: Fn(&TargetConfig) -> Result<T, TargetError>,
+{
+    let mut report = MirrorReport {
+        key: mirror.key.clone(),
+        repository: mirror.repository.clone(),
+        target: mirror.target.to_string(),
+        error: None,
+        versions: Vec::new(),
+    };
+    let fail = |message: String, code: ExitCode| MirrorError {
+        message,
+        exit_code: code.code(),
+    };
+    let target = match open_target(&mirror.target) {
+        Ok(t) => t,
+        Err(e) => {
+            report.error = Some(fail(e.to_string(), e.exit_code()));
+            return report;
+        }
+    };
+    let releases = match &mirror.source {
+        SourceConfig::UrlIndex(origin) => crate::source::url_index::discover(origin, http).await,
+    };
+    let releases = match releases {
+        Ok(r) => r,
+        Err(e) => {
+            report.error = Some(fail(e.to_string(), SourceError::exit_code(&e)));
+            return report;
+        }
+    };
+    let existing: BTreeSet<String> = match target.list_tags(&mirror.repository).await {
+        Ok(tags) => tags.into_iter().collect(),
+        Err(e) => {
+            report.error = Some(fail(e.to_string(), e.exit_code()));
+            return report;
+        }
+    };
+    let plans = plan_versions(mirror, releases, &existing, &options.filter);
+    progress(Progress::MirrorPlanned {
+        key: &mirror.key,
+        to_mirror: if options.dry_run {
+            0
+        } else {
+            plans.iter().filter(|p| p.action == Action::Mirror).count()
+        },
+    });
+
+    let Some(store) = store.filter(|_| !options.dry_run) else {
+        report.versions = plans
+            .iter()
+            .map(|p| planned_report(p, Status::Planned))
+            .collect();
+        return report;
+    };
+
+    let mut results: BTreeMap<String, VersionReport> = BTreeMap::new();
+    let mut to_mirror = Vec::new();
+    for p in &plans {
+        if p.action == Action::Mirror {
+            to_mirror.push(p);
+        } else {
+            results.insert(p.version.clone(), planned_report(p, Status::Planned));
+        }
+    }
+    let packaging = tokio::sync::Semaphore::new(packaging_slots().0);
+    let tools = Tools {
+        http,
+        store,
+        work_dir: &options.work_dir,
+        packaging: &packaging,
+    };
+    // `buffered` runs up to `concurrency` preparations at once and yields them in version order.
+    // A producer drives it into a channel while the consumer pushes, one version at a time,
+    // oldest first: preparations keep going during a push (a stream is only driven while it is
+    // polled, so pushing from inside a plain `while let … next()` loop would stall them).
+    let (tx, mut rx) = tokio::sync::mpsc::channel(options.concurrency.max(1));
+    let producer = async {
+        let mut prepared = stream::iter(to_mirror)
+            .map(|p| prepare_version(mirror, p, &tools))
+            .buffered(options.concurrency.max(1));
+        while let Some(item) = prepared.next().await {
+            if tx.send(item).await.is_err() {
+                break;
+            }
+        }
+        drop(tx);
+    };
+    let consumer = async {
+        let mut fatal = None;
+        while let Some((plan, outcome)) = rx.recv().await {
+            let vreport = match outcome {
+                Ok(ready) => {
+                    match push_version(mirror, plan, ready, &target, store, &options.work_dir).await
+                    {
+                        Ok(r) => r,
+                        Err((r, e)) => {
+                            // An unreachable, refusing or unwritable target fails every other
+                            // version too: stop and report it with its own exit code.
+                            if matches!(
+                                e,
+                                TargetError::Unreachable { .. }
+                                    | TargetError::Denied { .. }
+                                    | TargetError::Io { .. }
+                            ) {
+                                fatal = Some(fail(e.to_string(), e.exit_code()));
+                            }
+                            r
+                        }
+                    }
+                }
+                Err(r) => r,
+            };
+            let failed = vreport.status == Status::Failed;
+            progress(Progress::VersionDone {
+                key: &mirror.key,
+                version: &plan.version,
+                status: vreport.status,
+            });
+            results.insert(plan.version.clone(), vreport);
+            if fatal.is_some() || (failed && options.fail_fast) {
+                break;
+            }
+        }
+        fatal
+    };
+    // When the consumer stops early (fail-fast, fatal target error), dropping the producer
+    // cancels the preparations still running.
+    let fatal = match futures_util::future::select(Box::pin(producer), Box::pin(consumer)).await {
+        futures_util::future::Either::Left(((), consumer)) => consumer.await,
+        futures_util::future::Either::Right((fatal, _producer)) => fatal,
+    };
+    report.error = fatal;
+    // Keep plan order (oldest first); versions not reached after a stop are reported as such.
+    report.versions = plans
+        .iter()
+        .map(|p| {
+            results.remove(&p.version).unwrap_or_else(|| {
+                let mut r = planned_report(p, Status::Failed);
+                r.reason = Some("not attempted: the run stopped early".into());
+                r
+            })
+        })
+        .collect();
+    report
+}
+
+/// The report entry of a version that is not (or not yet) mirrored.
+pub(super) fn planned_report(p: &VersionPlan, mirror_status: Status) -> VersionReport {
+    let status = match p.action {
+        Action::Mirror => mirror_status,
+        Action::Skip => Status::Skipped,
+        Action::Exclude => Status::Excluded,
+        Action::Fail => Status::Failed,
+    };
+    VersionReport {
+        version: p.version.clone(),
+        tag: p.tag.clone(),
+        status,
+        reason: p.reason.clone(),
+        index_digest: None,
+        duration_ms: 0,
+        platforms: p
+            .platforms
+            .iter()
+            .map(|pp| PlatformReport {
+                platform: pp.platform.clone(),
+                status: match pp.selection {
+                    PlatformSelection::Selected => status,
+                    PlatformSelection::Absent => Status::Excluded,
+                    PlatformSelection::Ambiguous => Status::Failed,
+                },
+                reason: pp.reason.clone(),
+                asset: pp.asset.as_ref().map(|a| a.name.clone()),
+                bytes: None,
+                asset_digest: None,
+                layer_digest: None,
+                manifest_digest: None,
+                duration_ms: 0,
+            })
+            .collect(),
+    }
+}
