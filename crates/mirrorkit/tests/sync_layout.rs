@@ -60,6 +60,25 @@ fn quickstart_mirrors_into_a_layout_skopeo_reads_and_a_second_run_skips() {
             .clone();
         assert_eq!(reported, mirrorkit_testkit::registry::sha256_digest(&raw));
     }
+    // A pushed version leaves no intermediate files behind in the work dir.
+    let tasks = dir.path().join(".mirrorkit/tasks");
+    let leftovers: Vec<_> = std::fs::read_dir(&tasks)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let blobs: Vec<_> = std::fs::read_dir(dir.path().join(".mirrorkit/blobs/sha256"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(
+        blobs.is_empty(),
+        "downloads of pushed versions are removed: {blobs:?}"
+    );
     // skopeo can copy every platform out of what we wrote.
     let copy = dir.path().join("copy");
     skopeo_copy(

@@ -93,7 +93,12 @@ pub(super) async fn push_version<T: Target>(
                 }
             }
             // A pushed version's intermediate files are no longer needed.
-            let _ = tokio::fs::remove_dir_all(task_dir(work_dir, mirror, &plan.version)).await;
+            let dir = task_dir(work_dir, mirror, &plan.version);
+            let _ = tokio::fs::remove_dir_all(&dir).await;
+            // The mirror's directory goes too once its last task is done (fails while not empty).
+            if let Some(parent) = dir.parent() {
+                let _ = tokio::fs::remove_dir(parent).await;
+            }
             for d in &ready.asset_digests {
                 let _ = store.remove(d);
             }
