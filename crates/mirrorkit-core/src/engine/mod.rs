@@ -196,6 +196,14 @@ where
         }
     };
     let plans = plan_versions(mirror, releases, &existing, &options.filter);
+    for wanted in &options.filter.versions {
+        if !plans.iter().any(|p| &p.version == wanted) {
+            tracing::warn!(
+                mirror = %mirror.key,
+                "--version {wanted}: upstream has no such version"
+            );
+        }
+    }
     progress(Progress::MirrorPlanned {
         key: &mirror.key,
         to_mirror: if options.dry_run {
