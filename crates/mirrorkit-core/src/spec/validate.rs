@@ -145,35 +145,28 @@ struct MirrorFields<'a> {
     target: Option<&'a TargetSpec>,
 }
 
-impl<'a> From<&'a MirrorSpec> for MirrorFields<'a> {
-    fn from(m: &'a MirrorSpec) -> Self {
-        MirrorFields {
-            prefix: "mirrors.",
-            source: &m.source,
-            assets: &m.assets,
-            asset_type: m.asset_type,
-            compression: m.compression,
-            strip_components: m.strip_components.as_ref(),
-            repository: m.repository.as_ref(),
-            target: m.target.as_ref(),
+/// Both shapes carry the same mirror fields (see `mirror_fields!` in the model).
+macro_rules! mirror_fields_of {
+    ($shape:ty, $prefix:expr) => {
+        impl<'a> From<&'a $shape> for MirrorFields<'a> {
+            fn from(m: &'a $shape) -> Self {
+                MirrorFields {
+                    prefix: $prefix,
+                    source: &m.source,
+                    assets: &m.assets,
+                    asset_type: m.asset_type,
+                    compression: m.compression,
+                    strip_components: m.strip_components.as_ref(),
+                    repository: m.repository.as_ref(),
+                    target: m.target.as_ref(),
+                }
+            }
         }
-    }
+    };
 }
 
-impl<'a> From<&'a PackageFile> for MirrorFields<'a> {
-    fn from(m: &'a PackageFile) -> Self {
-        MirrorFields {
-            prefix: "",
-            source: &m.source,
-            assets: &m.assets,
-            asset_type: m.asset_type,
-            compression: m.compression,
-            strip_components: m.strip_components.as_ref(),
-            repository: m.repository.as_ref(),
-            target: m.target.as_ref(),
-        }
-    }
-}
+mirror_fields_of!(MirrorSpec, "mirrors.");
+mirror_fields_of!(PackageFile, "");
 
 fn mirror(
     ctx: &Ctx<'_>,
