@@ -7,6 +7,7 @@
 //! - [`archive`]: `oci-archive` tars of a layout.
 //! - [`reference`]: `docker://…`, `oci:…`, `oci-archive:…` references.
 //! - [`copy`](mod@copy): [`copy()`] an image or index between any two of them.
+//! - [`target`]: [`target::AnyTarget`], either kind behind one `Target`.
 
 #![warn(missing_docs)]
 
@@ -17,6 +18,7 @@ pub mod layout;
 pub mod media;
 pub mod reference;
 pub mod registry;
+pub mod target;
 
 pub use copy::{CopyError, CopyOptions, CopyReport, copy, copy_str};
 pub use error::OciError;
