@@ -15,6 +15,10 @@ pub struct Release {
     pub prerelease: bool,
     /// The downloadable files of this version.
     pub assets: Vec<Asset>,
+    /// Why upstream's entry is not a usable version (e.g. a tag that does not match
+    /// `tag_pattern`); such a release is listed as excluded with this reason, never mirrored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub excluded: Option<String>,
 }
 
 /// A downloadable file of a release.

@@ -136,6 +136,7 @@ pub fn releases(doc: &IndexDocument, base: &Url, what: &str) -> Result<Vec<Relea
             version: version.clone(),
             prerelease: entry.prerelease,
             assets,
+            excluded: None,
         });
     }
     Ok(out)
