@@ -403,6 +403,40 @@ impl Target for LayoutRoot {
         }
     }
 
+    async fn fetch_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<(String, Vec<u8>)>, TargetError> {
+        let Some(layout) = self.existing(repository)? else {
+            return Ok(None);
+        };
+        let (digest, media_type) = match reference.parse::<Digest>() {
+            Ok(d) => (d, None),
+            Err(_) => {
+                let index = layout.index()?;
+                let Some(d) = index.manifests().iter().find(|d| ref_name(d) == Some(reference))
+                else {
+                    return Ok(None);
+                };
+                let digest = d.digest().to_string().parse().map_err(|e| {
+                    OciError::malformed(format!("{}/index.json", layout.dir.display()), e)
+                })?;
+                (digest, Some(d.media_type().to_string()))
+            }
+        };
+        if !layout.has_blob(&digest) {
+            return Ok(None);
+        }
+        let bytes = layout
+            .read_blob_bytes(&digest, crate::media::MAX_MANIFEST_BYTES as u64)
+            .await?;
+        let media_type = media_type
+            .or_else(|| crate::media::sniff(&bytes))
+            .unwrap_or_default();
+        Ok(Some((media_type, bytes.to_vec())))
+    }
+
     async fn has_blob(&self, repository: &str, digest: &Digest) -> Result<bool, TargetError> {
         Ok(self
             .existing(repository)?

@@ -43,6 +43,17 @@ impl Target for AnyTarget {
         }
     }
 
+    async fn fetch_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<(String, Vec<u8>)>, TargetError> {
+        match self {
+            AnyTarget::Registry(r) => Target::fetch_manifest(r.as_ref(), repository, reference).await,
+            AnyTarget::Layout(l) => l.fetch_manifest(repository, reference).await,
+        }
+    }
+
     async fn has_blob(&self, repository: &str, digest: &Digest) -> Result<bool, TargetError> {
         match self {
             AnyTarget::Registry(r) => Target::has_blob(r.as_ref(), repository, digest).await,

@@ -66,6 +66,14 @@ pub trait Target {
     async fn resolve_tag(&self, repository: &str, tag: &str)
     -> Result<Option<Digest>, TargetError>;
 
+    /// The manifest or index `reference` (a tag or a digest) names, as raw bytes with its media
+    /// type, or `None` when it does not exist. Bytes are verified against a digest reference.
+    async fn fetch_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<(String, Vec<u8>)>, TargetError>;
+
     /// Whether the blob is already present.
     async fn has_blob(&self, repository: &str, digest: &Digest) -> Result<bool, TargetError>;
 

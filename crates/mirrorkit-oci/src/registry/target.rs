@@ -33,6 +33,19 @@ impl Target for Registry {
         }
     }
 
+    async fn fetch_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<(String, Vec<u8>)>, TargetError> {
+        // HEAD first: a missing manifest is an answer, not an error.
+        if self.head_manifest(repository, reference).await?.is_none() {
+            return Ok(None);
+        }
+        let m = self.get_manifest(repository, reference).await?;
+        Ok(Some((m.media_type, m.bytes.to_vec())))
+    }
+
     async fn has_blob(&self, repository: &str, digest: &Digest) -> Result<bool, TargetError> {
         Ok(self.head_blob(repository, digest).await?.is_some())
     }
