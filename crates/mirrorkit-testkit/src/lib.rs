@@ -2,5 +2,6 @@
 //! free port and stopped when dropped.
 
 pub mod fileserver;
+pub mod github;
 pub mod registry;
 pub mod token;
