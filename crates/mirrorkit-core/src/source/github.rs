@@ -1,0 +1,1092 @@
+//! The `github_release` source: the releases of a GitHub (or GitHub Enterprise) repository,
+//! listed through the REST API.
+//!
+//! - `GET {api}/repos/{owner}/{repo}/releases?per_page=100`, then every `Link: <…>; rel="next"`
+//!   page (only on the API's own origin, never a page twice, at most [`MAX_PAGES`] pages).
+//! - Headers: `Accept: application/vnd.github+json`, `X-GitHub-Api-Version: 2022-11-28`, and
+//!   `Authorization: Bearer $GITHUB_TOKEN` when that variable is set. The token only ever goes to
+//!   the API origin and never reaches a log line or an error message.
+//! - Drafts are ignored; each other release becomes a [`Release`] whose version is the `version`
+//!   group of `tag_pattern` matched against the tag. A tag that does not match (or a second tag
+//!   giving a version already listed, or an asset with an unusable URL) is listed as excluded with
+//!   the reason. Asset checksums come from the API's `digest` field (`sha256:…`); an unparseable
+//!   digest is dropped with a warning, so verification needs another source of truth.
+//! - With a cache directory, every page's `ETag`, `Link` and body are kept (one file per page
+//!   URL, written atomically) and the next run asks with `If-None-Match`: an unchanged release
+//!   list answers `304 Not Modified`, which GitHub does not count against the rate limit.
+//! - Rate limits: a 403/429 that says the budget is exhausted (`x-ratelimit-remaining: 0`,
+//!   `Retry-After`, or GitHub's "rate limit" message) is waited out (`Retry-After`, else
+//!   `x-ratelimit-reset` + 1 s) as long as the total wait stays within
+//!   [`GithubSource::max_rate_limit_wait`]; otherwise it fails with exit 69 saying when to retry.
+//!
+//! Errors: unreachable, 404, 5xx, exhausted rate limit and answers that are not the expected JSON
+//! are [`SourceError::Unreachable`] (69); 401 and other 403s are [`SourceError::Denied`] (77).
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use url::Url;
+
+use super::{Asset, Release, SourceError};
+use crate::digest::Digest;
+use crate::http::HttpClient;
+use crate::http::redact::{SafeUrl, Secret, redact_text};
+
+/// The default `tag_pattern`: an optional `v`, then a version such as `1.2.3`, `1.2`, `1.2.3-rc1`,
+/// `1.2.3-rc.1` or `1.2.3+build.5` (the whole rest of the tag is the version). Tags such as
+/// `nightly` or `release-2024` do not match.
+pub const DEFAULT_TAG_PATTERN: &str =
+    r"^v?(?P<version>\d+(\.\d+)*(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?)$";
+
+/// The API base URL when neither the spec nor `GITHUB_API_URL` gives one.
+pub const DEFAULT_API_URL: &str = "https://api.github.com";
+
+/// Most pages followed (100 releases each); more means a broken `Link` chain.
+pub const MAX_PAGES: usize = 1000;
+
+/// Largest page body accepted.
+const MAX_PAGE_BYTES: usize = 32 * 1024 * 1024;
+
+/// Largest error body read (for GitHub's `message`).
+const MAX_ERROR_BYTES: usize = 64 * 1024;
+
+/// Rate-limit waits for one page before giving up even within `max_rate_limit_wait`.
+const MAX_RATE_LIMIT_WAITS: u32 = 5;
+
+/// The wait GitHub's documentation asks for after a secondary rate limit without headers.
+const SECONDARY_LIMIT_WAIT: Duration = Duration::from_secs(60);
+
+/// Version of the cache file format.
+const CACHE_FORMAT: u32 = 1;
+
+/// The default pattern, compiled.
+static DEFAULT_REGEX: LazyLock<regex::Regex> = LazyLock::new(|| {
+    // A literal pattern: compiling it cannot fail at run time (pinned by a unit test).
+    #[allow(clippy::expect_used)]
+    regex::Regex::new(DEFAULT_TAG_PATTERN).expect("valid default tag pattern")
+});
+
+/// A validated github_release source.
+#[derive(Clone, Debug)]
+pub struct GithubSource {
+    /// Repository owner (user or organisation).
+    pub owner: String,
+    /// Repository name.
+    pub repo: String,
+    /// Must contain a `version` named group; the version is that group's text.
+    pub tag_pattern: regex::Regex,
+    /// API base URL given in the spec; None = env GITHUB_API_URL, else https://api.github.com
+    pub api_url: Option<url::Url>,
+    /// Longest time to wait for a rate-limit reset before giving up (exit 69).
+    pub max_rate_limit_wait: std::time::Duration,
+}
+
+impl GithubSource {
+    /// A source for `owner/repo` with the default tag pattern, the default API URL and a
+    /// 15-minute rate-limit wait.
+    pub fn new(owner: impl Into<String>, repo: impl Into<String>) -> GithubSource {
+        GithubSource {
+            owner: owner.into(),
+            repo: repo.into(),
+            tag_pattern: DEFAULT_REGEX.clone(),
+            api_url: None,
+            max_rate_limit_wait: Duration::from_secs(900),
+        }
+    }
+
+    /// The API base URL: the spec's `api_url`, else `$GITHUB_API_URL`, else
+    /// `https://api.github.com`.
+    pub fn api_base(&self) -> Result<Url, SourceError> {
+        if let Some(u) = &self.api_url {
+            return Ok(u.clone());
+        }
+        let from_env = std::env::var("GITHUB_API_URL")
+            .ok()
+            .filter(|v| !v.trim().is_empty());
+        let Some(value) = from_env else {
+            return Url::parse(DEFAULT_API_URL).map_err(|e| SourceError::Unreachable {
+                what: DEFAULT_API_URL.to_string(),
+                reason: e.to_string(),
+            });
+        };
+        let bad = |reason: String| SourceError::Unreachable {
+            what: "GITHUB_API_URL".to_string(),
+            reason,
+        };
+        let url = Url::parse(value.trim()).map_err(|e| bad(format!("not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad(format!(
+                "unsupported scheme {:?} (http, https)",
+                url.scheme()
+            )));
+        }
+        Ok(url)
+    }
+}
+
+/// The version `pattern`'s `version` group takes from `tag`, or why there is none.
+pub fn version_of_tag(pattern: &regex::Regex, tag: &str) -> Result<String, String> {
+    let Some(caps) = pattern.captures(tag) else {
+        return Err(format!("tag {tag:?} does not match tag_pattern {pattern}"));
+    };
+    if !pattern.capture_names().any(|n| n == Some("version")) {
+        return Err(format!("tag_pattern {pattern} has no (?P<version>…) group"));
+    }
+    match caps.name("version").map(|m| m.as_str()) {
+        Some(v) if !v.trim().is_empty() => Ok(v.to_string()),
+        _ => Err(format!(
+            "tag {tag:?} matches tag_pattern {pattern} but its version group is empty"
+        )),
+    }
+}
+
+/// `GITHUB_TOKEN` from the environment, when set and not empty.
+pub fn token_from_env() -> Option<Secret> {
+    std::env::var("GITHUB_TOKEN")
+        .ok()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .map(Secret::new)
+}
+
+/// List the repository's releases (newest first, as GitHub lists them), with `GITHUB_TOKEN`
+/// from the environment. See [`discover_with_token`].
+pub async fn discover(
+    src: &GithubSource,
+    http: &HttpClient,
+    cache_dir: Option<&std::path::Path>,
+) -> Result<Vec<Release>, SourceError> {
+    discover_with_token(src, http, cache_dir, token_from_env()).await
+}
+
+/// List the repository's releases, sending `token` (if any) to the API as a Bearer token.
+///
+/// `cache_dir` keeps each page's `ETag` and body so an unchanged list costs no rate limit; it is
+/// created if missing, and a cache that cannot be read or written is ignored (with a warning
+/// when writing fails).
+pub async fn discover_with_token(
+    src: &GithubSource,
+    http: &HttpClient,
+    cache_dir: Option<&Path>,
+    token: Option<Secret>,
+) -> Result<Vec<Release>, SourceError> {
+    let api = src.api_base()?;
+    if let Some(t) = &token
+        && reqwest::header::HeaderValue::from_str(&format!("Bearer {}", t.expose())).is_err()
+    {
+        return Err(SourceError::Denied {
+            what: "GITHUB_TOKEN".to_string(),
+            reason: "contains characters not allowed in an HTTP header".to_string(),
+        });
+    }
+    let first = listing_url(&api, &src.owner, &src.repo)?;
+    let mut ctx = Ctx {
+        src,
+        http,
+        cache_dir,
+        token: token.as_ref(),
+        api: &api,
+        waited: Duration::ZERO,
+    };
+    let listed = list_all(&mut ctx, first).await?;
+    let releases = to_releases(src, listed);
+    tracing::debug!(
+        repository = %format!("{}/{}", src.owner, src.repo),
+        releases = releases.len(),
+        "listed GitHub releases"
+    );
+    Ok(releases)
+}
+
+/// `{api}/repos/{owner}/{repo}/releases?per_page=100` (the API URL may carry a path, as GitHub
+/// Enterprise's `https://host/api/v3` does).
+fn listing_url(api: &Url, owner: &str, repo: &str) -> Result<Url, SourceError> {
+    let mut url = api.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    url.path_segments_mut()
+        .map_err(|()| SourceError::Unreachable {
+            what: SafeUrl::new(api).to_string(),
+            reason: "not a usable API base URL".to_string(),
+        })?
+        .pop_if_empty()
+        .extend(["repos", owner, repo, "releases"]);
+    url.query_pairs_mut().append_pair("per_page", "100");
+    Ok(url)
+}
+
+/// What one discovery run shares between pages.
+struct Ctx<'a> {
+    src: &'a GithubSource,
+    http: &'a HttpClient,
+    cache_dir: Option<&'a Path>,
+    token: Option<&'a Secret>,
+    api: &'a Url,
+    /// Rate-limit waiting so far (bounded by `max_rate_limit_wait`).
+    waited: Duration,
+}
+
+impl Ctx<'_> {
+    fn repo(&self) -> String {
+        format!("{}/{}", self.src.owner, self.src.repo)
+    }
+
+    /// Scrub the token from text that came from the server (it should never echo it, but a
+    /// misbehaving proxy might) and redact URLs in it.
+    fn scrub(&self, text: &str) -> String {
+        let mut out = redact_text(text);
+        if let Some(t) = self.token
+            && !t.expose().is_empty()
+        {
+            out = out.replace(t.expose(), "***");
+        }
+        out
+    }
+}
+
+/// A release as the API lists it (only the fields used; the rest is ignored).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+struct ApiRelease {
+    tag_name: String,
+    #[serde(default)]
+    draft: bool,
+    #[serde(default)]
+    prerelease: bool,
+    #[serde(default)]
+    assets: Vec<ApiAsset>,
+}
+
+/// An asset as the API lists it.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+struct ApiAsset {
+    name: String,
+    browser_download_url: String,
+    #[serde(default)]
+    digest: Option<String>,
+}
+
+/// One page of the listing.
+struct Page {
+    releases: Vec<ApiRelease>,
+    link: Option<String>,
+}
+
+async fn list_all(ctx: &mut Ctx<'_>, first: Url) -> Result<Vec<ApiRelease>, SourceError> {
+    let mut url = first;
+    let mut seen: HashSet<Url> = HashSet::new();
+    let mut out = Vec::new();
+    for page_no in 1..=MAX_PAGES {
+        seen.insert(url.clone());
+        let page = fetch_page(ctx, &url).await?;
+        tracing::debug!(
+            url = %SafeUrl::new(&url),
+            page = page_no,
+            releases = page.releases.len(),
+            "GitHub releases page"
+        );
+        out.extend(page.releases);
+        let Some(next) = page.link.as_deref().and_then(next_link) else {
+            return Ok(out);
+        };
+        let unexpected = |reason: String| SourceError::Unreachable {
+            what: SafeUrl::new(&url).to_string(),
+            reason,
+        };
+        let next = url
+            .join(&next)
+            .map_err(|e| unexpected(format!("the Link header's next URL is invalid: {e}")))?;
+        if next.origin() != ctx.api.origin() {
+            return Err(unexpected(format!(
+                "the Link header's next page {} is not on the API's origin {}; not following it",
+                SafeUrl::new(&next),
+                ctx.api.origin().ascii_serialization()
+            )));
+        }
+        if seen.contains(&next) {
+            return Err(unexpected(format!(
+                "the Link header's next page {} was already listed (a pagination loop)",
+                SafeUrl::new(&next)
+            )));
+        }
+        url = next;
+    }
+    Err(SourceError::Unreachable {
+        what: format!("GitHub repository {}", ctx.repo()),
+        reason: format!("the release list has more than {MAX_PAGES} pages"),
+    })
+}
+
+/// Fetch one page: conditionally when the cache has it, waiting out rate limits.
+async fn fetch_page(ctx: &mut Ctx<'_>, url: &Url) -> Result<Page, SourceError> {
+    let what = SafeUrl::new(url).to_string();
+    let unreachable = |reason: String| SourceError::Unreachable {
+        what: what.clone(),
+        reason,
+    };
+    let cache_path = ctx.cache_dir.map(|d| cache_file(d, url));
+    let mut cached = match &cache_path {
+        Some(p) => load_cache(p).await,
+        None => None,
+    };
+    let mut rate_waits = 0u32;
+    loop {
+        let etag = cached.as_ref().map(|c| c.etag.clone());
+        let token = ctx.token;
+        let response = ctx
+            .http
+            .send(url, |c| {
+                let mut r = c
+                    .get(url.clone())
+                    .header(reqwest::header::ACCEPT, "application/vnd.github+json")
+                    .header("X-GitHub-Api-Version", "2022-11-28");
+                if let Some(t) = token {
+                    r = r.bearer_auth(t.expose());
+                }
+                if let Some(e) = &etag {
+                    r = r.header(reqwest::header::IF_NONE_MATCH, e.as_str());
+                }
+                r
+            })
+            .await
+            .map_err(|e| unreachable(ctx.scrub(&e.to_string())))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let link = header_str(&headers, "link");
+
+        if status == 304 {
+            return match cached.take() {
+                Some(c) => {
+                    tracing::debug!(url = %what, "release list unchanged (304), using the cache");
+                    Ok(Page {
+                        releases: c.releases,
+                        link: c.link,
+                    })
+                }
+                None => Err(unreachable(
+                    "answered 304 Not Modified to a request that was not conditional".into(),
+                )),
+            };
+        }
+        if (200..300).contains(&status) {
+            let body = read_body(response, MAX_PAGE_BYTES)
+                .await
+                .map_err(|reason| unreachable(ctx.scrub(&reason)))?;
+            let releases = parse_page(&body, &headers).map_err(|r| unreachable(ctx.scrub(&r)))?;
+            if let (Some(path), Some(etag)) = (&cache_path, header_str(&headers, "etag")) {
+                store_cache(path, url, &etag, link.as_deref(), body).await;
+            }
+            return Ok(Page { releases, link });
+        }
+
+        let body = read_body(response, MAX_ERROR_BYTES)
+            .await
+            .unwrap_or_default();
+        let message = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("message")?.as_str().map(str::to_string))
+            .map(|m| ctx.scrub(&truncate(&m, 300)));
+
+        if let Some(limit) = rate_limit(status, &headers, message.as_deref()) {
+            let allowed = ctx.src.max_rate_limit_wait.saturating_sub(ctx.waited);
+            if limit.wait <= allowed && rate_waits < MAX_RATE_LIMIT_WAITS {
+                tracing::warn!(
+                    url = %what,
+                    status,
+                    wait_s = limit.wait.as_secs(),
+                    retry_at = %rfc3339(limit.retry_at),
+                    "GitHub API rate limit exhausted; waiting for the reset"
+                );
+                tokio::time::sleep(limit.wait).await;
+                ctx.waited += limit.wait;
+                rate_waits += 1;
+                continue;
+            }
+            let mut reason = format!(
+                "GitHub API rate limit exhausted (HTTP {status}{}); retry after {} (in {} s)",
+                limit
+                    .limit
+                    .map(|l| format!(", limit {l} requests per hour"))
+                    .unwrap_or_default(),
+                rfc3339(limit.retry_at),
+                limit.wait.as_secs()
+            );
+            if rate_waits >= MAX_RATE_LIMIT_WAITS {
+                reason.push_str(&format!("; still limited after waiting {rate_waits} times"));
+            } else {
+                reason.push_str(&format!(
+                    "; that is longer than max_rate_limit_wait ({} s{})",
+                    ctx.src.max_rate_limit_wait.as_secs(),
+                    if ctx.waited.is_zero() {
+                        String::new()
+                    } else {
+                        format!(", {} s already waited", ctx.waited.as_secs())
+                    }
+                ));
+            }
+            if ctx.token.is_none() {
+                reason.push_str(
+                    "; set GITHUB_TOKEN for a higher limit (authenticated requests get more)",
+                );
+            }
+            return Err(unreachable(reason));
+        }
+
+        let said = message
+            .as_deref()
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default();
+        return Err(match status {
+            401 => SourceError::Denied {
+                what,
+                reason: if ctx.token.is_some() {
+                    format!("HTTP 401{said} (GITHUB_TOKEN was refused)")
+                } else {
+                    format!("HTTP 401{said} (set GITHUB_TOKEN)")
+                },
+            },
+            403 => SourceError::Denied {
+                what,
+                reason: format!("HTTP 403{said}"),
+            },
+            404 => SourceError::Unreachable {
+                what: format!("GitHub repository {}", ctx.repo()),
+                reason: format!(
+                    "repository {} not found at {} (HTTP 404){}",
+                    ctx.repo(),
+                    SafeUrl::new(ctx.api),
+                    if ctx.token.is_none() {
+                        "; a private repository needs GITHUB_TOKEN"
+                    } else {
+                        ""
+                    }
+                ),
+            },
+            _ => unreachable(format!("HTTP {status}{said}")),
+        });
+    }
+}
+
+/// A header's value as text, if present and printable.
+fn header_str(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Read a body of at most `max` bytes.
+async fn read_body(mut response: crate::http::Response, max: usize) -> Result<Vec<u8>, String> {
+    if let Some(len) = response.content_length()
+        && len > max as u64
+    {
+        return Err(format!("the answer is larger than {max} bytes ({len})"));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| format!("reading the answer failed: {}", e.without_url()))?
+    {
+        if body.len() + chunk.len() > max {
+            return Err(format!("the answer is larger than {max} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Parse a page body, or say what is wrong with it.
+fn parse_page(
+    body: &[u8],
+    headers: &reqwest::header::HeaderMap,
+) -> Result<Vec<ApiRelease>, String> {
+    serde_json::from_slice::<Vec<ApiRelease>>(body).map_err(|e| {
+        let content_type = header_str(headers, "content-type").unwrap_or_else(|| "none".into());
+        let preview: String = String::from_utf8_lossy(&body[..body.len().min(80)])
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        format!(
+            "the answer is not the expected JSON list of releases (content type {content_type}, \
+             {} bytes): {}; it starts with {:?}",
+            body.len(),
+            truncate(&e.to_string(), 300),
+            preview
+        )
+    })
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    match s.char_indices().nth(max_chars) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// What a rate-limited answer says about waiting.
+#[derive(Debug, PartialEq, Eq)]
+struct RateLimited {
+    /// How long to wait before trying again.
+    wait: Duration,
+    /// When the budget is back.
+    retry_at: SystemTime,
+    /// `x-ratelimit-limit`, if given.
+    limit: Option<u64>,
+}
+
+/// Whether an answer means "rate limited", and for how long.
+///
+/// 429 always; 403 when `x-ratelimit-remaining` is 0, a `Retry-After` is given, or GitHub's
+/// message mentions a rate limit (secondary limits). The wait is `Retry-After` if present, else
+/// `x-ratelimit-reset` − now + 1 s when the budget is exhausted, else a minute.
+fn rate_limit(
+    status: u16,
+    headers: &reqwest::header::HeaderMap,
+    message: Option<&str>,
+) -> Option<RateLimited> {
+    let now = SystemTime::now();
+    let exhausted = header_str(headers, "x-ratelimit-remaining").as_deref() == Some("0");
+    let retry_after = header_str(headers, "retry-after")
+        .and_then(|v| crate::http::retry::parse_retry_after(&v, now));
+    let says_so = message.is_some_and(|m| m.to_ascii_lowercase().contains("rate limit"));
+    let limited =
+        status == 429 || (status == 403 && (exhausted || retry_after.is_some() || says_so));
+    if !limited {
+        return None;
+    }
+    let reset = header_str(headers, "x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok());
+    let wait = match (retry_after, reset) {
+        (Some(w), _) => w,
+        (None, Some(reset)) if exhausted => {
+            let at = UNIX_EPOCH + Duration::from_secs(reset);
+            at.duration_since(now).unwrap_or(Duration::ZERO) + Duration::from_secs(1)
+        }
+        _ => SECONDARY_LIMIT_WAIT,
+    };
+    Some(RateLimited {
+        wait,
+        retry_at: now + wait,
+        limit: header_str(headers, "x-ratelimit-limit").and_then(|v| v.parse().ok()),
+    })
+}
+
+/// A time as RFC 3339 in UTC (`2026-01-02T03:04:05Z`).
+fn rfc3339(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+        .try_into()
+        .unwrap_or(i64::MAX);
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("{secs} (Unix time)"))
+}
+
+/// The links of an RFC 8288 `Link` header, in order: `(target, relation types)`, the relation
+/// types lower-cased (`rel="next last"` gives two).
+pub fn parse_link_header(value: &str) -> Vec<(String, Vec<String>)> {
+    let chars: Vec<char> = value.chars().collect();
+    let mut i = 0;
+    let mut out = Vec::new();
+    let skip_ws = |i: &mut usize| {
+        while *i < chars.len() && chars[*i].is_whitespace() {
+            *i += 1;
+        }
+    };
+    loop {
+        while i < chars.len() && (chars[i].is_whitespace() || chars[i] == ',') {
+            i += 1;
+        }
+        if i >= chars.len() {
+            break;
+        }
+        if chars[i] != '<' {
+            // Not a link-value: skip to the next top-level comma.
+            let mut quoted = false;
+            while i < chars.len() && (quoted || chars[i] != ',') {
+                if chars[i] == '"' {
+                    quoted = !quoted;
+                }
+                i += 1;
+            }
+            continue;
+        }
+        let Some(close) = chars[i + 1..].iter().position(|&c| c == '>') else {
+            break;
+        };
+        let target: String = chars[i + 1..i + 1 + close].iter().collect();
+        i += close + 2;
+        let mut rel: Option<String> = None;
+        loop {
+            skip_ws(&mut i);
+            if i >= chars.len() || chars[i] != ';' {
+                break;
+            }
+            i += 1;
+            skip_ws(&mut i);
+            let start = i;
+            while i < chars.len()
+                && !matches!(chars[i], '=' | ';' | ',')
+                && !chars[i].is_whitespace()
+            {
+                i += 1;
+            }
+            let name: String = chars[start..i].iter().collect();
+            skip_ws(&mut i);
+            let mut val = String::new();
+            if i < chars.len() && chars[i] == '=' {
+                i += 1;
+                skip_ws(&mut i);
+                if i < chars.len() && chars[i] == '"' {
+                    i += 1;
+                    while i < chars.len() && chars[i] != '"' {
+                        if chars[i] == '\\' && i + 1 < chars.len() {
+                            i += 1;
+                        }
+                        val.push(chars[i]);
+                        i += 1;
+                    }
+                    i += 1; // the closing quote
+                } else {
+                    while i < chars.len()
+                        && !matches!(chars[i], ';' | ',')
+                        && !chars[i].is_whitespace()
+                    {
+                        val.push(chars[i]);
+                        i += 1;
+                    }
+                }
+            }
+            // The first `rel` wins (RFC 8288 §3.3).
+            if name.eq_ignore_ascii_case("rel") && rel.is_none() {
+                rel = Some(val);
+            }
+        }
+        let rels = rel
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_ascii_lowercase)
+            .collect();
+        out.push((target.trim().to_string(), rels));
+    }
+    out
+}
+
+/// The `rel="next"` target of a `Link` header, if any.
+pub fn next_link(value: &str) -> Option<String> {
+    parse_link_header(value)
+        .into_iter()
+        .find(|(_, rels)| rels.iter().any(|r| r == "next"))
+        .map(|(target, _)| target)
+}
+
+/// Turn the API's releases into [`Release`]s: drafts dropped, versions from `tag_pattern`,
+/// non-matching tags, duplicate versions and unusable assets listed as excluded.
+fn to_releases(src: &GithubSource, listed: Vec<ApiRelease>) -> Vec<Release> {
+    let mut out = Vec::with_capacity(listed.len());
+    // Version → the tag that gave it (the newest wins: GitHub lists newest first).
+    let mut versions: HashMap<String, String> = HashMap::new();
+    for r in listed {
+        if r.draft {
+            continue;
+        }
+        let excluded = |reason: String| Release {
+            version: r.tag_name.clone(),
+            prerelease: r.prerelease,
+            assets: Vec::new(),
+            excluded: Some(reason),
+        };
+        let version = match version_of_tag(&src.tag_pattern, &r.tag_name) {
+            Ok(v) => v,
+            Err(reason) => {
+                out.push(excluded(reason));
+                continue;
+            }
+        };
+        if let Some(first) = versions.get(&version) {
+            out.push(excluded(format!(
+                "tag {:?} gives version {version}, which tag {first:?} already gives",
+                r.tag_name
+            )));
+            continue;
+        }
+        match assets_of(&r, &version) {
+            Ok(assets) => {
+                versions.insert(version.clone(), r.tag_name.clone());
+                out.push(Release {
+                    version,
+                    prerelease: r.prerelease,
+                    assets,
+                    excluded: None,
+                });
+            }
+            Err(reason) => out.push(excluded(reason)),
+        }
+    }
+    out
+}
+
+fn assets_of(r: &ApiRelease, version: &str) -> Result<Vec<Asset>, String> {
+    let mut assets = Vec::with_capacity(r.assets.len());
+    for a in &r.assets {
+        let name = &a.name;
+        if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
+            return Err(format!("asset name {name:?} is not a file name"));
+        }
+        let url = Url::parse(&a.browser_download_url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| {
+                format!(
+                    "asset {name:?}: browser_download_url {:?} is not an http(s) URL",
+                    redact_text(&truncate(&a.browser_download_url, 200))
+                )
+            })?;
+        let checksum = match a.digest.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(d) => match d.parse::<Digest>() {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    tracing::warn!(
+                        version,
+                        asset = %name,
+                        "ignoring the asset's digest from the GitHub API: {e}"
+                    );
+                    None
+                }
+            },
+        };
+        assets.push(Asset {
+            name: name.clone(),
+            url,
+            checksum,
+        });
+    }
+    Ok(assets)
+}
+
+/// One page as the cache keeps it.
+#[derive(Deserialize, Serialize)]
+struct CacheFile {
+    format: u32,
+    /// The page URL (redacted; for people looking at the cache).
+    url: String,
+    etag: String,
+    link: Option<String>,
+    /// The page body as GitHub sent it.
+    body: String,
+}
+
+/// A usable cache entry.
+struct Cached {
+    etag: String,
+    link: Option<String>,
+    releases: Vec<ApiRelease>,
+}
+
+/// `<cache_dir>/github-releases-<sha256 of the page URL>.json`.
+fn cache_file(dir: &Path, url: &Url) -> PathBuf {
+    let hash = hex::encode(Sha256::digest(url.as_str().as_bytes()));
+    dir.join(format!("github-releases-{hash}.json"))
+}
+
+/// The cached page, if the file exists and is intact (anything else: `None`, and the request
+/// goes out unconditionally).
+async fn load_cache(path: &Path) -> Option<Cached> {
+    let bytes = match tokio::fs::read(path).await {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            tracing::debug!(path = %path.display(), error = %e, "GitHub cache unreadable");
+            return None;
+        }
+    };
+    let entry = match serde_json::from_slice::<CacheFile>(&bytes) {
+        Ok(f) if f.format == CACHE_FORMAT => f,
+        _ => {
+            tracing::debug!(path = %path.display(), "GitHub cache entry is corrupt, ignoring it");
+            return None;
+        }
+    };
+    if reqwest::header::HeaderValue::from_str(&entry.etag).is_err() {
+        return None;
+    }
+    let releases = serde_json::from_str::<Vec<ApiRelease>>(&entry.body).ok()?;
+    Some(Cached {
+        etag: entry.etag,
+        link: entry.link,
+        releases,
+    })
+}
+
+/// Keep a page for the next run: temp file in the same directory, then rename. Failures are
+/// only warnings (the cache saves quota, nothing depends on it).
+async fn store_cache(path: &Path, url: &Url, etag: &str, link: Option<&str>, body: Vec<u8>) {
+    let Ok(body) = String::from_utf8(body) else {
+        return;
+    };
+    let entry = CacheFile {
+        format: CACHE_FORMAT,
+        url: SafeUrl::new(url).to_string(),
+        etag: etag.to_string(),
+        link: link.map(str::to_string),
+        body,
+    };
+    let Ok(json) = serde_json::to_vec(&entry) else {
+        return;
+    };
+    let path = path.to_path_buf();
+    let result = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        use std::io::Write as _;
+        let dir = path.parent().unwrap_or_else(|| Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        tmp.write_all(&json)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&path).map_err(|e| e.error)?;
+        Ok(())
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not write the GitHub release cache"),
+        Err(e) => tracing::warn!(error = %e, "could not write the GitHub release cache"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_pattern_takes_the_version() {
+        let re = regex::Regex::new(DEFAULT_TAG_PATTERN).unwrap();
+        let cases = [
+            ("v1.2.3", Some("1.2.3")),
+            ("1.2.3", Some("1.2.3")),
+            ("1.2.3-rc1", Some("1.2.3-rc1")),
+            ("v1.2.3-rc.1", Some("1.2.3-rc.1")),
+            ("1.2", Some("1.2")),
+            ("v2", Some("2")),
+            ("1.2.3+build.7", Some("1.2.3+build.7")),
+            ("nightly", None),
+            ("release-1.2", None),
+            ("v", None),
+            ("1.2.", None),
+            ("vv1.2", None),
+        ];
+        for (tag, want) in cases {
+            assert_eq!(version_of_tag(&re, tag).ok().as_deref(), want, "{tag}");
+        }
+        let err = version_of_tag(&re, "nightly").unwrap_err();
+        assert!(
+            err.contains("\"nightly\"") && err.contains("tag_pattern"),
+            "{err}"
+        );
+        let no_group = regex::Regex::new("^v(.*)$").unwrap();
+        assert!(
+            version_of_tag(&no_group, "v1")
+                .unwrap_err()
+                .contains("no (?P<version>")
+        );
+        assert_eq!(
+            GithubSource::new("o", "r").tag_pattern.as_str(),
+            DEFAULT_TAG_PATTERN
+        );
+    }
+
+    #[test]
+    fn parses_githubs_link_header() {
+        let h = "<https://api.github.com/repositories/1/releases?per_page=2&page=1>; rel=\"prev\", \
+                 <https://api.github.com/repositories/1/releases?per_page=2&page=3>; rel=\"next\", \
+                 <https://api.github.com/repositories/1/releases?per_page=2&page=5>; rel=\"last\", \
+                 <https://api.github.com/repositories/1/releases?per_page=2&page=1>; rel=\"first\"";
+        let links = parse_link_header(h);
+        assert_eq!(links.len(), 4);
+        assert_eq!(links[3].1, vec!["first"]);
+        assert_eq!(
+            next_link(h).as_deref(),
+            Some("https://api.github.com/repositories/1/releases?per_page=2&page=3")
+        );
+        assert_eq!(next_link(h.split(", ").next().unwrap()), None);
+    }
+
+    #[test]
+    fn link_header_edge_cases() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("", None),
+            ("garbage", None),
+            ("<a>; rel=next", Some("a")),
+            ("<a>;rel=\"last next\"", Some("a")),
+            ("<a>; REL=\"NEXT\"", Some("a")),
+            ("<a,b>; rel=\"next\"", Some("a,b")),
+            (
+                "<a>; title=\"x, y; rel=next\", <b>; rel=\"next\"",
+                Some("b"),
+            ),
+            ("<a>; rel=\"prev\"; rel=\"next\"", None),
+            ("junk, <b>; rel=next", Some("b")),
+            ("<unterminated; rel=next", None),
+            ("<a>; rel=\"next", Some("a")),
+            ("<a>; rel", None),
+        ];
+        for (h, want) in cases {
+            assert_eq!(next_link(h).as_deref(), *want, "{h:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn link_parser_never_panics(h in "[<>;=\",a-z ]{0,40}|\\PC{0,40}") {
+            let _ = parse_link_header(&h);
+        }
+    }
+
+    #[test]
+    fn listing_url_keeps_an_enterprise_path() {
+        let api = Url::parse("https://ghe.example.org/api/v3/").unwrap();
+        assert_eq!(
+            listing_url(&api, "o", "r").unwrap().as_str(),
+            "https://ghe.example.org/api/v3/repos/o/r/releases?per_page=100"
+        );
+        let api = Url::parse("https://api.github.com").unwrap();
+        assert_eq!(
+            listing_url(&api, "o", "r.js").unwrap().as_str(),
+            "https://api.github.com/repos/o/r.js/releases?per_page=100"
+        );
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> reqwest::header::HeaderMap {
+        let mut h = reqwest::header::HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn recognises_rate_limits() {
+        let soon = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 10;
+        let exhausted = headers(&[
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", &soon.to_string()),
+            ("x-ratelimit-limit", "60"),
+        ]);
+        let r = rate_limit(403, &exhausted, None).unwrap();
+        assert!(
+            r.wait >= Duration::from_secs(9) && r.wait <= Duration::from_secs(11),
+            "{r:?}"
+        );
+        assert_eq!(r.limit, Some(60));
+        let r = rate_limit(429, &headers(&[("retry-after", "3")]), None).unwrap();
+        assert_eq!(r.wait, Duration::from_secs(3));
+        let r = rate_limit(
+            403,
+            &headers(&[]),
+            Some("You have exceeded a secondary rate limit"),
+        );
+        assert_eq!(r.unwrap().wait, SECONDARY_LIMIT_WAIT);
+        assert!(
+            rate_limit(
+                403,
+                &headers(&[("x-ratelimit-remaining", "12")]),
+                Some("Forbidden")
+            )
+            .is_none()
+        );
+        assert!(rate_limit(404, &exhausted, None).is_none());
+    }
+
+    #[test]
+    fn rfc3339_is_utc() {
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(86_400)),
+            "1970-01-02T00:00:00Z"
+        );
+    }
+
+    fn api_release(tag: &str, draft: bool, assets: Vec<ApiAsset>) -> ApiRelease {
+        ApiRelease {
+            tag_name: tag.into(),
+            draft,
+            prerelease: false,
+            assets,
+        }
+    }
+
+    #[test]
+    fn releases_exclude_what_cannot_be_used() {
+        let src = GithubSource::new("o", "r");
+        let asset = |name: &str, url: &str, digest: Option<&str>| ApiAsset {
+            name: name.into(),
+            browser_download_url: url.into(),
+            digest: digest.map(str::to_string),
+        };
+        let sha = format!("sha256:{}", "ab".repeat(32));
+        let listed = vec![
+            api_release("v1.1.0", true, vec![]),
+            api_release(
+                "v1.0.0",
+                false,
+                vec![
+                    asset("a", "https://h/a", Some(&sha)),
+                    asset("b", "https://h/b", Some("md5:00")),
+                    asset("c", "https://h/c", None),
+                ],
+            ),
+            api_release("1.0.0", false, vec![]),
+            api_release("nightly", false, vec![]),
+            api_release("v0.9", false, vec![asset("x", "ftp://h/x", None)]),
+            api_release("v0.8", false, vec![asset("../x", "https://h/x", None)]),
+        ];
+        let out = to_releases(&src, listed);
+        let summary: Vec<(&str, bool)> = out
+            .iter()
+            .map(|r| (r.version.as_str(), r.excluded.is_some()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("1.0.0", false),
+                ("1.0.0", true),
+                ("nightly", true),
+                ("v0.9", true),
+                ("v0.8", true)
+            ]
+        );
+        let checks: Vec<Option<String>> = out[0]
+            .assets
+            .iter()
+            .map(|a| a.checksum.as_ref().map(ToString::to_string))
+            .collect();
+        assert_eq!(checks, [Some(sha), None, None]);
+        assert!(
+            out[1]
+                .excluded
+                .as_deref()
+                .unwrap()
+                .contains("already gives")
+        );
+        assert!(
+            out[3]
+                .excluded
+                .as_deref()
+                .unwrap()
+                .contains("not an http(s) URL")
+        );
+    }
+}
