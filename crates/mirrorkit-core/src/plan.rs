@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::platform::Platform;
 use crate::select::{Selection, select};
 use crate::source::{Asset, Release};
-use crate::spec::Mirror;
+use crate::spec::{BackfillSpec, Mirror};
 use crate::version;
 
 /// The plan of a whole run.
@@ -65,6 +65,22 @@ pub struct VersionPlan {
     pub reason: Option<String>,
     /// Per declared platform.
     pub platforms: Vec<PlatformPlan>,
+    /// The checksums file of this version (`verify.checksums_file`), when there is one.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_safe_url_opt"
+    )]
+    pub checksums_url: Option<url::Url>,
+}
+
+fn serialize_safe_url_opt<S: serde::Serializer>(
+    url: &Option<url::Url>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(u) => s.collect_str(&crate::http::redact::SafeUrl::new(u)),
+        None => s.serialize_none(),
+    }
 }
 
 /// What a version offers for one declared platform.
@@ -117,6 +133,11 @@ pub fn tag_for(version: &str) -> Option<String> {
 }
 
 /// Plan the versions of `mirror` given upstream `releases` and the tags the target holds.
+///
+/// The filters apply in this order: what the source could not use (e.g. a tag outside
+/// `tag_pattern`), `skip_prereleases`, `versions.min`/`max`, `exclude`, per-platform bounds, then
+/// the selection outcome and the target's tags; `--version` and `--latest` narrow what is left,
+/// and `versions.new_per_run` (ignored with `--version`/`--latest`) defers the rest.
 pub fn plan_versions(
     mirror: &Mirror,
     mut releases: Vec<Release>,
@@ -128,10 +149,10 @@ pub fn plan_versions(
         .iter()
         .map(|r| plan_version(mirror, r, existing_tags, filter))
         .collect();
+    let candidate =
+        |p: &VersionPlan| matches!(p.action, Action::Mirror | Action::Skip | Action::Fail);
     if filter.latest {
         // Among the versions still in play, keep the highest; prefer a stable one.
-        let candidate =
-            |p: &VersionPlan| matches!(p.action, Action::Mirror | Action::Skip | Action::Fail);
         let keep = plans
             .iter()
             .rposition(|p| candidate(p) && !p.prerelease)
@@ -143,7 +164,58 @@ pub fn plan_versions(
             }
         }
     }
+    if let Some(n) = mirror.policy.new_per_run
+        && !filter.latest
+        && filter.versions.is_empty()
+    {
+        let mut to_mirror: Vec<usize> = (0..plans.len())
+            .filter(|&i| plans[i].action == Action::Mirror)
+            .collect();
+        if mirror.policy.backfill == BackfillSpec::NewestFirst {
+            to_mirror.reverse();
+        }
+        let order = match mirror.policy.backfill {
+            BackfillSpec::NewestFirst => "newest_first",
+            BackfillSpec::OldestFirst => "oldest_first",
+        };
+        for &i in to_mirror.iter().skip(n) {
+            plans[i].action = Action::Exclude;
+            plans[i].reason = Some(format!(
+                "deferred to a later run (versions.new_per_run: {n}, backfill: {order})"
+            ));
+        }
+    }
     plans
+}
+
+/// Why the spec's version policy leaves `release` out, if it does.
+fn policy_exclusion(mirror: &Mirror, release: &Release) -> Option<String> {
+    use std::cmp::Ordering;
+    let policy = &mirror.policy;
+    let v = release.version.as_str();
+    if let Some(reason) = &release.excluded {
+        return Some(reason.clone());
+    }
+    if policy.skip_prereleases && release.prerelease {
+        return Some("prerelease (skip_prereleases)".into());
+    }
+    if let Some(min) = &policy.min
+        && version::compare(v, min) == Ordering::Less
+    {
+        return Some(format!("below versions.min {min}"));
+    }
+    if let Some(max) = &policy.max
+        && version::compare(v, max) != Ordering::Less
+    {
+        return Some(format!("not below versions.max {max} (max is exclusive)"));
+    }
+    if let Some((i, rule)) = policy.exclude.iter().enumerate().find(|(_, r)| r.covers(v)) {
+        return Some(match &rule.reason {
+            Some(reason) => format!("excluded by exclude[{i}]: {reason}"),
+            None => format!("excluded by exclude[{i}]"),
+        });
+    }
+    None
 }
 
 fn plan_version(
@@ -155,73 +227,85 @@ fn plan_version(
     let platforms: Vec<PlatformPlan> = mirror
         .platforms
         .iter()
-        .map(|p| match select(p, &release.assets) {
-            Selection::Selected(asset) => PlatformPlan {
-                platform: p.platform.clone(),
-                selection: PlatformSelection::Selected,
-                asset: Some(asset.clone()),
-                reason: None,
-            },
-            Selection::Absent => PlatformPlan {
-                platform: p.platform.clone(),
-                selection: PlatformSelection::Absent,
-                asset: None,
-                reason: Some("no asset matches the platform's patterns".into()),
-            },
-            Selection::Ambiguous { pattern, names } => PlatformPlan {
-                platform: p.platform.clone(),
-                selection: PlatformSelection::Ambiguous,
-                asset: None,
-                reason: Some(format!(
-                    "pattern {pattern:?} matches both {} and {}",
-                    names[0], names[1]
-                )),
-            },
+        .map(|p| {
+            if let Some(reason) = p.out_of_bounds(&release.version) {
+                return PlatformPlan {
+                    platform: p.platform.clone(),
+                    selection: PlatformSelection::Absent,
+                    asset: None,
+                    reason: Some(reason),
+                };
+            }
+            match select(p, &release.assets) {
+                Selection::Selected(asset) => PlatformPlan {
+                    platform: p.platform.clone(),
+                    selection: PlatformSelection::Selected,
+                    asset: Some(asset.clone()),
+                    reason: None,
+                },
+                Selection::Absent => PlatformPlan {
+                    platform: p.platform.clone(),
+                    selection: PlatformSelection::Absent,
+                    asset: None,
+                    reason: Some("no asset matches the platform's patterns".into()),
+                },
+                Selection::Ambiguous { pattern, names } => PlatformPlan {
+                    platform: p.platform.clone(),
+                    selection: PlatformSelection::Ambiguous,
+                    asset: None,
+                    reason: Some(format!(
+                        "pattern {pattern:?} matches both {} and {}",
+                        names[0], names[1]
+                    )),
+                },
+            }
         })
         .collect();
     let tag = tag_for(&release.version);
-    let (action, reason) =
-        if !filter.versions.is_empty() && !filter.versions.contains(&release.version) {
-            (
-                Action::Exclude,
-                Some("not selected by --version".to_string()),
-            )
-        } else if tag.is_none() {
-            (
-                Action::Exclude,
-                Some(format!(
-                    "{:?} cannot be written as an OCI tag",
-                    release.version
-                )),
-            )
-        } else if let Some(amb) = platforms
-            .iter()
-            .find(|p| p.selection == PlatformSelection::Ambiguous)
-        {
-            (
-                Action::Fail,
-                Some(format!(
-                    "{}: {}",
-                    amb.platform,
-                    amb.reason.as_deref().unwrap_or("")
-                )),
-            )
-        } else if platforms
-            .iter()
-            .all(|p| p.selection == PlatformSelection::Absent)
-        {
-            (
-                Action::Exclude,
-                Some("no asset matches any declared platform".to_string()),
-            )
-        } else if tag.as_ref().is_some_and(|t| existing_tags.contains(t)) {
-            (
-                Action::Skip,
-                Some("tag already exists in the target".to_string()),
-            )
-        } else {
-            (Action::Mirror, None)
-        };
+    let (action, reason) = if let Some(reason) = policy_exclusion(mirror, release) {
+        (Action::Exclude, Some(reason))
+    } else if !filter.versions.is_empty() && !filter.versions.contains(&release.version) {
+        (
+            Action::Exclude,
+            Some("not selected by --version".to_string()),
+        )
+    } else if tag.is_none() {
+        (
+            Action::Exclude,
+            Some(format!(
+                "{:?} cannot be written as an OCI tag",
+                release.version
+            )),
+        )
+    } else if let Some(amb) = platforms
+        .iter()
+        .find(|p| p.selection == PlatformSelection::Ambiguous)
+    {
+        (
+            Action::Fail,
+            Some(format!(
+                "{}: {}",
+                amb.platform,
+                amb.reason.as_deref().unwrap_or("")
+            )),
+        )
+    } else if platforms
+        .iter()
+        .all(|p| p.selection == PlatformSelection::Absent)
+    {
+        (
+            Action::Exclude,
+            Some("no asset matches any declared platform".to_string()),
+        )
+    } else if tag.as_ref().is_some_and(|t| existing_tags.contains(t)) {
+        (
+            Action::Skip,
+            Some("tag already exists in the target".to_string()),
+        )
+    } else {
+        (Action::Mirror, None)
+    };
+    let checksums_url = checksums_url(mirror, release);
     VersionPlan {
         version: release.version.clone(),
         tag: tag.unwrap_or_default(),
@@ -229,5 +313,23 @@ fn plan_version(
         action,
         reason,
         platforms,
+        checksums_url,
+    }
+}
+
+/// Where this version's checksums file is (`verify.checksums_file`): a URL with `{version}`
+/// filled in, or the URL of the release's asset of that name. `None` when not configured or the
+/// release has no such asset.
+fn checksums_url(mirror: &Mirror, release: &Release) -> Option<url::Url> {
+    let template = mirror.verify.checksums_file.as_deref()?;
+    let name = template.replace("{version}", &release.version);
+    if name.contains("://") {
+        url::Url::parse(&name).ok()
+    } else {
+        release
+            .assets
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.url.clone())
     }
 }

@@ -1,4 +1,6 @@
-//! Platforms as written in a spec: `os/arch[/variant]` (e.g. `linux/amd64`, `linux/arm/v7`).
+//! Platforms as written in a spec: `os/arch[/variant][+feature,…]` (e.g. `linux/amd64`,
+//! `linux/arm/v7`, `linux/amd64+libc.musl`). Features (ocx's libc tags) make a distinct platform
+//! and are written to the OCI `platform.os.features` list.
 
 use std::fmt;
 use std::str::FromStr;
@@ -12,11 +14,15 @@ pub struct Platform {
     pub architecture: String,
     /// Optional CPU variant (`v7`, `v8`).
     pub variant: Option<String>,
+    /// OS features such as `libc.musl`, sorted and without duplicates.
+    pub features: Vec<String>,
 }
 
 /// Why a string is not a platform.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid platform {input:?}: expected os/arch or os/arch/variant (e.g. linux/amd64)")]
+#[error(
+    "invalid platform {input:?}: expected os/arch[/variant][+feature,…] (e.g. linux/amd64, linux/arm/v7, linux/amd64+libc.musl)"
+)]
 pub struct PlatformParseError {
     /// The offending input.
     pub input: String,
@@ -29,7 +35,11 @@ impl FromStr for Platform {
         let err = || PlatformParseError {
             input: s.to_string(),
         };
-        let parts: Vec<&str> = s.split('/').collect();
+        let (base, features) = match s.split_once('+') {
+            Some((b, f)) => (b, Some(f)),
+            None => (s, None),
+        };
+        let parts: Vec<&str> = base.split('/').collect();
         let valid = |p: &str| {
             !p.is_empty()
                 && p.bytes()
@@ -38,10 +48,26 @@ impl FromStr for Platform {
         if !(2..=3).contains(&parts.len()) || !parts.iter().all(|p| valid(p)) {
             return Err(err());
         }
+        let mut feats = Vec::new();
+        if let Some(f) = features {
+            for feat in f.split(',') {
+                let ok = !feat.is_empty()
+                    && feat.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)
+                    });
+                if !ok {
+                    return Err(err());
+                }
+                feats.push(feat.to_string());
+            }
+            feats.sort();
+            feats.dedup();
+        }
         Ok(Platform {
             os: parts[0].to_string(),
             architecture: parts[1].to_string(),
             variant: parts.get(2).map(|v| v.to_string()),
+            features: feats,
         })
     }
 }
@@ -52,14 +78,46 @@ impl fmt::Display for Platform {
         if let Some(v) = &self.variant {
             write!(f, "/{v}")?;
         }
+        if !self.features.is_empty() {
+            write!(f, "+{}", self.features.join(","))?;
+        }
         Ok(())
     }
 }
 
 impl Platform {
-    /// A file-name-safe form (`linux-amd64`), used for work-dir paths.
+    /// A file-name-safe form (`linux-amd64`, `linux-amd64+libc.musl`), used for work-dir paths.
     pub fn slug(&self) -> String {
         self.to_string().replace('/', "-")
+    }
+
+    /// The platform an OCI index entry's `platform` object describes (`os`, `architecture`,
+    /// `variant`, `os.features`), or `None` when it lacks `os` or `architecture`.
+    pub fn from_oci(value: &serde_json::Value) -> Option<Platform> {
+        let os = value.get("os")?.as_str()?.to_string();
+        let architecture = value.get("architecture")?.as_str()?.to_string();
+        let variant = value
+            .get("variant")
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.is_empty())
+            .map(str::to_string);
+        let mut features: Vec<String> = value
+            .get("os.features")
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|f| f.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        features.sort();
+        features.dedup();
+        Some(Platform {
+            os,
+            architecture,
+            variant,
+            features,
+        })
     }
 }
 
@@ -75,6 +133,11 @@ mod tests {
 
     #[test]
     fn parses_two_and_three_part_platforms() {
+        let m: Platform = "linux/amd64+libc.musl".parse().unwrap();
+        assert_eq!(m.features, ["libc.musl"]);
+        assert_eq!(m.to_string(), "linux/amd64+libc.musl");
+        assert!("linux/amd64+".parse::<Platform>().is_err());
+        assert!("linux/amd64+LIBC".parse::<Platform>().is_err());
         let p: Platform = "linux/arm/v7".parse().unwrap();
         assert_eq!(p.variant.as_deref(), Some("v7"));
         assert_eq!(p.to_string(), "linux/arm/v7");

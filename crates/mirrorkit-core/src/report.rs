@@ -92,6 +92,14 @@ pub struct VersionReport {
     pub index_digest: Option<Digest>,
     /// Time spent on the version (prepare + push) in milliseconds.
     pub duration_ms: u64,
+    /// Every tag written for the version, in order: the build tag, the exact tag, then the
+    /// rolling tags the cascade moved.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags_written: Vec<String>,
+    /// Things that did not fail the version but deserve attention (an unverified asset, a
+    /// cascade stopped by a registry error).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// One entry per declared platform.
     pub platforms: Vec<PlatformReport>,
 }
@@ -338,6 +346,8 @@ mod tests {
 
     fn version(status: Status) -> VersionReport {
         VersionReport {
+            tags_written: Vec::new(),
+            warnings: Vec::new(),
             version: "1.0.0".into(),
             tag: "1.0.0".into(),
             status,

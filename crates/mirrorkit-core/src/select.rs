@@ -60,6 +60,12 @@ mod tests {
                 .iter()
                 .map(|p| regex::Regex::new(p).unwrap())
                 .collect(),
+            asset_type: crate::spec::AssetTypeSpec::Archive,
+            binary_name: None,
+            strip_components: 0,
+            metadata: None,
+            min_version: None,
+            max_version: None,
         }
     }
 

@@ -58,7 +58,7 @@ fn a_full_spec_loads_with_every_field() {
             insecure: true
         }
     );
-    assert_eq!(m.strip_components, 2);
+    assert_eq!(m.platforms[0].strip_components, 2);
     assert_eq!(m.platforms.len(), 2);
     assert_eq!(m.platforms[1].platform.to_string(), "linux/arm/v7");
     assert!(
@@ -155,8 +155,8 @@ fn every_rule_reports_the_offending_field() {
         ),
         (
             format!("{head}    source: {{type: github_release}}\n{assets}"),
-            "",
-            "github_release",
+            "mirrors.tool.source.owner",
+            "needs `owner`",
         ),
         (
             format!("{head}    source: {{type: url_index}}\n{assets}"),

@@ -415,7 +415,10 @@ impl Target for LayoutRoot {
             Ok(d) => (d, None),
             Err(_) => {
                 let index = layout.index()?;
-                let Some(d) = index.manifests().iter().find(|d| ref_name(d) == Some(reference))
+                let Some(d) = index
+                    .manifests()
+                    .iter()
+                    .find(|d| ref_name(d) == Some(reference))
                 else {
                     return Ok(None);
                 };

@@ -49,7 +49,9 @@ impl Target for AnyTarget {
         reference: &str,
     ) -> Result<Option<(String, Vec<u8>)>, TargetError> {
         match self {
-            AnyTarget::Registry(r) => Target::fetch_manifest(r.as_ref(), repository, reference).await,
+            AnyTarget::Registry(r) => {
+                Target::fetch_manifest(r.as_ref(), repository, reference).await
+            }
             AnyTarget::Layout(l) => l.fetch_manifest(repository, reference).await,
         }
     }

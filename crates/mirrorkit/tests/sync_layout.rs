@@ -116,7 +116,7 @@ fn the_layer_of_a_binary_asset_holds_one_executable_file() {
     .unwrap();
     std::fs::write(
         dir.path().join("mirror.yml"),
-        "name: tool\nsource: {type: url_index, url: index.json}\nassets: {linux/amd64: [linux-amd64]}\nasset_type: binary\ncompression: gzip\n",
+        "name: tool\nsource: {type: url_index, url: index.json}\nassets: {linux/amd64: [linux-amd64]}\nasset_type: binary\ncompression: gzip\nverify: {require: false}\n",
     )
     .unwrap();
     let out = run(mirrorkit(dir.path()).args(["sync", "mirror.yml"]));
@@ -232,7 +232,7 @@ fn a_generator_command_can_provide_the_index() {
     .unwrap();
     std::fs::write(
         dir.path().join("mirror.yml"),
-        "mirrors:\n  t:\n    source: {type: url_index, generator: {command: [cat, index.json]}}\n    assets: {linux/amd64: [linux-amd64]}\n    strip_components: 1\n",
+        "mirrors:\n  t:\n    source: {type: url_index, generator: {command: [cat, index.json]}}\n    assets: {linux/amd64: [linux-amd64]}\n    strip_components: 1\n    verify: {require: false}\n",
     )
     .unwrap();
     let out = run(mirrorkit(dir.path()).args(["sync", "mirror.yml", "--format", "json"]));
@@ -298,7 +298,7 @@ fn checksum_mismatch_fails_that_version_and_publishes_nothing_of_it() {
     .unwrap();
     std::fs::write(
         dir.path().join("mirror.yml"),
-        "name: t\nsource: {type: url_index, url: index.json}\nassets: {linux/amd64: [linux-amd64], linux/arm64: [linux-arm64]}\n",
+        "name: t\nsource: {type: url_index, url: index.json}\nassets: {linux/amd64: [linux-amd64], linux/arm64: [linux-arm64]}\nverify: {require: false}\n",
     )
     .unwrap();
     let out = run(mirrorkit(dir.path()).args(["sync", "mirror.yml", "--format", "json"]));

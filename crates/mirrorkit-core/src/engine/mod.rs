@@ -8,6 +8,7 @@
 //!
 //! [`prepare`] downloads, verifies and packages; [`publish`] pushes in order.
 
+pub mod cascade;
 mod prepare;
 mod publish;
 
@@ -26,8 +27,8 @@ use crate::source::SourceError;
 use crate::spec::{Mirror, SourceConfig, Spec, TargetConfig};
 use crate::store::Store;
 use crate::target::{Target, TargetError};
-use prepare::{Tools, packaging_slots, prepare_version};
-use publish::push_version;
+use prepare::{Tools, prepare_version, threads_per_job};
+use publish::{Publisher, Stamp, push_version};
 
 /// What the command line asks of a sync.
 #[derive(Clone, Debug)]
@@ -178,16 +179,20 @@ where
             return report;
         }
     };
-    let releases = match &mirror.source {
-        SourceConfig::UrlIndex(origin) => crate::source::url_index::discover(origin, http).await,
-    };
-    let releases = match releases {
+    let releases = match discover(mirror, http, &options.work_dir).await {
         Ok(r) => r,
         Err(e) => {
             report.error = Some(fail(e.to_string(), SourceError::exit_code(&e)));
             return report;
         }
     };
+    let versions: Vec<(String, bool, String)> = releases
+        .iter()
+        .filter(|r| r.excluded.is_none())
+        .filter_map(|r| {
+            crate::plan::tag_for(&r.version).map(|t| (r.version.clone(), r.prerelease, t))
+        })
+        .collect();
     let existing: BTreeSet<String> = match target.list_tags(&mirror.repository).await {
         Ok(tags) => tags.into_iter().collect(),
         Err(e) => {
@@ -195,6 +200,12 @@ where
             return report;
         }
     };
+    let mut catalog = cascade::Catalog::new(
+        versions
+            .iter()
+            .map(|(v, pre, t)| (v.as_str(), *pre, t.as_str())),
+        &existing,
+    );
     let plans = plan_versions(mirror, releases, &existing, &options.filter);
     for wanted in &options.filter.versions {
         if !plans.iter().any(|p| &p.version == wanted) {
@@ -230,12 +241,25 @@ where
             results.insert(p.version.clone(), planned_report(p, Status::Planned));
         }
     }
-    let packaging = tokio::sync::Semaphore::new(packaging_slots().0);
+    let packaging = tokio::sync::Semaphore::new(mirror.concurrency.max_bundles);
+    let downloads = tokio::sync::Semaphore::new(mirror.concurrency.max_downloads);
     let tools = Tools {
         http,
         store,
         work_dir: &options.work_dir,
         packaging: &packaging,
+        downloads: &downloads,
+        threads: mirror
+            .concurrency
+            .compression_threads
+            .unwrap_or_else(|| threads_per_job(mirror.concurrency.max_bundles)),
+    };
+    let stamp = Stamp::now();
+    let publisher = Publisher {
+        target: &target,
+        store,
+        work_dir: &options.work_dir,
+        stamp: &stamp,
     };
     // `buffered` runs up to `concurrency` preparations at once and yields them in version order.
     // A producer drives it into a channel while the consumer pushes, one version at a time,
@@ -258,8 +282,7 @@ where
         while let Some((plan, outcome)) = rx.recv().await {
             let vreport = match outcome {
                 Ok(ready) => {
-                    match push_version(mirror, plan, ready, &target, store, &options.work_dir).await
-                    {
+                    match push_version(mirror, plan, ready, &publisher, &mut catalog).await {
                         Ok(r) => r,
                         Err((r, e)) => {
                             // An unreachable, refusing or unwritable target fails every other
@@ -312,6 +335,23 @@ where
     report
 }
 
+/// List what upstream has for `mirror`. GitHub listings keep their ETags under the work dir, so
+/// an unchanged release list costs no API quota.
+pub async fn discover(
+    mirror: &Mirror,
+    http: &HttpClient,
+    work_dir: &std::path::Path,
+) -> Result<Vec<crate::source::Release>, SourceError> {
+    match &mirror.source {
+        SourceConfig::UrlIndex(origin) => crate::source::url_index::discover(origin, http).await,
+        SourceConfig::Github(g) => {
+            let cache = work_dir.join("cache").join("github");
+            let cache = std::fs::create_dir_all(&cache).is_ok().then_some(cache);
+            crate::source::github::discover(g, http, cache.as_deref()).await
+        }
+    }
+}
+
 /// The report entry of a version that is not (or not yet) mirrored.
 pub(super) fn planned_report(p: &VersionPlan, mirror_status: Status) -> VersionReport {
     let status = match p.action {
@@ -327,6 +367,8 @@ pub(super) fn planned_report(p: &VersionPlan, mirror_status: Status) -> VersionR
         reason: p.reason.clone(),
         index_digest: None,
         duration_ms: 0,
+        tags_written: Vec::new(),
+        warnings: Vec::new(),
         platforms: p
             .platforms
             .iter()

@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::planned_report;
-use super::publish::now_rfc3339;
-use crate::digest::Digest;
+use crate::digest::{Algorithm, Digest, Hasher};
 use crate::http::HttpClient;
 use crate::package::layer::{self as package, BuiltLayer, LayerOptions};
 use crate::package::ocx;
@@ -15,15 +14,21 @@ use crate::plan::VersionPlan;
 use crate::platform::Platform;
 use crate::report::{PlatformReport, Status, VersionReport};
 use crate::source::Asset;
-use crate::spec::{AssetTypeSpec, CompressionSpec, Mirror};
+use crate::spec::{
+    AssetTypeSpec, CompressionSpec, DigestPolicySpec, Mirror, PlatformAssets, SourceConfig,
+};
 use crate::store::Store;
 /// What preparing a version uses, shared by every preparation of a run.
 pub(super) struct Tools<'a> {
     pub(super) http: &'a HttpClient,
     pub(super) store: &'a Store,
     pub(super) work_dir: &'a Path,
-    /// Bounds the packaging jobs running at once (see [`packaging_slots`]).
+    /// Bounds the packaging jobs running at once (`concurrency.max_bundles`).
     pub(super) packaging: &'a tokio::sync::Semaphore,
+    /// Bounds the downloads running at once (`concurrency.max_downloads`).
+    pub(super) downloads: &'a tokio::sync::Semaphore,
+    /// Compression threads per packaging job.
+    pub(super) threads: u32,
 }
 
 /// One platform of a version, downloaded, verified and packaged, ready to push.
@@ -40,6 +45,8 @@ pub(super) struct PreparedVersion {
     pub(super) started: Instant,
     pub(super) platforms: Vec<PreparedPlatform>,
     pub(super) asset_digests: Vec<Digest>,
+    /// Non-fatal findings (unverified assets mirrored because `verify.require: false`).
+    pub(super) warnings: Vec<String>,
 }
 
 /// Where a version's intermediate files live in the work dir.
@@ -54,25 +61,44 @@ pub(super) async fn prepare_version<'p>(
 ) -> (&'p VersionPlan, Result<PreparedVersion, VersionReport>) {
     let started = Instant::now();
     let dir = task_dir(tools.work_dir, mirror, &plan.version);
+    let mut report = planned_report(plan, Status::Failed);
+    let checksums = match &plan.checksums_url {
+        Some(url) => match fetch_checksums(tools, url).await {
+            Ok(map) => Some(map),
+            Err(e) => {
+                report.reason = Some(e);
+                report.duration_ms = started.elapsed().as_millis() as u64;
+                return (plan, Err(report));
+            }
+        },
+        None => None,
+    };
     let selected: Vec<_> = plan
         .platforms
         .iter()
         .filter_map(|pp| pp.asset.as_ref().map(|a| (pp, a)))
         .collect();
-    let outcomes = futures_util::future::join_all(
-        selected
-            .iter()
-            .map(|(pp, asset)| prepare_platform(mirror, plan, &pp.platform, asset, tools, &dir)),
-    )
+    let outcomes = futures_util::future::join_all(selected.iter().map(|(pp, asset)| {
+        prepare_platform(
+            mirror,
+            plan,
+            &pp.platform,
+            asset,
+            tools,
+            &dir,
+            checksums.as_ref(),
+        )
+    }))
     .await;
-    let mut report = planned_report(plan, Status::Failed);
     let mut platforms = Vec::new();
     let mut asset_digests = Vec::new();
+    let mut warnings = Vec::new();
     let mut first_error = None;
     for outcome in outcomes {
         match outcome {
-            Ok((p, asset_digest)) => {
+            Ok((p, asset_digest, warning)) => {
                 asset_digests.push(asset_digest);
+                warnings.extend(warning);
                 platforms.push(p);
             }
             Err(r) => {
@@ -116,23 +142,22 @@ pub(super) async fn prepare_version<'p>(
             started,
             platforms,
             asset_digests,
+            warnings,
         }),
     )
 }
 
-/// Packaging jobs that run at once, and compression threads each: half the cores as jobs, the
-/// cores shared among them. Multi-threaded xz needs ~100 MiB per thread, so letting every
-/// concurrently prepared version compress with every core would multiply memory and thrash the
-/// CPU for no gain.
-pub(super) fn packaging_slots() -> (usize, u32) {
+/// Compression threads per packaging job: the cores shared among `jobs` concurrent jobs.
+/// Multi-threaded xz needs ~100 MiB per thread, so letting every concurrently prepared version
+/// compress with every core would multiply memory and thrash the CPU for no gain.
+pub(super) fn threads_per_job(jobs: usize) -> u32 {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let jobs = (cores / 2).max(1);
-    (jobs, (cores / jobs).max(1) as u32)
+    (cores / jobs.max(1)).max(1) as u32
 }
 
-fn layer_options(mirror: &Mirror) -> LayerOptions {
+fn layer_options(mirror: &Mirror, platform: &PlatformAssets, threads: u32) -> LayerOptions {
     LayerOptions {
-        asset_type: match mirror.asset_type {
+        asset_type: match platform.asset_type {
             AssetTypeSpec::Archive => package::AssetType::Archive,
             AssetTypeSpec::Binary => package::AssetType::Binary,
         },
@@ -141,12 +166,172 @@ fn layer_options(mirror: &Mirror) -> LayerOptions {
             CompressionSpec::Zstd => crate::package::compress::Compression::Zstd,
             CompressionSpec::Gzip => crate::package::compress::Compression::Gzip,
         },
-        strip_components: mirror.strip_components,
-        threads: Some(packaging_slots().1),
+        strip_components: platform.strip_components,
+        threads: Some(threads),
+        binary_name: platform.binary_name.clone(),
         ..LayerOptions::default()
     }
 }
 
+/// Largest checksums file read.
+const MAX_CHECKSUMS_BYTES: u64 = 4 << 20;
+
+/// Download and parse a version's checksums file (through the store, so it is verified-once
+/// and resumable like any asset).
+async fn fetch_checksums(
+    tools: &Tools<'_>,
+    url: &url::Url,
+) -> Result<BTreeMap<String, Digest>, String> {
+    let safe = crate::http::redact::SafeUrl::new(url);
+    let blob = {
+        let _slot = tools.downloads.acquire().await;
+        tools
+            .store
+            .fetch(tools.http, url, None)
+            .await
+            .map_err(|e| format!("checksums file: {e}"))?
+    };
+    if blob.size > MAX_CHECKSUMS_BYTES {
+        return Err(format!(
+            "checksums file {safe} is {} bytes, more than a checksums file should be",
+            blob.size
+        ));
+    }
+    let text = tokio::fs::read_to_string(&blob.path)
+        .await
+        .map_err(|e| format!("checksums file {safe}: {e}"))?;
+    crate::source::checksums::parse_checksums(&text)
+        .map_err(|e| format!("checksums file {safe}: {e}"))
+}
+
+/// The digest an asset is checked against, and a second one to check as well, following the
+/// mirror's `verify` policy. `Err` when policy requires a digest nobody publishes.
+fn expected_digests(
+    mirror: &Mirror,
+    asset: &Asset,
+    checksums: Option<&BTreeMap<String, Digest>>,
+) -> Result<(Option<Digest>, Option<Digest>), String> {
+    let policy = match &mirror.source {
+        SourceConfig::Github(_) => mirror.verify.github_asset_digest,
+        SourceConfig::UrlIndex(_) => mirror.verify.url_index_digest,
+    };
+    let published = match policy {
+        DigestPolicySpec::Off => None,
+        DigestPolicySpec::IfPresent => asset.checksum.clone(),
+        DigestPolicySpec::Require => match &asset.checksum {
+            Some(d) => Some(d.clone()),
+            None => {
+                return Err(format!(
+                    "{}: upstream publishes no digest for it and the digest policy is `require`",
+                    asset.name
+                ));
+            }
+        },
+    };
+    let listed = checksums.and_then(|m| m.get(&asset.name).cloned());
+    if checksums.is_some() && listed.is_none() && published.is_none() {
+        return Err(format!(
+            "{}: not listed in the checksums file ({})",
+            asset.name,
+            mirror.verify.checksums_file.as_deref().unwrap_or_default()
+        ));
+    }
+    Ok(match (published, listed) {
+        (Some(p), l) => (Some(p), l),
+        (None, l) => (l, None),
+    })
+}
+
+/// Hash a file with `algorithm` (for a second digest of another algorithm than the store's).
+async fn digest_file(path: PathBuf, algorithm: Algorithm) -> std::io::Result<Digest> {
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read as _;
+        let mut file = std::fs::File::open(&path)?;
+        let mut hasher = Hasher::new(algorithm);
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        Ok(hasher.finish())
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// What `layer.json` beside a built layer records, so a later run reuses the layer instead of
+/// packaging the same asset again.
+#[derive(serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+struct LayerRecord {
+    asset_digest: String,
+    options: String,
+    file: String,
+    digest: String,
+    size: u64,
+    media_type: String,
+    uncompressed_digest: String,
+}
+
+fn options_fingerprint(o: &LayerOptions) -> String {
+    format!(
+        "{:?}/{:?}/{}/{:?}/{:?}",
+        o.asset_type, o.compression, o.strip_components, o.level, o.binary_name
+    )
+}
+
+/// A layer built by an earlier run from the same asset with the same options, if intact.
+async fn reusable_layer(pdir: &Path, asset: &Digest, options: &str) -> Option<BuiltLayer> {
+    let bytes = tokio::fs::read(pdir.join("layer.json")).await.ok()?;
+    let r: LayerRecord = serde_json::from_slice(&bytes).ok()?;
+    if r.asset_digest != asset.to_string() || r.options != options || r.file.contains('/') {
+        return None;
+    }
+    let path = pdir.join(&r.file);
+    let meta = tokio::fs::metadata(&path).await.ok()?;
+    if meta.len() != r.size {
+        return None;
+    }
+    let digest: Digest = r.digest.parse().ok()?;
+    // The layer is pushed by digest and the target checks it, but a flipped bit here would
+    // only show up there: check it now (hashing is far cheaper than compressing again).
+    if digest_file(path.clone(), digest.algorithm()).await.ok()? != digest {
+        return None;
+    }
+    Some(BuiltLayer {
+        path,
+        digest,
+        size: r.size,
+        media_type: r.media_type,
+        uncompressed_digest: r.uncompressed_digest.parse().ok()?,
+    })
+}
+
+async fn record_layer(pdir: &Path, asset: &Digest, options: &str, layer: &BuiltLayer) {
+    let record = LayerRecord {
+        asset_digest: asset.to_string(),
+        options: options.to_string(),
+        file: layer
+            .path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        digest: layer.digest.to_string(),
+        size: layer.size,
+        media_type: layer.media_type.clone(),
+        uncompressed_digest: layer.uncompressed_digest.to_string(),
+    };
+    if let Ok(bytes) = serde_json::to_vec(&record) {
+        let tmp = pdir.join("layer.json.tmp");
+        if tokio::fs::write(&tmp, bytes).await.is_ok() {
+            let _ = tokio::fs::rename(&tmp, pdir.join("layer.json")).await;
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn prepare_platform(
     mirror: &Mirror,
     plan: &VersionPlan,
@@ -154,7 +339,8 @@ async fn prepare_platform(
     asset: &Asset,
     tools: &Tools<'_>,
     dir: &Path,
-) -> Result<(PreparedPlatform, Digest), PlatformReport> {
+    checksums: Option<&BTreeMap<String, Digest>>,
+) -> Result<(PreparedPlatform, Digest, Option<String>), PlatformReport> {
     let started = Instant::now();
     let mut report = PlatformReport {
         platform: platform.clone(),
@@ -172,15 +358,68 @@ async fn prepare_platform(
         r.duration_ms = started.elapsed().as_millis() as u64;
         r
     };
-    let blob = match tools
-        .store
-        .fetch(tools.http, &asset.url, asset.checksum.as_ref())
-        .await
-    {
-        Ok(b) => b,
-        Err(e) => return Err(failed(report, e.to_string())),
+    let Some(settings) = mirror.platforms.iter().find(|p| &p.platform == platform) else {
+        return Err(failed(report, "platform not declared in the spec".into()));
+    };
+    let (expected, also) = match expected_digests(mirror, asset, checksums) {
+        Ok(e) => e,
+        Err(e) => return Err(failed(report, e)),
+    };
+    let mut warning = None;
+    if expected.is_none() {
+        let why = format!(
+            "{}: cannot be verified (upstream publishes no digest for it{})",
+            asset.name,
+            if mirror.verify.checksums_file.is_some() {
+                " and there is no checksums file for this version"
+            } else {
+                " and no verify.checksums_file is set"
+            }
+        );
+        if mirror.verify.require {
+            return Err(failed(
+                report,
+                format!("{why}; set verify.require: false to mirror unverified assets"),
+            ));
+        }
+        tracing::warn!(mirror = %mirror.key, version = %plan.version, "{why}; mirrored unverified (verify.require: false)");
+        warning = Some(format!("{platform}: {why}; mirrored unverified"));
+    }
+    let blob = {
+        let _slot = tools.downloads.acquire().await;
+        match tools
+            .store
+            .fetch(tools.http, &asset.url, expected.as_ref())
+            .await
+        {
+            Ok(b) => b,
+            Err(e) => return Err(failed(report, e.to_string())),
+        }
     };
     report.asset_digest = Some(blob.digest.clone());
+    if let Some(second) = &also {
+        let actual = if second.algorithm() == blob.digest.algorithm() {
+            Ok(blob.digest.clone())
+        } else {
+            digest_file(blob.path.clone(), second.algorithm()).await
+        };
+        match actual {
+            Ok(a) if &a == second => {}
+            Ok(a) => {
+                // The store verified the first digest; a second source disagreeing means one of
+                // them is wrong: refuse, and drop the blob so nothing reuses it unnoticed.
+                let _ = tools.store.remove(&blob.digest);
+                return Err(failed(
+                    report,
+                    format!(
+                        "{}: checksum mismatch with the checksums file: expected {second}, got {a}",
+                        asset.name
+                    ),
+                ));
+            }
+            Err(e) => return Err(failed(report, format!("cannot hash {}: {e}", asset.name))),
+        }
+    }
     let pdir = dir.join(platform.slug());
     if let Err(e) = tokio::fs::create_dir_all(&pdir).await {
         return Err(failed(
@@ -188,19 +427,29 @@ async fn prepare_platform(
             format!("cannot create {}: {e}", pdir.display()),
         ));
     }
-    let opts = layer_options(mirror);
-    let (asset_path, asset_name, out_dir) = (blob.path.clone(), asset.name.clone(), pdir.clone());
-    let _slot = tools.packaging.acquire().await;
-    let built = tokio::task::spawn_blocking(move || {
-        package::build_layer(&asset_path, &asset_name, &opts, &out_dir)
-    })
-    .await;
-    let layer = match built {
-        Ok(Ok(l)) => l,
-        Ok(Err(e)) => return Err(failed(report, e.to_string())),
-        Err(e) => return Err(failed(report, format!("packaging task failed: {e}"))),
+    let opts = layer_options(mirror, settings, tools.threads);
+    let fingerprint = options_fingerprint(&opts);
+    let layer = match reusable_layer(&pdir, &blob.digest, &fingerprint).await {
+        Some(l) => l,
+        None => {
+            let (asset_path, asset_name, out_dir) =
+                (blob.path.clone(), asset.name.clone(), pdir.clone());
+            let _slot = tools.packaging.acquire().await;
+            let built = tokio::task::spawn_blocking(move || {
+                package::build_layer(&asset_path, &asset_name, &opts, &out_dir)
+            })
+            .await;
+            match built {
+                Ok(Ok(l)) => {
+                    record_layer(&pdir, &blob.digest, &fingerprint, &l).await;
+                    l
+                }
+                Ok(Err(e)) => return Err(failed(report, e.to_string())),
+                Err(e) => return Err(failed(report, format!("packaging task failed: {e}"))),
+            }
+        }
     };
-    let config_bytes = match ocx::package_config(None) {
+    let config_bytes = match ocx::package_config(settings.metadata.as_deref()) {
         Ok(c) => c,
         Err(e) => return Err(failed(report, e.to_string())),
     };
@@ -219,7 +468,6 @@ async fn prepare_platform(
         ocx::ANNOTATION_SOURCE.to_string(),
         crate::http::redact::SafeUrl::new(&asset.url).to_string(),
     );
-    annotations.insert(ocx::ANNOTATION_CREATED.to_string(), now_rfc3339());
     let layer_descriptor = ocx::Descriptor::for_layer(&layer, &asset.name);
     let manifest = ocx::image_manifest(&config, &layer_descriptor, &annotations);
     let manifest_digest = Digest::sha256_of(&manifest);
@@ -237,5 +485,6 @@ async fn prepare_platform(
             manifest_digest,
         },
         blob.digest,
+        warning,
     ))
 }

@@ -4,26 +4,88 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::cascade::{self, Catalog};
 use super::planned_report;
 use super::prepare::{PreparedVersion, task_dir};
 use crate::digest::Digest;
 use crate::package::ocx;
 use crate::plan::VersionPlan;
 use crate::report::{Status, VersionReport};
-use crate::spec::{Mirror, SourceConfig};
+use crate::spec::{BuildTimestampSpec, Mirror, SourceConfig};
 use crate::store::Store;
 use crate::target::{Target, TargetError};
+/// When this run publishes: one instant for every version of the run, so all build tags and
+/// `created` annotations of a run agree.
+#[derive(Clone, Debug)]
+pub(crate) struct Stamp {
+    /// RFC 3339, for `org.opencontainers.image.created`.
+    pub(crate) created: String,
+    /// `YYYYMMDDhhmmss` (UTC).
+    pub(crate) datetime: String,
+    /// `YYYYMMDD` (UTC).
+    pub(crate) date: String,
+}
+
+impl Stamp {
+    pub(crate) fn now() -> Stamp {
+        let t = time::OffsetDateTime::now_utc();
+        let datetime = format!(
+            "{:04}{:02}{:02}{:02}{:02}{:02}",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        );
+        Stamp {
+            created: now_rfc3339(),
+            date: datetime[..8].to_string(),
+            datetime,
+        }
+    }
+
+    /// The immutable build tag of `tag` (`<tag>_<timestamp>`), or `None` with
+    /// `build_timestamp: none` or when the tag already carries build metadata (`1.0.0+b1` is
+    /// tagged `1.0.0_b1`; a second `_` suffix would read as nonsense).
+    pub(crate) fn build_tag(&self, tag: &str, format: BuildTimestampSpec) -> Option<String> {
+        let suffix = match format {
+            BuildTimestampSpec::Datetime => &self.datetime,
+            BuildTimestampSpec::Date => &self.date,
+            BuildTimestampSpec::None => return None,
+        };
+        (!tag.contains('_')).then(|| format!("{tag}_{suffix}"))
+    }
+}
+
+/// Where and when a run publishes, shared by every version it pushes.
+pub(super) struct Publisher<'a, T> {
+    pub(super) target: &'a T,
+    pub(super) store: &'a Store,
+    pub(super) work_dir: &'a Path,
+    pub(super) stamp: &'a Stamp,
+}
+
+/// A pushed version index: its digest, exact bytes and annotations.
+type PushedIndex = (Digest, Vec<u8>, BTreeMap<String, String>);
+
 pub(super) async fn push_version<T: Target>(
     mirror: &Mirror,
     plan: &VersionPlan,
     ready: PreparedVersion,
-    target: &T,
-    store: &Store,
-    work_dir: &Path,
+    publisher: &Publisher<'_, T>,
+    catalog: &mut Catalog,
 ) -> Result<VersionReport, (VersionReport, TargetError)> {
+    let Publisher {
+        target,
+        store,
+        work_dir,
+        stamp,
+    } = *publisher;
     let mut report = planned_report(plan, Status::Failed);
     let repo = &mirror.repository;
-    let outcome: Result<Digest, TargetError> = async {
+    let mut tags_written = Vec::new();
+    let outcome: Result<PushedIndex, TargetError> = async {
         let mut entries = Vec::new();
         for p in &ready.platforms {
             target
@@ -52,7 +114,7 @@ pub(super) async fn push_version<T: Target>(
         }
         let mut annotations = BTreeMap::new();
         annotations.insert(ocx::ANNOTATION_VERSION.to_string(), plan.version.clone());
-        annotations.insert(ocx::ANNOTATION_CREATED.to_string(), now_rfc3339());
+        annotations.insert(ocx::ANNOTATION_CREATED.to_string(), stamp.created.clone());
         if let Some(source) = source_annotation(mirror) {
             annotations.insert(ocx::ANNOTATION_SOURCE.to_string(), source);
         }
@@ -66,11 +128,19 @@ pub(super) async fn push_version<T: Target>(
                 &index,
             )
             .await?;
-        // The tag goes last: it never points at content the target has not fully received.
+        // Tags go last: they never point at content the target has not fully received. The
+        // immutable build tag first, then the exact version tag.
+        if let Some(build) = stamp.build_tag(&plan.tag, mirror.build_timestamp) {
+            target
+                .push_manifest(repo, &build, ocx::MEDIA_TYPE_IMAGE_INDEX, &index)
+                .await?;
+            tags_written.push(build);
+        }
         target
             .push_manifest(repo, &plan.tag, ocx::MEDIA_TYPE_IMAGE_INDEX, &index)
             .await?;
-        Ok(index_digest)
+        tags_written.push(plan.tag.clone());
+        Ok((index_digest, index, annotations))
     }
     .await;
     for slot in &mut report.platforms {
@@ -83,8 +153,31 @@ pub(super) async fn push_version<T: Target>(
         }
     }
     report.duration_ms = ready.started.elapsed().as_millis() as u64;
+    report.warnings.extend(ready.warnings.iter().cloned());
     match outcome {
-        Ok(index_digest) => {
+        Ok((index_digest, index, annotations)) => {
+            if mirror.cascade {
+                let moved = cascade::cascade(
+                    target,
+                    repo,
+                    catalog,
+                    &plan.version,
+                    plan.prerelease,
+                    &plan.tag,
+                    &index,
+                    &annotations,
+                )
+                .await;
+                for w in &moved.warnings {
+                    tracing::warn!(mirror = %mirror.key, version = %plan.version, "{w}");
+                }
+                tags_written.extend(moved.moved);
+                report.warnings.extend(moved.warnings);
+            } else {
+                let entries = cascade::index_entries(&index).unwrap_or_default();
+                catalog.add(&plan.version, plan.prerelease, &plan.tag, entries);
+            }
+            report.tags_written = tags_written;
             report.status = Status::Pushed;
             report.index_digest = Some(index_digest);
             for slot in &mut report.platforms {
@@ -105,6 +198,7 @@ pub(super) async fn push_version<T: Target>(
             Ok(report)
         }
         Err(e) => {
+            report.tags_written = tags_written;
             report.reason = Some(e.to_string());
             for slot in &mut report.platforms {
                 if slot.status == Status::Failed && slot.reason.is_none() {
@@ -124,6 +218,19 @@ fn source_annotation(mirror: &Mirror) -> Option<String> {
             Some(crate::http::redact::SafeUrl::new(url).to_string())
         }
         SourceConfig::UrlIndex(_) => None,
+        // The repository's web page on github.com; for another API host (GitHub Enterprise,
+        // a test server) the API's repository URL, which names it as precisely.
+        SourceConfig::Github(g) => Some(match &g.api_url {
+            None => format!("https://github.com/{}/{}", g.owner, g.repo),
+            Some(api) => format!(
+                "{}/repos/{}/{}",
+                crate::http::redact::SafeUrl::new(api)
+                    .to_string()
+                    .trim_end_matches('/'),
+                g.owner,
+                g.repo
+            ),
+        }),
     }
 }
 

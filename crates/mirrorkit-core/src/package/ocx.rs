@@ -199,6 +199,12 @@ struct PlatformField<'a> {
     os: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     variant: Option<&'a str>,
+    #[serde(rename = "os.features", skip_serializing_if = "no_features")]
+    os_features: &'a [String],
+}
+
+fn no_features(features: &&[String]) -> bool {
+    features.is_empty()
 }
 
 /// The image index of one package version, as exact bytes: one entry per platform (the
@@ -223,6 +229,7 @@ pub fn image_index(
                     architecture: &platform.architecture,
                     os: &platform.os,
                     variant: platform.variant.as_deref(),
+                    os_features: &platform.features,
                 },
             })
             .collect(),

@@ -14,9 +14,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use error::SpecError;
-pub use model::{AssetTypeSpec, CompressionSpec, RegistrySettings};
+pub use model::{
+    AssetTypeSpec, BackfillSpec, BuildTimestampSpec, CompressionSpec, DigestPolicySpec,
+    RegistrySettings,
+};
 
 use crate::platform::Platform;
+use crate::source::github::GithubSource;
 use crate::source::url_index::IndexOrigin;
 
 /// A validated spec, ready to run.
@@ -43,14 +47,115 @@ pub struct Mirror {
     pub target: TargetConfig,
     /// Where versions come from.
     pub source: SourceConfig,
-    /// Asset patterns per platform, in the order written.
+    /// Asset patterns and packaging per platform, in the order written.
     pub platforms: Vec<PlatformAssets>,
-    /// How an asset becomes a layer.
-    pub asset_type: AssetTypeSpec,
     /// Layer compression.
     pub compression: CompressionSpec,
-    /// Leading path components stripped from archive entries.
-    pub strip_components: u32,
+    /// Which versions are mirrored.
+    pub policy: VersionPolicy,
+    /// Suffix of the immutable build tag.
+    pub build_timestamp: BuildTimestampSpec,
+    /// Move the rolling tags `X.Y`, `X` and `latest`.
+    pub cascade: bool,
+    /// How downloads are verified.
+    pub verify: VerifyPolicy,
+    /// Downloads and packaging jobs at once.
+    pub concurrency: Concurrency,
+}
+
+/// Which upstream versions a mirror takes (all bounds compare with [`crate::version::compare`]).
+#[derive(Clone, Debug, Default)]
+pub struct VersionPolicy {
+    /// Lowest version mirrored (inclusive).
+    pub min: Option<String>,
+    /// Versions from this one up are not mirrored (exclusive).
+    pub max: Option<String>,
+    /// At most this many new versions per run.
+    pub new_per_run: Option<usize>,
+    /// Which missing versions a limited run takes first.
+    pub backfill: BackfillSpec,
+    /// Leave out prereleases.
+    pub skip_prereleases: bool,
+    /// Versions never mirrored.
+    pub exclude: Vec<ExcludeRule>,
+}
+
+/// A version or range never mirrored.
+#[derive(Clone, Debug, Default)]
+pub struct ExcludeRule {
+    /// Exactly this version.
+    pub version: Option<String>,
+    /// From this version (inclusive).
+    pub min_version: Option<String>,
+    /// Up to this version (exclusive).
+    pub max_version: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+}
+
+impl ExcludeRule {
+    /// Whether the rule covers `version`.
+    pub fn covers(&self, version: &str) -> bool {
+        use std::cmp::Ordering;
+        if let Some(v) = &self.version {
+            return v == version;
+        }
+        let above_min = self
+            .min_version
+            .as_deref()
+            .is_none_or(|m| crate::version::compare(version, m) != Ordering::Less);
+        let below_max = self
+            .max_version
+            .as_deref()
+            .is_none_or(|m| crate::version::compare(version, m) == Ordering::Less);
+        above_min && below_max
+    }
+}
+
+/// How downloads are verified.
+#[derive(Clone, Debug)]
+pub struct VerifyPolicy {
+    /// GitHub's per-asset digest.
+    pub github_asset_digest: DigestPolicySpec,
+    /// A url_index asset's checksum.
+    pub url_index_digest: DigestPolicySpec,
+    /// A checksums file (asset name template or URL, `{version}` substituted).
+    pub checksums_file: Option<String>,
+    /// Refuse assets nothing can verify.
+    pub require: bool,
+}
+
+impl Default for VerifyPolicy {
+    fn default() -> Self {
+        VerifyPolicy {
+            github_asset_digest: DigestPolicySpec::IfPresent,
+            url_index_digest: DigestPolicySpec::IfPresent,
+            checksums_file: None,
+            require: true,
+        }
+    }
+}
+
+/// Downloads and packaging jobs at once.
+#[derive(Clone, Debug)]
+pub struct Concurrency {
+    /// Downloads at once.
+    pub max_downloads: usize,
+    /// Packaging jobs at once.
+    pub max_bundles: usize,
+    /// Compression threads per packaging job (`None`: the cores shared among the jobs).
+    pub compression_threads: Option<u32>,
+}
+
+impl Default for Concurrency {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Concurrency {
+            max_downloads: 8,
+            max_bundles: (cores / 2).max(1),
+            compression_threads: None,
+        }
+    }
 }
 
 /// A validated target.
@@ -84,6 +189,8 @@ impl std::fmt::Display for TargetConfig {
 pub enum SourceConfig {
     /// A url_index document.
     UrlIndex(IndexOrigin),
+    /// GitHub releases.
+    Github(GithubSource),
 }
 
 /// The asset patterns of one platform.
@@ -93,6 +200,36 @@ pub struct PlatformAssets {
     pub platform: Platform,
     /// Regexes over asset file names, tried in order.
     pub patterns: Vec<regex::Regex>,
+    /// How the asset becomes a layer.
+    pub asset_type: AssetTypeSpec,
+    /// Binary assets: the file name inside the package (`None`: the asset name).
+    pub binary_name: Option<String>,
+    /// Leading path components stripped from archive entries.
+    pub strip_components: u32,
+    /// JSON merged into the package config.
+    pub metadata: Option<std::sync::Arc<serde_json::Value>>,
+    /// The platform is mirrored from this version on (inclusive).
+    pub min_version: Option<String>,
+    /// The platform is not mirrored from this version on (exclusive).
+    pub max_version: Option<String>,
+}
+
+impl PlatformAssets {
+    /// Why `version` is outside this platform's version bounds, if it is.
+    pub fn out_of_bounds(&self, version: &str) -> Option<String> {
+        use std::cmp::Ordering;
+        if let Some(min) = &self.min_version
+            && crate::version::compare(version, min) == Ordering::Less
+        {
+            return Some(format!("below the platform's min_version {min}"));
+        }
+        if let Some(max) = &self.max_version
+            && crate::version::compare(version, max) != Ordering::Less
+        {
+            return Some(format!("not below the platform's max_version {max}"));
+        }
+        None
+    }
 }
 
 /// Read and validate the spec at `path`. Offline.

@@ -24,6 +24,8 @@ pub struct TargetSpec {
     pub namespace: Option<Located<String>>,
     /// Talk plain HTTP to the registry (never the default).
     pub insecure: Option<bool>,
+    /// Repository path in the registry (the ocx-mirror spelling of the mirror's `repository`).
+    pub repository: Option<Located<String>>,
     /// A directory of OCI image layouts, one per repository (`<layout>/<repository>/`). The default
     /// target, `./oci` beside the spec, when no target is given.
     pub layout: Option<Located<PathBuf>>,
@@ -46,6 +48,8 @@ pub struct RegistrySettings {
 pub enum SourceKind {
     /// A JSON document listing versions and their asset URLs (see `mirrorkit schema url-index`).
     UrlIndex,
+    /// The releases of a GitHub (or GitHub Enterprise) repository.
+    GithubRelease,
 }
 
 /// Where the versions of a mirror come from.
@@ -65,6 +69,225 @@ pub struct SourceSpec {
     pub versions: Option<Located<BTreeMap<String, VersionEntry>>>,
     /// `url_index`: a command whose standard output is the index document.
     pub generator: Option<Located<GeneratorSpec>>,
+    /// `github_release`: the repository owner (user or organisation).
+    pub owner: Option<Located<String>>,
+    /// `github_release`: the repository name.
+    pub repo: Option<Located<String>>,
+    /// `github_release`: a regex over release tags with a `(?P<version>…)` group; tags that do not
+    /// match are listed as excluded. Default: `v1.2.3`, `1.2.3`, `1.2.3-rc1` style tags.
+    pub tag_pattern: Option<Located<String>>,
+    /// `github_release`: the API base URL (default: `$GITHUB_API_URL`, else
+    /// `https://api.github.com`), for GitHub Enterprise.
+    pub api_url: Option<Located<String>>,
+    /// `github_release`: longest wait for a rate-limit reset before giving up with exit 69
+    /// (default 900 s).
+    pub max_rate_limit_wait_seconds: Option<Located<u64>>,
+}
+
+/// `build_timestamp`: the suffix of the immutable build tag `<version>_<timestamp>`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BuildTimestampSpec {
+    /// `YYYYMMDDhhmmss` in UTC (the default).
+    #[default]
+    Datetime,
+    /// `YYYYMMDD` in UTC.
+    Date,
+    /// No build tag.
+    None,
+}
+
+/// Which end of the missing versions `versions.new_per_run` takes first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BackfillSpec {
+    /// The newest missing versions first (the default).
+    #[default]
+    NewestFirst,
+    /// The oldest missing versions first.
+    OldestFirst,
+}
+
+/// `versions`: which upstream versions to mirror.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VersionsSpec {
+    /// Lowest version mirrored (inclusive).
+    pub min: Option<Located<String>>,
+    /// Versions from this one up are not mirrored (exclusive).
+    pub max: Option<Located<String>>,
+    /// Mirror at most this many new versions per run.
+    pub new_per_run: Option<Located<usize>>,
+    /// Which missing versions a limited run takes first.
+    #[serde(default)]
+    pub backfill: BackfillSpec,
+    /// Accepted for ocx-mirror compatibility (its CI schedule); mirrorkit does not schedule runs.
+    pub poll_interval: Option<String>,
+}
+
+/// One `exclude` rule: a version, or a range (`min_version` inclusive, `max_version` exclusive).
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExcludeSpec {
+    /// Exactly this version.
+    pub version: Option<Located<String>>,
+    /// Versions from this one (inclusive)…
+    pub min_version: Option<Located<String>>,
+    /// …up to this one (exclusive).
+    pub max_version: Option<Located<String>>,
+    /// Why (shown in reports).
+    pub reason: Option<String>,
+}
+
+/// Per-platform settings (`platforms.<os/arch>`).
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformSpec {
+    /// The platform is mirrored from this version on (inclusive).
+    pub min_version: Option<Located<String>>,
+    /// The platform is not mirrored from this version on (exclusive).
+    pub max_version: Option<Located<String>>,
+    /// ocx-mirror CI runner settings: accepted, not used by mirrorkit.
+    pub runner: Option<serde_json::Value>,
+    /// ocx-mirror CI container settings: accepted, not used by mirrorkit.
+    pub containers: Option<serde_json::Value>,
+}
+
+/// How strictly a publisher's digest is required.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum DigestPolicySpec {
+    /// Ignore it.
+    Off,
+    /// Check it when upstream publishes one (the default).
+    IfPresent,
+    /// Fail an asset upstream publishes no digest for.
+    Require,
+}
+
+impl<'de> Deserialize<'de> for DigestPolicySpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = DigestPolicySpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("off, if_present, require, true or false")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(if v {
+                    DigestPolicySpec::IfPresent
+                } else {
+                    DigestPolicySpec::Off
+                })
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                match v {
+                    "off" => Ok(DigestPolicySpec::Off),
+                    "if_present" => Ok(DigestPolicySpec::IfPresent),
+                    "require" => Ok(DigestPolicySpec::Require),
+                    "true" => Ok(DigestPolicySpec::IfPresent),
+                    "false" => Ok(DigestPolicySpec::Off),
+                    other => Err(E::custom(format!(
+                        "unknown digest policy {other:?}: expected off, if_present or require"
+                    ))),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `verify`: how downloads are checked.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifySpec {
+    /// GitHub's per-asset `digest` (default `if_present`).
+    pub github_asset_digest: Option<DigestPolicySpec>,
+    /// A url_index asset's `checksum` (default `if_present`).
+    pub url_index_digest: Option<DigestPolicySpec>,
+    /// A checksums file in `sha256sum` format: the name of an asset of the same release, or a
+    /// URL; `{version}` is replaced by the version. Assets are matched by base name.
+    pub checksums_file: Option<Located<String>>,
+    /// Refuse assets nothing can verify (default `true`); `false` mirrors them with a warning.
+    pub require: Option<bool>,
+}
+
+/// `concurrency`: how much work runs at once.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConcurrencySpec {
+    /// Downloads at once (default 8).
+    pub max_downloads: Option<Located<usize>>,
+    /// Packaging jobs at once (default half the cores).
+    pub max_bundles: Option<Located<usize>>,
+    /// Compression threads per packaging job (default: the cores shared among the jobs).
+    pub compression_threads: Option<Located<u32>>,
+    /// ocx-mirror's pause between GitHub list pages in milliseconds.
+    pub rate_limit_ms: Option<u64>,
+    /// Accepted for ocx-mirror compatibility; mirrorkit retries every request itself.
+    pub max_retries: Option<u32>,
+}
+
+/// Schema of `asset_type`: a kind, a kind with options, or a default plus per-platform kinds.
+#[derive(JsonSchema)]
+#[allow(dead_code)] // only its schema is used; the value is interpreted in validation
+#[serde(untagged)]
+pub enum AssetTypeSchema {
+    /// `archive` or `binary`.
+    Kind(AssetTypeSpec),
+    /// `{type: archive, strip_components: N}` or `{type: binary, name: NAME}`.
+    Detailed(AssetTypeDetailSchema),
+    /// `{default: …, platforms: {os/arch: …}}`.
+    PerPlatform {
+        /// For every platform not listed.
+        default: AssetTypeDetailSchema,
+        /// Per platform.
+        platforms: Option<BTreeMap<String, AssetTypeDetailSchema>>,
+    },
+}
+
+/// Schema of one detailed asset type.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+pub struct AssetTypeDetailSchema {
+    /// `archive` or `binary`.
+    #[serde(rename = "type")]
+    pub kind: AssetTypeSpec,
+    /// Archive: leading path components to strip.
+    pub strip_components: Option<u32>,
+    /// Binary: the file name inside the package (default: the asset name).
+    pub name: Option<String>,
+}
+
+/// Schema of `strip_components`: a number, or a default plus per-platform numbers.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+pub enum StripComponentsSchema {
+    /// For every platform.
+    Uniform(u32),
+    /// Per platform.
+    PerPlatform {
+        /// For every platform not listed.
+        default: Option<u32>,
+        /// Per platform.
+        platforms: Option<BTreeMap<String, u32>>,
+    },
+}
+
+/// Schema of `metadata`: a JSON file, or a default file plus per-platform files.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+pub enum MetadataSchema {
+    /// One file for every platform.
+    File(PathBuf),
+    /// Per platform.
+    PerPlatform {
+        /// For every platform not listed.
+        default: Option<PathBuf>,
+        /// Per platform.
+        platforms: Option<BTreeMap<String, PathBuf>>,
+    },
 }
 
 /// A command that prints a url_index document.
@@ -103,9 +326,6 @@ pub enum CompressionSpec {
     Gzip,
 }
 
-/// `strip_components`: leading path components removed from archive entries.
-pub type StripComponents = Located<u32>;
-
 /// Per-platform asset patterns: `os/arch[/variant]` → ordered regexes over asset file names.
 pub type AssetPatterns = BTreeMap<Located<String>, Located<Vec<Located<String>>>>;
 
@@ -122,14 +342,49 @@ macro_rules! mirror_fields {
             /// one asset selects it; none = the platform is absent for that version; a regex
             /// matching two assets fails that version naming both.
             pub assets: AssetPatterns,
-            /// `archive` (default) or `binary`.
-            #[serde(default)]
-            pub asset_type: AssetTypeSpec,
+            /// `archive` (default) or `binary`; or `{type: binary, name: NAME}`, or
+            /// `{default: …, platforms: {os/arch: …}}`.
+            #[schemars(with = "Option<AssetTypeSchema>")]
+            pub asset_type: Option<Located<serde_json::Value>>,
             /// `xz` (default), `zstd` or `gzip`.
             #[serde(default)]
             pub compression: CompressionSpec,
-            /// Leading path components to strip from archive entries (like `tar --strip-components`).
-            pub strip_components: Option<StripComponents>,
+            /// Leading path components to strip from archive entries (like `tar --strip-components`):
+            /// a number, or `{default: N, platforms: {os/arch: N}}`.
+            #[schemars(with = "Option<StripComponentsSchema>")]
+            pub strip_components: Option<Located<serde_json::Value>>,
+            /// A JSON file (relative to the spec) merged into the package config (`env`,
+            /// `entrypoints`, …), or `{default: FILE, platforms: {os/arch: FILE}}`.
+            #[schemars(with = "Option<MetadataSchema>")]
+            pub metadata: Option<Located<serde_json::Value>>,
+            /// Suffix of the immutable build tag: `datetime` (default), `date` or `none`.
+            #[serde(default)]
+            pub build_timestamp: BuildTimestampSpec,
+            /// Move the rolling tags `X.Y`, `X` and `latest` (default `true`).
+            pub cascade: Option<bool>,
+            /// Version range and pacing.
+            pub versions: Option<VersionsSpec>,
+            /// Leave out versions upstream marks as prereleases.
+            #[serde(default)]
+            pub skip_prereleases: bool,
+            /// Versions never mirrored, with the reason.
+            pub exclude: Option<Located<Vec<ExcludeSpec>>>,
+            /// How downloads are verified.
+            pub verify: Option<VerifySpec>,
+            /// Downloads and packaging jobs at once.
+            pub concurrency: Option<ConcurrencySpec>,
+            /// Per-platform settings (version bounds).
+            pub platforms: Option<BTreeMap<Located<String>, PlatformSpec>>,
+            /// ocx-mirror CI settings, accepted so its specs run unchanged; not used by mirrorkit.
+            pub tests: Option<serde_json::Value>,
+            /// ocx-mirror CI settings (accepted, not used).
+            pub notify: Option<serde_json::Value>,
+            /// ocx-mirror CI settings (accepted, not used).
+            pub catalog: Option<serde_json::Value>,
+            /// ocx-mirror CI settings (accepted, not used).
+            pub ocx_mirror: Option<serde_json::Value>,
+            /// ocx-mirror CI settings (accepted, not used).
+            pub allow_manual_edits: Option<bool>,
             /// Target repository (default: `<namespace>/<mirror key>`).
             pub repository: Option<Located<String>>,
             /// Target for this mirror only (default: the file's `target`).

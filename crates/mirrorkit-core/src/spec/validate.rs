@@ -10,10 +10,13 @@ use url::Url;
 
 use super::located::Located;
 use super::model::{
-    AssetPatterns, GeneratorSpec, MirrorSpec, PackageFile, SourceKind, SourceSpec, SpecFile,
-    TargetSpec,
+    AssetPatterns, ConcurrencySpec, ExcludeSpec, GeneratorSpec, MirrorSpec, PackageFile,
+    PlatformSpec, SourceKind, SourceSpec, SpecFile, TargetSpec, VerifySpec, VersionsSpec,
 };
-use super::{Mirror, PlatformAssets, SourceConfig, Spec, SpecError, TargetConfig};
+use super::{
+    AssetTypeSpec, Concurrency, ExcludeRule, Mirror, PlatformAssets, SourceConfig, Spec, SpecError,
+    TargetConfig, VerifyPolicy, VersionPolicy,
+};
 use crate::platform::Platform;
 use crate::source::url_index::{self, Generator, IndexOrigin};
 
@@ -138,11 +141,20 @@ struct MirrorFields<'a> {
     prefix: &'static str,
     source: &'a SourceSpec,
     assets: &'a AssetPatterns,
-    asset_type: super::AssetTypeSpec,
+    asset_type: Option<&'a Located<serde_json::Value>>,
     compression: super::CompressionSpec,
-    strip_components: Option<&'a Located<u32>>,
+    strip_components: Option<&'a Located<serde_json::Value>>,
+    metadata: Option<&'a Located<serde_json::Value>>,
     repository: Option<&'a Located<String>>,
     target: Option<&'a TargetSpec>,
+    build_timestamp: super::BuildTimestampSpec,
+    cascade: Option<bool>,
+    versions: Option<&'a VersionsSpec>,
+    skip_prereleases: bool,
+    exclude: Option<&'a Located<Vec<ExcludeSpec>>>,
+    verify: Option<&'a VerifySpec>,
+    concurrency: Option<&'a ConcurrencySpec>,
+    platforms: Option<&'a BTreeMap<Located<String>, PlatformSpec>>,
 }
 
 /// Both shapes carry the same mirror fields (see `mirror_fields!` in the model).
@@ -154,11 +166,20 @@ macro_rules! mirror_fields_of {
                     prefix: $prefix,
                     source: &m.source,
                     assets: &m.assets,
-                    asset_type: m.asset_type,
+                    asset_type: m.asset_type.as_ref(),
                     compression: m.compression,
                     strip_components: m.strip_components.as_ref(),
+                    metadata: m.metadata.as_ref(),
                     repository: m.repository.as_ref(),
                     target: m.target.as_ref(),
+                    build_timestamp: m.build_timestamp,
+                    cascade: m.cascade,
+                    versions: m.versions.as_ref(),
+                    skip_prereleases: m.skip_prereleases,
+                    exclude: m.exclude.as_ref(),
+                    verify: m.verify.as_ref(),
+                    concurrency: m.concurrency.as_ref(),
+                    platforms: m.platforms.as_ref(),
                 }
             }
         }
@@ -195,7 +216,25 @@ fn mirror(
     }
     let target_spec = m.target.or(default_target);
     let (target, namespace) = target(ctx, target_spec, &field("target"))?;
-    let repo = match m.repository {
+    // `target.repository` (the ocx-mirror spelling) names the repository of this mirror only.
+    let own_target_repo = m.target.and_then(|t| t.repository.as_ref());
+    if let (Some(a), Some(_)) = (m.repository, own_target_repo) {
+        return Err(ctx.err(
+            a,
+            field("repository"),
+            "give either `repository` or `target.repository`, not both",
+        ));
+    }
+    if m.target.is_none()
+        && let Some(r) = default_target.and_then(|t| t.repository.as_ref())
+    {
+        return Err(ctx.err(
+            r,
+            "target.repository",
+            "the shared target cannot name a repository; set `repository` on each mirror",
+        ));
+    }
+    let repo = match m.repository.or(own_target_repo) {
         Some(r) => {
             if !is_repository_path(&r.value) {
                 return Err(ctx.err(
@@ -213,17 +252,211 @@ fn mirror(
         None => repo,
     };
     let source = source(ctx, m.source, &field("source"))?;
-    let platforms = platforms(ctx, m.assets, &field("assets"))?;
+    let mut platforms = platforms(ctx, m.assets, &field("assets"))?;
+    packaging::apply(ctx, &m, &mut platforms, &field)?;
+    let policy = version_policy(ctx, &m, &field)?;
+    platform_settings(ctx, m.platforms, &mut platforms, &field("platforms"))?;
+    let verify = verify_policy(ctx, m.verify, &field("verify"))?;
+    let concurrency = concurrency(ctx, m.concurrency, &field("concurrency"))?;
     Ok(Mirror {
         key: key.value.clone(),
         repository,
         target,
         source,
         platforms,
-        asset_type: m.asset_type,
         compression: m.compression,
-        strip_components: m.strip_components.map(|s| s.value).unwrap_or(0),
+        policy,
+        build_timestamp: m.build_timestamp,
+        cascade: m.cascade.unwrap_or(true),
+        verify,
+        concurrency,
     })
+}
+
+/// A version bound or excluded version: any non-empty version text without spaces.
+fn version_text(ctx: &Ctx<'_>, v: &Located<String>, field: &str) -> Result<String, SpecError> {
+    let t = v.value.trim();
+    if t.is_empty() || t.contains(char::is_whitespace) {
+        return Err(ctx.err(v, field, format!("{:?} is not a version", v.value)));
+    }
+    Ok(t.to_string())
+}
+
+fn version_policy(
+    ctx: &Ctx<'_>,
+    m: &MirrorFields<'_>,
+    field: &dyn Fn(&str) -> String,
+) -> Result<VersionPolicy, SpecError> {
+    let mut policy = VersionPolicy {
+        skip_prereleases: m.skip_prereleases,
+        ..VersionPolicy::default()
+    };
+    if let Some(v) = m.versions {
+        policy.min = v
+            .min
+            .as_ref()
+            .map(|x| version_text(ctx, x, &field("versions.min")))
+            .transpose()?;
+        policy.max = v
+            .max
+            .as_ref()
+            .map(|x| version_text(ctx, x, &field("versions.max")))
+            .transpose()?;
+        if let (Some(min), Some(max), Some(at)) = (&policy.min, &policy.max, &v.max)
+            && crate::version::compare(min, max) != std::cmp::Ordering::Less
+        {
+            return Err(ctx.err(
+                at,
+                field("versions.max"),
+                format!("max {max} must be above min {min} (min is inclusive, max exclusive)"),
+            ));
+        }
+        if let Some(n) = &v.new_per_run {
+            if n.value == 0 {
+                return Err(ctx.err(n, field("versions.new_per_run"), "must be at least 1"));
+            }
+            policy.new_per_run = Some(n.value);
+        }
+        policy.backfill = v.backfill;
+    }
+    if let Some(rules) = m.exclude {
+        for (i, r) in rules.value.iter().enumerate() {
+            let f = field(&format!("exclude[{i}]"));
+            let given = [
+                r.version.is_some(),
+                r.min_version.is_some() || r.max_version.is_some(),
+            ];
+            if given.iter().filter(|g| **g).count() != 1 {
+                return Err(ctx.err(
+                    rules,
+                    &f,
+                    "an exclude rule needs either `version`, or `min_version` and/or `max_version`",
+                ));
+            }
+            let text = |v: &Option<Located<String>>, name: &str| {
+                v.as_ref()
+                    .map(|x| version_text(ctx, x, &format!("{f}.{name}")))
+                    .transpose()
+            };
+            policy.exclude.push(ExcludeRule {
+                version: text(&r.version, "version")?,
+                min_version: text(&r.min_version, "min_version")?,
+                max_version: text(&r.max_version, "max_version")?,
+                reason: r.reason.clone(),
+            });
+        }
+    }
+    Ok(policy)
+}
+
+fn platform_settings(
+    ctx: &Ctx<'_>,
+    settings: Option<&BTreeMap<Located<String>, PlatformSpec>>,
+    platforms: &mut [PlatformAssets],
+    field: &str,
+) -> Result<(), SpecError> {
+    for (key, s) in settings.into_iter().flatten() {
+        let pfield = format!("{field}.{}", key.value);
+        let parsed: Platform =
+            key.value
+                .parse()
+                .map_err(|e: crate::platform::PlatformParseError| {
+                    ctx.err(key, &pfield, e.to_string())
+                })?;
+        let Some(p) = platforms.iter_mut().find(|p| p.platform == parsed) else {
+            return Err(ctx.err(
+                key,
+                &pfield,
+                format!("{} is not one of the platforms under `assets`", key.value),
+            ));
+        };
+        p.min_version = s
+            .min_version
+            .as_ref()
+            .map(|v| version_text(ctx, v, &format!("{pfield}.min_version")))
+            .transpose()?;
+        p.max_version = s
+            .max_version
+            .as_ref()
+            .map(|v| version_text(ctx, v, &format!("{pfield}.max_version")))
+            .transpose()?;
+    }
+    Ok(())
+}
+
+fn verify_policy(
+    ctx: &Ctx<'_>,
+    v: Option<&VerifySpec>,
+    field: &str,
+) -> Result<VerifyPolicy, SpecError> {
+    let mut policy = VerifyPolicy::default();
+    let Some(v) = v else {
+        return Ok(policy);
+    };
+    if let Some(p) = v.github_asset_digest {
+        policy.github_asset_digest = p;
+    }
+    if let Some(p) = v.url_index_digest {
+        policy.url_index_digest = p;
+    }
+    if let Some(c) = &v.checksums_file {
+        let t = c.value.trim();
+        if t.is_empty() {
+            return Err(ctx.err(c, format!("{field}.checksums_file"), "is empty"));
+        }
+        if t.contains("://") {
+            match Url::parse(&t.replace("{version}", "0")) {
+                Ok(u) if matches!(u.scheme(), "http" | "https" | "file") => {}
+                _ => {
+                    return Err(ctx.err(
+                        c,
+                        format!("{field}.checksums_file"),
+                        format!("{t:?} is neither an asset name nor an http(s) or file URL"),
+                    ));
+                }
+            }
+        } else if t.contains('/') {
+            return Err(ctx.err(
+                c,
+                format!("{field}.checksums_file"),
+                "an asset name cannot contain `/` (give a full URL for a file elsewhere)",
+            ));
+        }
+        policy.checksums_file = Some(t.to_string());
+    }
+    if let Some(r) = v.require {
+        policy.require = r;
+    }
+    Ok(policy)
+}
+
+fn concurrency(
+    ctx: &Ctx<'_>,
+    c: Option<&ConcurrencySpec>,
+    field: &str,
+) -> Result<Concurrency, SpecError> {
+    let mut out = Concurrency::default();
+    let Some(c) = c else {
+        return Ok(out);
+    };
+    let at_least_one = |v: &Located<usize>, name: &str| {
+        if v.value == 0 {
+            Err(ctx.err(v, format!("{field}.{name}"), "must be at least 1"))
+        } else {
+            Ok(v.value)
+        }
+    };
+    if let Some(v) = &c.max_downloads {
+        out.max_downloads = at_least_one(v, "max_downloads")?;
+    }
+    if let Some(v) = &c.max_bundles {
+        out.max_bundles = at_least_one(v, "max_bundles")?;
+    }
+    if let Some(v) = &c.compression_threads {
+        // 0 is ocx-mirror's "automatic".
+        out.compression_threads = (v.value > 0).then_some(v.value);
+    }
+    Ok(out)
 }
 
 fn target(
@@ -290,7 +523,33 @@ fn target(
 }
 
 fn source(ctx: &Ctx<'_>, s: &SourceSpec, field: &str) -> Result<SourceConfig, SpecError> {
+    // Fields of the other kind are mistakes worth naming.
+    let foreign: &[(&str, bool)] = match s.kind.value {
+        SourceKind::UrlIndex => &[
+            ("owner", s.owner.is_some()),
+            ("repo", s.repo.is_some()),
+            ("tag_pattern", s.tag_pattern.is_some()),
+            ("api_url", s.api_url.is_some()),
+            (
+                "max_rate_limit_wait_seconds",
+                s.max_rate_limit_wait_seconds.is_some(),
+            ),
+        ],
+        SourceKind::GithubRelease => &[
+            ("url", s.url.is_some()),
+            ("versions", s.versions.is_some()),
+            ("generator", s.generator.is_some()),
+        ],
+    };
+    if let Some((name, _)) = foreign.iter().find(|(_, given)| *given) {
+        return Err(ctx.err(
+            &s.kind,
+            format!("{field}.{name}"),
+            format!("`{name}` does not apply to this source type"),
+        ));
+    }
     match s.kind.value {
+        SourceKind::GithubRelease => github_source(ctx, s, field),
         SourceKind::UrlIndex => {
             let given = [s.url.is_some(), s.versions.is_some(), s.generator.is_some()];
             if given.iter().filter(|g| **g).count() != 1 {
@@ -325,6 +584,98 @@ fn source(ctx: &Ctx<'_>, s: &SourceSpec, field: &str) -> Result<SourceConfig, Sp
             Ok(SourceConfig::UrlIndex(origin))
         }
     }
+}
+
+fn github_source(ctx: &Ctx<'_>, s: &SourceSpec, field: &str) -> Result<SourceConfig, SpecError> {
+    use crate::source::github::{DEFAULT_TAG_PATTERN, GithubSource};
+    let name = |v: Option<&Located<String>>, f: &str| -> Result<String, SpecError> {
+        let Some(v) = v else {
+            return Err(ctx.err(
+                &s.kind,
+                format!("{field}.{f}"),
+                format!("a github_release source needs `{f}`"),
+            ));
+        };
+        let ok = !v.value.is_empty()
+            && v.value.len() <= 100
+            && v.value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            && v.value != "."
+            && v.value != "..";
+        if !ok {
+            return Err(ctx.err(
+                v,
+                format!("{field}.{f}"),
+                format!("{:?} is not a GitHub {f} name", v.value),
+            ));
+        }
+        Ok(v.value.clone())
+    };
+    let owner = name(s.owner.as_ref(), "owner")?;
+    let repo = name(s.repo.as_ref(), "repo")?;
+    let tag_pattern = match &s.tag_pattern {
+        Some(p) => {
+            let re = regex::RegexBuilder::new(&p.value)
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| {
+                    ctx.err(
+                        p,
+                        format!("{field}.tag_pattern"),
+                        format!("invalid regex: {e}"),
+                    )
+                })?;
+            if !re.capture_names().any(|n| n == Some("version")) {
+                return Err(ctx.err(
+                    p,
+                    format!("{field}.tag_pattern"),
+                    "must contain a named group (?P<version>…) that captures the version",
+                ));
+            }
+            re
+        }
+        None => regex::Regex::new(DEFAULT_TAG_PATTERN).map_err(|e| {
+            ctx.err(
+                &s.kind,
+                format!("{field}.tag_pattern"),
+                format!("default pattern: {e}"),
+            )
+        })?,
+    };
+    let api_url = match &s.api_url {
+        Some(u) => match Url::parse(&u.value) {
+            Ok(url)
+                if matches!(url.scheme(), "http" | "https")
+                    && url.username().is_empty()
+                    && url.password().is_none() =>
+            {
+                Some(url)
+            }
+            Ok(_) => {
+                return Err(ctx.err(
+                    u,
+                    format!("{field}.api_url"),
+                    "must be an http(s) URL without credentials (the token comes from GITHUB_TOKEN)",
+                ));
+            }
+            Err(e) => {
+                return Err(ctx.err(u, format!("{field}.api_url"), format!("invalid URL: {e}")));
+            }
+        },
+        None => None,
+    };
+    Ok(SourceConfig::Github(GithubSource {
+        owner,
+        repo,
+        tag_pattern,
+        api_url,
+        max_rate_limit_wait: Duration::from_secs(
+            s.max_rate_limit_wait_seconds
+                .as_ref()
+                .map_or(900, |w| w.value),
+        ),
+    }))
 }
 
 fn index_url(ctx: &Ctx<'_>, u: &Located<String>, field: &str) -> Result<Url, SpecError> {
@@ -410,6 +761,12 @@ fn platforms(
         out.push(PlatformAssets {
             platform: parsed,
             patterns: compiled,
+            asset_type: AssetTypeSpec::Archive,
+            binary_name: None,
+            strip_components: 0,
+            metadata: None,
+            min_version: None,
+            max_version: None,
         });
     }
     Ok(out)
@@ -479,4 +836,272 @@ fn is_host_port(s: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
         && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0))
+}
+
+/// `asset_type`, `strip_components` and `metadata`: each a single value for every platform, or a
+/// `default` plus per-platform values (the ocx-mirror forms). They arrive as raw YAML values so
+/// every form gets a precise message.
+mod packaging {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use serde_json::Value;
+
+    use super::{Ctx, Located, MirrorFields, Platform, PlatformAssets, SpecError};
+    use crate::spec::AssetTypeSpec;
+
+    /// A value for every platform: the default and the per-platform overrides.
+    struct PerPlatform<T> {
+        default: Option<T>,
+        platforms: BTreeMap<Platform, T>,
+    }
+
+    impl<T: Clone> PerPlatform<T> {
+        fn get(&self, p: &Platform) -> Option<T> {
+            self.platforms
+                .get(p)
+                .cloned()
+                .or_else(|| self.default.clone())
+        }
+    }
+
+    /// Split `{default, platforms}` or a single value (`single` decides what counts as one).
+    fn per_platform<T>(
+        ctx: &Ctx<'_>,
+        at: &Located<Value>,
+        field: &str,
+        platforms: &[PlatformAssets],
+        is_map_form: bool,
+        parse: &dyn Fn(&Value, &str) -> Result<T, String>,
+    ) -> Result<PerPlatform<T>, SpecError> {
+        let err = |f: &str, m: String| ctx.err(at, f, m);
+        if !is_map_form {
+            return Ok(PerPlatform {
+                default: Some(parse(&at.value, field).map_err(|m| err(field, m))?),
+                platforms: BTreeMap::new(),
+            });
+        }
+        let Some(obj) = at.value.as_object() else {
+            return Err(err(
+                field,
+                "expected a value or {default, platforms}".into(),
+            ));
+        };
+        let mut out = PerPlatform {
+            default: None,
+            platforms: BTreeMap::new(),
+        };
+        for (k, v) in obj {
+            match k.as_str() {
+                "default" => {
+                    let f = format!("{field}.default");
+                    out.default = Some(parse(v, &f).map_err(|m| err(&f, m))?);
+                }
+                "platforms" => {
+                    let Some(map) = v.as_object() else {
+                        return Err(err(
+                            &format!("{field}.platforms"),
+                            "expected a map of os/arch → value".into(),
+                        ));
+                    };
+                    for (pk, pv) in map {
+                        let f = format!("{field}.platforms.{pk}");
+                        let p: Platform =
+                            pk.parse()
+                                .map_err(|e: crate::platform::PlatformParseError| {
+                                    err(&f, e.to_string())
+                                })?;
+                        if !platforms.iter().any(|x| x.platform == p) {
+                            return Err(err(
+                                &f,
+                                format!("{pk} is not one of the platforms under `assets`"),
+                            ));
+                        }
+                        out.platforms
+                            .insert(p, parse(pv, &f).map_err(|m| err(&f, m))?);
+                    }
+                }
+                other => {
+                    return Err(err(
+                        &format!("{field}.{other}"),
+                        "unknown field (expected `default` or `platforms`)".into(),
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    #[derive(Clone)]
+    struct AssetType {
+        kind: AssetTypeSpec,
+        strip: Option<u32>,
+        name: Option<String>,
+    }
+
+    fn strip_number(v: &Value, _f: &str) -> Result<u32, String> {
+        v.as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| *n <= 64)
+            .ok_or_else(|| format!("expected a number of path components (0–64), got {v}"))
+    }
+
+    fn asset_type(v: &Value, _f: &str) -> Result<AssetType, String> {
+        let kind = |s: &str| match s {
+            "archive" => Ok(AssetTypeSpec::Archive),
+            "binary" => Ok(AssetTypeSpec::Binary),
+            other => Err(format!("unknown asset type {other:?} (archive or binary)")),
+        };
+        match v {
+            Value::String(s) => Ok(AssetType {
+                kind: kind(s)?,
+                strip: None,
+                name: None,
+            }),
+            Value::Object(o) => {
+                let mut t = AssetType {
+                    kind: AssetTypeSpec::Archive,
+                    strip: None,
+                    name: None,
+                };
+                let Some(Value::String(k)) = o.get("type") else {
+                    return Err("expected `type: archive` or `type: binary`".into());
+                };
+                t.kind = kind(k)?;
+                for (key, val) in o {
+                    match key.as_str() {
+                        "type" => {}
+                        "strip_components" if t.kind == AssetTypeSpec::Archive => {
+                            t.strip = Some(strip_number(val, "")?);
+                        }
+                        "name" if t.kind == AssetTypeSpec::Binary => {
+                            let name = val.as_str().unwrap_or_default();
+                            if name.is_empty()
+                                || name.contains('/')
+                                || name.contains('\\')
+                                || name == "."
+                                || name == ".."
+                            {
+                                return Err(format!("binary name {val} must be a plain file name"));
+                            }
+                            t.name = Some(name.to_string());
+                        }
+                        other => {
+                            return Err(format!("unknown field {other:?} for a {k} asset type"));
+                        }
+                    }
+                }
+                Ok(t)
+            }
+            other => Err(format!("expected archive, binary or a map, got {other}")),
+        }
+    }
+
+    fn is_per_platform(v: &Value) -> bool {
+        v.as_object()
+            .is_some_and(|o| o.contains_key("default") || o.contains_key("platforms"))
+    }
+
+    pub(super) fn apply(
+        ctx: &Ctx<'_>,
+        m: &MirrorFields<'_>,
+        platforms: &mut [PlatformAssets],
+        field: &dyn Fn(&str) -> String,
+    ) -> Result<(), SpecError> {
+        let types = match m.asset_type {
+            Some(at) => {
+                let map_form = is_per_platform(&at.value);
+                if map_form && at.value.as_object().is_some_and(|o| o.contains_key("type")) {
+                    return Err(ctx.err(
+                        at,
+                        field("asset_type"),
+                        "give either `type` or `default`/`platforms`, not both",
+                    ));
+                }
+                Some(per_platform(
+                    ctx,
+                    at,
+                    &field("asset_type"),
+                    platforms,
+                    map_form,
+                    &asset_type,
+                )?)
+            }
+            None => None,
+        };
+        let strips = match m.strip_components {
+            Some(at) => Some(per_platform(
+                ctx,
+                at,
+                &field("strip_components"),
+                platforms,
+                at.value.is_object(),
+                &strip_number,
+            )?),
+            None => None,
+        };
+        let metadata = match m.metadata {
+            Some(at) => {
+                let read = |v: &Value, f: &str| -> Result<Arc<Value>, String> {
+                    let Some(p) = v.as_str() else {
+                        return Err(format!("expected a path to a JSON file, got {v}"));
+                    };
+                    let path = ctx.resolve(std::path::Path::new(p));
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    let value: Value = serde_json::from_str(&text)
+                        .map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
+                    if !value.is_object() {
+                        return Err(format!("{} must hold a JSON object", path.display()));
+                    }
+                    let _ = f;
+                    Ok(Arc::new(value))
+                };
+                Some(per_platform(
+                    ctx,
+                    at,
+                    &field("metadata"),
+                    platforms,
+                    at.value.is_object(),
+                    &read,
+                )?)
+            }
+            None => None,
+        };
+        for p in platforms.iter_mut() {
+            let t = types.as_ref().and_then(|t| t.get(&p.platform));
+            if let Some(t) = &t {
+                p.asset_type = t.kind;
+                p.binary_name = t.name.clone();
+            }
+            let mut strip = strips
+                .as_ref()
+                .and_then(|s| s.get(&p.platform))
+                .or(t.as_ref().and_then(|t| t.strip));
+            if let Some(meta) = metadata.as_ref().and_then(|m| m.get(&p.platform)) {
+                let mut value = (*meta).clone();
+                // ocx metadata files may carry `strip_components`; it is a packaging setting
+                // here (the layer is stripped), so it moves out of the config.
+                if let Some(obj) = value.as_object_mut()
+                    && let Some(s) = obj.remove("strip_components")
+                    && strip.is_none()
+                {
+                    strip = s.as_u64().and_then(|n| u32::try_from(n).ok());
+                }
+                if let Err(e) = crate::package::ocx::package_config(Some(&value)) {
+                    let at = m.metadata.map_or((0, 0), |a| (a.line, a.column));
+                    return Err(SpecError::Invalid {
+                        path: ctx.path.to_path_buf(),
+                        line: at.0,
+                        column: at.1,
+                        field: field("metadata"),
+                        message: format!("{}: {e}", p.platform),
+                    });
+                }
+                p.metadata = Some(Arc::new(value));
+            }
+            p.strip_components = strip.unwrap_or(0);
+        }
+        Ok(())
+    }
 }

@@ -1,0 +1,461 @@
+//! Rolling tags: `X.Y.Z` → `X.Y` → `X` → `latest`.
+//!
+//! The rule, for one platform of a version `V` (of the form `X.Y.Z`, optionally `+build`):
+//! walking the levels `X.Y`, `X`, `latest` in that order, a level moves to `V` only if no higher
+//! published version under that level carries the same platform; the walk stops at the first
+//! blocked level. Moving a level merges `V`'s entry for the platform into the alias's existing
+//! index, keeping every other platform. Prereleases (upstream's flag or a `-pre` part) never move
+//! a rolling tag, and they never block one. Versions of any other shape (`1.2`, `2024.01`) get
+//! their exact tag only.
+//!
+//! The same rule, applied to everything published, gives each alias's expected content: for
+//! every platform, the highest version under the alias that publishes it. [`check`] compares that
+//! with the target and, asked to repair, pushes the expected index where they differ.
+//!
+//! Which tags are published versions comes from upstream's version list (an exact tag of a known
+//! version), so build tags (`1.2.3_20261122…`) and aliases are never mistaken for versions.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use crate::package::ocx;
+use crate::platform::Platform;
+use crate::target::{Target, TargetError};
+use crate::version;
+
+/// The numeric core of a cascade-eligible version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Core<'a> {
+    major: &'a str,
+    minor: &'a str,
+}
+
+/// `(major, minor)` of an `X.Y.Z[+build]` version (a leading `v` allowed), or `None` for a
+/// prerelease or any other shape.
+pub fn core(v: &str) -> Option<Core<'_>> {
+    let v = v.strip_prefix('v').unwrap_or(v);
+    let v = v.split_once('+').map_or(v, |(head, _)| head);
+    let mut parts = v.split('.');
+    let (major, minor, patch) = (parts.next()?, parts.next()?, parts.next()?);
+    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (parts.next().is_none() && numeric(major) && numeric(minor) && numeric(patch))
+        .then_some(Core { major, minor })
+}
+
+/// The rolling tags above a version, most specific first: `X.Y`, `X`, `latest`.
+pub fn aliases(c: Core<'_>) -> [String; 3] {
+    [
+        format!("{}.{}", c.major, c.minor),
+        c.major.to_string(),
+        "latest".to_string(),
+    ]
+}
+
+/// Whether `c` falls under the alias at `level` (0 = `X.Y`, 1 = `X`, 2 = `latest`) of `of`.
+fn under(level: usize, of: Core<'_>, c: Core<'_>) -> bool {
+    match level {
+        0 => c.major == of.major && c.minor == of.minor,
+        1 => c.major == of.major,
+        _ => true,
+    }
+}
+
+/// A published version: its exact tag and, once fetched, its index entries by platform.
+#[derive(Clone, Debug)]
+struct Published {
+    tag: String,
+    eligible: bool,
+    entries: Option<BTreeMap<Platform, Value>>,
+}
+
+/// What the target holds of a mirror's versions, fetched lazily.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    versions: BTreeMap<VersionKey, Published>,
+}
+
+/// A version string ordered by [`version::compare`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct VersionKey(String);
+
+impl PartialOrd for VersionKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for VersionKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        version::compare(&self.0, &other.0)
+    }
+}
+
+/// The entries of an image index by platform (entries without a platform are left out).
+pub fn index_entries(bytes: &[u8]) -> Option<BTreeMap<Platform, Value>> {
+    let doc: Value = serde_json::from_slice(bytes).ok()?;
+    let manifests = doc.get("manifests")?.as_array()?;
+    Some(
+        manifests
+            .iter()
+            .filter_map(|m| Some((Platform::from_oci(m.get("platform")?)?, m.clone())))
+            .collect(),
+    )
+}
+
+impl Catalog {
+    /// The versions among `versions` (version, prerelease, exact tag) whose exact tag is in
+    /// `tags`.
+    pub fn new<'a>(
+        versions: impl IntoIterator<Item = (&'a str, bool, &'a str)>,
+        tags: &BTreeSet<String>,
+    ) -> Catalog {
+        let mut c = Catalog::default();
+        for (v, prerelease, tag) in versions {
+            if tags.contains(tag) {
+                c.versions.insert(
+                    VersionKey(v.to_string()),
+                    Published {
+                        tag: tag.to_string(),
+                        eligible: !prerelease && core(v).is_some(),
+                        entries: None,
+                    },
+                );
+            }
+        }
+        c
+    }
+
+    /// Record a version just published with its index entries.
+    pub fn add(
+        &mut self,
+        version: &str,
+        prerelease: bool,
+        tag: &str,
+        entries: BTreeMap<Platform, Value>,
+    ) {
+        self.versions.insert(
+            VersionKey(version.to_string()),
+            Published {
+                tag: tag.to_string(),
+                eligible: !prerelease && core(version).is_some(),
+                entries: Some(entries),
+            },
+        );
+    }
+
+    async fn entries<T: Target>(
+        &mut self,
+        target: &T,
+        repo: &str,
+        key: &VersionKey,
+    ) -> Result<&BTreeMap<Platform, Value>, String> {
+        let Some(p) = self.versions.get_mut(key) else {
+            return Err(format!("{} is not published", key.0));
+        };
+        if p.entries.is_none() {
+            let fetched = target
+                .fetch_manifest(repo, &p.tag)
+                .await
+                .map_err(|e| format!("cannot read {repo}:{}: {e}", p.tag))?;
+            let entries = match fetched {
+                Some((_, bytes)) => index_entries(&bytes).ok_or_else(|| {
+                    format!("{repo}:{} is not an image index with platforms", p.tag)
+                })?,
+                None => BTreeMap::new(),
+            };
+            p.entries = Some(entries);
+        }
+        Ok(p.entries.get_or_insert_default())
+    }
+
+    /// Eligible versions above `v` under alias `level` of `of`.
+    fn higher_under(&self, v: &str, level: usize, of: Core<'_>) -> Vec<VersionKey> {
+        let key = VersionKey(v.to_string());
+        self.versions
+            .range((std::ops::Bound::Excluded(key), std::ops::Bound::Unbounded))
+            .filter(|(k, p)| p.eligible && core(&k.0).is_some_and(|c| under(level, of, c)))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+}
+
+/// What the cascade did for one version.
+#[derive(Debug, Default)]
+pub struct CascadeOutcome {
+    /// Aliases written.
+    pub moved: Vec<String>,
+    /// Why some level did not move when it might have (registry errors).
+    pub warnings: Vec<String>,
+}
+
+/// Move the rolling tags for `version` (already published under `tag` with `index`, its exact
+/// index bytes) in `repo`. `catalog` must hold what was published before, and is updated.
+#[allow(clippy::too_many_arguments)]
+pub async fn cascade<T: Target>(
+    target: &T,
+    repo: &str,
+    catalog: &mut Catalog,
+    version: &str,
+    prerelease: bool,
+    tag: &str,
+    index: &[u8],
+    annotations: &BTreeMap<String, String>,
+) -> CascadeOutcome {
+    let mut out = CascadeOutcome::default();
+    let entries = index_entries(index).unwrap_or_default();
+    catalog.add(version, prerelease, tag, entries.clone());
+    let Some(c) = core(version).filter(|_| !prerelease) else {
+        return out;
+    };
+    let names = aliases(c);
+    // Per alias level, the platforms that move.
+    let mut moving: [Vec<Platform>; 3] = Default::default();
+    for platform in entries.keys() {
+        'levels: for (level, alias) in names.iter().enumerate() {
+            for higher in catalog.higher_under(version, level, c) {
+                match catalog.entries(target, repo, &higher).await {
+                    Ok(e) if e.contains_key(platform) => break 'levels,
+                    Ok(_) => {}
+                    Err(e) => {
+                        out.warnings
+                            .push(format!("cascade stopped at {alias} for {platform}: {e}"));
+                        break 'levels;
+                    }
+                }
+            }
+            moving[level].push(platform.clone());
+        }
+    }
+    for (level, alias) in names.iter().enumerate() {
+        if moving[level].is_empty() {
+            continue;
+        }
+        if catalog
+            .versions
+            .values()
+            .any(|p| p.tag == *alias && !p.eligible)
+        {
+            out.warnings.push(format!(
+                "rolling tag {alias} not moved: it is the exact tag of an upstream version"
+            ));
+            continue;
+        }
+        let current = match target.fetch_manifest(repo, alias).await {
+            Ok(found) => found
+                .and_then(|(_, bytes)| index_entries(&bytes))
+                .unwrap_or_default(),
+            Err(e) => {
+                out.warnings
+                    .push(format!("cascade stopped at {alias}: {e}"));
+                break;
+            }
+        };
+        let mut merged = current;
+        for p in &moving[level] {
+            if let Some(entry) = entries.get(p) {
+                merged.insert(p.clone(), entry.clone());
+            }
+        }
+        match push_alias(target, repo, alias, &merged, annotations).await {
+            Ok(()) => out.moved.push(alias.clone()),
+            Err(e) => {
+                out.warnings
+                    .push(format!("cascade stopped at {alias}: {e}"));
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Build an alias index from entries by platform (in platform order) and tag it.
+async fn push_alias<T: Target>(
+    target: &T,
+    repo: &str,
+    alias: &str,
+    entries: &BTreeMap<Platform, Value>,
+    annotations: &BTreeMap<String, String>,
+) -> Result<(), TargetError> {
+    let bytes = alias_index(entries, annotations);
+    target
+        .push_manifest(repo, alias, ocx::MEDIA_TYPE_IMAGE_INDEX, &bytes)
+        .await?;
+    Ok(())
+}
+
+/// The exact bytes of an alias index holding `entries` (each a full index entry with its
+/// platform), with `artifactType` and `annotations` as a version's own index has them.
+pub fn alias_index(
+    entries: &BTreeMap<Platform, Value>,
+    annotations: &BTreeMap<String, String>,
+) -> Vec<u8> {
+    let mut doc = serde_json::Map::new();
+    doc.insert("schemaVersion".into(), Value::from(2));
+    doc.insert("mediaType".into(), Value::from(ocx::MEDIA_TYPE_IMAGE_INDEX));
+    doc.insert(
+        "artifactType".into(),
+        Value::from(ocx::ARTIFACT_TYPE_PACKAGE),
+    );
+    doc.insert(
+        "manifests".into(),
+        Value::Array(entries.values().cloned().collect()),
+    );
+    if !annotations.is_empty() {
+        doc.insert(
+            "annotations".into(),
+            Value::Object(
+                annotations
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::from(v.clone())))
+                    .collect(),
+            ),
+        );
+    }
+    serde_json::to_vec(&Value::Object(doc)).unwrap_or_default()
+}
+
+/// The state of one rolling tag after [`check`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AliasState {
+    /// The alias (`3.28`, `3`, `latest`).
+    pub alias: String,
+    /// `ok`, `drift` (differs from the expected content), `missing`, or `repaired`.
+    pub state: &'static str,
+    /// Per platform, the version the alias should point at.
+    pub expected: BTreeMap<String, String>,
+    /// What differs, in words.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub differences: Vec<String>,
+}
+
+/// Recompute every rolling tag of `repo` from what is published (see the module docs), compare
+/// with the target, and with `repair` push the expected index wherever they differ.
+pub async fn check<T: Target>(
+    target: &T,
+    repo: &str,
+    catalog: &mut Catalog,
+    repair: bool,
+) -> Result<Vec<AliasState>, String> {
+    // alias → platform → (version, entry); the highest version wins (ascending iteration).
+    let mut expected: BTreeMap<String, BTreeMap<Platform, (String, Value)>> = BTreeMap::new();
+    let mut annotations: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let keys: Vec<VersionKey> = catalog
+        .versions
+        .iter()
+        .filter(|(_, p)| p.eligible)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for key in keys {
+        let Some(c) = core(&key.0) else { continue };
+        let entries = catalog.entries(target, repo, &key).await?.clone();
+        let tag = catalog
+            .versions
+            .get(&key)
+            .map(|p| p.tag.clone())
+            .unwrap_or_default();
+        let (_, bytes) = target
+            .fetch_manifest(repo, &tag)
+            .await
+            .map_err(|e| format!("cannot read {repo}:{tag}: {e}"))?
+            .unwrap_or_default();
+        let own = index_annotations(&bytes);
+        for alias in aliases(c) {
+            let slot = expected.entry(alias.clone()).or_default();
+            for (p, e) in &entries {
+                slot.insert(p.clone(), (key.0.clone(), e.clone()));
+            }
+            annotations.insert(alias, own.clone());
+        }
+    }
+    let mut states = Vec::new();
+    for (alias, want) in expected {
+        let current = target
+            .fetch_manifest(repo, &alias)
+            .await
+            .map_err(|e| format!("cannot read {repo}:{alias}: {e}"))?;
+        let mut differences = Vec::new();
+        let state = match &current {
+            None => {
+                differences.push("the tag does not exist".to_string());
+                "missing"
+            }
+            Some((_, bytes)) => {
+                let have = index_entries(bytes).unwrap_or_default();
+                for (p, (v, e)) in &want {
+                    match have.get(p) {
+                        None => differences.push(format!("{p}: missing (expected {v})")),
+                        Some(h) if h.get("digest") != e.get("digest") => differences
+                            .push(format!("{p}: points at {} (expected {v})", digest_of(h))),
+                        Some(_) => {}
+                    }
+                }
+                for p in have.keys().filter(|p| !want.contains_key(p)) {
+                    differences.push(format!("{p}: present but no published version has it"));
+                }
+                if differences.is_empty() {
+                    "ok"
+                } else {
+                    "drift"
+                }
+            }
+        };
+        let state = if state != "ok" && repair {
+            let entries: BTreeMap<Platform, Value> = want
+                .iter()
+                .map(|(p, (_, e))| (p.clone(), e.clone()))
+                .collect();
+            let ann = annotations.get(&alias).cloned().unwrap_or_default();
+            push_alias(target, repo, &alias, &entries, &ann)
+                .await
+                .map_err(|e| format!("cannot repair {repo}:{alias}: {e}"))?;
+            "repaired"
+        } else {
+            state
+        };
+        states.push(AliasState {
+            alias,
+            state,
+            expected: want
+                .iter()
+                .map(|(p, (v, _))| (p.to_string(), v.clone()))
+                .collect(),
+            differences,
+        });
+    }
+    Ok(states)
+}
+
+fn digest_of(entry: &Value) -> String {
+    entry
+        .get("digest")
+        .and_then(|d| d.as_str())
+        .unwrap_or("?")
+        .to_string()
+}
+
+fn index_annotations(bytes: &[u8]) -> BTreeMap<String, String> {
+    serde_json::from_slice::<Value>(bytes)
+        .ok()
+        .and_then(|d| d.get("annotations").cloned())
+        .and_then(|a| serde_json::from_value(a).ok())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_three_part_versions_cascade() {
+        assert!(core("3.28.0").is_some());
+        assert!(core("v3.28.0").is_some());
+        assert!(core("3.28.0+build.1").is_some());
+        assert!(core("3.28.0-rc1").is_none());
+        assert!(core("3.28").is_none());
+        assert!(core("2024.01.15.1").is_none());
+        assert!(core("a.b.c").is_none());
+        let c = core("3.28.1").unwrap();
+        assert_eq!(aliases(c), ["3.28", "3", "latest"]);
+    }
+}
