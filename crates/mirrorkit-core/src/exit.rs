@@ -30,4 +30,18 @@ impl ExitCode {
     pub fn code(self) -> u8 {
         self as u8
     }
+
+    /// The exit code a recorded number stands for (an unknown number is an item failure).
+    pub fn from_code(code: u8) -> ExitCode {
+        match code {
+            0 => ExitCode::Success,
+            64 => ExitCode::Usage,
+            65 => ExitCode::Data,
+            69 => ExitCode::Unavailable,
+            74 => ExitCode::Io,
+            77 => ExitCode::NoPermission,
+            79 => ExitCode::SpecNotFound,
+            _ => ExitCode::ItemFailed,
+        }
+    }
 }

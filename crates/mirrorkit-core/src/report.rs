@@ -181,13 +181,7 @@ impl Report {
     pub fn exit_code(&self) -> ExitCode {
         let fatal = self.mirrors.iter().find_map(|m| m.error.as_ref());
         if let Some(e) = fatal {
-            return match e.exit_code {
-                65 => ExitCode::Data,
-                69 => ExitCode::Unavailable,
-                74 => ExitCode::Io,
-                77 => ExitCode::NoPermission,
-                _ => ExitCode::ItemFailed,
-            };
+            return ExitCode::from_code(e.exit_code);
         }
         if self
             .mirrors

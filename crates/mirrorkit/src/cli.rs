@@ -67,6 +67,9 @@ pub enum Command {
     /// Copy one image or index (all platforms, digests preserved) between references:
     /// docker://host/repo:tag|@digest, oci:DIR[:tag], oci-archive:FILE[:tag].
     Copy(CopyArgs),
+    /// Check the rolling tags (X.Y, X, latest) of every mirror against what is published, or
+    /// repair them: each should hold, per platform, the highest published version under it.
+    Cascade(CascadeArgs),
     /// Print shell completions to stdout.
     Completions {
         /// The shell.
@@ -110,6 +113,34 @@ pub struct SyncArgs {
     pub concurrency: u16,
     /// Work directory: downloads and packaged layers, kept between runs for resuming
     /// (default: the spec's `work_dir`, else ./.mirrorkit).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Plain)]
+    pub format: Format,
+}
+
+/// What `cascade` does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CascadeAction {
+    /// Report drift; exit 1 when any rolling tag is wrong or missing.
+    Check,
+    /// Push the expected index for every rolling tag that is wrong or missing.
+    Repair,
+}
+
+#[derive(Debug, Args)]
+pub struct CascadeArgs {
+    /// check or repair.
+    #[arg(value_enum)]
+    pub action: CascadeAction,
+    /// The spec file.
+    pub spec: PathBuf,
+    /// Only this mirror (repeatable).
+    #[arg(long = "only", value_name = "KEY")]
+    pub only: Vec<String>,
+    /// Work directory (for the source's request cache; default: the spec's `work_dir`, else
+    /// ./.mirrorkit).
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
     /// Output format.

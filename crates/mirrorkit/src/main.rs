@@ -16,7 +16,7 @@ use mirrorkit_core::http::{HttpClient, HttpConfig};
 use mirrorkit_core::plan::VersionFilter;
 use mirrorkit_core::spec;
 
-use cli::{Cli, Color, Command, Format, SchemaTarget, SyncArgs};
+use cli::{CascadeAction, CascadeArgs, Cli, Color, Command, Format, SchemaTarget, SyncArgs};
 
 fn main() -> std::process::ExitCode {
     let cli = match Cli::try_parse() {
@@ -82,6 +82,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Validate { spec } => validate(&spec),
         Command::Schema { target } => schema(target),
         Command::Copy(args) => targets::copy(args).await,
+        Command::Cascade(args) => cascade(args).await,
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -108,26 +109,11 @@ async fn sync(args: SyncArgs, force_dry_run: bool) -> ExitCode {
         Ok(s) => s,
         Err(e) => return diagnostics::spec_error(&e),
     };
-    let http_config = HttpConfig {
-        host_concurrency: spec
-            .registries
-            .iter()
-            .filter_map(|(host, s)| s.concurrency.map(|n| (host.clone(), n as usize)))
-            .collect(),
-        ..HttpConfig::default()
-    };
-    let http = match HttpClient::new(http_config) {
+    let http = match http_for(&spec) {
         Ok(h) => h,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return e.exit_code();
-        }
+        Err(code) => return code,
     };
-    let work_dir = args
-        .work_dir
-        .clone()
-        .or_else(|| spec.work_dir.clone())
-        .unwrap_or_else(|| PathBuf::from(".mirrorkit"));
+    let work_dir = work_dir_for(&spec, args.work_dir.as_ref());
     let options = SyncOptions {
         only: args.only.clone(),
         filter: VersionFilter {
@@ -153,6 +139,78 @@ async fn sync(args: SyncArgs, force_dry_run: bool) -> ExitCode {
     .await;
     progress.finish();
     let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return e.exit_code();
+        }
+    };
+    for m in &report.mirrors {
+        if let Some(e) = &m.error {
+            eprintln!("error: mirror {}: {}", m.key, e.message);
+        }
+    }
+    let out = match args.format {
+        Format::Plain => report.to_plain(),
+        Format::Json => match serde_json::to_string_pretty(&report) {
+            Ok(s) => s + "\n",
+            Err(e) => {
+                eprintln!("error: cannot render the report: {e}");
+                return ExitCode::Io;
+            }
+        },
+    };
+    match print_stdout(&out) {
+        ExitCode::Success => report.exit_code(),
+        other => other,
+    }
+}
+
+/// The HTTP client a spec's run uses (its `registries:` concurrency limits applied).
+fn http_for(spec: &spec::Spec) -> Result<HttpClient, ExitCode> {
+    let http_config = HttpConfig {
+        host_concurrency: spec
+            .registries
+            .iter()
+            .filter_map(|(host, s)| s.concurrency.map(|n| (host.clone(), n as usize)))
+            .collect(),
+        ..HttpConfig::default()
+    };
+    HttpClient::new(http_config).map_err(|e| {
+        eprintln!("error: {e}");
+        e.exit_code()
+    })
+}
+
+/// `--work-dir`, else the spec's `work_dir`, else `./.mirrorkit`.
+fn work_dir_for(spec: &spec::Spec, flag: Option<&PathBuf>) -> PathBuf {
+    flag.cloned()
+        .or_else(|| spec.work_dir.clone())
+        .unwrap_or_else(|| PathBuf::from(".mirrorkit"))
+}
+
+/// `cascade check|repair`.
+async fn cascade(args: CascadeArgs) -> ExitCode {
+    let spec = match spec::load(&args.spec) {
+        Ok(s) => s,
+        Err(e) => return diagnostics::spec_error(&e),
+    };
+    let http = match http_for(&spec) {
+        Ok(h) => h,
+        Err(code) => return code,
+    };
+    let work_dir = work_dir_for(&spec, args.work_dir.as_ref());
+    let opener = targets::Opener::new(&spec, http.clone(), Credentials::load());
+    let report = match engine::cascade_check(
+        &spec,
+        &args.only,
+        args.action == CascadeAction::Repair,
+        &http,
+        &work_dir,
+        |t| opener.open(t),
+    )
+    .await
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");

@@ -95,19 +95,7 @@ where
     F: Fn(&TargetConfig) -> Result<T, TargetError>,
 {
     let started = Instant::now();
-    for key in &options.only {
-        if !spec.mirrors.iter().any(|m| &m.key == key) {
-            return Err(EngineError::UnknownMirror {
-                key: key.clone(),
-                known: spec
-                    .mirrors
-                    .iter()
-                    .map(|m| m.key.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
-        }
-    }
+    check_only(spec, &options.only)?;
     let store = if options.dry_run {
         None
     } else {
@@ -389,4 +377,178 @@ pub(super) fn planned_report(p: &VersionPlan, mirror_status: Status) -> VersionR
             })
             .collect(),
     }
+}
+
+/// The outcome of `mirrorkit cascade check|repair`.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct CascadeReport {
+    /// Whether drifted aliases were repaired.
+    pub repair: bool,
+    /// One entry per mirror checked.
+    pub mirrors: Vec<MirrorCascade>,
+}
+
+/// The rolling tags of one mirror.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct MirrorCascade {
+    /// The mirror's key.
+    pub key: String,
+    /// Its repository.
+    pub repository: String,
+    /// Every rolling tag its published versions imply.
+    pub aliases: Vec<cascade::AliasState>,
+    /// Why it could not be checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<MirrorError>,
+}
+
+impl CascadeReport {
+    /// 0 when every alias is right (or was repaired), 1 when `check` found drift, else the
+    /// first mirror error's code.
+    pub fn exit_code(&self) -> ExitCode {
+        if let Some(e) = self.mirrors.iter().find_map(|m| m.error.as_ref()) {
+            return ExitCode::from_code(e.exit_code);
+        }
+        let drift = self
+            .mirrors
+            .iter()
+            .flat_map(|m| &m.aliases)
+            .any(|a| a.state == "drift" || a.state == "missing");
+        if drift {
+            ExitCode::ItemFailed
+        } else {
+            ExitCode::Success
+        }
+    }
+
+    /// A table: one line per alias.
+    pub fn to_plain(&self) -> String {
+        let mut out = String::new();
+        for m in &self.mirrors {
+            if let Some(e) = &m.error {
+                out.push_str(&format!("{}: error: {}\n", m.key, e.message));
+                continue;
+            }
+            for a in &m.aliases {
+                let expected: Vec<String> =
+                    a.expected.iter().map(|(p, v)| format!("{p}={v}")).collect();
+                out.push_str(&format!(
+                    "{}:{}  {}  {}\n",
+                    m.repository,
+                    a.alias,
+                    a.state,
+                    expected.join(" ")
+                ));
+                for d in &a.differences {
+                    out.push_str(&format!("    {d}\n"));
+                }
+            }
+        }
+        let count = |s: &str| {
+            self.mirrors
+                .iter()
+                .flat_map(|m| &m.aliases)
+                .filter(|a| a.state == s)
+                .count()
+        };
+        out.push_str(&format!(
+            "{} ok, {} drift, {} missing, {} repaired\n",
+            count("ok"),
+            count("drift"),
+            count("missing"),
+            count("repaired")
+        ));
+        out
+    }
+}
+
+/// `cascade check|repair`: recompute every mirror's rolling tags from what is published and
+/// compare (and with `repair`, fix) them. Upstream is listed to know which tags are versions.
+pub async fn cascade_check<T, F>(
+    spec: &Spec,
+    only: &[String],
+    repair: bool,
+    http: &HttpClient,
+    work_dir: &std::path::Path,
+    open_target: F,
+) -> Result<CascadeReport, EngineError>
+where
+    T: Target,
+    F: Fn(&TargetConfig) -> Result<T, TargetError>,
+{
+    check_only(spec, only)?;
+    let mut report = CascadeReport {
+        repair,
+        mirrors: Vec::new(),
+    };
+    for mirror in spec
+        .mirrors
+        .iter()
+        .filter(|m| only.is_empty() || only.contains(&m.key))
+    {
+        let mut entry = MirrorCascade {
+            key: mirror.key.clone(),
+            repository: mirror.repository.clone(),
+            aliases: Vec::new(),
+            error: None,
+        };
+        let fail = |message: String, code: ExitCode| MirrorError {
+            message,
+            exit_code: code.code(),
+        };
+        let outcome: Result<Vec<cascade::AliasState>, MirrorError> = async {
+            let target =
+                open_target(&mirror.target).map_err(|e| fail(e.to_string(), e.exit_code()))?;
+            let releases = discover(mirror, http, work_dir)
+                .await
+                .map_err(|e| fail(e.to_string(), e.exit_code()))?;
+            let tags: BTreeSet<String> = target
+                .list_tags(&mirror.repository)
+                .await
+                .map_err(|e| fail(e.to_string(), e.exit_code()))?
+                .into_iter()
+                .collect();
+            let versions: Vec<(String, bool, String)> = releases
+                .iter()
+                .filter(|r| r.excluded.is_none())
+                .filter_map(|r| {
+                    crate::plan::tag_for(&r.version).map(|t| (r.version.clone(), r.prerelease, t))
+                })
+                .collect();
+            let mut catalog = cascade::Catalog::new(
+                versions
+                    .iter()
+                    .map(|(v, p, t)| (v.as_str(), *p, t.as_str())),
+                &tags,
+            );
+            cascade::check(&target, &mirror.repository, &mut catalog, repair)
+                .await
+                .map_err(|e| fail(e, ExitCode::Unavailable))
+        }
+        .await;
+        match outcome {
+            Ok(a) => entry.aliases = a,
+            Err(e) => entry.error = Some(e),
+        }
+        report.mirrors.push(entry);
+    }
+    Ok(report)
+}
+
+/// Refuse `--only` keys the spec does not have.
+fn check_only(spec: &Spec, only: &[String]) -> Result<(), EngineError> {
+    for key in only {
+        if !spec.mirrors.iter().any(|m| &m.key == key) {
+            return Err(EngineError::UnknownMirror {
+                key: key.clone(),
+                known: spec
+                    .mirrors
+                    .iter()
+                    .map(|m| m.key.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+    }
+    Ok(())
 }
