@@ -393,6 +393,12 @@ async fn prepare_platform(
             .await
         {
             Ok(b) => b,
+            Err(e) if expected.is_some() && asset.checksum.as_ref() != expected.as_ref() => {
+                return Err(failed(
+                    report,
+                    format!("{e} (the expected digest is from the checksums file)"),
+                ));
+            }
             Err(e) => return Err(failed(report, e.to_string())),
         }
     };

@@ -22,7 +22,9 @@ pub fn mirrorkit_process(cwd: &Path) -> std::process::Command {
         .env("XDG_RUNTIME_DIR", cwd.join(".no-runtime"))
         .env_remove("MIRRORKIT_REGISTRY_USERNAME")
         .env_remove("MIRRORKIT_REGISTRY_PASSWORD")
-        .env_remove("MIRRORKIT_LOG");
+        .env_remove("MIRRORKIT_LOG")
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("GITHUB_API_URL");
     cmd
 }
 
