@@ -439,3 +439,73 @@ fn an_unwritable_layout_directory_exits_74() {
     assert_exit(&out, 74);
     assert!(String::from_utf8_lossy(&out.stderr).contains("oci"));
 }
+
+#[test]
+fn a_failed_version_keeps_its_verified_downloads_and_packaged_layers_for_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let amd = tar_gz_asset(
+        dir.path(),
+        "t-1.0.0-linux-amd64.tar.gz",
+        "t",
+        &noise(3, 50_000),
+    );
+    let arm = tar_gz_asset(
+        dir.path(),
+        "t-1.0.0-linux-arm64.tar.gz",
+        "t",
+        &noise(4, 50_000),
+    );
+    let arm_digest = file_digest(&arm);
+    // The arm64 asset is missing upstream at first: the version fails after amd64 was
+    // downloaded, verified and packaged.
+    let parked = dir.path().join("parked.tar.gz");
+    std::fs::rename(&arm, &parked).unwrap();
+    std::fs::write(
+        dir.path().join("index.json"),
+        index_json(&[(
+            "1.0.0",
+            vec![
+                (
+                    "t-1.0.0-linux-amd64.tar.gz".into(),
+                    "t-1.0.0-linux-amd64.tar.gz".into(),
+                    Some(file_digest(&amd)),
+                ),
+                (
+                    "t-1.0.0-linux-arm64.tar.gz".into(),
+                    "t-1.0.0-linux-arm64.tar.gz".into(),
+                    Some(arm_digest),
+                ),
+            ],
+        )]),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("mirror.yml"),
+        "name: t\nsource: {type: url_index, url: index.json}\nassets: {linux/amd64: [linux-amd64], linux/arm64: [linux-arm64]}\nstrip_components: 1\n",
+    )
+    .unwrap();
+    let out = run(mirrorkit(dir.path()).args(["sync", "mirror.yml", "--format", "json"]));
+    assert_exit(&out, 1);
+    assert!(
+        !dir.path().join("oci/t/index.json").exists()
+            || !std::fs::read_to_string(dir.path().join("oci/t/index.json"))
+                .unwrap()
+                .contains("1.0.0"),
+        "nothing of the failed version is tagged"
+    );
+
+    // Upstream is fixed; the next run reuses amd64's verified download and packaged layer.
+    std::fs::rename(&parked, &arm).unwrap();
+    let out = run(mirrorkit(dir.path()).args(["sync", "mirror.yml", "--format", "json"]));
+    assert_exit(&out, 0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let reused: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("reusing the layer packaged by an earlier run"))
+        .collect();
+    assert_eq!(reused.len(), 1, "{stderr}");
+    assert!(reused[0].contains("linux/amd64"), "{stderr}");
+    assert_eq!(statuses(&report(&out)), [("1.0.0".into(), "pushed".into())]);
+    // A pushed version's task files are gone.
+    assert!(!dir.path().join(".mirrorkit/tasks/t/1.0.0").exists());
+}

@@ -436,7 +436,15 @@ async fn prepare_platform(
     let opts = layer_options(mirror, settings, tools.threads);
     let fingerprint = options_fingerprint(&opts);
     let layer = match reusable_layer(&pdir, &blob.digest, &fingerprint).await {
-        Some(l) => l,
+        Some(l) => {
+            tracing::info!(
+                mirror = %mirror.key,
+                version = %plan.version,
+                %platform,
+                "reusing the layer packaged by an earlier run"
+            );
+            l
+        }
         None => {
             let (asset_path, asset_name, out_dir) =
                 (blob.path.clone(), asset.name.clone(), pdir.clone());
