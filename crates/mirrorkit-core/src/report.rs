@@ -281,6 +281,9 @@ impl Report {
                         p.reason.as_deref().unwrap_or("failed")
                     );
                 }
+                for w in &v.warnings {
+                    let _ = writeln!(out, "warning: {} {}: {w}", m.key, v.version);
+                }
             }
         }
         let s = &self.summary;

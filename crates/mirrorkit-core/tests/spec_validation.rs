@@ -282,3 +282,101 @@ proptest! {
         let _ = parse(&text);
     }
 }
+
+/// Values for the fields added for binary releases, valid and not.
+fn field_values() -> impl Strategy<Value = (String, String)> {
+    let field = prop_oneof![
+        Just("asset_type"),
+        Just("strip_components"),
+        Just("metadata"),
+        Just("versions"),
+        Just("exclude"),
+        Just("verify"),
+        Just("concurrency"),
+        Just("platforms"),
+        Just("build_timestamp"),
+        Just("cascade"),
+    ];
+    let value = prop_oneof![
+        Just("binary".to_string()),
+        Just("{type: binary, name: x}".to_string()),
+        Just("{type: archive, strip_components: 2}".to_string()),
+        Just("{default: {type: binary}, platforms: {linux/amd64: {type: archive}}}".to_string()),
+        Just("{default: 1, platforms: {linux/amd64: 0, linux/arm64: 3}}".to_string()),
+        Just("{min: 1.0, max: 0.9}".to_string()),
+        Just("{new_per_run: 0}".to_string()),
+        Just("[{version: 1.0.0}, {min_version: 2}]".to_string()),
+        Just("{linux/amd64: {min_version: 1.0}}".to_string()),
+        Just("{checksums_file: 'a/b'}".to_string()),
+        Just("{max_bundles: 0}".to_string()),
+        "[\\[\\]{}:'\", a-z0-9./_-]{0,30}",
+        any::<i64>().prop_map(|n| n.to_string()),
+    ];
+    (field, value).prop_map(|(f, v)| (f.to_string(), v))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// Every combination of the policy and packaging fields either validates or is refused with
+    /// the field named; none panics.
+    #[test]
+    fn policy_and_packaging_fields_never_panic(fields in proptest::collection::vec(field_values(), 1..4)) {
+        let mut text = String::from(
+            "name: tool\nsource: {type: github_release, owner: o, repo: r}\nassets: {linux/amd64: [a], linux/arm64: [b]}\n",
+        );
+        let mut seen = std::collections::BTreeSet::new();
+        for (f, v) in &fields {
+            if seen.insert(f.clone()) {
+                text.push_str(&format!("{f}: {v}\n"));
+            }
+        }
+        match parse(&text) {
+            Ok(_) => {}
+            Err(SpecError::Invalid { message, .. }) => prop_assert!(!message.is_empty()),
+            Err(other) => prop_assert!(false, "unexpected error {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn the_ocx_forms_of_package_settings_are_understood() {
+    let spec = parse(
+        "name: tool\nsource: {type: github_release, owner: o, repo: r, tag_pattern: '^release-(?P<version>.+)$'}\n\
+         assets: {linux/amd64: [a], windows/amd64: [b], linux/amd64+libc.musl: [c]}\n\
+         asset_type: {default: {type: archive, strip_components: 1}, platforms: {windows/amd64: {type: binary, name: tool.exe}}}\n\
+         strip_components: {platforms: {linux/amd64+libc.musl: 2}}\n\
+         versions: {min: 1.0.0, max: 2.0.0, new_per_run: 3, backfill: oldest_first, poll_interval: '0 * * * *'}\n\
+         verify: {github_asset_digest: true, require: false}\n\
+         tests: [{name: t, command: 'tool --version'}]\n",
+    )
+    .unwrap();
+    let m = &spec.mirrors[0];
+    let by = |p: &str| {
+        m.platforms
+            .iter()
+            .find(|x| x.platform.to_string() == p)
+            .unwrap()
+    };
+    assert_eq!(by("linux/amd64").strip_components, 1);
+    assert_eq!(by("linux/amd64+libc.musl").strip_components, 2);
+    assert_eq!(by("windows/amd64").asset_type, spec::AssetTypeSpec::Binary);
+    assert_eq!(by("windows/amd64").binary_name.as_deref(), Some("tool.exe"));
+    assert_eq!(m.policy.new_per_run, Some(3));
+    assert!(!m.verify.require);
+
+    let (_, _, field, message) = invalid(
+        "name: tool\nsource: {type: github_release, owner: o, repo: r, tag_pattern: '^v(.+)$'}\nassets: {linux/amd64: [a]}\n",
+    );
+    assert_eq!(field, "source.tag_pattern");
+    assert!(message.contains("(?P<version>"), "{message}");
+    let (_, _, field, _) = invalid(
+        "name: tool\nsource: {type: github_release, owner: o, repo: r}\nassets: {linux/amd64: [a]}\nplatforms: {darwin/arm64: {min_version: 1.0}}\n",
+    );
+    assert_eq!(field, "platforms.darwin/arm64");
+    let (_, _, field, message) = invalid(
+        "name: tool\nsource: {type: github_release, owner: o, repo: r}\nassets: {linux/amd64: [a]}\nmetadata: missing.json\n",
+    );
+    assert_eq!(field, "metadata");
+    assert!(message.contains("missing.json"), "{message}");
+}
