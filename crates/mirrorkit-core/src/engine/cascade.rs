@@ -445,6 +445,179 @@ fn index_annotations(bytes: &[u8]) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::Digest;
+    use std::sync::Mutex;
+
+    /// Manifests by tag in memory, with tags whose reads fail. The end-to-end tests run the
+    /// cascade against docker-registry; this one reaches the error paths a real registry will
+    /// not produce on demand.
+    #[derive(Default)]
+    struct Memory {
+        tags: Mutex<BTreeMap<String, Vec<u8>>>,
+        failing: BTreeSet<String>,
+    }
+
+    impl Target for Memory {
+        fn describe(&self) -> String {
+            "memory".into()
+        }
+        async fn list_tags(&self, _: &str) -> Result<Vec<String>, TargetError> {
+            Ok(self.tags.lock().unwrap().keys().cloned().collect())
+        }
+        async fn resolve_tag(&self, _: &str, tag: &str) -> Result<Option<Digest>, TargetError> {
+            Ok(self
+                .tags
+                .lock()
+                .unwrap()
+                .get(tag)
+                .map(|b| Digest::sha256_of(b)))
+        }
+        async fn fetch_manifest(
+            &self,
+            _: &str,
+            reference: &str,
+        ) -> Result<Option<(String, Vec<u8>)>, TargetError> {
+            if self.failing.contains(reference) {
+                return Err(TargetError::Unreachable {
+                    target: "memory".into(),
+                    reason: "connection reset".into(),
+                });
+            }
+            Ok(self
+                .tags
+                .lock()
+                .unwrap()
+                .get(reference)
+                .map(|b| (ocx::MEDIA_TYPE_IMAGE_INDEX.to_string(), b.clone())))
+        }
+        async fn has_blob(&self, _: &str, _: &Digest) -> Result<bool, TargetError> {
+            Ok(true)
+        }
+        async fn push_blob(
+            &self,
+            _: &str,
+            _: &Digest,
+            _: u64,
+            _: &std::path::Path,
+        ) -> Result<(), TargetError> {
+            Ok(())
+        }
+        async fn push_manifest(
+            &self,
+            _: &str,
+            reference: &str,
+            _: &str,
+            bytes: &[u8],
+        ) -> Result<Digest, TargetError> {
+            self.tags
+                .lock()
+                .unwrap()
+                .insert(reference.to_string(), bytes.to_vec());
+            Ok(Digest::sha256_of(bytes))
+        }
+    }
+
+    fn index(version: &str, platforms: &[&str]) -> Vec<u8> {
+        let entries: BTreeMap<Platform, Value> = platforms
+            .iter()
+            .map(|p| {
+                let platform: Platform = p.parse().unwrap();
+                let entry = serde_json::json!({
+                    "mediaType": ocx::MEDIA_TYPE_IMAGE_MANIFEST,
+                    "digest": Digest::sha256_of(format!("{version}/{p}").as_bytes()).to_string(),
+                    "size": 1,
+                    "platform": {"os": platform.os, "architecture": platform.architecture},
+                });
+                (platform, entry)
+            })
+            .collect();
+        alias_index(&entries, &BTreeMap::new())
+    }
+
+    fn points_at(t: &Memory, tag: &str) -> BTreeMap<String, String> {
+        let bytes = t.tags.lock().unwrap().get(tag).cloned().unwrap_or_default();
+        index_entries(&bytes)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(p, e)| (p.to_string(), digest_of(&e)))
+            .collect()
+    }
+
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn a_registry_error_on_a_blocker_stops_the_cascade_with_a_warning_and_no_wrong_tag() {
+        let mut t = Memory::default();
+        let v2 = index("2.0.0", &["linux/amd64"]);
+        t.tags.lock().unwrap().insert("2.0.0".into(), v2.clone());
+        t.tags.lock().unwrap().insert("latest".into(), v2);
+        t.failing.insert("2.0.0".into());
+        let tags: BTreeSet<String> = ["2.0.0".to_string()].into();
+        let mut catalog = Catalog::new([("2.0.0", false, "2.0.0")], &tags);
+        let v1 = index("1.0.0", &["linux/amd64"]);
+        t.tags.lock().unwrap().insert("1.0.0".into(), v1.clone());
+        let out = run(cascade(
+            &t,
+            "r",
+            &mut catalog,
+            "1.0.0",
+            false,
+            "1.0.0",
+            &v1,
+            &BTreeMap::new(),
+        ));
+        // 1.0 has no blocker (nothing higher under 1.0), so it moves; at `1` the blocker 2.0.0
+        // is not under it; at `latest` reading 2.0.0 fails: the walk stops there.
+        assert_eq!(out.moved, ["1.0", "1"]);
+        assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+        assert!(out.warnings[0].contains("latest"), "{:?}", out.warnings);
+        assert_eq!(
+            points_at(&t, "latest"),
+            points_at(&t, "2.0.0"),
+            "latest still points at 2.0.0"
+        );
+    }
+
+    #[test]
+    fn check_computes_the_highest_version_per_platform_and_repair_writes_it() {
+        let t = Memory::default();
+        for (v, ps) in [
+            ("1.0.0", &["linux/amd64", "linux/arm64"][..]),
+            ("1.1.0", &["linux/amd64"][..]),
+            ("1.2.0-rc1", &["linux/amd64", "linux/arm64"][..]),
+        ] {
+            t.tags.lock().unwrap().insert(v.into(), index(v, ps));
+        }
+        let tags: BTreeSet<String> = t.tags.lock().unwrap().keys().cloned().collect();
+        let mut catalog = Catalog::new(
+            [
+                ("1.0.0", false, "1.0.0"),
+                ("1.1.0", false, "1.1.0"),
+                ("1.2.0-rc1", true, "1.2.0-rc1"),
+            ],
+            &tags,
+        );
+        let states = run(check(&t, "r", &mut catalog, false)).unwrap();
+        let by: BTreeMap<&str, &AliasState> =
+            states.iter().map(|s| (s.alias.as_str(), s)).collect();
+        assert_eq!(by["1"].state, "missing");
+        assert_eq!(by["1"].expected["linux/amd64"], "1.1.0");
+        assert_eq!(
+            by["1"].expected["linux/arm64"], "1.0.0",
+            "arm64 stays with 1.0.0"
+        );
+        assert!(!by.contains_key("1.2"), "prereleases make no alias");
+        let states = run(check(&t, "r", &mut catalog, true)).unwrap();
+        assert!(states.iter().all(|s| s.state == "repaired"));
+        let states = run(check(&t, "r", &mut catalog, false)).unwrap();
+        assert!(states.iter().all(|s| s.state == "ok"), "{states:?}");
+        assert_eq!(points_at(&t, "latest").len(), 2);
+    }
 
     #[test]
     fn only_plain_three_part_versions_cascade() {

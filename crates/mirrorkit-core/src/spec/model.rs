@@ -221,7 +221,8 @@ pub struct ConcurrencySpec {
     pub max_bundles: Option<Located<usize>>,
     /// Compression threads per packaging job (default: the cores shared among the jobs).
     pub compression_threads: Option<Located<u32>>,
-    /// ocx-mirror's pause between GitHub list pages in milliseconds.
+    /// Accepted for ocx-mirror compatibility and not used: mirrorkit paces GitHub listings by
+    /// the API's own rate-limit headers instead of a fixed pause.
     pub rate_limit_ms: Option<u64>,
     /// Accepted for ocx-mirror compatibility; mirrorkit retries every request itself.
     pub max_retries: Option<u32>,
