@@ -65,6 +65,9 @@ pub struct VersionPlan {
     pub reason: Option<String>,
     /// Per declared platform.
     pub platforms: Vec<PlatformPlan>,
+    /// The version's tag exists but lacks platforms upstream now offers: the push adds them to
+    /// the published index, keeping what it holds.
+    pub completes: bool,
     /// The checksums file of this version (`verify.checksums_file`), when there is one.
     #[serde(
         skip_serializing_if = "Option::is_none",
@@ -108,6 +111,18 @@ pub enum PlatformSelection {
     Absent,
     /// A pattern matched two assets.
     Ambiguous,
+    /// Already in the published index of this version.
+    Present,
+}
+
+/// What the target already holds of a mirror: its tags, and for each published version's exact
+/// tag the platforms its index carries (when they could be read).
+#[derive(Clone, Debug, Default)]
+pub struct Published {
+    /// Every tag of the repository.
+    pub tags: BTreeSet<String>,
+    /// Exact tag → platforms in its index.
+    pub platforms: std::collections::BTreeMap<String, BTreeSet<Platform>>,
 }
 
 /// Which versions the command line asks for.
@@ -141,13 +156,13 @@ pub fn tag_for(version: &str) -> Option<String> {
 pub fn plan_versions(
     mirror: &Mirror,
     mut releases: Vec<Release>,
-    existing_tags: &BTreeSet<String>,
+    published: &Published,
     filter: &VersionFilter,
 ) -> Vec<VersionPlan> {
     releases.sort_by(|a, b| version::compare(&a.version, &b.version));
     let mut plans: Vec<VersionPlan> = releases
         .iter()
-        .map(|r| plan_version(mirror, r, existing_tags, filter))
+        .map(|r| plan_version(mirror, r, published, filter))
         .collect();
     let candidate =
         |p: &VersionPlan| matches!(p.action, Action::Mirror | Action::Skip | Action::Fail);
@@ -221,10 +236,11 @@ fn policy_exclusion(mirror: &Mirror, release: &Release) -> Option<String> {
 fn plan_version(
     mirror: &Mirror,
     release: &Release,
-    existing_tags: &BTreeSet<String>,
+    published: &Published,
     filter: &VersionFilter,
 ) -> VersionPlan {
-    let platforms: Vec<PlatformPlan> = mirror
+    let mut completes = false;
+    let mut platforms: Vec<PlatformPlan> = mirror
         .platforms
         .iter()
         .map(|p| {
@@ -297,11 +313,40 @@ fn plan_version(
             Action::Exclude,
             Some("no asset matches any declared platform".to_string()),
         )
-    } else if tag.as_ref().is_some_and(|t| existing_tags.contains(t)) {
-        (
-            Action::Skip,
-            Some("tag already exists in the target".to_string()),
-        )
+    } else if let Some(t) = tag.as_ref().filter(|t| published.tags.contains(*t)) {
+        // Upstream may have added assets to a release after it was mirrored: the platforms the
+        // published index lacks are added to it (nothing is ever dropped).
+        let missing: Vec<String> = match published.platforms.get(t) {
+            Some(have) => platforms
+                .iter_mut()
+                .filter(|p| p.selection == PlatformSelection::Selected)
+                .filter_map(|p| {
+                    if have.contains(&p.platform) {
+                        p.selection = PlatformSelection::Present;
+                        p.reason = Some("already published".into());
+                        None
+                    } else {
+                        Some(p.platform.to_string())
+                    }
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        if missing.is_empty() {
+            (
+                Action::Skip,
+                Some("tag already exists in the target".to_string()),
+            )
+        } else {
+            completes = true;
+            (
+                Action::Mirror,
+                Some(format!(
+                    "adds {} to the published version",
+                    missing.join(", ")
+                )),
+            )
+        }
     } else {
         (Action::Mirror, None)
     };
@@ -313,6 +358,7 @@ fn plan_version(
         action,
         reason,
         platforms,
+        completes,
         checksums_url,
     }
 }

@@ -362,6 +362,25 @@ impl GithubFake {
         });
     }
 
+    /// Upload another asset to an existing release (as a release pipeline does asset by asset).
+    /// Panics when the release does not exist (a test bug).
+    pub fn add_asset(&self, owner: &str, repo: &str, tag: &str, asset: AssetSpec) {
+        let mut w = lock(&self.state.world);
+        w.next_id += 1;
+        let id = w.next_id;
+        let release = w
+            .releases
+            .iter_mut()
+            .find(|r| r.repo_key.0 == owner && r.repo_key.1 == repo && r.tag == tag)
+            .expect("add_asset: no such release");
+        release.assets.push(StoredAsset {
+            id,
+            name: asset.name,
+            bytes: Arc::new(asset.bytes),
+            digest: asset.digest,
+        });
+    }
+
     /// Set the rate-limit budget: `limit` per window, `remaining` now, refilled `reset_in` from
     /// now (and every hour after that).
     pub fn set_rate_limit(&self, limit: u64, remaining: u64, reset_in: Duration) {

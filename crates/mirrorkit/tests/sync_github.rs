@@ -655,3 +655,40 @@ fn metadata_binary_names_and_libc_platforms_shape_the_package() {
         .collect();
     assert_eq!(entries, [("tool".to_string(), 0o755, bin.len() as u64)]);
 }
+
+#[test]
+fn assets_uploaded_to_a_release_after_it_was_mirrored_are_added_to_its_index() {
+    let w = World::new();
+    w.release("v1.0.0", &["linux-amd64"], false);
+    w.spec("");
+    assert_exit(&w.sync(&[]), 0);
+    let before = w.platforms("1.0.0");
+    assert_eq!(before.len(), 1);
+
+    // The release pipeline uploads the arm64 asset later.
+    let (name, bytes) = w.asset("1.0.0", "linux-arm64");
+    w.gh.add_asset(OWNER, REPO, "v1.0.0", AssetSpec::new(&name, bytes));
+    let out = w.sync(&[]);
+    assert_exit(&out, 0);
+    let r = report(&out);
+    let v = &r["mirrors"][0]["versions"][0];
+    assert_eq!(v["status"], "pushed", "{v}");
+    assert!(
+        v["reason"].as_str().unwrap().contains("adds linux/arm64"),
+        "{v}"
+    );
+    let after = w.platforms("1.0.0");
+    assert_eq!(after.len(), 2);
+    assert_eq!(
+        after["linux/amd64"], before["linux/amd64"],
+        "amd64 untouched"
+    );
+    assert_eq!(w.platforms("latest"), after, "the rolling tags follow");
+    // Nothing is missing any more: the next run skips it.
+    let out = w.sync(&[]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        statuses(&report(&out)),
+        [("1.0.0".into(), "skipped".into())]
+    );
+}

@@ -69,6 +69,13 @@ struct Published {
     entries: Option<BTreeMap<Platform, Value>>,
 }
 
+/// A version's index as read: its key, exact tag, and the raw answer.
+type Fetched = (
+    VersionKey,
+    String,
+    Result<Option<(String, Vec<u8>)>, TargetError>,
+);
+
 /// What the target holds of a mirror's versions, fetched lazily.
 #[derive(Debug, Default)]
 pub struct Catalog {
@@ -167,6 +174,66 @@ impl Catalog {
             p.entries = Some(entries);
         }
         Ok(p.entries.get_or_insert_default())
+    }
+
+    /// Read the index of every published version (8 at a time) and return, per exact tag, the
+    /// platforms it carries. A version whose index cannot be read is left out (and read again,
+    /// lazily, when the cascade needs it).
+    pub async fn load_all<T: Target>(
+        &mut self,
+        target: &T,
+        repo: &str,
+    ) -> BTreeMap<String, BTreeSet<Platform>> {
+        use futures_util::StreamExt;
+        let wanted: Vec<(VersionKey, String)> = self
+            .versions
+            .iter()
+            .filter(|(_, p)| p.entries.is_none())
+            .map(|(k, p)| (k.clone(), p.tag.clone()))
+            .collect();
+        let fetched: Vec<Fetched> = futures_util::stream::iter(wanted)
+            .map(|(k, tag)| async move {
+                let r = target.fetch_manifest(repo, &tag).await;
+                (k, tag, r)
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        for (key, tag, result) in fetched {
+            match result {
+                Ok(Some((_, bytes))) => match index_entries(&bytes) {
+                    Some(entries) => {
+                        if let Some(p) = self.versions.get_mut(&key) {
+                            p.entries = Some(entries);
+                        }
+                    }
+                    None => tracing::warn!("{repo}:{tag} is not an image index with platforms"),
+                },
+                Ok(None) => {}
+                Err(e) => tracing::warn!("cannot read {repo}:{tag}: {e}"),
+            }
+        }
+        self.versions
+            .values()
+            .filter_map(|p| {
+                p.entries
+                    .as_ref()
+                    .map(|e| (p.tag.clone(), e.keys().cloned().collect()))
+            })
+            .collect()
+    }
+
+    /// The index entries of a published version, by platform (read if not yet known).
+    pub async fn published_entries<T: Target>(
+        &mut self,
+        target: &T,
+        repo: &str,
+        version: &str,
+    ) -> Result<BTreeMap<Platform, Value>, String> {
+        Ok(self
+            .entries(target, repo, &VersionKey(version.to_string()))
+            .await?
+            .clone())
     }
 
     /// Eligible versions above `v` under alias `level` of `of`.

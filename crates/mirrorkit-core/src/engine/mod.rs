@@ -21,7 +21,9 @@ use futures_util::stream;
 
 use crate::exit::ExitCode;
 use crate::http::HttpClient;
-use crate::plan::{Action, PlatformSelection, VersionFilter, VersionPlan, plan_versions};
+use crate::plan::{
+    Action, PlatformSelection, Published, VersionFilter, VersionPlan, plan_versions,
+};
 use crate::report::{MirrorError, MirrorReport, PlatformReport, Report, Status, VersionReport};
 use crate::source::SourceError;
 use crate::spec::{Mirror, SourceConfig, Spec, TargetConfig};
@@ -194,7 +196,15 @@ where
             .map(|(v, pre, t)| (v.as_str(), *pre, t.as_str())),
         &existing,
     );
-    let plans = plan_versions(mirror, releases, &existing, &options.filter);
+    let published = Published {
+        platforms: catalog
+            .load_all(&target, &mirror.repository)
+            .await
+            .into_iter()
+            .collect(),
+        tags: existing,
+    };
+    let plans = plan_versions(mirror, releases, &published, &options.filter);
     for wanted in &options.filter.versions {
         if !plans.iter().any(|p| &p.version == wanted) {
             tracing::warn!(
@@ -366,6 +376,7 @@ pub(super) fn planned_report(p: &VersionPlan, mirror_status: Status) -> VersionR
                     PlatformSelection::Selected => status,
                     PlatformSelection::Absent => Status::Excluded,
                     PlatformSelection::Ambiguous => Status::Failed,
+                    PlatformSelection::Present => Status::Skipped,
                 },
                 reason: pp.reason.clone(),
                 asset: pp.asset.as_ref().map(|a| a.name.clone()),

@@ -10,7 +10,7 @@ use crate::digest::{Algorithm, Digest, Hasher};
 use crate::http::HttpClient;
 use crate::package::layer::{self as package, BuiltLayer, LayerOptions};
 use crate::package::ocx;
-use crate::plan::VersionPlan;
+use crate::plan::{PlatformSelection, VersionPlan};
 use crate::platform::Platform;
 use crate::report::{PlatformReport, Status, VersionReport};
 use crate::source::Asset;
@@ -76,6 +76,7 @@ pub(super) async fn prepare_version<'p>(
     let selected: Vec<_> = plan
         .platforms
         .iter()
+        .filter(|pp| pp.selection == PlatformSelection::Selected)
         .filter_map(|pp| pp.asset.as_ref().map(|a| (pp, a)))
         .collect();
     let outcomes = futures_util::future::join_all(selected.iter().map(|(pp, asset)| {

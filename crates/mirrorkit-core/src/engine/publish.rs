@@ -118,7 +118,21 @@ pub(super) async fn push_version<T: Target>(
         if let Some(source) = source_annotation(mirror) {
             annotations.insert(ocx::ANNOTATION_SOURCE.to_string(), source);
         }
-        let index = ocx::image_index(&entries, &annotations);
+        let mut index = ocx::image_index(&entries, &annotations);
+        if plan.completes {
+            // The version is published already: add the new platforms to its index, keeping
+            // every platform it holds.
+            let mut merged = catalog
+                .published_entries(target, repo, &plan.version)
+                .await
+                .map_err(|reason| TargetError::Rejected {
+                    target: target.describe(),
+                    what: format!("the published index of {}", plan.version),
+                    reason,
+                })?;
+            merged.extend(cascade::index_entries(&index).unwrap_or_default());
+            index = cascade::alias_index(&merged, &annotations);
+        }
         let index_digest = Digest::sha256_of(&index);
         target
             .push_manifest(
