@@ -161,6 +161,46 @@ pub async fn copy(
     Ok(copier.report)
 }
 
+/// Copy the image at `src` into `layout`: every blob and manifest, stored by digest, with no
+/// `index.json` entry (the caller writes the index). Blobs the layout holds are not copied again.
+/// Returns the top manifest and what was copied.
+pub async fn copy_into_layout(
+    src: &ImageReference,
+    layout: &Layout,
+    opts: &CopyOptions,
+) -> Result<(RawManifest, CopyReport), CopyError> {
+    let mut registries: HashMap<String, Arc<Registry>> = HashMap::new();
+    let source = open_endpoint(src, opts, &mut registries, false).await?;
+    let dest = Endpoint::Layout {
+        layout: layout.clone(),
+        reference: None,
+        _temp: None,
+        archive_to: None,
+    };
+    let top = source.top_manifest().await?;
+    let mut copier = Copier {
+        source: &source,
+        dest: &dest,
+        handled: HashSet::new(),
+        report: CopyReport {
+            source: src.to_string(),
+            destination: format!("oci:{}", layout.dir().display()),
+            digest: top.digest.clone(),
+            media_type: top.media_type.clone(),
+            manifests: 0,
+            blobs_copied: 0,
+            blobs_skipped: 0,
+            blobs_mounted: 0,
+            bytes: 0,
+        },
+    };
+    copier.copy_contents(&top, 0).await?;
+    dest.push_child(&top).await?;
+    copier.report.manifests += 1;
+    let report = copier.report;
+    Ok((top, report))
+}
+
 async fn open_endpoint(
     r: &ImageReference,
     opts: &CopyOptions,

@@ -70,6 +70,16 @@ pub enum Command {
     /// Check the rolling tags (X.Y, X, latest) of every mirror against what is published, or
     /// repair them: each should hold, per platform, the highest published version under it.
     Cascade(CascadeArgs),
+    /// Export what a spec mirrors (every tag of its repositories, read from its target), or the
+    /// given references, as one bundle for an air-gapped site: an OCI image layout directory or
+    /// archive with `mirrorkit-bundle.json`.
+    Export(ExportArgs),
+    /// Import a bundle (directory, archive, or parts) into a registry or a directory of layouts:
+    /// every blob verified, present blobs not re-sent, every tag restored.
+    Import(ImportArgs),
+    /// Inspect bundles without importing them.
+    #[command(subcommand)]
+    Bundle(BundleCommand),
     /// Print shell completions to stdout.
     Completions {
         /// The shell.
@@ -118,6 +128,124 @@ pub struct SyncArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Plain)]
     pub format: Format,
+}
+
+/// Bundle layout on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BundleFormatArg {
+    /// A directory.
+    OciLayout,
+    /// A tar of the layout.
+    OciArchive,
+}
+
+/// Archive compression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CompressArg {
+    /// zstd.
+    Zstd,
+    /// gzip.
+    Gzip,
+    /// None.
+    None,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A spec file, or image references (docker://HOST/REPO:TAG, oci:DIR:TAG).
+    #[arg(required = true, value_name = "SPEC|REF")]
+    pub sources: Vec<String>,
+    /// Where to write the bundle (a new directory, or an archive file).
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub output: PathBuf,
+    /// Directory or archive.
+    #[arg(long, value_enum, default_value_t = BundleFormatArg::OciArchive)]
+    pub format: BundleFormatArg,
+    /// Compression of an archive.
+    #[arg(long, value_enum, default_value_t = CompressArg::None)]
+    pub compress: CompressArg,
+    /// Leave out blobs an earlier bundle (directory, archive or its mirrorkit-bundle.json)
+    /// already carried: a delta bundle, importable on top of it.
+    #[arg(long, value_name = "PREVIOUS")]
+    pub since: Option<PathBuf>,
+    /// Split an archive into parts of at most this size (e.g. 4GiB, 700MiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub split: Option<u64>,
+    /// Only this mirror of the spec (repeatable).
+    #[arg(long = "only", value_name = "KEY")]
+    pub only: Vec<String>,
+    /// A registry to talk plain HTTP to (repeatable).
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub insecure_registries: Vec<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The bundle: a directory, an archive, or the first of its parts.
+    pub path: PathBuf,
+    /// Where to: docker://HOST[:PORT][/NAMESPACE] or oci:DIR.
+    #[arg(long, value_name = "TARGET")]
+    pub to: String,
+    /// Verify and say what would change; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Repository for entries of a layout written by another tool that name only a tag.
+    #[arg(long, value_name = "NAME")]
+    pub repository: Option<String>,
+    /// A registry to talk plain HTTP to (repeatable).
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub insecure_registries: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Plain)]
+    pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Check a bundle: every blob against its digest, every image complete, the format known.
+    Verify {
+        /// The bundle.
+        path: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Plain)]
+        format: Format,
+    },
+    /// List what a bundle holds.
+    Ls {
+        /// The bundle.
+        path: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Plain)]
+        format: Format,
+    },
+}
+
+/// `4GiB`, `700MiB`, `1G`, `1048576`: a size in bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (e.g. 4GiB, 700MiB)"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        other => return Err(format!("unknown size unit {other:?} in {s:?}")),
+    };
+    let bytes = (n * mult as f64) as u64;
+    if bytes < 1 << 20 {
+        return Err(format!("{s:?}: parts must be at least 1MiB"));
+    }
+    Ok(bytes)
 }
 
 /// What `cascade` does.

@@ -1,6 +1,7 @@
 //! The mirrorkit binary: parses the command line, calls the library, prints, and decides the exit
 //! code in one place ([`run`] returns it; `main` only converts it).
 
+mod bundles;
 mod cli;
 mod diagnostics;
 mod targets;
@@ -83,6 +84,9 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Schema { target } => schema(target),
         Command::Copy(args) => targets::copy(args).await,
         Command::Cascade(args) => cascade(args).await,
+        Command::Export(args) => bundles::export(args).await,
+        Command::Import(args) => bundles::import(args).await,
+        Command::Bundle(cmd) => bundles::bundle(cmd).await,
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
