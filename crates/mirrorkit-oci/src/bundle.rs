@@ -657,23 +657,40 @@ fn verify_blobs(dir: &Path) -> Result<usize, BundleError> {
 /// Open and verify a bundle: a layout directory, or an archive (plain, gzip or zstd; whole or in
 /// parts). Every blob is hashed, every image walked; nothing is written anywhere but a temp dir.
 /// `repository` names the repository for entries of a foreign layout that carry only a tag.
-pub async fn open(path: &Path, repository: Option<&str>) -> Result<OpenBundle, BundleError> {
+/// An archive is unpacked into a temp directory under `staging_in` (default: the system temp
+/// dir); put it on the target's filesystem so blobs can be hard-linked into place.
+pub async fn open(
+    path: &Path,
+    repository: Option<&str>,
+    staging_in: Option<&Path>,
+) -> Result<OpenBundle, BundleError> {
     let path = path.to_path_buf();
     let repository = repository.map(str::to_string);
-    tokio::task::spawn_blocking(move || open_blocking(&path, repository.as_deref()))
-        .await
-        .map_err(|e| BundleError::Usage(format!("bundle task failed: {e}")))?
+    let staging_in = staging_in.map(Path::to_path_buf);
+    tokio::task::spawn_blocking(move || {
+        open_blocking(&path, repository.as_deref(), staging_in.as_deref())
+    })
+    .await
+    .map_err(|e| BundleError::Usage(format!("bundle task failed: {e}")))?
 }
 
-fn open_blocking(path: &Path, repository: Option<&str>) -> Result<OpenBundle, BundleError> {
+fn open_blocking(
+    path: &Path,
+    repository: Option<&str>,
+    staging_in: Option<&Path>,
+) -> Result<OpenBundle, BundleError> {
     let (dir, temp, blobs_verified) = if path.is_dir() {
         let n = verify_blobs(path)?;
         (path.to_path_buf(), None, n)
     } else {
+        let parent = staging_in
+            .map(Path::to_path_buf)
+            .unwrap_or_else(std::env::temp_dir);
+        std::fs::create_dir_all(&parent).map_err(|e| OciError::io(&parent, e))?;
         let temp = tempfile::Builder::new()
-            .prefix("mirrorkit-import-")
-            .tempdir()
-            .map_err(|e| OciError::io(std::env::temp_dir(), e))?;
+            .prefix(TEMP_PREFIX)
+            .tempdir_in(&parent)
+            .map_err(|e| OciError::io(&parent, e))?;
         let reader = archive::open_reader(path)?;
         let what = path.display().to_string();
         archive::extract_reader(reader, &what, temp.path(), true).map_err(|e| match e {
@@ -979,6 +996,11 @@ pub async fn import(
             if missing.len() > 5 { ", …" } else { "" }
         )));
     }
+    // An archive was unpacked (and every blob verified) into our own temp dir: its blobs may be
+    // linked rather than copied. A bundle directory belongs to the user: copied, never linked.
+    let mut copy_opts = copy_opts.clone();
+    copy_opts.link_verified_layouts = bundle._temp.is_some();
+    let copy_opts = &copy_opts;
     let mut report = ImportReport {
         bundle: bundle.manifest.as_ref().map(|m| m.id.clone()),
         dry_run,

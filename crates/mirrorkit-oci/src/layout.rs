@@ -105,6 +105,38 @@ impl Layout {
         self.blob_path(digest).is_file()
     }
 
+    /// Hard-link the blob `digest` of `source` into this layout (same filesystem only), when the
+    /// source file has exactly `size` bytes. The content is not re-hashed: use it for a source
+    /// whose blobs were verified when written (our own layouts, a bundle verified on opening).
+    /// `Ok(false)` when linking is not possible and the caller should copy.
+    pub fn link_blob_from(
+        &self,
+        source: &Layout,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<bool, OciError> {
+        let from = source.blob_path(digest);
+        match std::fs::symlink_metadata(&from) {
+            Ok(m) if m.is_file() && m.len() == size => {}
+            _ => return Ok(false),
+        }
+        let to = self.blob_path(digest);
+        if to.is_file() {
+            return Ok(true);
+        }
+        let Some(dir) = to.parent() else {
+            return Ok(false);
+        };
+        std::fs::create_dir_all(dir).map_err(|e| OciError::io(dir, e))?;
+        let temp = dir.join(format!("{TEMP_PREFIX}link-{}", digest.hex()));
+        let _ = std::fs::remove_file(&temp);
+        if std::fs::hard_link(&from, &temp).is_err() {
+            return Ok(false);
+        }
+        std::fs::rename(&temp, &to).map_err(|e| OciError::io(&to, e))?;
+        Ok(true)
+    }
+
     /// Stream `stream` into the blob `digest`: temp file, hash, rename when the digest (and
     /// `size`, when given) match. Returns the bytes written. A present blob is left alone.
     pub async fn write_blob(

@@ -210,10 +210,13 @@ pub async fn export(args: ExportArgs) -> ExitCode {
         eprintln!("error: nothing to export (the spec's repositories hold no tags yet?)");
         return ExitCode::ItemFailed;
     }
-    let copy_opts = match copy_options(insecure) {
+    let mut copy_opts = match copy_options(insecure) {
         Ok(o) => o,
         Err(code) => return code,
     };
+    // A spec's layouts are our own, written verified: their blobs may be linked into the
+    // bundle. References given by hand are read (and hashed) like any source.
+    copy_opts.link_verified_layouts = spec_origin.is_some();
     let opts = ExportOptions {
         output: args.output.clone(),
         format: match args.format {
@@ -276,7 +279,11 @@ pub async fn import(args: ImportArgs) -> ExitCode {
         Ok(o) => o,
         Err(code) => return code,
     };
-    let opened = match bundle::open(&args.path, args.repository.as_deref()).await {
+    let staging = match &target {
+        ImportTarget::Layouts { root } => Some(root.as_path()),
+        ImportTarget::Registry { .. } => None,
+    };
+    let opened = match bundle::open(&args.path, args.repository.as_deref(), staging).await {
         Ok(b) => b,
         Err(e) => return fail(&e),
     };
@@ -303,7 +310,7 @@ pub async fn bundle(cmd: BundleCommand) -> ExitCode {
         BundleCommand::Verify { path, format } => (path, *format, true),
         BundleCommand::Ls { path, format } => (path, *format, false),
     };
-    let opened = match bundle::open(path, Some("unnamed")).await {
+    let opened = match bundle::open(path, Some("unnamed"), None).await {
         Ok(b) => b,
         Err(e) => return fail(&e),
     };
