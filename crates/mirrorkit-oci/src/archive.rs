@@ -207,9 +207,14 @@ pub fn extract_reader(
                         let mut hasher = Hasher::new(expected.algorithm());
                         let mut buf = vec![0u8; 1 << 16];
                         loop {
-                            let n = entry
-                                .read(&mut buf)
-                                .map_err(|e| read_error(what, &target, e))?;
+                            let n = match entry.read(&mut buf) {
+                                Ok(n) => n,
+                                Err(e) => {
+                                    // Never leave a partial blob under its digest's name.
+                                    let _ = std::fs::remove_file(&target);
+                                    return Err(read_error(what, &target, e));
+                                }
+                            };
                             if n == 0 {
                                 break;
                             }
