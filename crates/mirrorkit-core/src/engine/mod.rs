@@ -29,7 +29,7 @@ use crate::source::SourceError;
 use crate::spec::{Mirror, SourceConfig, Spec, TargetConfig};
 use crate::store::Store;
 use crate::target::{Target, TargetError};
-use prepare::{Tools, prepare_version, threads_per_job};
+use prepare::{Tools, prepare_version};
 use publish::{Publisher, Stamp, push_version};
 
 /// What the command line asks of a sync.
@@ -240,17 +240,16 @@ where
         }
     }
     let packaging = tokio::sync::Semaphore::new(mirror.concurrency.max_bundles);
+    let cpus = tokio::sync::Semaphore::new(prepare::cores());
     let downloads = tokio::sync::Semaphore::new(mirror.concurrency.max_downloads);
     let tools = Tools {
         http,
         store,
         work_dir: &options.work_dir,
         packaging: &packaging,
+        cpus: &cpus,
         downloads: &downloads,
-        threads: mirror
-            .concurrency
-            .compression_threads
-            .unwrap_or_else(|| threads_per_job(mirror.concurrency.max_bundles)),
+        threads: mirror.concurrency.compression_threads,
     };
     let stamp = Stamp::now();
     let publisher = Publisher {

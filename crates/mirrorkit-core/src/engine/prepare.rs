@@ -25,10 +25,15 @@ pub(super) struct Tools<'a> {
     pub(super) work_dir: &'a Path,
     /// Bounds the packaging jobs running at once (`concurrency.max_bundles`).
     pub(super) packaging: &'a tokio::sync::Semaphore,
+    /// One permit per core: a packaging job holds one per compression thread, so all jobs
+    /// together never run more compression threads than there are cores (nor use more than
+    /// that many threads' worth of xz memory).
+    pub(super) cpus: &'a tokio::sync::Semaphore,
     /// Bounds the downloads running at once (`concurrency.max_downloads`).
     pub(super) downloads: &'a tokio::sync::Semaphore,
-    /// Compression threads per packaging job.
-    pub(super) threads: u32,
+    /// Compression threads per packaging job (`concurrency.compression_threads`); `None`:
+    /// chosen per asset by [`threads_for`].
+    pub(super) threads: Option<u32>,
 }
 
 /// One platform of a version, downloaded, verified and packaged, ready to push.
@@ -148,12 +153,23 @@ pub(super) async fn prepare_version<'p>(
     )
 }
 
-/// Compression threads per packaging job: the cores shared among `jobs` concurrent jobs.
-/// Multi-threaded xz needs ~100 MiB per thread, so letting every concurrently prepared version
-/// compress with every core would multiply memory and thrash the CPU for no gain.
-pub(super) fn threads_per_job(jobs: usize) -> u32 {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    (cores / jobs.max(1)).max(1) as u32
+/// The machine's cores (the number of CPU permits).
+pub(super) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Compression threads worth giving one asset: the encoders split their input into blocks (xz
+/// at preset 6: 24 MiB; zstd: a few MiB per job) and a block is compressed by one thread, so a
+/// small asset gains nothing from more threads, while several small assets gain from running
+/// side by side. The uncompressed size is estimated at twice the asset's.
+pub(super) fn threads_for(compression: CompressionSpec, asset_bytes: u64, cores: usize) -> u32 {
+    let block: u64 = match compression {
+        CompressionSpec::Xz => 24 << 20,
+        CompressionSpec::Zstd => 8 << 20,
+        CompressionSpec::Gzip => return 1,
+    };
+    let blocks = (asset_bytes.saturating_mul(2)).div_ceil(block).max(1);
+    blocks.min(cores.max(1) as u64) as u32
 }
 
 fn layer_options(mirror: &Mirror, platform: &PlatformAssets, threads: u32) -> LayerOptions {
@@ -434,7 +450,12 @@ async fn prepare_platform(
             format!("cannot create {}: {e}", pdir.display()),
         ));
     }
-    let opts = layer_options(mirror, settings, tools.threads);
+    let cores = cores();
+    let threads = tools
+        .threads
+        .unwrap_or_else(|| threads_for(mirror.compression, blob.size, cores))
+        .clamp(1, cores as u32);
+    let opts = layer_options(mirror, settings, threads);
     let fingerprint = options_fingerprint(&opts);
     let layer = match reusable_layer(&pdir, &blob.digest, &fingerprint).await {
         Some(l) => {
@@ -450,6 +471,7 @@ async fn prepare_platform(
             let (asset_path, asset_name, out_dir) =
                 (blob.path.clone(), asset.name.clone(), pdir.clone());
             let _slot = tools.packaging.acquire().await;
+            let _cpus = tools.cpus.acquire_many(threads).await;
             let built = tokio::task::spawn_blocking(move || {
                 package::build_layer(&asset_path, &asset_name, &opts, &out_dir)
             })
@@ -502,4 +524,22 @@ async fn prepare_platform(
         blob.digest,
         warning,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_assets_get_one_thread_and_large_ones_up_to_the_cores() {
+        let mib = 1u64 << 20;
+        assert_eq!(threads_for(CompressionSpec::Xz, 2 * mib, 8), 1);
+        assert_eq!(threads_for(CompressionSpec::Xz, 12 * mib, 8), 1);
+        assert_eq!(threads_for(CompressionSpec::Xz, 13 * mib, 8), 2);
+        assert_eq!(threads_for(CompressionSpec::Xz, 1024 * mib, 8), 8);
+        assert_eq!(threads_for(CompressionSpec::Xz, 1024 * mib, 2), 2);
+        assert_eq!(threads_for(CompressionSpec::Zstd, 20 * mib, 8), 5);
+        assert_eq!(threads_for(CompressionSpec::Gzip, 1024 * mib, 8), 1);
+        assert_eq!(threads_for(CompressionSpec::Xz, 0, 8), 1);
+    }
 }

@@ -143,16 +143,19 @@ pub struct Concurrency {
     pub max_downloads: usize,
     /// Packaging jobs at once.
     pub max_bundles: usize,
-    /// Compression threads per packaging job (`None`: the cores shared among the jobs).
+    /// Compression threads per packaging job (`None`: by asset size, at most the cores).
     pub compression_threads: Option<u32>,
 }
 
 impl Default for Concurrency {
     fn default() -> Self {
+        // As many packaging jobs as cores: each holds one CPU permit per compression thread
+        // (see the engine), so jobs never oversubscribe the machine, and small assets — one xz
+        // block, one thread — run side by side instead of queueing behind each other.
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Concurrency {
             max_downloads: 8,
-            max_bundles: (cores / 2).max(1),
+            max_bundles: cores,
             compression_threads: None,
         }
     }

@@ -217,9 +217,11 @@ pub struct VerifySpec {
 pub struct ConcurrencySpec {
     /// Downloads at once (default 8).
     pub max_downloads: Option<Located<usize>>,
-    /// Packaging jobs at once (default half the cores).
+    /// Packaging jobs at once (default: the number of cores; compression threads of all jobs
+    /// together never exceed the cores).
     pub max_bundles: Option<Located<usize>>,
-    /// Compression threads per packaging job (default: the cores shared among the jobs).
+    /// Compression threads per packaging job (default: by asset size — one per 24 MiB xz block —
+    /// at most the cores).
     pub compression_threads: Option<Located<u32>>,
     /// Accepted for ocx-mirror compatibility and not used: mirrorkit paces GitHub listings by
     /// the API's own rate-limit headers instead of a fixed pause.
