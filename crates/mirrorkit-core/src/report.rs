@@ -100,8 +100,33 @@ pub struct VersionReport {
     /// cascade stopped by a registry error).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Images and charts: the source's digest when the pushed one differs (a platform subset
+    /// writes a new index).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_digest: Option<Digest>,
+    /// Images: signatures, SBOMs and attestations copied with it (their digests).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub referrers: Vec<Digest>,
+    /// Charts: the images the chart uses, with where each was found.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ChartImage>,
     /// One entry per declared platform.
     pub platforms: Vec<PlatformReport>,
+}
+
+/// An image a chart version uses.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ChartImage {
+    /// The reference as found (`registry/repo:tag` or `@digest`).
+    pub image: String,
+    /// Where: `Chart.yaml annotation helm.sh/images`, `values.yaml (charts/sub/values.yaml)`,
+    /// `helm template`, `extra_images`.
+    pub found_in: Vec<String>,
+    /// Its outcome as a mirrored image (`pushed`, `skipped`, `failed`, `planned`).
+    pub status: Status,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// One platform of a version.
@@ -345,6 +370,9 @@ mod tests {
         VersionReport {
             tags_written: Vec::new(),
             warnings: Vec::new(),
+            source_digest: None,
+            referrers: Vec::new(),
+            images: Vec::new(),
             version: "1.0.0".into(),
             tag: "1.0.0".into(),
             status,

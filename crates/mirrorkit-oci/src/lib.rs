@@ -16,6 +16,8 @@ pub mod archive;
 pub mod bundle;
 pub mod copy;
 pub mod error;
+pub mod helm;
+pub mod images;
 pub mod layout;
 pub mod media;
 pub mod reference;

@@ -118,6 +118,12 @@ pub struct SyncArgs {
     /// Stop at the first failure.
     #[arg(long)]
     pub fail_fast: bool,
+    /// Helm mirrors: push the charts, not the images they use.
+    #[arg(long, conflicts_with = "images_only")]
+    pub charts_only: bool,
+    /// Helm mirrors: push the images the charts use, not the charts.
+    #[arg(long)]
+    pub images_only: bool,
     /// Versions prepared (downloaded and packaged) at once.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,

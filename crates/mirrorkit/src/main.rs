@@ -135,11 +135,47 @@ async fn sync(args: SyncArgs, force_dry_run: bool) -> ExitCode {
         work_dir,
     };
     let credentials = Credentials::load();
-    let opener = targets::Opener::new(&spec, http.clone(), credentials);
+    let opener = targets::Opener::new(&spec, http.clone(), credentials.clone());
     let progress = diagnostics::SyncProgress::new(options.dry_run);
-    let report = engine::sync(&spec, &options, &http, |t| opener.open(t), &|e| {
-        progress.update(e)
-    })
+    let insecure_hosts = insecure_hosts_of(&spec);
+    let known_blobs = mirrorkit_oci::images::KnownBlobs::default();
+    let ctx = mirrorkit_oci::images::SyncContext {
+        http: &http,
+        credentials: &credentials,
+        insecure_hosts: &insecure_hosts,
+        dry_run: options.dry_run,
+        fail_fast: options.fail_fast,
+        known_blobs: &known_blobs,
+    };
+    let parts = mirrorkit_oci::helm::HelmParts {
+        skip_charts: args.images_only,
+        skip_images: args.charts_only,
+    };
+    let copy_mirror = async |m: &spec::Mirror| match &m.source {
+        spec::SourceConfig::Oci(src) => mirrorkit_oci::images::sync_oci_mirror(m, src, &ctx).await,
+        spec::SourceConfig::Helm(src) => {
+            mirrorkit_oci::helm::sync_helm_mirror(m, src, parts, &ctx).await
+        }
+        // The engine builds release mirrors itself and never hands them here.
+        _ => mirrorkit_core::report::MirrorReport {
+            key: m.key.clone(),
+            repository: m.repository.clone(),
+            target: m.target.to_string(),
+            error: Some(mirrorkit_core::report::MirrorError {
+                message: "internal: a release mirror reached the image copier".into(),
+                exit_code: ExitCode::ItemFailed.code(),
+            }),
+            versions: Vec::new(),
+        },
+    };
+    let report = engine::sync(
+        &spec,
+        &options,
+        &http,
+        |t| opener.open(t),
+        &|e| progress.update(e),
+        copy_mirror,
+    )
     .await;
     progress.finish();
     let report = match report {
@@ -168,6 +204,29 @@ async fn sync(args: SyncArgs, force_dry_run: bool) -> ExitCode {
         ExitCode::Success => report.exit_code(),
         other => other,
     }
+}
+
+/// Registries spoken to over plain HTTP: the spec's `registries` marked insecure and insecure
+/// registry targets.
+fn insecure_hosts_of(spec: &spec::Spec) -> Vec<String> {
+    let mut hosts: Vec<String> = spec
+        .registries
+        .iter()
+        .filter(|(_, s)| s.insecure)
+        .map(|(h, _)| h.clone())
+        .collect();
+    for m in &spec.mirrors {
+        if let spec::TargetConfig::Registry {
+            host,
+            insecure: true,
+        } = &m.target
+        {
+            hosts.push(host.clone());
+        }
+    }
+    hosts.sort();
+    hosts.dedup();
+    hosts
 }
 
 /// The HTTP client a spec's run uses (its `registries:` concurrency limits applied).

@@ -85,16 +85,18 @@ impl EngineError {
 
 /// Run a sync (or a dry run) of `spec`. `open_target` turns a target of the spec into something
 /// that can be published to (the binary passes `mirrorkit-oci`'s registry/layout opener).
-pub async fn sync<T, F>(
+pub async fn sync<T, F, C>(
     spec: &Spec,
     options: &SyncOptions,
     http: &HttpClient,
     open_target: F,
     progress: &(dyn Fn(Progress<'_>) + Sync),
+    copy_mirror: C,
 ) -> Result<Report, EngineError>
 where
     T: Target,
     F: Fn(&TargetConfig) -> Result<T, TargetError>,
+    C: AsyncFn(&Mirror) -> MirrorReport,
 {
     let started = Instant::now();
     check_only(spec, &options.only)?;
@@ -117,15 +119,20 @@ where
         .iter()
         .filter(|m| options.only.is_empty() || options.only.contains(&m.key))
     {
-        let mreport = run_mirror(
-            mirror,
-            options,
-            http,
-            store.as_ref(),
-            &open_target,
-            progress,
-        )
-        .await;
+        // Images and charts are copied by the OCI layer (`copy_mirror`); releases are built here.
+        let mreport = if mirror.source.is_release() {
+            run_mirror(
+                mirror,
+                options,
+                http,
+                store.as_ref(),
+                &open_target,
+                progress,
+            )
+            .await
+        } else {
+            copy_mirror(mirror).await
+        };
         let stop = options.fail_fast
             && (mreport.error.is_some()
                 || mreport.versions.iter().any(|v| v.status == Status::Failed));
@@ -346,6 +353,10 @@ pub async fn discover(
             let cache = std::fs::create_dir_all(&cache).is_ok().then_some(cache);
             crate::source::github::discover(g, http, cache.as_deref()).await
         }
+        SourceConfig::Oci(_) | SourceConfig::Helm(_) => Err(SourceError::Malformed {
+            what: format!("mirror {}", mirror.key),
+            reason: "images and charts are copied, not discovered as releases".into(),
+        }),
     }
 }
 
@@ -366,6 +377,9 @@ pub(super) fn planned_report(p: &VersionPlan, mirror_status: Status) -> VersionR
         duration_ms: 0,
         tags_written: Vec::new(),
         warnings: Vec::new(),
+        source_digest: None,
+        referrers: Vec::new(),
+        images: Vec::new(),
         platforms: p
             .platforms
             .iter()

@@ -3,6 +3,7 @@
 
 pub mod checksums;
 pub mod github;
+pub mod images;
 pub mod url_index;
 
 use crate::digest::Digest;

@@ -43,6 +43,9 @@ pub struct Mirror {
     pub key: String,
     /// Repository path in the target (namespace included; no host).
     pub repository: String,
+    /// The target's namespace (repository prefix), if any: images a chart uses are filed under
+    /// it too.
+    pub namespace: Option<String>,
     /// Where it is published.
     pub target: TargetConfig,
     /// Where versions come from.
@@ -194,6 +197,18 @@ pub enum SourceConfig {
     UrlIndex(IndexOrigin),
     /// GitHub releases.
     Github(GithubSource),
+    /// Images and other OCI content, copied as they are.
+    Oci(crate::source::images::OciSource),
+    /// Helm charts.
+    Helm(crate::source::images::HelmSource),
+}
+
+impl SourceConfig {
+    /// Whether versions are built from downloaded assets (`url_index`, `github_release`), as
+    /// opposed to copied OCI content (`oci`, `helm`).
+    pub fn is_release(&self) -> bool {
+        matches!(self, SourceConfig::UrlIndex(_) | SourceConfig::Github(_))
+    }
 }
 
 /// The asset patterns of one platform.

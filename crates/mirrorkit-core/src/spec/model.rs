@@ -50,6 +50,11 @@ pub enum SourceKind {
     UrlIndex,
     /// The releases of a GitHub (or GitHub Enterprise) repository.
     GithubRelease,
+    /// Images and other OCI content in a registry, copied as they are.
+    Oci,
+    /// Helm charts (classic repository, OCI repository, or a chart directory), pushed as Helm
+    /// OCI artifacts, optionally with the images they use.
+    Helm,
 }
 
 /// Where the versions of a mirror come from.
@@ -65,8 +70,10 @@ pub struct SourceSpec {
     /// `url_index`: where the index document is (http, https, file URL, or a path relative to
     /// the spec file).
     pub url: Option<Located<String>>,
-    /// `url_index`: the document's `versions` map written inline.
-    pub versions: Option<Located<BTreeMap<String, VersionEntry>>>,
+    /// `url_index`: the document's `versions` map written inline. `helm`: which chart versions —
+    /// a list, a semver range (`">=1.2, <2"`), or `{latest: N}`.
+    #[schemars(with = "Option<VersionsSchema>")]
+    pub versions: Option<Located<serde_json::Value>>,
     /// `url_index`: a command whose standard output is the index document.
     pub generator: Option<Located<GeneratorSpec>>,
     /// `github_release`: the repository owner (user or organisation).
@@ -82,6 +89,65 @@ pub struct SourceSpec {
     /// `github_release`: longest wait for a rate-limit reset before giving up with exit 69
     /// (default 900 s).
     pub max_rate_limit_wait_seconds: Option<Located<u64>>,
+    /// `oci`: the source repository, `host[:port]/path` (`nginx` means
+    /// `docker.io/library/nginx`).
+    pub image: Option<Located<String>>,
+    /// `oci`: which tags (all criteria combine; `latest` counts last). Absent: every tag.
+    pub tags: Option<Located<TagsSpec>>,
+    /// `oci`: exactly these manifests, by digest (instead of tags).
+    pub digests: Option<Located<Vec<String>>>,
+    /// `oci`: platforms to keep (`os/arch[/variant]`); absent: all, copied byte for byte.
+    pub platforms: Option<Located<Vec<Located<String>>>>,
+    /// `oci`, `helm`: copy signatures, SBOMs and attestations attached to each manifest
+    /// (default `true`).
+    pub referrers: Option<bool>,
+    /// `oci`: keep the source host as the first path segment of the target repository
+    /// (`registry.example.org/library/nginx` → `<namespace>/registry.example.org/library/nginx`).
+    pub include_host: Option<bool>,
+    /// `helm`: the chart's name in the repository.
+    pub chart: Option<Located<String>>,
+    /// `helm`: a chart directory (relative to the spec), packaged as `helm package` does.
+    pub path: Option<Located<PathBuf>>,
+    /// `helm`: also mirror the images the chart uses.
+    pub images: Option<bool>,
+    /// `helm`: more images to mirror with the chart.
+    pub extra_images: Option<Located<Vec<String>>>,
+    /// `helm`: path segment between the namespace and the chart name (default `charts`).
+    pub charts_prefix: Option<Located<String>>,
+}
+
+/// `tags` of an `oci` source.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagsSpec {
+    /// Exactly these tags.
+    pub include: Option<Vec<String>>,
+    /// Tags matching this regex.
+    pub regex: Option<Located<String>>,
+    /// Tags that are semver versions inside this range (e.g. `">=1.25, <2"`).
+    pub semver: Option<Located<String>>,
+    /// Only the highest N of what the other criteria keep.
+    pub latest: Option<Located<usize>>,
+    /// Never tags matching this regex.
+    pub exclude_regex: Option<Located<String>>,
+}
+
+/// Schema of a source's `versions`: url_index's inline map, or a helm version selection.
+#[derive(JsonSchema)]
+#[allow(dead_code)] // only its schema is used
+#[serde(untagged)]
+pub enum VersionsSchema {
+    /// `url_index`: version → its assets.
+    Inline(BTreeMap<String, VersionEntry>),
+    /// `helm`: exactly these versions.
+    List(Vec<String>),
+    /// `helm`: a semver range.
+    Range(String),
+    /// `helm`: the highest N.
+    Latest {
+        /// How many.
+        latest: usize,
+    },
 }
 
 /// `build_timestamp`: the suffix of the immutable build tag `<version>_<timestamp>`.
@@ -343,7 +409,9 @@ macro_rules! mirror_fields {
             pub source: SourceSpec,
             /// Platform → ordered regexes over asset names. The first regex that matches exactly
             /// one asset selects it; none = the platform is absent for that version; a regex
-            /// matching two assets fails that version naming both.
+            /// matching two assets fails that version naming both. Required for release sources
+            /// (`url_index`, `github_release`); not used by `oci` and `helm`.
+            #[serde(default)]
             pub assets: AssetPatterns,
             /// `archive` (default) or `binary`; or `{type: binary, name: NAME}`, or
             /// `{default: …, platforms: {os/arch: …}}`.

@@ -245,14 +245,63 @@ fn mirror(
             }
             r.value.clone()
         }
-        None => key.value.clone(),
+        None => String::new(),
     };
-    let repository = match namespace {
+    let source = source(ctx, m.source, &field("source"))?;
+    // The default repository: the key for releases; the source path for images (with the host
+    // first under `include_host`); `<charts_prefix>/<chart>` for charts.
+    let repo = if !repo.is_empty() {
+        repo
+    } else {
+        match &source {
+            SourceConfig::Oci(o) => {
+                if m.source.include_host == Some(true) {
+                    format!("{}/{}", o.registry.replace(':', "_"), o.repository)
+                } else {
+                    o.repository.clone()
+                }
+            }
+            SourceConfig::Helm(h) => {
+                let prefix = m
+                    .source
+                    .charts_prefix
+                    .as_ref()
+                    .map_or("charts", |p| p.value.as_str());
+                let chart = h.chart.clone().unwrap_or_else(|| key.value.clone());
+                if prefix.is_empty() {
+                    chart
+                } else {
+                    format!("{prefix}/{chart}")
+                }
+            }
+            _ => key.value.clone(),
+        }
+    };
+    if !is_repository_path(&repo) {
+        return Err(ctx.err(
+            key,
+            field("repository"),
+            format!(
+                "the target repository {repo:?} is not a valid repository path; set `repository`"
+            ),
+        ));
+    }
+    let repository = match &namespace {
         Some(ns) => format!("{ns}/{repo}"),
         None => repo,
     };
-    let source = source(ctx, m.source, &field("source"))?;
-    let mut platforms = platforms(ctx, m.assets, &field("assets"))?;
+    let mut platforms = if source.is_release() {
+        platforms(ctx, m.assets, &field("assets"))?
+    } else {
+        if let Some((p, _)) = m.assets.iter().next() {
+            return Err(ctx.err(
+                p,
+                field("assets"),
+                "`assets` applies to url_index and github_release sources only",
+            ));
+        }
+        Vec::new()
+    };
     packaging::apply(ctx, &m, &mut platforms, &field)?;
     let policy = version_policy(ctx, &m, &field)?;
     platform_settings(ctx, m.platforms, &mut platforms, &field("platforms"))?;
@@ -261,6 +310,7 @@ fn mirror(
     Ok(Mirror {
         key: key.value.clone(),
         repository,
+        namespace,
         target,
         source,
         platforms,
@@ -524,24 +574,62 @@ fn target(
 
 fn source(ctx: &Ctx<'_>, s: &SourceSpec, field: &str) -> Result<SourceConfig, SpecError> {
     // Fields of the other kind are mistakes worth naming.
-    let foreign: &[(&str, bool)] = match s.kind.value {
-        SourceKind::UrlIndex => &[
-            ("owner", s.owner.is_some()),
-            ("repo", s.repo.is_some()),
-            ("tag_pattern", s.tag_pattern.is_some()),
-            ("api_url", s.api_url.is_some()),
-            (
-                "max_rate_limit_wait_seconds",
-                s.max_rate_limit_wait_seconds.is_some(),
-            ),
-        ],
+    let given: [(&str, bool); 19] = [
+        ("url", s.url.is_some()),
+        ("versions", s.versions.is_some()),
+        ("generator", s.generator.is_some()),
+        ("owner", s.owner.is_some()),
+        ("repo", s.repo.is_some()),
+        ("tag_pattern", s.tag_pattern.is_some()),
+        ("api_url", s.api_url.is_some()),
+        (
+            "max_rate_limit_wait_seconds",
+            s.max_rate_limit_wait_seconds.is_some(),
+        ),
+        ("image", s.image.is_some()),
+        ("tags", s.tags.is_some()),
+        ("digests", s.digests.is_some()),
+        ("platforms", s.platforms.is_some()),
+        ("referrers", s.referrers.is_some()),
+        ("include_host", s.include_host.is_some()),
+        ("chart", s.chart.is_some()),
+        ("path", s.path.is_some()),
+        ("images", s.images.is_some()),
+        ("extra_images", s.extra_images.is_some()),
+        ("charts_prefix", s.charts_prefix.is_some()),
+    ];
+    let allowed: &[&str] = match s.kind.value {
+        SourceKind::UrlIndex => &["url", "versions", "generator"],
         SourceKind::GithubRelease => &[
-            ("url", s.url.is_some()),
-            ("versions", s.versions.is_some()),
-            ("generator", s.generator.is_some()),
+            "owner",
+            "repo",
+            "tag_pattern",
+            "api_url",
+            "max_rate_limit_wait_seconds",
+        ],
+        SourceKind::Oci => &[
+            "image",
+            "tags",
+            "digests",
+            "platforms",
+            "referrers",
+            "include_host",
+        ],
+        SourceKind::Helm => &[
+            "repo",
+            "chart",
+            "path",
+            "versions",
+            "images",
+            "extra_images",
+            "charts_prefix",
+            "referrers",
         ],
     };
-    if let Some((name, _)) = foreign.iter().find(|(_, given)| *given) {
+    if let Some((name, _)) = given
+        .iter()
+        .find(|(name, given)| *given && !allowed.contains(name))
+    {
         return Err(ctx.err(
             &s.kind,
             format!("{field}.{name}"),
@@ -550,6 +638,8 @@ fn source(ctx: &Ctx<'_>, s: &SourceSpec, field: &str) -> Result<SourceConfig, Sp
     }
     match s.kind.value {
         SourceKind::GithubRelease => github_source(ctx, s, field),
+        SourceKind::Oci => oci_source(ctx, s, field),
+        SourceKind::Helm => helm_source(ctx, s, field),
         SourceKind::UrlIndex => {
             let given = [s.url.is_some(), s.versions.is_some(), s.generator.is_some()];
             if given.iter().filter(|g| **g).count() != 1 {
@@ -569,9 +659,14 @@ fn source(ctx: &Ctx<'_>, s: &SourceSpec, field: &str) -> Result<SourceConfig, Sp
                         "spec directory is not absolute",
                     )
                 })?;
-                let document = url_index::IndexDocument {
-                    versions: v.value.clone(),
-                };
+                let versions = serde_json::from_value(v.value.clone()).map_err(|e| {
+                    ctx.err(
+                        v,
+                        format!("{field}.versions"),
+                        format!("expected a map of version → {{assets: …}}: {e}"),
+                    )
+                })?;
+                let document = url_index::IndexDocument { versions };
                 // Check URLs and checksums now, so `validate` catches them offline.
                 url_index::releases(&document, &base, "inline versions")
                     .map_err(|e| ctx.err(v, format!("{field}.versions"), e.to_string()))?;
@@ -675,6 +770,263 @@ fn github_source(ctx: &Ctx<'_>, s: &SourceSpec, field: &str) -> Result<SourceCon
                 .as_ref()
                 .map_or(900, |w| w.value),
         ),
+    }))
+}
+
+/// `host[:port]/path` of an image, Docker Hub names expanded as docker does (`nginx` →
+/// `docker.io/library/nginx`, `user/app` → `docker.io/user/app`).
+pub(crate) fn split_image(image: &str) -> Option<(String, String)> {
+    let image = image.strip_prefix("docker://").unwrap_or(image);
+    let (first, rest) = match image.split_once('/') {
+        Some((f, r)) if f.contains('.') || f.contains(':') || f == "localhost" => {
+            (f.to_string(), r.to_string())
+        }
+        Some(_) => ("docker.io".to_string(), image.to_string()),
+        None => ("docker.io".to_string(), format!("library/{image}")),
+    };
+    (is_host_port(&first) && is_repository_path(&rest)).then_some((first, rest))
+}
+
+fn oci_source(ctx: &Ctx<'_>, s: &SourceSpec, field: &str) -> Result<SourceConfig, SpecError> {
+    use crate::source::images::{OciSource, TagFilter};
+    let Some(image) = &s.image else {
+        return Err(ctx.err(
+            &s.kind,
+            format!("{field}.image"),
+            "an oci source needs `image` (host[:port]/repository)",
+        ));
+    };
+    let (registry, repository) = split_image(&image.value).ok_or_else(|| {
+        ctx.err(
+            image,
+            format!("{field}.image"),
+            format!(
+                "{:?} is not host[:port]/repository (no tag or digest: select them with `tags` or `digests`)",
+                image.value
+            ),
+        )
+    })?;
+    let regex =
+        |r: &Option<Located<String>>, name: &str| -> Result<Option<regex::Regex>, SpecError> {
+            r.as_ref()
+                .map(|r| {
+                    regex::RegexBuilder::new(&r.value)
+                        .size_limit(1 << 20)
+                        .build()
+                        .map_err(|e| {
+                            ctx.err(
+                                r,
+                                format!("{field}.tags.{name}"),
+                                format!("invalid regex: {e}"),
+                            )
+                        })
+                })
+                .transpose()
+        };
+    let mut tags = TagFilter::default();
+    if let Some(t) = &s.tags {
+        tags.include = t.value.include.clone().unwrap_or_default();
+        tags.regex = regex(&t.value.regex, "regex")?;
+        tags.exclude_regex = regex(&t.value.exclude_regex, "exclude_regex")?;
+        if let Some(r) = &t.value.semver {
+            tags.semver = Some(semver::VersionReq::parse(&r.value).map_err(|e| {
+                ctx.err(
+                    r,
+                    format!("{field}.tags.semver"),
+                    format!("invalid semver range: {e}"),
+                )
+            })?);
+        }
+        if let Some(n) = &t.value.latest {
+            if n.value == 0 {
+                return Err(ctx.err(n, format!("{field}.tags.latest"), "must be at least 1"));
+            }
+            tags.latest = Some(n.value);
+        }
+    }
+    let mut digests = Vec::new();
+    if let Some(d) = &s.digests {
+        if s.tags.is_some() {
+            return Err(ctx.err(
+                d,
+                format!("{field}.digests"),
+                "give either `tags` or `digests`",
+            ));
+        }
+        for (i, x) in d.value.iter().enumerate() {
+            digests.push(x.parse().map_err(|e: crate::digest::DigestParseError| {
+                ctx.err(d, format!("{field}.digests[{i}]"), e.to_string())
+            })?);
+        }
+    }
+    let platforms = match &s.platforms {
+        Some(list) => {
+            let mut out = Vec::new();
+            for p in &list.value {
+                out.push(
+                    p.value
+                        .parse::<Platform>()
+                        .map_err(|e| ctx.err(p, format!("{field}.platforms"), e.to_string()))?,
+                );
+            }
+            if out.is_empty() {
+                return Err(ctx.err(
+                    list,
+                    format!("{field}.platforms"),
+                    "list at least one platform, or leave it out for all",
+                ));
+            }
+            Some(out)
+        }
+        None => None,
+    };
+    Ok(SourceConfig::Oci(OciSource {
+        registry,
+        repository,
+        tags,
+        digests,
+        platforms,
+        referrers: s.referrers.unwrap_or(true),
+    }))
+}
+
+fn helm_source(ctx: &Ctx<'_>, s: &SourceSpec, field: &str) -> Result<SourceConfig, SpecError> {
+    use crate::source::images::{ChartVersions, HelmRepo, HelmSource};
+    let repo = match (&s.repo, &s.path) {
+        (Some(_), Some(p)) => {
+            return Err(ctx.err(p, format!("{field}.path"), "give either `repo` or `path`"));
+        }
+        (Some(r), None) => {
+            if let Some(rest) = r.value.strip_prefix("oci://") {
+                let (registry, path) = match rest.trim_end_matches('/').split_once('/') {
+                    Some((h, p)) => (h.to_string(), p.to_string()),
+                    None => (rest.to_string(), String::new()),
+                };
+                if !is_host_port(&registry) || (!path.is_empty() && !is_repository_path(&path)) {
+                    return Err(ctx.err(
+                        r,
+                        format!("{field}.repo"),
+                        format!("{:?} is not oci://host[:port]/path", r.value),
+                    ));
+                }
+                HelmRepo::Oci { registry, path }
+            } else {
+                match Url::parse(&r.value) {
+                    Ok(u) if matches!(u.scheme(), "http" | "https" | "file") => HelmRepo::Http(u),
+                    _ => {
+                        return Err(ctx.err(
+                            r,
+                            format!("{field}.repo"),
+                            format!(
+                                "{:?} is not an http(s)://, file:// or oci:// chart repository",
+                                r.value
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        (None, Some(p)) => HelmRepo::Path(ctx.resolve(&p.value)),
+        (None, None) => {
+            return Err(ctx.err(
+                &s.kind,
+                format!("{field}.repo"),
+                "a helm source needs `repo` or `path`",
+            ));
+        }
+    };
+    let chart = match (&s.chart, &repo) {
+        (Some(c), _) => {
+            if !is_repository_component(&c.value) {
+                return Err(ctx.err(
+                    c,
+                    format!("{field}.chart"),
+                    format!("{:?} is not a chart name", c.value),
+                ));
+            }
+            Some(c.value.clone())
+        }
+        (None, HelmRepo::Path(_)) => None,
+        (None, _) => {
+            return Err(ctx.err(
+                &s.kind,
+                format!("{field}.chart"),
+                "a helm source needs `chart`",
+            ));
+        }
+    };
+    let versions = match &s.versions {
+        None => ChartVersions::All,
+        Some(v) => match &v.value {
+            serde_json::Value::Array(items) => ChartVersions::List(
+                items
+                    .iter()
+                    .map(|i| match i {
+                        serde_json::Value::String(x) => Ok(x.clone()),
+                        other => Ok(other.to_string()),
+                    })
+                    .collect::<Result<_, SpecError>>()?,
+            ),
+            serde_json::Value::String(r) => {
+                ChartVersions::Range(semver::VersionReq::parse(r).map_err(|e| {
+                    ctx.err(
+                        v,
+                        format!("{field}.versions"),
+                        format!("invalid semver range {r:?}: {e}"),
+                    )
+                })?)
+            }
+            serde_json::Value::Object(o)
+                if o.len() == 1
+                    && o.get("latest")
+                        .and_then(|n| n.as_u64())
+                        .is_some_and(|n| n > 0) =>
+            {
+                ChartVersions::Latest(o.get("latest").and_then(|n| n.as_u64()).unwrap_or(1) as usize)
+            }
+            _ => {
+                return Err(ctx.err(
+                    v,
+                    format!("{field}.versions"),
+                    "expected a list of versions, a semver range, or {latest: N}",
+                ));
+            }
+        },
+    };
+    let mut extra_images = Vec::new();
+    if let Some(list) = &s.extra_images {
+        for (i, image) in list.value.iter().enumerate() {
+            let base = image.split('@').next().unwrap_or(image);
+            let without_tag = match base.rsplit_once(':') {
+                Some((b, t)) if !t.contains('/') => b,
+                _ => base,
+            };
+            if split_image(without_tag).is_none() {
+                return Err(ctx.err(
+                    list,
+                    format!("{field}.extra_images[{i}]"),
+                    format!("{image:?} is not an image reference"),
+                ));
+            }
+            extra_images.push(image.clone());
+        }
+    }
+    if let Some(p) = &s.charts_prefix
+        && !p.value.is_empty()
+        && !is_repository_path(&p.value)
+    {
+        return Err(ctx.err(
+            p,
+            format!("{field}.charts_prefix"),
+            "not a valid repository path",
+        ));
+    }
+    Ok(SourceConfig::Helm(HelmSource {
+        repo,
+        chart,
+        versions,
+        images: s.images.unwrap_or(false),
+        extra_images,
     }))
 }
 
