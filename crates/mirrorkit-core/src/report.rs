@@ -62,7 +62,10 @@ pub struct MirrorReport {
     /// Why the mirror could not run at all (source or target failure).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<MirrorError>,
-    /// Versions, oldest first.
+    /// What did not fail the mirror but deserves attention (e.g. a tag filter matching nothing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// Versions (tags, chart versions), oldest first.
     pub versions: Vec<VersionReport>,
 }
 
@@ -392,6 +395,7 @@ mod tests {
                 message: "boom".into(),
                 exit_code: c,
             }),
+            warnings: Vec::new(),
             versions,
         }
     }

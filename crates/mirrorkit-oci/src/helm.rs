@@ -34,6 +34,7 @@ pub async fn sync_helm_mirror(
             message: "helm sources are not implemented yet".into(),
             exit_code: ExitCode::ItemFailed.code(),
         }),
+        warnings: Vec::new(),
         versions: Vec::new(),
     }
 }

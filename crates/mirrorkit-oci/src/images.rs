@@ -71,6 +71,7 @@ pub async fn sync_oci_mirror(
             message: "oci sources are not implemented yet".into(),
             exit_code: ExitCode::ItemFailed.code(),
         }),
+        warnings: Vec::new(),
         versions: Vec::new(),
     }
 }

@@ -165,6 +165,7 @@ async fn sync(args: SyncArgs, force_dry_run: bool) -> ExitCode {
                 message: "internal: a release mirror reached the image copier".into(),
                 exit_code: ExitCode::ItemFailed.code(),
             }),
+            warnings: Vec::new(),
             versions: Vec::new(),
         },
     };

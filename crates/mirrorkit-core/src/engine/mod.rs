@@ -163,6 +163,7 @@ where
         repository: mirror.repository.clone(),
         target: mirror.target.to_string(),
         error: None,
+        warnings: Vec::new(),
         versions: Vec::new(),
     };
     let fail = |message: String, code: ExitCode| MirrorError {
