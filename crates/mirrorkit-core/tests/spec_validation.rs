@@ -380,3 +380,66 @@ fn the_ocx_forms_of_package_settings_are_understood() {
     assert_eq!(field, "metadata");
     assert!(message.contains("missing.json"), "{message}");
 }
+
+#[test]
+fn image_and_chart_fields_are_accepted_beside_the_source_as_design_md_writes_them() {
+    use mirrorkit_core::source::images::{ChartVersions, HelmRepo};
+    let spec = parse(
+        "target: {registry: 127.0.0.1:5000, namespace: mirror}\n\
+         mirrors:\n\
+         \x20 nginx:\n\
+         \x20   source: {type: oci, image: registry.example.org/library/nginx}\n\
+         \x20   tags: {semver: '>=1.25, <2', regex: '^1\\.\\d+\\.\\d+$', latest: 3, include: [stable]}\n\
+         \x20   platforms: [linux/amd64, linux/arm64]\n\
+         \x20   referrers: true\n\
+         \x20 vault:\n\
+         \x20   source: {type: helm, repo: https://helm.example.org}\n\
+         \x20   chart: vault\n\
+         \x20   versions: ['0.28.0']\n\
+         \x20   images: true\n",
+    )
+    .unwrap();
+    let nginx = spec.mirrors.iter().find(|m| m.key == "nginx").unwrap();
+    assert_eq!(nginx.repository, "mirror/library/nginx");
+    match &nginx.source {
+        spec::SourceConfig::Oci(o) => {
+            assert_eq!(o.registry, "registry.example.org");
+            assert_eq!(o.tags.latest, Some(3));
+            assert_eq!(o.platforms.as_ref().map(Vec::len), Some(2));
+            assert!(o.referrers);
+        }
+        other => panic!("{other:?}"),
+    }
+    let vault = spec.mirrors.iter().find(|m| m.key == "vault").unwrap();
+    assert_eq!(vault.repository, "mirror/charts/vault");
+    match &vault.source {
+        spec::SourceConfig::Helm(h) => {
+            assert!(matches!(h.repo, HelmRepo::Http(_)));
+            assert!(matches!(&h.versions, ChartVersions::List(v) if v == &["0.28.0"]));
+            assert!(h.images);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Both placements at once, or a field for another kind, are refused naming the field.
+    let (_, _, field, message) = invalid(
+        "mirrors:\n  n:\n    source: {type: oci, image: r.example/a, tags: {latest: 1}}\n    tags: {latest: 2}\n",
+    );
+    assert_eq!(field, "mirrors.n.tags");
+    assert!(message.contains("both"), "{message}");
+    let (_, _, field, message) = invalid(
+        "mirrors:\n  n:\n    source: {type: url_index, url: x}\n    assets: {linux/amd64: [a]}\n    chart: vault\n",
+    );
+    assert_eq!(field, "mirrors.n.chart");
+    assert!(message.contains("helm"), "{message}");
+    let (_, _, field, _) = invalid(
+        "mirrors:\n  n:\n    source: {type: oci, image: r.example/a}\n    platforms: [linux/amd64, bogus]\n",
+    );
+    assert_eq!(field, "mirrors.n.source.platforms");
+    let (_, _, field, _) = invalid(
+        "mirrors:\n  a:\n    source: {type: oci, image: r.example/x/app}\n  b:\n    source: {type: oci, image: other.example/x/app}\n",
+    );
+    assert_eq!(
+        field, "mirrors.b",
+        "two sources mapping to one target repository"
+    );
+}

@@ -132,6 +132,31 @@ pub struct TagsSpec {
     pub exclude_regex: Option<Located<String>>,
 }
 
+/// Schema of a mirror's `versions`: the release policy, or a helm version selection.
+#[derive(JsonSchema)]
+#[allow(dead_code)] // only its schema is used
+#[serde(untagged)]
+pub enum MirrorVersionsSchema {
+    /// Releases.
+    Policy(VersionsSpec),
+    /// Helm: exactly these versions.
+    List(Vec<String>),
+    /// Helm: a semver range.
+    Range(String),
+}
+
+/// Schema of a mirror's `platforms`: per-platform release settings, or the platforms an image
+/// mirror keeps.
+#[derive(JsonSchema)]
+#[allow(dead_code)] // only its schema is used
+#[serde(untagged)]
+pub enum MirrorPlatformsSchema {
+    /// Releases: `os/arch` → settings.
+    Settings(BTreeMap<String, PlatformSpec>),
+    /// Images: `[os/arch, …]`.
+    List(Vec<String>),
+}
+
 /// Schema of a source's `versions`: url_index's inline map, or a helm version selection.
 #[derive(JsonSchema)]
 #[allow(dead_code)] // only its schema is used
@@ -433,8 +458,11 @@ macro_rules! mirror_fields {
             pub build_timestamp: BuildTimestampSpec,
             /// Move the rolling tags `X.Y`, `X` and `latest` (default `true`).
             pub cascade: Option<bool>,
-            /// Version range and pacing.
-            pub versions: Option<VersionsSpec>,
+            /// Releases: version range and pacing (`{min, max, new_per_run, backfill}`). Helm: which
+            /// chart versions (a list, a semver range, or `{latest: N}`; also accepted under
+            /// `source`).
+            #[schemars(with = "Option<MirrorVersionsSchema>")]
+            pub versions: Option<Located<serde_json::Value>>,
             /// Leave out versions upstream marks as prereleases.
             #[serde(default)]
             pub skip_prereleases: bool,
@@ -444,8 +472,27 @@ macro_rules! mirror_fields {
             pub verify: Option<VerifySpec>,
             /// Downloads and packaging jobs at once.
             pub concurrency: Option<ConcurrencySpec>,
-            /// Per-platform settings (version bounds).
-            pub platforms: Option<BTreeMap<Located<String>, PlatformSpec>>,
+            /// Releases: per-platform settings (`{os/arch: {min_version, max_version}}`). Images: the
+            /// platforms to keep (a list; also accepted under `source`).
+            #[schemars(with = "Option<MirrorPlatformsSchema>")]
+            pub platforms: Option<Located<serde_json::Value>>,
+            /// Images: which tags (also accepted under `source`).
+            pub tags: Option<Located<TagsSpec>>,
+            /// Images: exactly these digests (also accepted under `source`).
+            pub digests: Option<Located<Vec<String>>>,
+            /// Images and charts: copy referrers (also accepted under `source`).
+            pub referrers: Option<bool>,
+            /// Images: keep the source host in the target path (also accepted under `source`).
+            pub include_host: Option<bool>,
+            /// Helm: the chart (also accepted under `source`).
+            pub chart: Option<Located<String>>,
+            /// Helm: also mirror the images the chart uses (also accepted under `source`).
+            pub images: Option<bool>,
+            /// Helm: more images to mirror with the chart (also accepted under `source`).
+            pub extra_images: Option<Located<Vec<String>>>,
+            /// Helm: path segment between the namespace and the chart (also accepted under
+            /// `source`).
+            pub charts_prefix: Option<Located<String>>,
             /// ocx-mirror CI settings, accepted so its specs run unchanged; not used by mirrorkit.
             pub tests: Option<serde_json::Value>,
             /// ocx-mirror CI settings (accepted, not used).

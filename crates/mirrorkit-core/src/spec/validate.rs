@@ -11,7 +11,7 @@ use url::Url;
 use super::located::Located;
 use super::model::{
     AssetPatterns, ConcurrencySpec, ExcludeSpec, GeneratorSpec, MirrorSpec, PackageFile,
-    PlatformSpec, SourceKind, SourceSpec, SpecFile, TargetSpec, VerifySpec, VersionsSpec,
+    PlatformSpec, SourceKind, SourceSpec, SpecFile, TargetSpec, VerifySpec,
 };
 use super::{
     AssetTypeSpec, Concurrency, ExcludeRule, Mirror, PlatformAssets, SourceConfig, Spec, SpecError,
@@ -149,12 +149,20 @@ struct MirrorFields<'a> {
     target: Option<&'a TargetSpec>,
     build_timestamp: super::BuildTimestampSpec,
     cascade: Option<bool>,
-    versions: Option<&'a VersionsSpec>,
+    versions: Option<&'a Located<serde_json::Value>>,
     skip_prereleases: bool,
     exclude: Option<&'a Located<Vec<ExcludeSpec>>>,
     verify: Option<&'a VerifySpec>,
     concurrency: Option<&'a ConcurrencySpec>,
-    platforms: Option<&'a BTreeMap<Located<String>, PlatformSpec>>,
+    platforms: Option<&'a Located<serde_json::Value>>,
+    tags: Option<&'a Located<super::model::TagsSpec>>,
+    digests: Option<&'a Located<Vec<String>>>,
+    referrers: Option<bool>,
+    include_host: Option<bool>,
+    chart: Option<&'a Located<String>>,
+    images: Option<bool>,
+    extra_images: Option<&'a Located<Vec<String>>>,
+    charts_prefix: Option<&'a Located<String>>,
 }
 
 /// Both shapes carry the same mirror fields (see `mirror_fields!` in the model).
@@ -180,6 +188,14 @@ macro_rules! mirror_fields_of {
                     verify: m.verify.as_ref(),
                     concurrency: m.concurrency.as_ref(),
                     platforms: m.platforms.as_ref(),
+                    tags: m.tags.as_ref(),
+                    digests: m.digests.as_ref(),
+                    referrers: m.referrers,
+                    include_host: m.include_host,
+                    chart: m.chart.as_ref(),
+                    images: m.images,
+                    extra_images: m.extra_images.as_ref(),
+                    charts_prefix: m.charts_prefix.as_ref(),
                 }
             }
         }
@@ -247,7 +263,8 @@ fn mirror(
         }
         None => String::new(),
     };
-    let source = source(ctx, m.source, &field("source"))?;
+    let eff = effective_source(ctx, &m, &field)?;
+    let source = source(ctx, &eff, &field("source"))?;
     // The default repository: the key for releases; the source path for images (with the host
     // first under `include_host`); `<charts_prefix>/<chart>` for charts.
     let repo = if !repo.is_empty() {
@@ -255,15 +272,14 @@ fn mirror(
     } else {
         match &source {
             SourceConfig::Oci(o) => {
-                if m.source.include_host == Some(true) {
+                if eff.include_host == Some(true) {
                     format!("{}/{}", o.registry.replace(':', "_"), o.repository)
                 } else {
                     o.repository.clone()
                 }
             }
             SourceConfig::Helm(h) => {
-                let prefix = m
-                    .source
+                let prefix = eff
                     .charts_prefix
                     .as_ref()
                     .map_or("charts", |p| p.value.as_str());
@@ -304,7 +320,18 @@ fn mirror(
     };
     packaging::apply(ctx, &m, &mut platforms, &field)?;
     let policy = version_policy(ctx, &m, &field)?;
-    platform_settings(ctx, m.platforms, &mut platforms, &field("platforms"))?;
+    if source.is_release() {
+        platform_settings(ctx, m.platforms, &mut platforms, &field("platforms"))?;
+    } else if let Some(v) = m
+        .versions
+        .filter(|_| matches!(source, SourceConfig::Oci(_)))
+    {
+        return Err(ctx.err(
+            v,
+            field("versions"),
+            "`versions` does not apply to oci sources (use `tags`)",
+        ));
+    }
     let verify = verify_policy(ctx, m.verify, &field("verify"))?;
     let concurrency = concurrency(ctx, m.concurrency, &field("concurrency"))?;
     Ok(Mirror {
@@ -341,33 +368,81 @@ fn version_policy(
         skip_prereleases: m.skip_prereleases,
         ..VersionPolicy::default()
     };
-    if let Some(v) = m.versions {
-        policy.min = v
-            .min
-            .as_ref()
-            .map(|x| version_text(ctx, x, &field("versions.min")))
-            .transpose()?;
-        policy.max = v
-            .max
-            .as_ref()
-            .map(|x| version_text(ctx, x, &field("versions.max")))
-            .transpose()?;
-        if let (Some(min), Some(max), Some(at)) = (&policy.min, &policy.max, &v.max)
+    if let Some(v) = m.versions.filter(|_| is_release(m.source)) {
+        let f = field("versions");
+        let Some(obj) = v.value.as_object() else {
+            return Err(ctx.err(
+                v,
+                &f,
+                "expected {min, max, new_per_run, backfill} for a release source",
+            ));
+        };
+        let text = |name: &str| -> Result<Option<String>, SpecError> {
+            match obj.get(name) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(serde_json::Value::String(t)) => version_text(
+                    ctx,
+                    &Located {
+                        value: t.clone(),
+                        line: v.line,
+                        column: v.column,
+                    },
+                    &format!("{f}.{name}"),
+                )
+                .map(Some),
+                Some(serde_json::Value::Number(n)) => Ok(Some(n.to_string())),
+                Some(other) => Err(ctx.err(
+                    v,
+                    format!("{f}.{name}"),
+                    format!("expected a version, got {other}"),
+                )),
+            }
+        };
+        for key in obj.keys() {
+            if !["min", "max", "new_per_run", "backfill", "poll_interval"].contains(&key.as_str()) {
+                return Err(ctx.err(
+                    v,
+                    format!("{f}.{key}"),
+                    "unknown field (expected min, max, new_per_run, backfill, poll_interval)",
+                ));
+            }
+        }
+        policy.min = text("min")?;
+        policy.max = text("max")?;
+        if let (Some(min), Some(max)) = (&policy.min, &policy.max)
             && crate::version::compare(min, max) != std::cmp::Ordering::Less
         {
             return Err(ctx.err(
-                at,
-                field("versions.max"),
+                v,
+                format!("{f}.max"),
                 format!("max {max} must be above min {min} (min is inclusive, max exclusive)"),
             ));
         }
-        if let Some(n) = &v.new_per_run {
-            if n.value == 0 {
-                return Err(ctx.err(n, field("versions.new_per_run"), "must be at least 1"));
-            }
-            policy.new_per_run = Some(n.value);
+        match obj.get("new_per_run") {
+            None | Some(serde_json::Value::Null) => {}
+            Some(n) => match n.as_u64() {
+                Some(n) if n >= 1 => policy.new_per_run = Some(n as usize),
+                _ => {
+                    return Err(ctx.err(
+                        v,
+                        format!("{f}.new_per_run"),
+                        "must be a number, at least 1",
+                    ));
+                }
+            },
         }
-        policy.backfill = v.backfill;
+        policy.backfill = match obj.get("backfill").and_then(|b| b.as_str()) {
+            None => super::BackfillSpec::NewestFirst,
+            Some("newest_first") => super::BackfillSpec::NewestFirst,
+            Some("oldest_first") => super::BackfillSpec::OldestFirst,
+            Some(other) => {
+                return Err(ctx.err(
+                    v,
+                    format!("{f}.backfill"),
+                    format!("{other:?}: expected newest_first or oldest_first"),
+                ));
+            }
+        };
     }
     if let Some(rules) = m.exclude {
         for (i, r) in rules.value.iter().enumerate() {
@@ -401,37 +476,199 @@ fn version_policy(
 
 fn platform_settings(
     ctx: &Ctx<'_>,
-    settings: Option<&BTreeMap<Located<String>, PlatformSpec>>,
+    settings: Option<&Located<serde_json::Value>>,
     platforms: &mut [PlatformAssets],
     field: &str,
 ) -> Result<(), SpecError> {
-    for (key, s) in settings.into_iter().flatten() {
-        let pfield = format!("{field}.{}", key.value);
-        let parsed: Platform =
-            key.value
-                .parse()
-                .map_err(|e: crate::platform::PlatformParseError| {
-                    ctx.err(key, &pfield, e.to_string())
-                })?;
+    let Some(settings) = settings else {
+        return Ok(());
+    };
+    let Some(map) = settings.value.as_object() else {
+        return Err(ctx.err(
+            settings,
+            field,
+            "expected a map of os/arch → {min_version, max_version} for a release source",
+        ));
+    };
+    for (key, s) in map {
+        let pfield = format!("{field}.{key}");
+        let parsed: Platform = key
+            .parse()
+            .map_err(|e: crate::platform::PlatformParseError| {
+                ctx.err(settings, &pfield, e.to_string())
+            })?;
         let Some(p) = platforms.iter_mut().find(|p| p.platform == parsed) else {
             return Err(ctx.err(
-                key,
+                settings,
                 &pfield,
-                format!("{} is not one of the platforms under `assets`", key.value),
+                format!("{key} is not one of the platforms under `assets`"),
             ));
         };
-        p.min_version = s
-            .min_version
-            .as_ref()
-            .map(|v| version_text(ctx, v, &format!("{pfield}.min_version")))
-            .transpose()?;
-        p.max_version = s
-            .max_version
-            .as_ref()
-            .map(|v| version_text(ctx, v, &format!("{pfield}.max_version")))
-            .transpose()?;
+        let spec: PlatformSpec = serde_json::from_value(s.clone())
+            .map_err(|e| ctx.err(settings, &pfield, e.to_string()))?;
+        let text = |v: &Option<Located<String>>, name: &str| {
+            v.as_ref()
+                .map(|x| {
+                    version_text(
+                        ctx,
+                        &Located {
+                            value: x.value.clone(),
+                            line: settings.line,
+                            column: settings.column,
+                        },
+                        &format!("{pfield}.{name}"),
+                    )
+                })
+                .transpose()
+        };
+        p.min_version = text(&spec.min_version, "min_version")?;
+        p.max_version = text(&spec.max_version, "max_version")?;
     }
     Ok(())
+}
+
+fn is_release(s: &SourceSpec) -> bool {
+    matches!(
+        s.kind.value,
+        SourceKind::UrlIndex | SourceKind::GithubRelease
+    )
+}
+
+/// The source with the fields DESIGN.md places beside it (`tags`, `platforms`, `referrers`,
+/// `chart`, `versions`, `images`, …) moved in, so one validation serves both placements.
+fn effective_source(
+    ctx: &Ctx<'_>,
+    m: &MirrorFields<'_>,
+    field: &dyn Fn(&str) -> String,
+) -> Result<SourceSpec, SpecError> {
+    let mut eff = m.source.clone();
+    let kind = eff.kind.value;
+    let both = |name: &str, at: (u64, u64)| SpecError::Invalid {
+        path: ctx.path.to_path_buf(),
+        line: at.0,
+        column: at.1,
+        field: field(name),
+        message: format!("`{name}` is given both beside and inside `source`; keep one"),
+    };
+    let not_for = |name: &str, at: (u64, u64), kinds: &str| SpecError::Invalid {
+        path: ctx.path.to_path_buf(),
+        line: at.0,
+        column: at.1,
+        field: field(name),
+        message: format!("`{name}` applies to {kinds} sources only"),
+    };
+    macro_rules! carry {
+        ($name:literal, $mirror:expr, $slot:expr, $at:expr, $allowed:expr, $kinds:literal) => {
+            if let Some(v) = $mirror {
+                if !$allowed {
+                    return Err(not_for($name, $at, $kinds));
+                }
+                if $slot.is_some() {
+                    return Err(both($name, $at));
+                }
+                $slot = Some(v.clone());
+            }
+        };
+    }
+    let oci = kind == SourceKind::Oci;
+    let helm = kind == SourceKind::Helm;
+    let kind_at = (m.source.kind.line, m.source.kind.column);
+    carry!(
+        "tags",
+        m.tags,
+        eff.tags,
+        m.tags.map_or(kind_at, |t| (t.line, t.column)),
+        oci,
+        "oci"
+    );
+    carry!(
+        "digests",
+        m.digests,
+        eff.digests,
+        m.digests.map_or(kind_at, |t| (t.line, t.column)),
+        oci,
+        "oci"
+    );
+    carry!(
+        "include_host",
+        m.include_host,
+        eff.include_host,
+        kind_at,
+        oci,
+        "oci"
+    );
+    carry!(
+        "referrers",
+        m.referrers,
+        eff.referrers,
+        kind_at,
+        oci || helm,
+        "oci and helm"
+    );
+    carry!(
+        "chart",
+        m.chart,
+        eff.chart,
+        m.chart.map_or(kind_at, |t| (t.line, t.column)),
+        helm,
+        "helm"
+    );
+    carry!("images", m.images, eff.images, kind_at, helm, "helm");
+    carry!(
+        "extra_images",
+        m.extra_images,
+        eff.extra_images,
+        m.extra_images.map_or(kind_at, |t| (t.line, t.column)),
+        helm,
+        "helm"
+    );
+    carry!(
+        "charts_prefix",
+        m.charts_prefix,
+        eff.charts_prefix,
+        m.charts_prefix.map_or(kind_at, |t| (t.line, t.column)),
+        helm,
+        "helm"
+    );
+    if helm && let Some(v) = m.versions {
+        if eff.versions.is_some() {
+            return Err(both("versions", (v.line, v.column)));
+        }
+        eff.versions = Some(v.clone());
+    }
+    if oci && let Some(p) = m.platforms {
+        if eff.platforms.is_some() {
+            return Err(both("platforms", (p.line, p.column)));
+        }
+        let Some(list) = p.value.as_array() else {
+            return Err(ctx.err(
+                p,
+                field("platforms"),
+                "expected a list of os/arch[/variant] for an oci source",
+            ));
+        };
+        let mut out = Vec::new();
+        for item in list {
+            let Some(text) = item.as_str() else {
+                return Err(ctx.err(
+                    p,
+                    field("platforms"),
+                    format!("{item} is not a platform string"),
+                ));
+            };
+            out.push(Located {
+                value: text.to_string(),
+                line: p.line,
+                column: p.column,
+            });
+        }
+        eff.platforms = Some(Located {
+            value: out,
+            line: p.line,
+            column: p.column,
+        });
+    }
+    Ok(eff)
 }
 
 fn verify_policy(
