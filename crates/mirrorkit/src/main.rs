@@ -238,6 +238,11 @@ fn http_for(spec: &spec::Spec) -> Result<HttpClient, ExitCode> {
             .iter()
             .filter_map(|(host, s)| s.concurrency.map(|n| (host.clone(), n as usize)))
             .collect(),
+        host_rate_limits: spec
+            .registries
+            .iter()
+            .filter_map(|(host, s)| s.rate_limit.map(|r| (host.clone(), r)))
+            .collect(),
         ..HttpConfig::default()
     };
     HttpClient::new(http_config).map_err(|e| {

@@ -1,7 +1,9 @@
-//! Per-host concurrency limits: one semaphore per `host:port`, created on first use.
+//! Per-host limits: concurrency (one semaphore per `host:port`, created on first use) and an
+//! optional request rate (requests started per second).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -13,6 +15,10 @@ pub struct HostLimits {
     /// `registries:` settings.
     overrides: HashMap<String, usize>,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Requests per second for particular hosts (`registries: {host: {rate_limit: N}}`).
+    rates: HashMap<String, f64>,
+    /// When the next request to a rate-limited host may start.
+    next_start: Mutex<HashMap<String, Instant>>,
 }
 
 impl HostLimits {
@@ -23,7 +29,45 @@ impl HostLimits {
             per_host: per_host.max(1),
             overrides: HashMap::new(),
             hosts: Mutex::new(HashMap::new()),
+            rates: HashMap::new(),
+            next_start: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Start at most `per_second` requests a second to `host` (`host:port`, or a bare host for
+    /// every port). Non-positive or non-finite rates are ignored.
+    pub fn with_rate(mut self, host: &str, per_second: f64) -> HostLimits {
+        if per_second.is_finite() && per_second > 0.0 {
+            self.rates.insert(host.to_string(), per_second);
+        }
+        self
+    }
+
+    /// Wait until a request to `url`'s host may start under its rate limit (no wait without
+    /// one). Each call reserves the next slot, so concurrent callers are spaced out too.
+    pub async fn pace(&self, url: &url::Url) {
+        let key = Self::key(url);
+        let bare = key.rsplit_once(':').map_or(key.as_str(), |(host, _)| host);
+        let Some(rate) = self
+            .rates
+            .get(&key)
+            .or_else(|| self.rates.get(bare))
+            .copied()
+        else {
+            return;
+        };
+        let interval = Duration::from_secs_f64(1.0 / rate);
+        let start = {
+            let mut next = self
+                .next_start
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let now = Instant::now();
+            let slot = next.get(&key).copied().filter(|t| *t > now).unwrap_or(now);
+            next.insert(key, slot + interval);
+            slot
+        };
+        tokio::time::sleep_until(start.into()).await;
     }
 
     /// Use `limit` requests in flight for `host` (`host:port`, or a bare host for every port)
@@ -112,6 +156,28 @@ mod tests {
         assert_eq!(k("http://example.org/a"), "example.org:80");
         assert_eq!(k("http://127.0.0.1:5000/v2/"), "127.0.0.1:5000");
         assert_eq!(k("file:///tmp/x"), "file");
+    }
+
+    #[tokio::test]
+    async fn a_rate_limit_spaces_request_starts() {
+        let limits = HostLimits::new(8).with_rate("r.example", 20.0);
+        let u = url::Url::parse("https://r.example/v2/").unwrap();
+        let other = url::Url::parse("https://other.example/").unwrap();
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            limits.pace(&u).await;
+        }
+        // 5 starts at 20/s: the 5th waits at least 4 intervals (200 ms).
+        assert!(
+            t0.elapsed() >= Duration::from_millis(195),
+            "{:?}",
+            t0.elapsed()
+        );
+        let t1 = Instant::now();
+        for _ in 0..5 {
+            limits.pace(&other).await;
+        }
+        assert!(t1.elapsed() < Duration::from_millis(50));
     }
 
     #[tokio::test]

@@ -31,6 +31,9 @@ pub struct HttpConfig {
     /// Limits for particular hosts (`host:port`, or `host` for every port), overriding
     /// `per_host_concurrency` (a spec's `registries: {host: {concurrency: N}}`).
     pub host_concurrency: std::collections::BTreeMap<String, usize>,
+    /// Requests started per second for particular hosts (a spec's
+    /// `registries: {host: {rate_limit: N}}`); every attempt, retries included, is paced.
+    pub host_rate_limits: std::collections::BTreeMap<String, f64>,
     /// When and how often to retry.
     pub retry: RetryPolicy,
     /// Give up connecting (TCP + TLS) after this long; counts as a retryable connect failure.
@@ -46,6 +49,7 @@ impl Default for HttpConfig {
             user_agent: concat!("mirrorkit/", env!("CARGO_PKG_VERSION")).to_string(),
             per_host_concurrency: 8,
             host_concurrency: std::collections::BTreeMap::new(),
+            host_rate_limits: std::collections::BTreeMap::new(),
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(120),
@@ -163,9 +167,12 @@ impl HttpClient {
             .map_err(|e| HttpError::Setup(redact::error_chain(&e)))?;
         Ok(HttpClient {
             inner,
-            limits: Arc::new(config.host_concurrency.iter().fold(
-                HostLimits::new(config.per_host_concurrency),
-                |l, (host, n)| l.with_override(host, *n),
+            limits: Arc::new(config.host_rate_limits.iter().fold(
+                config.host_concurrency.iter().fold(
+                    HostLimits::new(config.per_host_concurrency),
+                    |l, (host, n)| l.with_override(host, *n),
+                ),
+                |l, (host, r)| l.with_rate(host, *r),
             )),
             config: Arc::new(config),
         })
@@ -202,6 +209,7 @@ impl HttpClient {
         let mut attempt: u32 = 0;
         loop {
             let last = attempt >= policy.max_retries;
+            self.limits.pace(url).await;
             match build(&self.inner).send().await {
                 Ok(inner) => {
                     let status = inner.status().as_u16();

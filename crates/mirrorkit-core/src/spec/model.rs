@@ -40,6 +40,8 @@ pub struct RegistrySettings {
     pub insecure: bool,
     /// Requests in flight at once to this host.
     pub concurrency: Option<u32>,
+    /// Requests started per second to this host (every request, retries included).
+    pub rate_limit: Option<f64>,
 }
 
 /// The kind of a source.

@@ -1388,6 +1388,15 @@ fn check_registries(
                 format!("{host:?} is not host[:port] (no scheme, no path)"),
             ));
         }
+        if settings
+            .rate_limit
+            .is_some_and(|r| !r.is_finite() || r <= 0.0)
+        {
+            return Err(ctx.err_nowhere(
+                format!("registries.{host}.rate_limit"),
+                "must be a positive number of requests per second",
+            ));
+        }
         if settings.concurrency == Some(0) {
             return Err(ctx.err_nowhere(
                 format!("registries.{host}.concurrency"),
