@@ -4,11 +4,23 @@
 //! Order is what keeps the destination consistent: blobs (config, layers), then child manifests
 //! by digest, then the top manifest or index, then the tag. Manifests travel as raw bytes.
 //! Blobs the destination already has are not sent; between two repositories of one registry they
-//! are mounted. Blob bytes stream from source to destination (no temp file between registries)
-//! and the destination hashes them as they arrive: a blob that does not match its digest is
-//! never committed, and the copy stops before any manifest or tag refers to it.
+//! are mounted. Blob bytes stream from source to destination (no temp file between registries),
+//! several at once, and the destination hashes them as they arrive: a blob that does not match
+//! its digest is never committed, and the copy stops before any manifest or tag refers to it.
+//!
+//! With [`CopyOptions::platforms`] only those platforms of an index are copied (a new index,
+//! see [`platforms`]); with [`CopyOptions::referrers`] the signatures, SBOMs and attestations
+//! of every copied manifest come along (see [`referrers`]).
+//!
+//! - [`store`]: a registry repository or a layout, behind one interface.
+//! - [`transfer`]: a manifest tree from one store to another.
 
-use std::collections::{HashMap, HashSet};
+pub(crate) mod platforms;
+pub mod referrers;
+pub(crate) mod store;
+pub(crate) mod transfer;
+
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -16,20 +28,20 @@ use mirrorkit_core::digest::Digest;
 use mirrorkit_core::exit::ExitCode;
 use mirrorkit_core::http::HttpClient;
 use mirrorkit_core::http::credentials::Credentials;
-use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+use mirrorkit_core::platform::Platform;
 
 use crate::archive;
 use crate::error::OciError;
 use crate::layout::Layout;
-use crate::media::{self, MAX_MANIFEST_BYTES};
 use crate::reference::{ImageReference, ReferenceError};
+use crate::registry::Registry;
 use crate::registry::manifests::RawManifest;
-use crate::registry::upload::UploadStart;
-use crate::registry::{BlobStream, Registry};
+use platforms::Selection;
+use referrers::{ReferrerCopy, ReferrersApi, SourceReferrers};
+use store::{Publish, Store};
+use transfer::{Stats, Transfer};
 
-/// Nesting limit for indexes of indexes (a cycle is impossible with content addressing, but a
-/// hostile source could still nest deeply).
-const MAX_DEPTH: usize = 8;
+pub use transfer::DEFAULT_BLOB_CONCURRENCY;
 
 /// Settings of a [`copy`].
 #[derive(Clone)]
@@ -45,10 +57,17 @@ pub struct CopyOptions {
     /// Between two layouts on one filesystem, hard-link blobs instead of copying them. Only for
     /// sources whose blobs are known to be verified (a linked blob is not re-hashed).
     pub link_verified_layouts: bool,
+    /// Only these platforms of an index (`None`: all, and the index keeps its digest).
+    pub platforms: Option<Vec<Platform>>,
+    /// Also copy the referrers (signatures, SBOMs, attestations) of every copied manifest.
+    pub referrers: bool,
+    /// Blobs sent at once within one image.
+    pub concurrency: usize,
 }
 
 impl CopyOptions {
-    /// Options with no insecure host and the default chunk size.
+    /// Options with no insecure host, the default chunk size, every platform, no referrers and
+    /// [`DEFAULT_BLOB_CONCURRENCY`] blobs at once.
     pub fn new(http: HttpClient, credentials: Credentials) -> CopyOptions {
         CopyOptions {
             insecure_hosts: Vec::new(),
@@ -56,6 +75,9 @@ impl CopyOptions {
             credentials,
             chunk_size: None,
             link_verified_layouts: false,
+            platforms: None,
+            referrers: false,
+            concurrency: DEFAULT_BLOB_CONCURRENCY,
         }
     }
 }
@@ -67,11 +89,15 @@ pub struct CopyReport {
     pub source: String,
     /// The destination reference.
     pub destination: String,
-    /// Digest of the top manifest or index (the same on both sides).
+    /// Digest of the top manifest or index written (the source's, unless a platform subset
+    /// made a new index).
     pub digest: Digest,
+    /// The source's digest, when the one written differs (a platform subset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_digest: Option<Digest>,
     /// Its media type.
     pub media_type: String,
-    /// Manifests written (children and top).
+    /// Manifests written (children and top, and referrers).
     pub manifests: u64,
     /// Blobs whose bytes were sent.
     pub blobs_copied: u64,
@@ -81,6 +107,35 @@ pub struct CopyReport {
     pub blobs_mounted: u64,
     /// Bytes of blob content sent.
     pub bytes: u64,
+    /// Referrers copied along (or already there), by digest.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub referrers: Vec<Digest>,
+}
+
+impl CopyReport {
+    fn new(source: String, destination: String, top: &RawManifest) -> CopyReport {
+        CopyReport {
+            source,
+            destination,
+            digest: top.digest.clone(),
+            source_digest: None,
+            media_type: top.media_type.clone(),
+            manifests: 0,
+            blobs_copied: 0,
+            blobs_skipped: 0,
+            blobs_mounted: 0,
+            bytes: 0,
+            referrers: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, s: Stats) {
+        self.manifests += s.manifests;
+        self.blobs_copied += s.blobs_copied;
+        self.blobs_skipped += s.blobs_skipped;
+        self.blobs_mounted += s.blobs_mounted;
+        self.bytes += s.bytes;
+    }
 }
 
 /// Why a copy failed.
@@ -92,6 +147,9 @@ pub enum CopyError {
     /// The references are valid but cannot be used this way.
     #[error("{0}")]
     Usage(String),
+    /// None of the platforms asked for is in the source.
+    #[error("nothing to copy: {0}")]
+    NoMatchingPlatform(String),
     /// Reading the source or writing the destination failed.
     #[error(transparent)]
     Oci(#[from] OciError),
@@ -99,30 +157,25 @@ pub enum CopyError {
 
 impl CopyError {
     /// Bad reference 64, bad data or digest mismatch 65, unreachable 69, local I/O 74,
-    /// credentials refused 77, anything else 1.
+    /// credentials refused 77, no matching platform and anything else 1.
     pub fn exit_code(&self) -> ExitCode {
         match self {
             CopyError::Reference(_) | CopyError::Usage(_) => ExitCode::Usage,
+            CopyError::NoMatchingPlatform(_) => ExitCode::ItemFailed,
             CopyError::Oci(e) => e.exit_code(),
         }
     }
 }
 
-/// One side of a copy.
-enum Endpoint {
-    Registry {
-        registry: Arc<Registry>,
-        repository: String,
-        reference: String,
-    },
-    Layout {
-        layout: Layout,
-        reference: Option<String>,
-        /// Keeps an extracted or to-be-archived layout alive.
-        _temp: Option<tempfile::TempDir>,
-        /// Where to write the archive when the copy succeeded (destination archives).
-        archive_to: Option<PathBuf>,
-    },
+/// One side of a copy: a store and the reference in it.
+struct Endpoint {
+    store: Store,
+    /// Tag or digest (registries: always set, `latest` by default).
+    reference: Option<String>,
+    /// Keeps an extracted or to-be-archived layout alive.
+    _temp: Option<tempfile::TempDir>,
+    /// Where to write the archive when the copy succeeded (destination archives).
+    archive_to: Option<PathBuf>,
 }
 
 /// Parse both references and [`copy`].
@@ -141,29 +194,53 @@ pub async fn copy(
     let mut registries: HashMap<String, Arc<Registry>> = HashMap::new();
     let source = open_endpoint(src, opts, &mut registries, false).await?;
     let dest = open_endpoint(dst, opts, &mut registries, true).await?;
-    let top = source.top_manifest().await?;
-    let mut copier = Copier {
-        source: &source,
-        dest: &dest,
+    let original = source
+        .store
+        .get_manifest(source.reference.as_deref())
+        .await?;
+    let mut top = original.clone();
+    if let Some(wanted) = &opts.platforms {
+        match platforms::choose(&source.store, &original, wanted).await? {
+            Selection::Whole => {}
+            Selection::Subset { index, .. } => top = index,
+            Selection::NoMatch(reason) => return Err(CopyError::NoMatchingPlatform(reason)),
+        }
+    }
+    let mut report = CopyReport::new(src.to_string(), dst.to_string(), &top);
+    if top.digest != original.digest {
+        report.source_digest = Some(original.digest.clone());
+    }
+    let transfer = Transfer {
+        source: &source.store,
+        dest: &dest.store,
         link: opts.link_verified_layouts,
-        handled: HashSet::new(),
-        report: CopyReport {
-            source: src.to_string(),
-            destination: dst.to_string(),
-            digest: top.digest.clone(),
-            media_type: top.media_type.clone(),
-            manifests: 0,
-            blobs_copied: 0,
-            blobs_skipped: 0,
-            blobs_mounted: 0,
-            bytes: 0,
-        },
+        concurrency: opts.concurrency,
+        known: None,
     };
-    copier.copy_contents(&top, 0).await?;
+    let tree = transfer.collect(&top).await?;
+    report.add(transfer.copy_collected(&tree).await?);
     dest.push_top(&top).await?;
-    copier.report.manifests += 1;
+    report.manifests += 1;
+    if opts.referrers {
+        let api = ReferrersApi::default();
+        let found = SourceReferrers::new(&source.store, &api, None);
+        let copier = ReferrerCopy {
+            transfer: &transfer,
+            source: &found,
+            api: &api,
+        };
+        // The referrers of a platform subset's source index sign a digest the destination does
+        // not hold: only the kept manifests' referrers are copied.
+        let mut subjects: Vec<Digest> = tree.children.iter().map(|c| c.digest.clone()).collect();
+        if report.source_digest.is_none() {
+            subjects.insert(0, top.digest.clone());
+        }
+        let copied = copier.copy_for(&subjects).await?;
+        report.add(copied.stats);
+        report.referrers = copied.digests;
+    }
     dest.finish().await?;
-    Ok(copier.report)
+    Ok(report)
 }
 
 /// Copy the image at `src` into `layout`: every blob and manifest, stored by digest, with no
@@ -176,35 +253,49 @@ pub async fn copy_into_layout(
 ) -> Result<(RawManifest, CopyReport), CopyError> {
     let mut registries: HashMap<String, Arc<Registry>> = HashMap::new();
     let source = open_endpoint(src, opts, &mut registries, false).await?;
-    let dest = Endpoint::Layout {
+    let dest = Store::Layout {
         layout: layout.clone(),
-        reference: None,
-        _temp: None,
-        archive_to: None,
+        root: None,
     };
-    let top = source.top_manifest().await?;
-    let mut copier = Copier {
-        source: &source,
+    let top = source
+        .store
+        .get_manifest(source.reference.as_deref())
+        .await?;
+    let mut report = CopyReport::new(
+        src.to_string(),
+        format!("oci:{}", layout.dir().display()),
+        &top,
+    );
+    let transfer = Transfer {
+        source: &source.store,
         dest: &dest,
         link: opts.link_verified_layouts,
-        handled: HashSet::new(),
-        report: CopyReport {
-            source: src.to_string(),
-            destination: format!("oci:{}", layout.dir().display()),
-            digest: top.digest.clone(),
-            media_type: top.media_type.clone(),
-            manifests: 0,
-            blobs_copied: 0,
-            blobs_skipped: 0,
-            blobs_mounted: 0,
-            bytes: 0,
-        },
+        concurrency: opts.concurrency,
+        known: None,
     };
-    copier.copy_contents(&top, 0).await?;
-    dest.push_child(&top).await?;
-    copier.report.manifests += 1;
-    let report = copier.report;
+    report.add(transfer.copy_tree(&top).await?);
+    dest.push_manifest(&top, Publish::Child).await?;
+    report.manifests += 1;
     Ok((top, report))
+}
+
+/// A registry client for `host`, shared by every reference to it.
+pub(crate) fn registry_for(
+    host: &str,
+    opts: &CopyOptions,
+    registries: &mut HashMap<String, Arc<Registry>>,
+) -> Result<Arc<Registry>, OciError> {
+    if let Some(r) = registries.get(host) {
+        return Ok(r.clone());
+    }
+    let insecure = opts.insecure_hosts.iter().any(|h| h == host);
+    let mut reg = Registry::new(host, insecure, opts.http.clone(), opts.credentials.clone())?;
+    if let Some(size) = opts.chunk_size {
+        reg = reg.with_chunk_size(size);
+    }
+    let reg = Arc::new(reg);
+    registries.insert(host.to_string(), reg.clone());
+    Ok(reg)
 }
 
 async fn open_endpoint(
@@ -216,35 +307,23 @@ async fn open_endpoint(
     match r {
         ImageReference::Docker {
             host, repository, ..
-        } => {
-            let registry = match registries.get(host) {
-                Some(r) => r.clone(),
-                None => {
-                    let insecure = opts.insecure_hosts.iter().any(|h| h == host);
-                    let mut reg =
-                        Registry::new(host, insecure, opts.http.clone(), opts.credentials.clone())?;
-                    if let Some(size) = opts.chunk_size {
-                        reg = reg.with_chunk_size(size);
-                    }
-                    let reg = Arc::new(reg);
-                    registries.insert(host.clone(), reg.clone());
-                    reg
-                }
-            };
-            Ok(Endpoint::Registry {
-                registry,
+        } => Ok(Endpoint {
+            store: Store::Registry {
+                registry: registry_for(host, opts, registries)?,
                 repository: repository.clone(),
-                reference: r.manifest_reference().unwrap_or_else(|| "latest".into()),
-            })
-        }
+            },
+            reference: Some(r.manifest_reference().unwrap_or_else(|| "latest".into())),
+            _temp: None,
+            archive_to: None,
+        }),
         ImageReference::Layout { path, reference } => {
             let layout = if is_dest {
                 Layout::create(path.clone())?
             } else {
                 Layout::open(path.clone())?
             };
-            Ok(Endpoint::Layout {
-                layout,
+            Ok(Endpoint {
+                store: Store::Layout { layout, root: None },
                 reference: reference.clone(),
                 _temp: None,
                 archive_to: None,
@@ -265,8 +344,8 @@ async fn open_endpoint(
             } else {
                 Layout::open(dir)?
             };
-            Ok(Endpoint::Layout {
-                layout,
+            Ok(Endpoint {
+                store: Store::Layout { layout, root: None },
                 reference: reference.clone(),
                 _temp: Some(temp),
                 archive_to: is_dest.then(|| path.clone()),
@@ -276,304 +355,39 @@ async fn open_endpoint(
 }
 
 impl Endpoint {
-    /// The manifest or index the reference names.
-    async fn top_manifest(&self) -> Result<RawManifest, OciError> {
-        match self {
-            Endpoint::Registry {
-                registry,
-                repository,
-                reference,
-            } => registry.get_manifest(repository, reference).await,
-            Endpoint::Layout {
-                layout, reference, ..
-            } => {
-                let d = layout.resolve(reference.as_deref())?;
-                self.manifest_by_descriptor(&d).await
-            }
-        }
-    }
-
-    /// A child manifest named by a descriptor, verified against its digest and size.
-    async fn manifest_by_descriptor(&self, d: &Descriptor) -> Result<RawManifest, OciError> {
-        let digest = descriptor_digest(d)?;
-        let raw = match self {
-            Endpoint::Registry {
-                registry,
-                repository,
-                ..
-            } => {
-                registry
-                    .get_manifest(repository, &digest.to_string())
-                    .await?
-            }
-            Endpoint::Layout { layout, .. } => {
-                let bytes = layout
-                    .read_blob_bytes(&digest, MAX_MANIFEST_BYTES as u64)
-                    .await?;
-                let declared = d.media_type().to_string();
-                let media_type = if media::is_index(&declared) || media::is_manifest(&declared) {
-                    declared
-                } else {
-                    media::sniff(&bytes).unwrap_or(declared)
-                };
-                RawManifest {
-                    digest: Digest::sha256_of(&bytes),
-                    bytes,
-                    media_type,
-                }
-            }
-        };
-        if raw.digest != digest {
-            return Err(OciError::DigestMismatch {
-                what: "manifest".into(),
-                expected: digest.to_string(),
-                actual: raw.digest.to_string(),
-            });
-        }
-        if raw.bytes.len() as u64 != d.size() {
-            return Err(OciError::malformed(
-                format!("manifest {digest}"),
-                format!("{} bytes, descriptor says {}", raw.bytes.len(), d.size()),
-            ));
-        }
-        Ok(raw)
-    }
-
-    async fn open_blob(&self, digest: &Digest) -> Result<BlobStream, OciError> {
-        match self {
-            Endpoint::Registry {
-                registry,
-                repository,
-                ..
-            } => registry.get_blob(repository, digest).await,
-            Endpoint::Layout { layout, .. } => layout.open_blob(digest).await,
-        }
-    }
-
-    async fn has_blob(&self, digest: &Digest) -> Result<bool, OciError> {
-        match self {
-            Endpoint::Registry {
-                registry,
-                repository,
-                ..
-            } => Ok(registry.head_blob(repository, digest).await?.is_some()),
-            Endpoint::Layout { layout, .. } => Ok(layout.has_blob(digest)),
-        }
-    }
-
-    async fn push_blob(
-        &self,
-        digest: &Digest,
-        size: u64,
-        stream: BlobStream,
-    ) -> Result<u64, OciError> {
-        match self {
-            Endpoint::Registry {
-                registry,
-                repository,
-                ..
-            } => {
-                registry
-                    .push_blob_stream(repository, digest, size, stream)
-                    .await
-            }
-            Endpoint::Layout { layout, .. } => layout.write_blob(digest, Some(size), stream).await,
-        }
-    }
-
-    /// Store a child manifest by digest (no tag, no index.json entry).
-    async fn push_child(&self, m: &RawManifest) -> Result<(), OciError> {
-        match self {
-            Endpoint::Registry {
-                registry,
-                repository,
-                ..
-            } => {
-                registry
-                    .put_manifest(repository, &m.digest.to_string(), &m.media_type, &m.bytes)
-                    .await?;
-            }
-            Endpoint::Layout { layout, .. } => {
-                if !layout.has_blob(&m.digest) {
-                    layout.write_blob_bytes(&m.digest, m.bytes.clone()).await?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Store the top manifest, then point the destination's tag (if any) at it.
+    /// Store the top manifest, then point the destination's tag (if any) at it. A digest
+    /// reference must be the manifest's digest.
     async fn push_top(&self, m: &RawManifest) -> Result<(), OciError> {
-        match self {
-            Endpoint::Registry {
-                registry,
-                repository,
-                reference,
-            } => {
-                registry
-                    .put_manifest(repository, reference, &m.media_type, &m.bytes)
-                    .await?;
-            }
-            Endpoint::Layout {
-                layout, reference, ..
-            } => {
-                if let Some(r) = reference
-                    && let Ok(d) = r.parse::<Digest>()
-                    && d != m.digest
-                {
+        let reference = self.reference.as_deref();
+        let tag = match reference {
+            Some(r) => match r.parse::<Digest>() {
+                Ok(d) if d != m.digest => {
                     return Err(OciError::DigestMismatch {
                         what: "destination reference".into(),
                         expected: d.to_string(),
                         actual: m.digest.to_string(),
                     });
                 }
-                if !layout.has_blob(&m.digest) {
-                    layout.write_blob_bytes(&m.digest, m.bytes.clone()).await?;
-                }
-                let tag = reference
-                    .as_deref()
-                    .filter(|r| r.parse::<Digest>().is_err());
-                layout.set_tag(tag, &m.media_type, &m.digest, m.bytes.len() as u64)?;
-            }
-        }
-        Ok(())
+                Ok(_) => None,
+                Err(_) => Some(r),
+            },
+            None => None,
+        };
+        let how = match tag {
+            Some(t) => Publish::Tag(t),
+            None => Publish::Untagged,
+        };
+        self.store.push_manifest(m, how).await
     }
 
     /// After everything else succeeded: write a destination archive.
     async fn finish(&self) -> Result<(), OciError> {
-        if let Endpoint::Layout {
-            layout,
-            archive_to: Some(path),
-            ..
-        } = self
-        {
+        if let (Store::Layout { layout, .. }, Some(path)) = (&self.store, &self.archive_to) {
             let (dir, path) = (layout.dir().to_path_buf(), path.clone());
             tokio::task::spawn_blocking(move || archive::write(&dir, &path))
                 .await
                 .map_err(|e| OciError::io(layout.dir(), std::io::Error::other(e)))??;
         }
-        Ok(())
-    }
-}
-
-fn descriptor_digest(d: &Descriptor) -> Result<Digest, OciError> {
-    d.digest()
-        .to_string()
-        .parse()
-        .map_err(|e| OciError::malformed("descriptor digest", e))
-}
-
-struct Copier<'a> {
-    source: &'a Endpoint,
-    dest: &'a Endpoint,
-    /// Hard-link blobs between layouts (see [`CopyOptions::link_verified_layouts`]).
-    link: bool,
-    /// Blobs already handled in this copy (layers shared between platforms).
-    handled: HashSet<Digest>,
-    report: CopyReport,
-}
-
-impl Copier<'_> {
-    /// Everything `m` refers to, recursively: blobs, and child manifests (pushed by digest).
-    async fn copy_contents(&mut self, m: &RawManifest, depth: usize) -> Result<(), OciError> {
-        if depth > MAX_DEPTH {
-            return Err(OciError::malformed(
-                format!("index {}", m.digest),
-                "indexes nested too deep",
-            ));
-        }
-        if media::is_index(&m.media_type) {
-            let index: ImageIndex = serde_json::from_slice(&m.bytes)
-                .map_err(|e| OciError::malformed(format!("index {}", m.digest), e))?;
-            for child in index.manifests() {
-                let raw = self.source.manifest_by_descriptor(child).await?;
-                Box::pin(self.copy_contents(&raw, depth + 1)).await?;
-                self.dest.push_child(&raw).await?;
-                self.report.manifests += 1;
-            }
-            Ok(())
-        } else if media::is_manifest(&m.media_type) {
-            let manifest: ImageManifest = serde_json::from_slice(&m.bytes)
-                .map_err(|e| OciError::malformed(format!("manifest {}", m.digest), e))?;
-            self.copy_blob(manifest.config()).await?;
-            for layer in manifest.layers() {
-                self.copy_blob(layer).await?;
-            }
-            Ok(())
-        } else {
-            Err(OciError::malformed(
-                format!("manifest {}", m.digest),
-                format!("unsupported media type {:?}", m.media_type),
-            ))
-        }
-    }
-
-    async fn copy_blob(&mut self, d: &Descriptor) -> Result<(), OciError> {
-        let digest = descriptor_digest(d)?;
-        if !self.handled.insert(digest.clone()) {
-            return Ok(());
-        }
-        // Docker "foreign" (non-distributable) layers live at their `urls`, not in the source
-        // registry; copying them is neither possible nor allowed.
-        let mt = d.media_type().to_string();
-        if (mt.contains("foreign") || mt.contains("nondistributable")) && d.urls().is_some() {
-            tracing::warn!(%digest, "skipping non-distributable layer");
-            return Ok(());
-        }
-        if self.dest.has_blob(&digest).await? {
-            self.report.blobs_skipped += 1;
-            return Ok(());
-        }
-        // Same registry, other repository: try a cross-repository mount first. A registry that
-        // cannot mount answers 202 with a normal upload session, which we then use.
-        if let (
-            Endpoint::Registry {
-                registry: src_reg,
-                repository: src_repo,
-                ..
-            },
-            Endpoint::Registry {
-                registry: dst_reg,
-                repository: dst_repo,
-                ..
-            },
-        ) = (self.source, self.dest)
-            && Arc::ptr_eq(src_reg, dst_reg)
-            && src_repo != dst_repo
-        {
-            match dst_reg
-                .start_upload(dst_repo, Some((&digest, src_repo)))
-                .await?
-            {
-                UploadStart::Mounted => {
-                    self.report.blobs_mounted += 1;
-                }
-                UploadStart::Session(session) => {
-                    let stream = self.source.open_blob(&digest).await?;
-                    let n = dst_reg
-                        .upload(dst_repo, session, &digest, d.size(), stream)
-                        .await?;
-                    self.report.blobs_copied += 1;
-                    self.report.bytes += n;
-                }
-            }
-            return Ok(());
-        }
-        // Layout to layout on one filesystem: a hard link instead of a copy. Both sides are
-        // layouts whose blobs were verified when they were written.
-        if let (Endpoint::Layout { layout: src, .. }, Endpoint::Layout { layout: dst, .. }) =
-            (self.source, self.dest)
-            && self.link
-            && dst.link_blob_from(src, &digest, d.size())?
-        {
-            self.report.blobs_copied += 1;
-            self.report.bytes += d.size();
-            return Ok(());
-        }
-        let stream = self.source.open_blob(&digest).await?;
-        let n = self.dest.push_blob(&digest, d.size(), stream).await?;
-        self.report.blobs_copied += 1;
-        self.report.bytes += n;
         Ok(())
     }
 }

@@ -1,17 +1,38 @@
 //! Mirroring `type: oci` sources: images, indexes and other OCI content copied from a source
 //! registry into the target, tag by tag (or digest by digest), with platform subsets and
 //! referrers.
+//!
+//! Per mirror: list the source's tags (a failure here is the mirror's error: unreachable 69,
+//! refused 77) and apply the tag filter, or take the `digests`; list the target's tags once. Then
+//! per item, oldest version first: `HEAD` the source manifest; when the target's tag already
+//! points at that digest (or at the platform subset's digest) the item is `skipped` without
+//! reading any blob; else it is copied ([`crate::copy`]'s transfer: blobs several at once,
+//! `HEAD` before each, mounted from any target repository this run put them in). A failed item
+//! never stops the others unless `fail_fast`.
+//!
+//! - [`item`]: one tag or digest, from `HEAD` to report.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+mod item;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 use mirrorkit_core::digest::Digest;
-use mirrorkit_core::exit::ExitCode;
 use mirrorkit_core::http::HttpClient;
 use mirrorkit_core::http::credentials::Credentials;
-use mirrorkit_core::report::{MirrorError, MirrorReport};
+use mirrorkit_core::report::{MirrorError, MirrorReport, Status};
 use mirrorkit_core::source::images::OciSource;
-use mirrorkit_core::spec::Mirror;
+use mirrorkit_core::spec::{Mirror, TargetConfig};
+
+use crate::copy::referrers::{ReferrersApi, is_referrer_tag};
+use crate::copy::store::Store;
+use crate::copy::{CopyOptions, DEFAULT_BLOB_CONCURRENCY, registry_for};
+use crate::error::OciError;
+use crate::layout::{Layout, LayoutRoot};
+use crate::registry::Registry;
+
+pub use item::ImageItem;
+use item::ImageJob;
 
 /// What every image copy of one run shares.
 pub struct SyncContext<'a> {
@@ -30,28 +51,75 @@ pub struct SyncContext<'a> {
     pub known_blobs: &'a KnownBlobs,
 }
 
+impl SyncContext<'_> {
+    /// Copy options for this run (plain-HTTP hosts, client, credentials).
+    pub fn copy_options(&self) -> CopyOptions {
+        let mut o = CopyOptions::new(self.http.clone(), self.credentials.clone());
+        o.insecure_hosts = self.insecure_hosts.to_vec();
+        o
+    }
+
+    /// Blobs sent at once from `host`: its `registries: {host: {concurrency: N}}`, else
+    /// [`DEFAULT_BLOB_CONCURRENCY`].
+    pub fn blob_concurrency(&self, host: &str) -> usize {
+        let limits = &self.http.config().host_concurrency;
+        let bare = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        limits
+            .get(host)
+            .or_else(|| limits.get(bare))
+            .copied()
+            .unwrap_or(DEFAULT_BLOB_CONCURRENCY)
+            .max(1)
+    }
+}
+
 /// Which target repositories hold which blobs, learnt during a run: a blob is transferred once
 /// per run, and mounted into any other repository that needs it.
+///
+/// Entries are kept per target (`docker://host` or `oci:ROOT`, as [`TargetConfig`] displays),
+/// so a repository of one registry is never offered as a mount source to another. [`record`]
+/// and [`holder`] use the unnamed target `""`.
+///
+/// [`record`]: KnownBlobs::record
+/// [`holder`]: KnownBlobs::holder
 #[derive(Default)]
 pub struct KnownBlobs {
-    inner: Mutex<BTreeMap<Digest, BTreeSet<String>>>,
+    inner: Mutex<BTreeMap<(String, Digest), BTreeSet<String>>>,
 }
 
 impl KnownBlobs {
     /// Record that `repository` (on the target) holds `digest`.
     pub fn record(&self, digest: &Digest, repository: &str) {
+        self.record_in("", digest, repository);
+    }
+
+    /// A target repository known to hold `digest`, other than `except`.
+    pub fn holder(&self, digest: &Digest, except: &str) -> Option<String> {
+        self.holder_in("", digest, except)
+    }
+
+    /// Record that `repository` of `target` holds `digest`.
+    pub fn record_in(&self, target: &str, digest: &Digest, repository: &str) {
         if let Ok(mut m) = self.inner.lock() {
-            m.entry(digest.clone())
+            m.entry((target.to_string(), digest.clone()))
                 .or_default()
                 .insert(repository.to_string());
         }
     }
 
-    /// A target repository known to hold `digest`, other than `except`.
-    pub fn holder(&self, digest: &Digest, except: &str) -> Option<String> {
+    /// A repository of `target` known to hold `digest`, other than `except`.
+    pub fn holder_in(&self, target: &str, digest: &Digest, except: &str) -> Option<String> {
         self.inner.lock().ok().and_then(|m| {
-            m.get(digest)
+            m.get(&(target.to_string(), digest.clone()))
                 .and_then(|repos| repos.iter().find(|r| r.as_str() != except).cloned())
+        })
+    }
+
+    /// Whether `repository` of `target` is known to hold `digest`.
+    pub fn holds(&self, target: &str, digest: &Digest, repository: &str) -> bool {
+        self.inner.lock().ok().is_some_and(|m| {
+            m.get(&(target.to_string(), digest.clone()))
+                .is_some_and(|repos| repos.contains(repository))
         })
     }
 }
@@ -62,16 +130,154 @@ pub async fn sync_oci_mirror(
     source: &OciSource,
     ctx: &SyncContext<'_>,
 ) -> MirrorReport {
-    let _ = (source, ctx);
-    MirrorReport {
+    let mut report = MirrorReport {
         key: mirror.key.clone(),
         repository: mirror.repository.clone(),
         target: mirror.target.to_string(),
-        error: Some(MirrorError {
-            message: "oci sources are not implemented yet".into(),
-            exit_code: ExitCode::ItemFailed.code(),
-        }),
+        error: None,
         warnings: Vec::new(),
         versions: Vec::new(),
+    };
+    let fail = |report: &mut MirrorReport, what: &str, e: OciError| {
+        report.error = Some(MirrorError {
+            message: format!("{what}: {e}"),
+            exit_code: e.exit_code().code(),
+        });
+    };
+    let opts = ctx.copy_options();
+    let mut registries = HashMap::new();
+    let src_registry = match registry_for(&source.registry, &opts, &mut registries) {
+        Ok(r) => r,
+        Err(e) => {
+            fail(&mut report, "source", e);
+            return report;
+        }
+    };
+    let src_store = Store::Registry {
+        registry: src_registry.clone(),
+        repository: source.repository.clone(),
+    };
+    let src_name = format!("{}/{}", source.registry, source.repository);
+    // What to copy: the selected tags, or the digests. A failure to list is the mirror's.
+    let (items, source_tags) = if source.digests.is_empty() {
+        let tags = match src_registry.list_tags(&source.repository).await {
+            Ok(t) => t,
+            Err(e) => {
+                fail(&mut report, &format!("listing the tags of {src_name}"), e);
+                return report;
+            }
+        };
+        let candidates: Vec<String> = tags
+            .iter()
+            .filter(|t| !is_referrer_tag(t) || source.tags.include.contains(t))
+            .cloned()
+            .collect();
+        let selected = source.tags.apply(&candidates);
+        if selected.is_empty() {
+            report.warnings.push(if tags.is_empty() {
+                format!("{src_name} has no tags (or does not exist): nothing to mirror")
+            } else {
+                format!(
+                    "no tag of {src_name} matches the tag filter ({} tag(s) listed): nothing to mirror",
+                    candidates.len()
+                )
+            });
+        }
+        let items: Vec<ImageItem> = selected.into_iter().map(ImageItem::Tag).collect();
+        (items, Some(tags))
+    } else {
+        if let Err(e) = src_registry.ping().await {
+            fail(&mut report, &format!("source {}", source.registry), e);
+            return report;
+        }
+        let items = source
+            .digests
+            .iter()
+            .cloned()
+            .map(ImageItem::Digest)
+            .collect();
+        (items, None)
+    };
+    // The target as it stands (listed once), and where to write.
+    let dest = match open_target(mirror, &opts, &mut registries, ctx.dry_run).await {
+        Ok(d) => d,
+        Err(e) => {
+            fail(&mut report, &format!("target {}", mirror.target), e);
+            return report;
+        }
+    };
+    let api = ReferrersApi::default();
+    let job = ImageJob {
+        source: &src_store,
+        source_tags: source_tags.as_deref(),
+        dest: dest.store.as_ref(),
+        dest_tags: dest.tags.as_ref(),
+        target_key: mirror.target.to_string(),
+        platforms: source.platforms.as_deref(),
+        referrers: source.referrers,
+        dry_run: ctx.dry_run,
+        concurrency: ctx.blob_concurrency(&source.registry),
+        known_blobs: ctx.known_blobs,
+        api: &api,
+    };
+    let referrer_source = job.referrer_source();
+    for item in &items {
+        let v = job.sync(item, &referrer_source).await;
+        let failed = v.status == Status::Failed;
+        report.versions.push(v);
+        if failed && ctx.fail_fast {
+            break;
+        }
+    }
+    report
+}
+
+/// The target repository: its store (`None` in a dry run whose layout does not exist yet) and
+/// its tags as listed at the start (`None` when tags are resolved one by one).
+struct OpenTarget {
+    store: Option<Store>,
+    tags: Option<BTreeSet<String>>,
+}
+
+async fn open_target(
+    mirror: &Mirror,
+    opts: &CopyOptions,
+    registries: &mut HashMap<String, Arc<Registry>>,
+    dry_run: bool,
+) -> Result<OpenTarget, OciError> {
+    match &mirror.target {
+        TargetConfig::Registry { host, .. } => {
+            let registry = registry_for(host, opts, registries)?;
+            let tags = registry.list_tags(&mirror.repository).await?;
+            Ok(OpenTarget {
+                store: Some(Store::Registry {
+                    registry,
+                    repository: mirror.repository.clone(),
+                }),
+                tags: Some(tags.into_iter().collect()),
+            })
+        }
+        TargetConfig::Layout { path } => {
+            let root = LayoutRoot::new(path.clone());
+            let dir = root.repository_dir(&mirror.repository)?;
+            let layout = if dir.join("oci-layout").exists() {
+                Layout::open(dir)?
+            } else if dry_run {
+                return Ok(OpenTarget {
+                    store: None,
+                    tags: Some(BTreeSet::new()),
+                });
+            } else {
+                root.layout(&mirror.repository)?
+            };
+            let tags = layout.tags()?.into_iter().collect();
+            Ok(OpenTarget {
+                store: Some(Store::Layout {
+                    layout,
+                    root: Some((root, mirror.repository.clone())),
+                }),
+                tags: Some(tags),
+            })
+        }
     }
 }

@@ -291,6 +291,12 @@ pub struct CopyArgs {
     /// A registry to talk plain HTTP to (repeatable).
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     pub insecure_registries: Vec<String>,
+    /// Only this platform of an index (repeatable); a subset is written as a new index.
+    #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]")]
+    pub platforms: Vec<String>,
+    /// Also copy the referrers (signatures, SBOMs, attestations) of every copied manifest.
+    #[arg(long)]
+    pub referrers: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Plain)]
     pub format: Format,

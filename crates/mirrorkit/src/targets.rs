@@ -3,6 +3,7 @@
 use mirrorkit_core::exit::ExitCode;
 use mirrorkit_core::http::HttpClient;
 use mirrorkit_core::http::credentials::Credentials;
+use mirrorkit_core::platform::Platform;
 use mirrorkit_core::spec::{Spec, TargetConfig};
 use mirrorkit_core::target::TargetError;
 use mirrorkit_oci::layout::LayoutRoot;
@@ -63,6 +64,20 @@ pub async fn copy(args: CopyArgs) -> ExitCode {
     };
     let mut options = mirrorkit_oci::copy::CopyOptions::new(http, Credentials::load());
     options.insecure_hosts = args.insecure_registries.clone();
+    options.referrers = args.referrers;
+    if !args.platforms.is_empty() {
+        let mut platforms = Vec::new();
+        for p in &args.platforms {
+            match p.parse::<Platform>() {
+                Ok(p) => platforms.push(p),
+                Err(e) => {
+                    eprintln!("error: --platform: {e}");
+                    return ExitCode::Usage;
+                }
+            }
+        }
+        options.platforms = Some(platforms);
+    }
     let report = match mirrorkit_oci::copy::copy_str(&args.src, &args.dst, &options).await {
         Ok(r) => r,
         Err(e) => {
@@ -78,18 +93,29 @@ pub async fn copy(args: CopyArgs) -> ExitCode {
                 return ExitCode::Io;
             }
         },
-        Format::Plain => format!(
-            "copied {} -> {}\n  {} {}\n  {} manifest(s), {} blob(s) sent ({}), {} already present, {} mounted\n",
-            report.source,
-            report.destination,
-            report.digest,
-            report.media_type,
-            report.manifests,
-            report.blobs_copied,
-            mirrorkit_core::report::human_bytes(report.bytes),
-            report.blobs_skipped,
-            report.blobs_mounted,
-        ),
+        Format::Plain => {
+            let mut out = format!(
+                "copied {} -> {}\n  {} {}\n",
+                report.source, report.destination, report.digest, report.media_type,
+            );
+            if let Some(d) = &report.source_digest {
+                out.push_str(&format!(
+                    "  platform subset: a new index; the source's is {d}\n"
+                ));
+            }
+            out.push_str(&format!(
+                "  {} manifest(s), {} blob(s) sent ({}), {} already present, {} mounted\n",
+                report.manifests,
+                report.blobs_copied,
+                mirrorkit_core::report::human_bytes(report.bytes),
+                report.blobs_skipped,
+                report.blobs_mounted,
+            ));
+            if !report.referrers.is_empty() {
+                out.push_str(&format!("  {} referrer(s)\n", report.referrers.len()));
+            }
+            out
+        }
     };
     crate::print_stdout(&out)
 }

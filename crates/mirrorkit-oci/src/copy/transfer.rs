@@ -1,0 +1,332 @@
+//! Moving one manifest tree between two [`Store`]s: walk it (every child manifest fetched and
+//! verified), send its blobs several at a time, then store the children by digest. The caller
+//! stores the top manifest (under a tag, or by digest) once this succeeded, so nothing ever points
+//! at content that is not fully there.
+//!
+//! A blob is never sent when the destination has it (a `HEAD`, or this run's [`KnownBlobs`]
+//! saying so); it is mounted (registry) or hard-linked (layouts) from another repository of the
+//! destination known to hold it; otherwise its bytes stream from source to destination, hashed on
+//! arrival.
+
+use std::collections::HashSet;
+
+use futures_util::StreamExt as _;
+use mirrorkit_core::digest::Digest;
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+
+use super::store::{Publish, Store, descriptor_digest};
+use crate::error::OciError;
+use crate::images::KnownBlobs;
+use crate::media;
+use crate::registry::manifests::RawManifest;
+use crate::registry::upload::UploadStart;
+
+/// Nesting limit for indexes of indexes (a cycle is impossible with content addressing, but a
+/// hostile source could still nest deeply).
+pub(crate) const MAX_DEPTH: usize = 8;
+
+/// Blobs sent at once within one image, unless the source registry's `concurrency` says less.
+pub const DEFAULT_BLOB_CONCURRENCY: usize = 4;
+
+/// What this run learnt about one destination's blobs.
+#[derive(Clone, Copy)]
+pub(crate) struct Known<'a> {
+    /// The run's record.
+    pub blobs: &'a KnownBlobs,
+    /// The destination (`docker://host` or `oci:ROOT`), the key the record is kept under.
+    pub target: &'a str,
+}
+
+/// Counters of a transfer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Stats {
+    /// Manifests written.
+    pub manifests: u64,
+    /// Blobs whose bytes were sent.
+    pub blobs_copied: u64,
+    /// Blobs the destination already had.
+    pub blobs_skipped: u64,
+    /// Blobs mounted or linked from another repository (no bytes sent).
+    pub blobs_mounted: u64,
+    /// Bytes of blob content sent.
+    pub bytes: u64,
+}
+
+impl std::ops::AddAssign for Stats {
+    fn add_assign(&mut self, o: Stats) {
+        self.manifests += o.manifests;
+        self.blobs_copied += o.blobs_copied;
+        self.blobs_skipped += o.blobs_skipped;
+        self.blobs_mounted += o.blobs_mounted;
+        self.bytes += o.bytes;
+    }
+}
+
+/// A manifest tree as read from the source.
+pub(crate) struct Tree {
+    /// Child manifests, each after its own children (the order they are stored in).
+    pub children: Vec<RawManifest>,
+    /// Every blob (config, layers) once.
+    pub blobs: Vec<Descriptor>,
+}
+
+enum BlobOutcome {
+    Copied(u64),
+    Skipped,
+    Mounted,
+}
+
+/// Copies manifest trees from `source` to `dest`.
+pub(crate) struct Transfer<'a> {
+    pub source: &'a Store,
+    pub dest: &'a Store,
+    /// Hard-link blobs between layouts instead of copying (verified sources only).
+    pub link: bool,
+    /// Blobs in flight at once.
+    pub concurrency: usize,
+    /// The run's record of blobs in the destination, if any.
+    pub known: Option<Known<'a>>,
+}
+
+impl Transfer<'_> {
+    /// Walk `top`: fetch and verify every child manifest, collect every blob once.
+    pub(crate) async fn collect(&self, top: &RawManifest) -> Result<Tree, OciError> {
+        let mut tree = Tree {
+            children: Vec::new(),
+            blobs: Vec::new(),
+        };
+        let mut seen_blobs = HashSet::new();
+        let mut seen_children = HashSet::new();
+        self.walk(top, 0, &mut tree, &mut seen_blobs, &mut seen_children)
+            .await?;
+        Ok(tree)
+    }
+
+    async fn walk(
+        &self,
+        m: &RawManifest,
+        depth: usize,
+        tree: &mut Tree,
+        seen_blobs: &mut HashSet<Digest>,
+        seen_children: &mut HashSet<Digest>,
+    ) -> Result<(), OciError> {
+        if depth > MAX_DEPTH {
+            return Err(OciError::malformed(
+                format!("index {}", m.digest),
+                "indexes nested too deep",
+            ));
+        }
+        if media::is_index(&m.media_type) {
+            let index: ImageIndex = serde_json::from_slice(&m.bytes)
+                .map_err(|e| OciError::malformed(format!("index {}", m.digest), e))?;
+            for child in index.manifests() {
+                let digest = descriptor_digest(child)?;
+                if !seen_children.insert(digest.clone()) {
+                    continue;
+                }
+                let raw = self
+                    .source
+                    .manifest_by_descriptor(child)
+                    .await
+                    .map_err(|e| missing_child(e, &m.digest, &digest))?;
+                Box::pin(self.walk(&raw, depth + 1, tree, seen_blobs, seen_children)).await?;
+                tree.children.push(raw);
+            }
+            Ok(())
+        } else if media::is_manifest(&m.media_type) {
+            let manifest: ImageManifest = serde_json::from_slice(&m.bytes)
+                .map_err(|e| OciError::malformed(format!("manifest {}", m.digest), e))?;
+            for d in std::iter::once(manifest.config()).chain(manifest.layers().iter()) {
+                let digest = descriptor_digest(d)?;
+                if seen_blobs.insert(digest) {
+                    tree.blobs.push(d.clone());
+                }
+            }
+            Ok(())
+        } else {
+            Err(OciError::malformed(
+                format!("manifest {}", m.digest),
+                format!("unsupported media type {:?}", m.media_type),
+            ))
+        }
+    }
+
+    /// Everything `top` refers to: blobs (several at once), then child manifests by digest.
+    /// `top` itself is left to the caller.
+    pub(crate) async fn copy_tree(&self, top: &RawManifest) -> Result<Stats, OciError> {
+        let tree = self.collect(top).await?;
+        self.copy_collected(&tree).await
+    }
+
+    /// [`Transfer::copy_tree`] for a tree already collected.
+    pub(crate) async fn copy_collected(&self, tree: &Tree) -> Result<Stats, OciError> {
+        let mut stats = self.copy_blobs(&tree.blobs).await?;
+        for child in &tree.children {
+            if self.store_manifest(child, Publish::Child).await? {
+                stats.manifests += 1;
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Store `m` as `how` says unless it is already there (by digest; a tag is always written).
+    /// Returns whether it was written.
+    pub(crate) async fn store_manifest(
+        &self,
+        m: &RawManifest,
+        how: Publish<'_>,
+    ) -> Result<bool, OciError> {
+        if how == Publish::Child && self.dest.has_manifest(&m.digest).await? {
+            return Ok(false);
+        }
+        self.dest.push_manifest(m, how).await?;
+        Ok(true)
+    }
+
+    /// Send `blobs`, `concurrency` at a time; the first failure stops the rest.
+    async fn copy_blobs(&self, blobs: &[Descriptor]) -> Result<Stats, OciError> {
+        let mut stats = Stats::default();
+        let mut results = futures_util::stream::iter(blobs)
+            .map(|d| self.copy_blob(d))
+            .buffer_unordered(self.concurrency.max(1));
+        while let Some(outcome) = results.next().await {
+            match outcome? {
+                BlobOutcome::Copied(n) => {
+                    stats.blobs_copied += 1;
+                    stats.bytes += n;
+                }
+                BlobOutcome::Skipped => stats.blobs_skipped += 1,
+                BlobOutcome::Mounted => stats.blobs_mounted += 1,
+            }
+        }
+        Ok(stats)
+    }
+
+    /// The destination repository's name in the run's record.
+    fn dest_repository(&self) -> Option<&str> {
+        match self.dest {
+            Store::Registry { repository, .. } => Some(repository),
+            Store::Layout {
+                root: Some((_, repo)),
+                ..
+            } => Some(repo),
+            Store::Layout { root: None, .. } => None,
+        }
+    }
+
+    fn record(&self, digest: &Digest) {
+        if let (Some(k), Some(repo)) = (self.known, self.dest_repository()) {
+            k.blobs.record_in(k.target, digest, repo);
+        }
+    }
+
+    async fn copy_blob(&self, d: &Descriptor) -> Result<BlobOutcome, OciError> {
+        let digest = descriptor_digest(d)?;
+        // Docker "foreign" (non-distributable) layers live at their `urls`, not in the source
+        // registry; copying them is neither possible nor allowed.
+        let mt = d.media_type().to_string();
+        if (mt.contains("foreign") || mt.contains("nondistributable")) && d.urls().is_some() {
+            tracing::warn!(%digest, "skipping non-distributable layer");
+            return Ok(BlobOutcome::Skipped);
+        }
+        let repo = self.dest_repository();
+        if let (Some(k), Some(repo)) = (self.known, repo)
+            && k.blobs.holds(k.target, &digest, repo)
+        {
+            return Ok(BlobOutcome::Skipped);
+        }
+        if self.dest.has_blob(&digest).await? {
+            self.record(&digest);
+            return Ok(BlobOutcome::Skipped);
+        }
+        let holder = match (self.known, repo) {
+            (Some(k), Some(repo)) => k.blobs.holder_in(k.target, &digest, repo),
+            _ => None,
+        };
+        let outcome = match (self.source, self.dest) {
+            // Registry destination: mount from the source repository when both are on one
+            // registry, else from a repository this run put the blob in. A registry that cannot
+            // mount answers 202 with a normal upload session, which we then use.
+            (
+                source,
+                Store::Registry {
+                    registry: dst_reg,
+                    repository: dst_repo,
+                },
+            ) if mount_from(source, dst_reg.host(), dst_repo)
+                .or(holder.clone())
+                .is_some() =>
+            {
+                let from = mount_from(source, dst_reg.host(), dst_repo)
+                    .or(holder)
+                    .unwrap_or_default();
+                match dst_reg
+                    .start_upload(dst_repo, Some((&digest, from.as_str())))
+                    .await?
+                {
+                    UploadStart::Mounted => BlobOutcome::Mounted,
+                    UploadStart::Session(session) => {
+                        let stream = self.source.open_blob(&digest).await?;
+                        let n = dst_reg
+                            .upload(dst_repo, session, &digest, d.size(), stream)
+                            .await?;
+                        BlobOutcome::Copied(n)
+                    }
+                }
+            }
+            // Layout destination in a layout root: hard-link from a sibling repository that
+            // holds the verified blob, or copy that local file.
+            (
+                _,
+                Store::Layout {
+                    layout: dst,
+                    root: Some((root, _)),
+                },
+            ) if holder.is_some() => {
+                let from = root.layout(holder.as_deref().unwrap_or_default())?;
+                if dst.link_blob_from(&from, &digest, d.size())? {
+                    BlobOutcome::Mounted
+                } else {
+                    let stream = from.open_blob(&digest).await?;
+                    BlobOutcome::Copied(dst.write_blob(&digest, Some(d.size()), stream).await?)
+                }
+            }
+            // Layout to layout on one filesystem: a hard link instead of a copy. Both sides are
+            // layouts whose blobs were verified when they were written.
+            (Store::Layout { layout: src, .. }, Store::Layout { layout: dst, .. })
+                if self.link && dst.link_blob_from(src, &digest, d.size())? =>
+            {
+                BlobOutcome::Copied(d.size())
+            }
+            _ => {
+                let stream = self.source.open_blob(&digest).await?;
+                BlobOutcome::Copied(self.dest.push_blob(&digest, d.size(), stream).await?)
+            }
+        };
+        self.record(&digest);
+        Ok(outcome)
+    }
+}
+
+/// The source repository to mount from, when it is another repository of the destination
+/// registry.
+fn mount_from(source: &Store, dest_host: &str, dest_repo: &str) -> Option<String> {
+    match source {
+        Store::Registry {
+            registry,
+            repository,
+        } if registry.host() == dest_host && repository != dest_repo => Some(repository.clone()),
+        _ => None,
+    }
+}
+
+/// A child manifest the source does not have: name the index and the digest.
+fn missing_child(e: OciError, parent: &Digest, child: &Digest) -> OciError {
+    match e {
+        OciError::NotFound { target, .. } => OciError::NotFound {
+            target,
+            what: format!("manifest {child} (listed in index {parent})"),
+        },
+        e => e,
+    }
+}
