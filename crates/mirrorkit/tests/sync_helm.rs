@@ -1,0 +1,777 @@
+//! `mirrorkit sync` of `type: helm` sources, end to end through the binary: a classic repository
+//! served by a local HTTP server, an OCI chart repository and the images charts use in a source
+//! docker-registry, a chart directory; published into a target docker-registry (or a layout) and
+//! checked with skopeo.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use mirrorkit_testkit::charts::{
+    HELM_CHART, HELM_CONFIG, HELM_PROV, IndexEntry, chart_layout, chart_tgz, chart_yaml,
+    index_yaml, sha256_hex, write_dir,
+};
+use mirrorkit_testkit::fileserver::FileServer;
+use mirrorkit_testkit::registry::{
+    Registry, sha256_digest, skopeo, skopeo_copy, skopeo_inspect_raw, two_platform_index,
+};
+
+/// The raw manifest at `reference`, parsed.
+fn manifest(reference: &str) -> serde_json::Value {
+    let raw = skopeo_inspect_raw(reference, &[]).unwrap_or_else(|e| panic!("{e}"));
+    serde_json::from_slice(&raw).expect("manifest JSON")
+}
+
+/// Copy `reference` into a fresh OCI layout with skopeo and return a blob's bytes from it.
+fn blob(reference: &str, digest: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("l");
+    skopeo_copy(reference, &format!("oci:{}:x", layout.display())).unwrap();
+    std::fs::read(
+        layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+    )
+    .unwrap()
+}
+
+/// Names of the entries of a gzip tar.
+fn tar_names(tgz: &[u8]) -> Vec<String> {
+    let mut a = tar::Archive::new(flate2::read::GzDecoder::new(tgz));
+    a.entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn write_spec(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("mirror.yml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn sync(dir: &Path, spec: &Path, extra: &[&str]) -> std::process::Output {
+    run(mirrorkit(dir)
+        .arg("sync")
+        .arg(spec)
+        .args(["--format", "json"])
+        .args(extra))
+}
+
+fn mirror_named<'a>(r: &'a serde_json::Value, key: &str) -> &'a serde_json::Value {
+    r["mirrors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["key"] == key)
+        .unwrap_or_else(|| panic!("no mirror {key} in {r}"))
+}
+
+/// A classic repository: versions of chart `app` served with index.yaml.
+struct Repo {
+    dir: tempfile::TempDir,
+    server: FileServer,
+}
+
+impl Repo {
+    fn new() -> Repo {
+        let dir = tempfile::tempdir().unwrap();
+        let server = FileServer::with_files(Vec::<(String, Vec<u8>)>::new());
+        Repo { dir, server }
+    }
+
+    /// Add `app-<version>.tgz` and return its bytes.
+    fn chart(&self, name: &str, version: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
+        let tgz = chart_tgz(name, version, files);
+        self.server
+            .put(&format!("/{name}-{version}.tgz"), tgz.clone());
+        tgz
+    }
+
+    fn index(&self, entries: &[IndexEntry<'_>]) {
+        self.server
+            .put("/index.yaml", index_yaml(entries).into_bytes());
+    }
+}
+
+#[test]
+fn classic_repository_charts_become_helm_oci_artifacts() {
+    let target = Registry::start();
+    let repo = Repo::new();
+    let v1 = repo.chart("app", "1.0.0", &[("values.yaml", b"replicas: 1\n")]);
+    let chart_yaml_2 = chart_yaml(
+        "app",
+        "1.1.0+build.7",
+        "appVersion: \"2.0\"\nmaintainers:\n- {name: Ops, email: ops@example.org}\n",
+    );
+    let v2 = repo.chart(
+        "app",
+        "1.1.0+build.7",
+        &[("Chart.yaml", chart_yaml_2.as_bytes())],
+    );
+    // The provenance file records the archive's digest, as helm's does.
+    let prov = format!(
+        "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\n{chart_yaml_2}\n...\nfiles:\n  app-1.1.0+build.7.tgz: {}\n-----BEGIN PGP SIGNATURE-----\n\nwsBcBAEBCgAQBQJl\n-----END PGP SIGNATURE-----\n",
+        sha256_digest(&v2)
+    );
+    repo.server
+        .put("/app-1.1.0+build.7.tgz.prov", prov.clone().into_bytes());
+    let other = repo.chart("other", "9.9.9", &[]);
+    repo.index(&[
+        IndexEntry {
+            name: "app",
+            version: "1.0.0",
+            url: "app-1.0.0.tgz",
+            digest: Some(sha256_hex(&v1)),
+        },
+        IndexEntry {
+            name: "app",
+            version: "1.1.0+build.7",
+            // Absolute URLs work too.
+            url: &repo.server.url("/app-1.1.0+build.7.tgz"),
+            digest: Some(sha256_hex(&v2)),
+        },
+        IndexEntry {
+            name: "other",
+            version: "9.9.9",
+            url: "other-9.9.9.tgz",
+            digest: Some(sha256_hex(&other)),
+        },
+    ]);
+    let spec = write_spec(
+        repo.dir.path(),
+        &format!(
+            "target: {{registry: '{}', namespace: mirror, insecure: true}}\nmirrors:\n  app:\n    source: {{type: helm, repo: '{}', chart: app}}\n",
+            target.host(),
+            repo.server.url("/")
+        ),
+    );
+    let out = sync(repo.dir.path(), &spec, &[]);
+    assert_exit(&out, 0);
+    let r = report(&out);
+    assert_eq!(
+        statuses(&r),
+        [
+            ("1.0.0".into(), "pushed".into()),
+            ("1.1.0+build.7".into(), "pushed".into())
+        ]
+    );
+    assert_eq!(r["mirrors"][0]["repository"], "mirror/charts/app");
+    let versions = r["mirrors"][0]["versions"].as_array().unwrap();
+    assert_eq!(versions[1]["tag"], "1.1.0_build.7");
+
+    // What skopeo reads back: a Helm chart manifest whose layer is the upstream archive.
+    for (version, tag, tgz) in [
+        ("1.0.0", "1.0.0", &v1),
+        ("1.1.0+build.7", "1.1.0_build.7", &v2),
+    ] {
+        let reference = target.docker_ref(&format!("mirror/charts/app:{tag}"));
+        let raw = skopeo_inspect_raw(&reference, &[]).unwrap();
+        let m: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(m["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+        assert_eq!(m["config"]["mediaType"], HELM_CONFIG);
+        assert_eq!(m["layers"][0]["mediaType"], HELM_CHART);
+        assert_eq!(m["layers"][0]["digest"], sha256_digest(tgz));
+        assert_eq!(
+            m["annotations"]["org.opencontainers.image.version"],
+            version
+        );
+        assert_eq!(m["annotations"]["org.opencontainers.image.title"], "app");
+        let v = versions.iter().find(|v| v["version"] == version).unwrap();
+        assert_eq!(
+            v["index_digest"],
+            sha256_digest(&raw),
+            "report names the manifest"
+        );
+        assert_eq!(
+            &blob(&reference, &sha256_digest(tgz)),
+            tgz,
+            "archive byte for byte"
+        );
+        let config: serde_json::Value =
+            serde_json::from_slice(&blob(&reference, m["config"]["digest"].as_str().unwrap()))
+                .unwrap();
+        assert_eq!(config["name"], "app");
+        assert_eq!(config["version"], version);
+        assert_eq!(config["apiVersion"], "v2");
+    }
+    let m2 = manifest(&target.docker_ref("mirror/charts/app:1.1.0_build.7"));
+    assert_eq!(m2["layers"][1]["mediaType"], HELM_PROV);
+    assert_eq!(m2["layers"][1]["digest"], sha256_digest(prov.as_bytes()));
+    assert_eq!(
+        m2["annotations"]["org.opencontainers.image.authors"],
+        "Ops (ops@example.org)"
+    );
+    let m1 = manifest(&target.docker_ref("mirror/charts/app:1.0.0"));
+    assert_eq!(
+        m1["layers"].as_array().unwrap().len(),
+        1,
+        "no .prov, no layer"
+    );
+    assert!(
+        skopeo(&[
+            "list-tags",
+            "--tls-verify=false",
+            &target.docker_ref("mirror/charts/other")
+        ])
+        .is_err(),
+        "only the chart asked for"
+    );
+
+    // Warm run: everything skipped, no archive downloaded again.
+    let downloads = repo.server.requests_for("/app-1.0.0.tgz").len();
+    let out = sync(repo.dir.path(), &spec, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        statuses(&report(&out)),
+        [
+            ("1.0.0".into(), "skipped".into()),
+            ("1.1.0+build.7".into(), "skipped".into())
+        ]
+    );
+    assert_eq!(repo.server.requests_for("/app-1.0.0.tgz").len(), downloads);
+
+    // versions: a semver range, and {latest: N}.
+    for (versions, expected) in [
+        ("'>=1.1.0-0'", "1.1.0+build.7"),
+        ("{latest: 1}", "1.1.0+build.7"),
+        ("['1.0.0']", "1.0.0"),
+    ] {
+        let spec = write_spec(
+            repo.dir.path(),
+            &format!(
+                "target: {{registry: '{}', namespace: mirror, insecure: true}}\nmirrors:\n  app:\n    source: {{type: helm, repo: '{}', chart: app, versions: {versions}}}\n",
+                target.host(),
+                repo.server.url("/")
+            ),
+        );
+        let out = sync(repo.dir.path(), &spec, &[]);
+        assert_exit(&out, 0);
+        assert_eq!(
+            statuses(&report(&out)),
+            [(expected.to_string(), "skipped".to_string())],
+            "versions: {versions}"
+        );
+    }
+}
+
+#[test]
+fn a_digest_mismatch_fails_that_version_and_tags_nothing() {
+    let target = Registry::start();
+    let repo = Repo::new();
+    let good = repo.chart("app", "1.0.0", &[]);
+    let bad = repo.chart("app", "2.0.0", &[]);
+    repo.index(&[
+        IndexEntry {
+            name: "app",
+            version: "1.0.0",
+            url: "app-1.0.0.tgz",
+            digest: Some(sha256_hex(&good)),
+        },
+        IndexEntry {
+            name: "app",
+            version: "2.0.0",
+            url: "app-2.0.0.tgz",
+            digest: Some(sha256_hex(b"something else")),
+        },
+    ]);
+    let spec = write_spec(
+        repo.dir.path(),
+        &format!(
+            "target: {{registry: '{}', insecure: true}}\nmirrors:\n  app:\n    source: {{type: helm, repo: '{}', chart: app}}\n",
+            target.host(),
+            repo.server.url("/")
+        ),
+    );
+    let out = sync(repo.dir.path(), &spec, &[]);
+    assert_exit(&out, 1);
+    let r = report(&out);
+    assert_eq!(
+        statuses(&r),
+        [
+            ("1.0.0".into(), "pushed".into()),
+            ("2.0.0".into(), "failed".into())
+        ]
+    );
+    let reason = r["mirrors"][0]["versions"][1]["reason"].as_str().unwrap();
+    assert!(reason.contains("digest mismatch"), "{reason}");
+    assert!(reason.contains(&sha256_digest(&bad)), "{reason}");
+    let tags = skopeo(&[
+        "list-tags",
+        "--tls-verify=false",
+        &target.docker_ref("charts/app"),
+    ])
+    .unwrap();
+    let tags: serde_json::Value = serde_json::from_slice(&tags).unwrap();
+    assert_eq!(tags["Tags"], serde_json::json!(["1.0.0"]));
+    // Nothing of the bad archive reached the registry.
+    let blob_dir = target
+        .data_dir()
+        .join("docker/registry/v2/blobs/sha256")
+        .join(&sha256_hex(&bad)[..2])
+        .join(sha256_hex(&bad));
+    assert!(!blob_dir.exists(), "the mismatching archive was uploaded");
+}
+
+#[test]
+fn malformed_index_or_chart_yaml_fails_that_mirror_and_the_others_go_on() {
+    let target = Registry::start();
+    let repo = Repo::new();
+    let broken = tempfile::tempdir().unwrap();
+    let broken_server = FileServer::start(broken.path());
+    broken_server.put("/index.yaml", b"entries: [unclosed\n".to_vec());
+    // A chart whose Chart.yaml has no version.
+    let tgz = mirrorkit_testkit::charts::tar_gz(&[("bad/Chart.yaml", b"name: bad\n")]);
+    repo.server.put("/bad-1.0.0.tgz", tgz.clone());
+    let good = repo.chart("good", "1.0.0", &[]);
+    repo.index(&[
+        IndexEntry {
+            name: "bad",
+            version: "1.0.0",
+            url: "bad-1.0.0.tgz",
+            digest: Some(sha256_hex(&tgz)),
+        },
+        IndexEntry {
+            name: "good",
+            version: "1.0.0",
+            url: "good-1.0.0.tgz",
+            digest: Some(sha256_hex(&good)),
+        },
+    ]);
+    let spec = write_spec(
+        repo.dir.path(),
+        &format!(
+            "target: {{registry: '{}', insecure: true}}\nmirrors:\n  a-broken-index:\n    source: {{type: helm, repo: '{}', chart: x}}\n  b-bad-chart:\n    source: {{type: helm, repo: '{url}', chart: bad}}\n  c-good:\n    source: {{type: helm, repo: '{url}', chart: good}}\n",
+            target.host(),
+            broken_server.url("/"),
+            url = repo.server.url("/"),
+        ),
+    );
+    let out = sync(repo.dir.path(), &spec, &[]);
+    assert_exit(&out, 65);
+    let r = report(&out);
+    let e = mirror_named(&r, "a-broken-index")["error"].clone();
+    assert_eq!(e["exit_code"], 65);
+    let msg = e["message"].as_str().unwrap();
+    assert!(msg.contains("index.yaml"), "{msg}");
+    let e = mirror_named(&r, "b-bad-chart")["error"].clone();
+    assert_eq!(e["exit_code"], 65);
+    let msg = e["message"].as_str().unwrap();
+    assert!(
+        msg.contains("bad-1.0.0.tgz") && msg.contains("Chart.yaml") && msg.contains("version"),
+        "{msg}"
+    );
+    assert_eq!(
+        mirror_named(&r, "c-good")["versions"][0]["status"],
+        "pushed"
+    );
+    manifest(&target.docker_ref("charts/good:1.0.0"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("a-broken-index"), "{stderr}");
+}
+
+#[test]
+fn oci_chart_repositories_are_copied_as_they_are() {
+    let source = Registry::start();
+    let target = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut digests = Vec::new();
+    for version in ["0.1.0", "0.2.0", "0.3.0"] {
+        let tgz = chart_tgz("web", version, &[]);
+        let config = format!(r#"{{"name":"web","version":"{version}","apiVersion":"v2"}}"#);
+        let layout = dir.path().join(format!("layout-{version}"));
+        let prov = (version == "0.3.0").then_some(&b"signed"[..]);
+        let d = chart_layout(&layout, version, config.as_bytes(), &tgz, prov);
+        skopeo_copy(
+            &format!("oci:{}:{version}", layout.display()),
+            &source.docker_ref(&format!("helm/web:{version}")),
+        )
+        .unwrap();
+        digests.push(d);
+    }
+    let spec = write_spec(
+        dir.path(),
+        &format!(
+            "target: {{registry: '{}', namespace: mirror, insecure: true}}\nregistries:\n  '{src}': {{insecure: true}}\nmirrors:\n  web:\n    source: {{type: helm, repo: 'oci://{src}/helm', chart: web, versions: {{latest: 2}}}}\n",
+            target.host(),
+            src = source.host(),
+        ),
+    );
+    let out = sync(dir.path(), &spec, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        statuses(&report(&out)),
+        [
+            ("0.2.0".into(), "pushed".into()),
+            ("0.3.0".into(), "pushed".into())
+        ]
+    );
+    for (version, digest) in [("0.2.0", &digests[1]), ("0.3.0", &digests[2])] {
+        let src =
+            skopeo_inspect_raw(&source.docker_ref(&format!("helm/web:{version}")), &[]).unwrap();
+        let dst = skopeo_inspect_raw(
+            &target.docker_ref(&format!("mirror/charts/web:{version}")),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(src, dst, "manifest bytes preserved");
+        assert_eq!(&sha256_digest(&dst), digest);
+    }
+    let out = sync(dir.path(), &spec, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        statuses(&report(&out)),
+        [
+            ("0.2.0".into(), "skipped".into()),
+            ("0.3.0".into(), "skipped".into())
+        ]
+    );
+}
+
+/// A chart directory with a .helmignore.
+fn demo_chart(dir: &Path) {
+    write_dir(
+        dir,
+        &[
+            (
+                "Chart.yaml",
+                chart_yaml("demo", "0.3.0", "appVersion: \"1.0\"\n").as_bytes(),
+            ),
+            ("values.yaml", b"replicas: 2\n"),
+            ("templates/deployment.yaml", b"kind: Deployment\n"),
+            ("templates/.editor-swap", b"x"),
+            ("ci/values-test.yaml", b"x"),
+            ("notes.bak", b"x"),
+            (".helmignore", b"# packaging rules\n*.bak\nci/\n"),
+        ],
+    );
+}
+
+#[test]
+fn a_chart_directory_is_packaged_honouring_helmignore() {
+    let target = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    demo_chart(&dir.path().join("chart"));
+    let spec = write_spec(
+        dir.path(),
+        &format!(
+            "target: {{registry: '{}', insecure: true}}\nmirrors:\n  demo:\n    source: {{type: helm, path: ./chart}}\n  local-layout:\n    target: {{layout: ./oci}}\n    source: {{type: helm, path: ./chart, chart: demo}}\n",
+            target.host()
+        ),
+    );
+    let out = sync(dir.path(), &spec, &[]);
+    assert_exit(&out, 0);
+    let r = report(&out);
+    assert_eq!(statuses(&r), [("0.3.0".into(), "pushed".into())]);
+    let reference = target.docker_ref("charts/demo:0.3.0");
+    let m = manifest(&reference);
+    assert_eq!(m["config"]["mediaType"], HELM_CONFIG);
+    let tgz = blob(&reference, m["layers"][0]["digest"].as_str().unwrap());
+    assert_eq!(
+        tar_names(&tgz),
+        [
+            "demo/Chart.yaml",
+            "demo/.helmignore",
+            "demo/templates/deployment.yaml",
+            "demo/values.yaml"
+        ]
+    );
+    // The layout target holds the same artifact (the packaging is reproducible).
+    let layout_raw = skopeo_inspect_raw(
+        &format!("oci:{}:0.3.0", dir.path().join("oci/charts/demo").display()),
+        &[],
+    )
+    .unwrap();
+    let registry_raw = skopeo_inspect_raw(&reference, &[]).unwrap();
+    assert_eq!(layout_raw, registry_raw);
+    // Packaging again gives the same archive: the warm run skips.
+    let out = sync(dir.path(), &spec, &[]);
+    assert_exit(&out, 0);
+    let r = report(&out);
+    assert_eq!(statuses(&r), [("0.3.0".into(), "skipped".into())]);
+    assert_eq!(
+        mirror_named(&r, "local-layout")["versions"][0]["status"],
+        "skipped"
+    );
+    // A different chart under the same version is not overwritten.
+    std::fs::write(dir.path().join("chart/values.yaml"), b"replicas: 3\n").unwrap();
+    let out = sync(dir.path(), &spec, &["--only", "demo"]);
+    assert_exit(&out, 1);
+    let reason = report(&out)["mirrors"][0]["versions"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(reason.contains("not overwritten"), "{reason}");
+    assert_eq!(skopeo_inspect_raw(&reference, &[]).unwrap(), registry_raw);
+}
+
+/// Images in a source registry a chart refers to.
+struct Images {
+    registry: Registry,
+    dir: tempfile::TempDir,
+}
+
+impl Images {
+    fn new(refs: &[&str]) -> Images {
+        let registry = Registry::start();
+        let dir = tempfile::tempdir().unwrap();
+        for (i, r) in refs.iter().enumerate() {
+            let layout = dir.path().join(format!("img{i}"));
+            two_platform_index(&layout, "t", r);
+            skopeo_copy(
+                &format!("oci:{}:t", layout.display()),
+                &registry.docker_ref(r),
+            )
+            .unwrap();
+        }
+        Images { registry, dir }
+    }
+}
+
+#[test]
+fn chart_images_are_found_and_mirrored_under_the_namespace() {
+    let images = Images::new(&[
+        "acme/app:2.1",
+        "tools/side:3",
+        "library/redis:7",
+        "extra/x:1",
+    ]);
+    let src = images.registry.host();
+    let repo = Repo::new();
+    let sub = chart_tgz(
+        "cache",
+        "0.1.0",
+        &[(
+            "values.yaml",
+            format!("image: {src}/library/redis:7\n").as_bytes(),
+        )],
+    );
+    let chart_yaml = chart_yaml(
+        "app",
+        "1.0.0",
+        &format!(
+            "appVersion: '2.1'\nannotations:\n  helm.sh/images: |\n    - name: side\n      image: {src}/tools/side:3\n"
+        ),
+    );
+    let values = format!(
+        "global:\n  imageRegistry: {src}\nimage:\n  repository: acme/app\n  tag: ''\n  pullPolicy: IfNotPresent\n"
+    );
+    let tgz = repo.chart(
+        "app",
+        "1.0.0",
+        &[
+            ("Chart.yaml", chart_yaml.as_bytes()),
+            ("values.yaml", values.as_bytes()),
+            ("charts/cache-0.1.0.tgz", &sub),
+        ],
+    );
+    repo.index(&[IndexEntry {
+        name: "app",
+        version: "1.0.0",
+        url: "app-1.0.0.tgz",
+        digest: Some(sha256_hex(&tgz)),
+    }]);
+    let spec_for = |target: &Registry, extra: &str| {
+        write_spec(
+            repo.dir.path(),
+            &format!(
+                "target: {{registry: '{}', namespace: mirror, insecure: true}}\nregistries:\n  '{src}': {{insecure: true}}\nmirrors:\n  app:\n    source: {{type: helm, repo: '{}', chart: app, images: true, extra_images: ['{src}/extra/x:1'{extra}]}}\n",
+                target.host(),
+                repo.server.url("/")
+            ),
+        )
+    };
+    let target = Registry::start();
+    let spec = spec_for(&target, "");
+    let out = sync(repo.dir.path(), &spec, &[]);
+    assert_exit(&out, 0);
+    let r = report(&out);
+    let v = &r["mirrors"][0]["versions"][0];
+    assert_eq!(v["status"], "pushed");
+    let found: Vec<(String, Vec<String>, String)> = v["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["image"].as_str().unwrap().to_string(),
+                i["found_in"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f.as_str().unwrap().to_string())
+                    .collect(),
+                i["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expect = |image: &str, place: &str| {
+        let hit = found
+            .iter()
+            .find(|(i, _, _)| i == &format!("{src}/{image}"))
+            .unwrap_or_else(|| panic!("{image} not in {found:?}"));
+        assert_eq!(hit.1, [place], "{image}");
+        assert_eq!(hit.2, "pushed", "{image}");
+    };
+    expect("acme/app:2.1", "values.yaml");
+    expect("tools/side:3", "Chart.yaml annotation helm.sh/images");
+    expect("library/redis:7", "charts/cache/values.yaml");
+    expect("extra/x:1", "extra_images");
+    assert_eq!(found.len(), 4, "{found:?}");
+    for image in [
+        "acme/app:2.1",
+        "tools/side:3",
+        "library/redis:7",
+        "extra/x:1",
+    ] {
+        let upstream = skopeo_inspect_raw(&images.registry.docker_ref(image), &[]).unwrap();
+        let mirrored =
+            skopeo_inspect_raw(&target.docker_ref(&format!("mirror/{image}")), &[]).unwrap();
+        assert_eq!(upstream, mirrored, "{image}: index copied with its digest");
+    }
+    manifest(&target.docker_ref("mirror/charts/app:1.0.0"));
+    // Warm: nothing to do.
+    let out = sync(repo.dir.path(), &spec, &[]);
+    assert_exit(&out, 0);
+    let r = report(&out);
+    assert_eq!(r["mirrors"][0]["versions"][0]["status"], "skipped");
+    assert!(
+        r["mirrors"][0]["versions"][0]["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["status"] == "skipped")
+    );
+
+    // --charts-only and --images-only into fresh registries.
+    let charts_only = Registry::start();
+    let spec = spec_for(&charts_only, "");
+    let out = sync(repo.dir.path(), &spec, &["--charts-only"]);
+    assert_exit(&out, 0);
+    let r = report(&out);
+    assert!(r["mirrors"][0]["versions"][0]["images"].is_null(), "{r}");
+    manifest(&charts_only.docker_ref("mirror/charts/app:1.0.0"));
+    assert!(skopeo_inspect_raw(&charts_only.docker_ref("mirror/acme/app:2.1"), &[]).is_err());
+
+    let images_only = Registry::start();
+    let spec = spec_for(&images_only, "");
+    let out = sync(repo.dir.path(), &spec, &["--images-only"]);
+    assert_exit(&out, 0);
+    let r = report(&out);
+    assert_eq!(r["mirrors"][0]["versions"][0]["status"], "pushed");
+    assert_eq!(
+        r["mirrors"][0]["versions"][0]["images"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    assert!(skopeo_inspect_raw(&images_only.docker_ref("mirror/charts/app:1.0.0"), &[]).is_err());
+    skopeo_inspect_raw(&images_only.docker_ref("mirror/acme/app:2.1"), &[]).unwrap();
+
+    // An image that does not exist fails the version, naming it; the others still arrive.
+    let broken = Registry::start();
+    let spec = spec_for(&broken, &format!(", '{src}/missing/y:1'"));
+    let out = sync(repo.dir.path(), &spec, &[]);
+    assert_exit(&out, 1);
+    let r = report(&out);
+    let v = &r["mirrors"][0]["versions"][0];
+    assert_eq!(v["status"], "failed");
+    assert!(
+        v["reason"].as_str().unwrap().contains("missing/y:1"),
+        "{}",
+        v["reason"]
+    );
+    skopeo_inspect_raw(&broken.docker_ref("mirror/acme/app:2.1"), &[]).unwrap();
+    drop(images.dir);
+}
+
+#[test]
+fn file_repositories_into_a_layout_and_unverifiable_archives() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo_dir = dir.path().join("repo");
+    std::fs::create_dir_all(&repo_dir).unwrap();
+    let v1 = chart_tgz("tool", "1.0.0", &[]);
+    let v2 = chart_tgz("tool", "2.0.0", &[]);
+    std::fs::write(repo_dir.join("tool-1.0.0.tgz"), &v1).unwrap();
+    std::fs::write(repo_dir.join("tool-2.0.0.tgz"), &v2).unwrap();
+    std::fs::write(
+        repo_dir.join("index.yaml"),
+        index_yaml(&[
+            IndexEntry {
+                name: "tool",
+                version: "1.0.0",
+                url: "tool-1.0.0.tgz",
+                digest: Some(sha256_hex(&v1)),
+            },
+            // No digest: nothing can verify this archive.
+            IndexEntry {
+                name: "tool",
+                version: "2.0.0",
+                url: "tool-2.0.0.tgz",
+                digest: None,
+            },
+        ]),
+    )
+    .unwrap();
+    let spec_with = |extra: &str| {
+        write_spec(
+            dir.path(),
+            &format!(
+                "target: {{layout: ./oci}}\nmirrors:\n  tool:\n    source: {{type: helm, repo: 'file://{}', chart: tool}}\n{extra}",
+                repo_dir.display()
+            ),
+        )
+    };
+    let spec = spec_with("");
+    // A dry run plans and downloads nothing.
+    let out = run(mirrorkit(dir.path())
+        .arg("check")
+        .arg(&spec)
+        .args(["--format", "json"]));
+    assert_exit(&out, 1);
+    assert_eq!(
+        statuses(&report(&out)),
+        [
+            ("1.0.0".into(), "planned".into()),
+            ("2.0.0".into(), "failed".into())
+        ]
+    );
+    assert!(!dir.path().join("oci").exists(), "a dry run writes nothing");
+
+    let out = sync(dir.path(), &spec, &[]);
+    assert_exit(&out, 1);
+    let r = report(&out);
+    assert_eq!(
+        statuses(&r),
+        [
+            ("1.0.0".into(), "pushed".into()),
+            ("2.0.0".into(), "failed".into())
+        ]
+    );
+    let reason = r["mirrors"][0]["versions"][1]["reason"].as_str().unwrap();
+    assert!(reason.contains("no digest"), "{reason}");
+    let layout = dir.path().join("oci/charts/tool");
+    let m: serde_json::Value = serde_json::from_slice(
+        &skopeo_inspect_raw(&format!("oci:{}:1.0.0", layout.display()), &[]).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(m["layers"][0]["digest"], sha256_digest(&v1));
+    assert!(skopeo_inspect_raw(&format!("oci:{}:2.0.0", layout.display()), &[]).is_err());
+
+    // Accepting unverified archives mirrors it, loudly.
+    let spec = spec_with("    verify: {require: false}\n");
+    let out = sync(dir.path(), &spec, &[]);
+    assert_exit(&out, 0);
+    let r = report(&out);
+    assert_eq!(
+        statuses(&r),
+        [
+            ("1.0.0".into(), "skipped".into()),
+            ("2.0.0".into(), "pushed".into())
+        ]
+    );
+    let warnings = r["mirrors"][0]["versions"][1]["warnings"].to_string();
+    assert!(warnings.contains("not verified"), "{warnings}");
+}
