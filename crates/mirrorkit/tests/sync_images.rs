@@ -1,0 +1,912 @@
+//! `mirrorkit sync` of `type: oci` sources: registry to registry (two real docker-registry
+//! instances), images pushed into the source with skopeo, what arrives checked with
+//! `skopeo inspect --raw` and the registries' access logs.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use mirrorkit_testkit::registry::{
+    Registry, sha256_digest, skopeo, skopeo_copy, skopeo_copy_with, skopeo_inspect_raw,
+    two_platform_index, umoci_image,
+};
+use serde_json::{Value, json};
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// A source and a target registry and a directory for specs and fixtures.
+struct World {
+    dir: tempfile::TempDir,
+    src: Registry,
+    dst: Registry,
+}
+
+impl World {
+    fn new() -> World {
+        World {
+            dir: tempfile::tempdir().unwrap(),
+            src: Registry::start(),
+            dst: Registry::start(),
+        }
+    }
+
+    /// Write a spec with the target registry, namespace `mirror`, the source registry marked
+    /// insecure, and `mirrors` (YAML lines under `mirrors:`, `SRC` replaced by the source host).
+    fn spec(&self, mirrors: &str) -> PathBuf {
+        let path = self.dir.path().join("mirror.yml");
+        let text = format!(
+            "target: {{registry: '{dst}', namespace: mirror, insecure: true}}\nregistries: {{'{src}': {{insecure: true}}}}\nmirrors:\n{}",
+            mirrors.replace("SRC", &self.src.host()),
+            dst = self.dst.host(),
+            src = self.src.host(),
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// `mirrorkit sync SPEC --format json` plus `extra`.
+    fn sync(&self, spec: &Path, extra: &[&str]) -> std::process::Output {
+        run(mirrorkit(self.dir.path())
+            .arg("sync")
+            .arg(spec)
+            .args(["--format", "json"])
+            .args(extra))
+    }
+
+    /// Push the two-platform index (seeded) to `repo_tag` in the source; its digest.
+    fn push_index(&self, repo_tag: &str, seed: &str) -> String {
+        let layout = self.dir.path().join(format!("fixture-{seed}"));
+        let digest = two_platform_index(&layout, "v1", seed);
+        skopeo_copy(
+            &format!("oci:{}:v1", layout.display()),
+            &self.src.docker_ref(repo_tag),
+        )
+        .unwrap();
+        digest
+    }
+
+    /// The digest `reference` (`repo:tag` or `repo@digest`) has in `reg`, if it exists.
+    fn digest_of(reg: &Registry, reference: &str) -> Option<String> {
+        skopeo_inspect_raw(&reg.docker_ref(reference), &[])
+            .ok()
+            .map(|raw| sha256_digest(&raw))
+    }
+
+    fn raw(reg: &Registry, reference: &str) -> Value {
+        serde_json::from_slice(&skopeo_inspect_raw(&reg.docker_ref(reference), &[]).unwrap())
+            .unwrap()
+    }
+
+    fn tags(reg: &Registry, repo: &str) -> Vec<String> {
+        let out = skopeo(&["list-tags", "--tls-verify=false", &reg.docker_ref(repo)]).unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        let mut tags: Vec<String> = v["Tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect();
+        tags.sort();
+        tags
+    }
+}
+
+/// Requests in a registry's access log so far that match `method` and contain `path_part`.
+fn requests(reg: &Registry, method: &str, path_part: &str) -> Vec<String> {
+    let prefix = format!("\"{method} /v2/");
+    reg.log()
+        .lines()
+        .filter(|l| l.contains(&prefix) && l.contains(path_part))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Blob GETs in the log after line `from` (see [`log_len`]).
+fn blob_gets_since(reg: &Registry, from: usize) -> usize {
+    reg.log()
+        .lines()
+        .skip(from)
+        .filter(|l| l.contains("\"GET /v2/") && l.contains("/blobs/"))
+        .count()
+}
+
+fn log_len(reg: &Registry) -> usize {
+    reg.log().lines().count()
+}
+
+/// The versions of the mirror `key` in a report.
+fn versions<'a>(r: &'a Value, key: &str) -> &'a Vec<Value> {
+    r["mirrors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["key"] == key)
+        .unwrap_or_else(|| panic!("no mirror {key} in {r:#}"))["versions"]
+        .as_array()
+        .unwrap()
+}
+
+fn mirror<'a>(r: &'a Value, key: &str) -> &'a Value {
+    r["mirrors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["key"] == key)
+        .unwrap_or_else(|| panic!("no mirror {key} in {r:#}"))
+}
+
+fn version_statuses(r: &Value, key: &str) -> Vec<(String, String)> {
+    versions(r, key)
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_str().unwrap().to_string(),
+                v["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+/// A hand-written OCI layout for fixtures skopeo then pushes.
+struct LayoutWriter {
+    dir: PathBuf,
+    entries: Vec<Value>,
+}
+
+impl LayoutWriter {
+    fn new(dir: PathBuf) -> LayoutWriter {
+        std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+        std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        LayoutWriter {
+            dir,
+            entries: Vec::new(),
+        }
+    }
+
+    /// Store a blob; its descriptor fields (digest, size).
+    fn blob(&self, bytes: &[u8]) -> (String, usize) {
+        let digest = sha256_digest(bytes);
+        std::fs::write(
+            self.dir
+                .join("blobs/sha256")
+                .join(&digest["sha256:".len()..]),
+            bytes,
+        )
+        .unwrap();
+        (digest, bytes.len())
+    }
+
+    /// Store a manifest document (compact JSON) and tag it; its digest and size.
+    fn manifest(&mut self, doc: &Value, tag: &str) -> (String, usize) {
+        let bytes = serde_json::to_vec(doc).unwrap();
+        let (digest, size) = self.blob(&bytes);
+        self.entries.push(json!({
+            "mediaType": doc["mediaType"],
+            "digest": digest,
+            "size": size,
+            "annotations": {"org.opencontainers.image.ref.name": tag},
+        }));
+        std::fs::write(
+            self.dir.join("index.json"),
+            serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": self.entries})).unwrap(),
+        )
+        .unwrap();
+        (digest, size)
+    }
+
+    fn oci_ref(&self, tag: &str) -> String {
+        format!("oci:{}:{tag}", self.dir.display())
+    }
+}
+
+/// Attach to `subject` (a manifest of `media_type`/`size` in the source repository `repo`):
+/// an SBOM artifact whose `subject` is it, listed in the tag-schema index `sha256-<hex>`, and a
+/// cosign-style signature under `sha256-<hex>.sig`. Returns (artifact digest, signature digest).
+fn attach_referrers(
+    w: &World,
+    repo: &str,
+    subject: (&str, &str, usize),
+    seed: &str,
+) -> (String, String) {
+    let (subject_digest, subject_type, subject_size) = subject;
+    let hex = &subject_digest["sha256:".len()..];
+    let mut l = LayoutWriter::new(w.dir.path().join(format!("referrers-{seed}")));
+    let empty = l.blob(b"{}");
+    let sbom = l.blob(format!("{{\"spdxVersion\":\"SPDX-2.3\",\"name\":\"{seed}\"}}").as_bytes());
+    let (artifact, artifact_size) = l.manifest(
+        &json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": "application/spdx+json",
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty.0, "size": empty.1},
+            "layers": [{"mediaType": "application/spdx+json", "digest": sbom.0, "size": sbom.1}],
+            "subject": {"mediaType": subject_type, "digest": subject_digest, "size": subject_size},
+        }),
+        "artifact",
+    );
+    // skopeo 1.9 cannot push an index entry carrying `artifactType` unchanged; the tag schema
+    // does not need it.
+    l.manifest(
+        &json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [{"mediaType": OCI_MANIFEST, "digest": artifact, "size": artifact_size}],
+        }),
+        "fallback",
+    );
+    let payload = l.blob(
+        format!(
+            "{{\"critical\":{{\"image\":{{\"docker-manifest-digest\":\"{subject_digest}\"}}}}}}"
+        )
+        .as_bytes(),
+    );
+    let (signature, _) = l.manifest(
+        &json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": empty.0, "size": empty.1},
+            "layers": [{
+                "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+                "digest": payload.0,
+                "size": payload.1,
+                "annotations": {"dev.cosignproject.cosign/signature": format!("MEUC-{seed}")},
+            }],
+        }),
+        "sig",
+    );
+    skopeo_copy(
+        &l.oci_ref("artifact"),
+        &w.src.docker_ref(&format!("{repo}@{artifact}")),
+    )
+    .unwrap();
+    skopeo_copy(
+        &l.oci_ref("fallback"),
+        &w.src.docker_ref(&format!("{repo}:sha256-{hex}")),
+    )
+    .unwrap();
+    skopeo_copy(
+        &l.oci_ref("sig"),
+        &w.src.docker_ref(&format!("{repo}:sha256-{hex}.sig")),
+    )
+    .unwrap();
+    (artifact, signature)
+}
+
+#[test]
+fn tag_filters_choose_the_tags_and_a_filter_matching_nothing_is_a_warning() {
+    let w = World::new();
+    let layout = w.dir.path().join("img");
+    two_platform_index(&layout, "v1", "filters");
+    for tag in [
+        "0.9.0",
+        "1.0.0",
+        "1.1.0",
+        "1.1.0-debug",
+        "1.10.0",
+        "2.0.0",
+        "latest",
+    ] {
+        skopeo_copy(
+            &format!("oci:{}:v1", layout.display()),
+            &w.src.docker_ref(&format!("team/app:{tag}")),
+        )
+        .unwrap();
+    }
+    let spec = w.spec(
+        "  app:\n    source: {type: oci, image: 'SRC/team/app', tags: {semver: '>=1.0'}}\n\
+         \x20 ranged:\n    source: {type: oci, image: 'SRC/team/app', tags: {semver: '>=1.0, <2', exclude_regex: 'debug'}}\n    repository: sel/ranged\n\
+         \x20 listed:\n    source: {type: oci, image: 'SRC/team/app', tags: {include: [latest, 0.9.0, nope]}}\n    repository: sel/listed\n\
+         \x20 newest:\n    source: {type: oci, image: 'SRC/team/app', tags: {regex: '^1\\.', exclude_regex: 'debug', latest: 1}}\n    repository: sel/newest\n\
+         \x20 nothing:\n    source: {type: oci, image: 'SRC/team/app', tags: {regex: '^9'}}\n    repository: sel/nothing\n",
+    );
+    let out = w.sync(&spec, &[]);
+    assert_exit(&out, 0);
+    let r = report(&out);
+    // Version order, not string order; `1.1.0-debug` is a prerelease `>=1.0` leaves out.
+    assert_eq!(
+        version_statuses(&r, "app"),
+        pairs(&[
+            ("1.0.0", "pushed"),
+            ("1.1.0", "pushed"),
+            ("1.10.0", "pushed"),
+            ("2.0.0", "pushed")
+        ])
+    );
+    assert_eq!(
+        version_statuses(&r, "ranged"),
+        pairs(&[
+            ("1.0.0", "pushed"),
+            ("1.1.0", "pushed"),
+            ("1.10.0", "pushed")
+        ])
+    );
+    assert_eq!(
+        version_statuses(&r, "listed"),
+        // Text sorts before numbers.
+        pairs(&[("latest", "pushed"), ("0.9.0", "pushed")])
+    );
+    assert_eq!(
+        version_statuses(&r, "newest"),
+        pairs(&[("1.10.0", "pushed")])
+    );
+    assert!(versions(&r, "nothing").is_empty());
+    let warnings = mirror(&r, "nothing")["warnings"].to_string();
+    assert!(warnings.contains("matches the tag filter"), "{warnings}");
+    assert!(mirror(&r, "nothing").get("error").is_none());
+
+    assert_eq!(
+        World::tags(&w.dst, "mirror/team/app"),
+        ["1.0.0", "1.1.0", "1.10.0", "2.0.0"]
+    );
+    assert_eq!(
+        World::tags(&w.dst, "mirror/sel/listed"),
+        ["0.9.0", "latest"]
+    );
+    let source = World::digest_of(&w.src, "team/app:1.0.0").unwrap();
+    assert_eq!(
+        World::digest_of(&w.dst, "mirror/sel/newest:1.10.0").as_deref(),
+        Some(source.as_str())
+    );
+    // One image under many tags and repositories: each of its 4 blobs left the source once.
+    assert_eq!(
+        requests(&w.src, "GET", "/blobs/").len(),
+        4,
+        "{}",
+        w.src.log()
+    );
+    // The other repositories got them by cross-repository mount, not by upload.
+    let mounts = requests(&w.dst, "POST", "mount=");
+    assert_eq!(mounts.len(), 3 * 4, "{mounts:#?}");
+}
+
+#[test]
+fn indexes_docker_lists_single_images_and_digests_are_copied_byte_for_byte() {
+    let w = World::new();
+    let index = w.push_index("team/app:1.0.0", "bytes");
+    // The same image as a Docker schema 2 manifest list.
+    skopeo_copy_with(
+        &w.src.docker_ref("team/app:1.0.0"),
+        &w.src.docker_ref("team/docker:1.0.0"),
+        &["--format", "v2s2"],
+    )
+    .unwrap();
+    let docker = World::raw(&w.src, "team/docker:1.0.0");
+    assert_eq!(
+        docker["mediaType"],
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+    );
+    // A single-platform image built by umoci.
+    let single = w.dir.path().join("single");
+    umoci_image(&single, "s", "arm64", b"single\n");
+    skopeo_copy(
+        &format!("oci:{}:s", single.display()),
+        &w.src.docker_ref("team/single:3.0"),
+    )
+    .unwrap();
+    let pinned = w.push_index("team/pinned:whatever", "pinned");
+    let spec = w.spec(&format!(
+        "  app:\n    source: {{type: oci, image: 'SRC/team/app'}}\n\
+         \x20 docker:\n    source: {{type: oci, image: 'SRC/team/docker'}}\n\
+         \x20 single:\n    source: {{type: oci, image: 'SRC/team/single'}}\n\
+         \x20 pinned:\n    source: {{type: oci, image: 'SRC/team/pinned', digests: ['{pinned}']}}\n"
+    ));
+    let out = w.sync(&spec, &[]);
+    assert_exit(&out, 0);
+    let r = report(&out);
+    for (repo, tag) in [
+        ("team/app", "1.0.0"),
+        ("team/docker", "1.0.0"),
+        ("team/single", "3.0"),
+    ] {
+        let src = skopeo_inspect_raw(&w.src.docker_ref(&format!("{repo}:{tag}")), &[]).unwrap();
+        let dst =
+            skopeo_inspect_raw(&w.dst.docker_ref(&format!("mirror/{repo}:{tag}")), &[]).unwrap();
+        assert_eq!(src, dst, "{repo}:{tag} must arrive byte for byte");
+    }
+    let v = &versions(&r, "app")[0];
+    assert_eq!(v["index_digest"], index);
+    assert!(v.get("source_digest").is_none());
+    let platforms: Vec<&str> = v["platforms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["platform"].as_str().unwrap())
+        .collect();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+    assert_eq!(
+        versions(&r, "single")[0]["platforms"][0]["platform"],
+        "linux/arm64"
+    );
+    // A digest item: stored by digest, named by its digest in the report, no tag.
+    assert_eq!(
+        version_statuses(&r, "pinned"),
+        pairs(&[(pinned.as_str(), "pushed")])
+    );
+    assert_eq!(
+        World::digest_of(&w.dst, &format!("mirror/team/pinned@{pinned}")).as_deref(),
+        Some(pinned.as_str())
+    );
+    // Every platform of the Docker list is there: skopeo copies the whole list out.
+    skopeo_copy(
+        &w.dst.docker_ref("mirror/team/docker:1.0.0"),
+        &w.dst.docker_ref("check/docker:1.0.0"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_platform_subset_is_a_new_index_and_the_report_says_the_digest_changed() {
+    let w = World::new();
+    let index = w.push_index("team/app:1.0.0", "subset");
+    let single = w.dir.path().join("single");
+    umoci_image(&single, "s", "amd64", b"amd64 only\n");
+    skopeo_copy(
+        &format!("oci:{}:s", single.display()),
+        &w.src.docker_ref("team/single:1.0"),
+    )
+    .unwrap();
+    let spec = w.spec(
+        "  arm:\n    source: {type: oci, image: 'SRC/team/app', platforms: [linux/arm64]}\n    repository: arm/app\n\
+         \x20 both:\n    source: {type: oci, image: 'SRC/team/app', platforms: [linux/arm64, linux/amd64]}\n    repository: both/app\n\
+         \x20 none:\n    source: {type: oci, image: 'SRC/team/app', platforms: [linux/s390x]}\n    repository: none/app\n\
+         \x20 single:\n    source: {type: oci, image: 'SRC/team/single', platforms: [linux/arm64]}\n",
+    );
+    let out = w.sync(&spec, &[]);
+    assert_exit(&out, 0);
+    let r = report(&out);
+
+    let v = &versions(&r, "arm")[0];
+    assert_eq!(v["status"], "pushed");
+    assert_eq!(v["source_digest"], index);
+    let written = World::digest_of(&w.dst, "mirror/arm/app:1.0.0").unwrap();
+    assert_ne!(written, index);
+    assert_eq!(v["index_digest"], written);
+    let reason = v["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("rewritten") && reason.contains(&index) && reason.contains(&written),
+        "{reason}"
+    );
+    let new = World::raw(&w.dst, "mirror/arm/app:1.0.0");
+    let source = World::raw(&w.src, "team/app:1.0.0");
+    assert_eq!(new["mediaType"], source["mediaType"]);
+    assert_eq!(new["manifests"].as_array().unwrap().len(), 1);
+    assert_eq!(new["manifests"][0], source["manifests"][1]);
+    let amd64 = source["manifests"][0]["digest"].as_str().unwrap();
+    assert_eq!(
+        World::digest_of(&w.dst, &format!("mirror/arm/app@{amd64}")),
+        None,
+        "the left-out platform is not copied"
+    );
+    let statuses: Vec<(&str, &str)> = v["platforms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["platform"].as_str().unwrap(),
+                p["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [("linux/amd64", "excluded"), ("linux/arm64", "pushed")]
+    );
+
+    // Every platform asked for: the index as it is.
+    assert_eq!(
+        World::digest_of(&w.dst, "mirror/both/app:1.0.0").as_deref(),
+        Some(index.as_str())
+    );
+    assert!(versions(&r, "both")[0].get("source_digest").is_none());
+
+    let none = &versions(&r, "none")[0];
+    assert_eq!(none["status"], "excluded");
+    assert!(
+        none["reason"].as_str().unwrap().contains("linux/s390x"),
+        "{none}"
+    );
+    let single = &versions(&r, "single")[0];
+    assert_eq!(single["status"], "excluded");
+    assert!(
+        single["reason"].as_str().unwrap().contains("linux/amd64"),
+        "{single}"
+    );
+
+    // Again: the subset's digest is recognised, nothing is copied.
+    let before = log_len(&w.src);
+    let out = w.sync(&spec, &[]);
+    assert_exit(&out, 0);
+    let r = report(&out);
+    assert_eq!(versions(&r, "arm")[0]["status"], "skipped");
+    assert_eq!(versions(&r, "arm")[0]["index_digest"], written);
+    assert_eq!(versions(&r, "both")[0]["status"], "skipped");
+    // Only the excluded single image's config is read again (to learn its platform).
+    assert!(blob_gets_since(&w.src, before) <= 1, "{}", w.src.log());
+}
+
+#[test]
+fn a_warm_run_skips_everything_without_reading_a_blob() {
+    let w = World::new();
+    w.push_index("team/app:1.0.0", "warm-a");
+    w.push_index("team/app:1.1.0", "warm-b");
+    let spec = w.spec("  app:\n    source: {type: oci, image: 'SRC/team/app'}\n");
+    let out = w.sync(&spec, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        statuses(&report(&out)),
+        pairs(&[("1.0.0", "pushed"), ("1.1.0", "pushed")])
+    );
+    let (src_before, dst_before) = (log_len(&w.src), log_len(&w.dst));
+    let out = w.sync(&spec, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        statuses(&report(&out)),
+        pairs(&[("1.0.0", "skipped"), ("1.1.0", "skipped")])
+    );
+    assert_eq!(blob_gets_since(&w.src, src_before), 0, "{}", w.src.log());
+    let dst_log: Vec<String> = w
+        .dst
+        .log()
+        .lines()
+        .skip(dst_before)
+        .map(str::to_string)
+        .collect();
+    assert!(
+        !dst_log
+            .iter()
+            .any(|l| l.contains("\"PUT /v2/") || l.contains("\"POST /v2/")),
+        "a warm run writes nothing: {dst_log:#?}"
+    );
+    // A dry run of a new tag plans it and writes nothing.
+    w.push_index("team/app:1.2.0", "warm-c");
+    let out = run(mirrorkit(w.dir.path())
+        .arg("check")
+        .arg(&spec)
+        .args(["--format", "json"]));
+    assert_exit(&out, 0);
+    assert_eq!(
+        statuses(&report(&out)),
+        pairs(&[
+            ("1.0.0", "skipped"),
+            ("1.1.0", "skipped"),
+            ("1.2.0", "planned")
+        ])
+    );
+    assert_eq!(World::digest_of(&w.dst, "mirror/team/app:1.2.0"), None);
+}
+
+#[test]
+fn an_interrupted_sync_sends_only_what_is_missing() {
+    let w = World::new();
+    w.push_index("team/app:1.0.0", "resume");
+    let source = World::raw(&w.src, "team/app:1.0.0");
+    let amd64 = source["manifests"][0]["digest"].as_str().unwrap();
+    // What an interrupted run leaves: one platform's blobs and manifest, no index, no tag.
+    skopeo_copy(
+        &w.src.docker_ref(&format!("team/app@{amd64}")),
+        &w.dst.docker_ref(&format!("mirror/team/app@{amd64}")),
+    )
+    .unwrap();
+    let before = log_len(&w.src);
+    let spec = w.spec("  app:\n    source: {type: oci, image: 'SRC/team/app'}\n");
+    let out = w.sync(&spec, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(statuses(&report(&out)), pairs(&[("1.0.0", "pushed")]));
+    // Only the arm64 config and layer left the source.
+    assert_eq!(blob_gets_since(&w.src, before), 2, "{}", w.src.log());
+    assert_eq!(
+        World::digest_of(&w.dst, "mirror/team/app:1.0.0"),
+        World::digest_of(&w.src, "team/app:1.0.0")
+    );
+}
+
+#[test]
+fn an_interrupted_sync_killed_mid_copy_finishes_without_sending_blobs_again() {
+    let w = World::new();
+    // Four layers of 4 MiB, sent one at a time, so the kill lands between blobs.
+    let mut l = LayoutWriter::new(w.dir.path().join("big"));
+    let mut layers = Vec::new();
+    for i in 0..4 {
+        let (d, s) = l.blob(&noise(100 + i, 4 << 20));
+        layers.push(
+            json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": s}),
+        );
+    }
+    let config = l
+        .blob(br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#);
+    l.manifest(
+        &json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.0, "size": config.1},
+            "layers": layers,
+        }),
+        "big",
+    );
+    skopeo_copy(&l.oci_ref("big"), &w.src.docker_ref("team/big:1.0")).unwrap();
+    let spec = w.spec("  big:\n    source: {type: oci, image: 'SRC/team/big'}\n");
+    // One request at a time to the source.
+    let text = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replace("{insecure: true}}", "{insecure: true, concurrency: 1}}");
+    std::fs::write(&spec, text).unwrap();
+    let blobs_dir = w.dst.data_dir().join("docker/registry/v2/blobs/sha256");
+    let count_blobs = || {
+        walk_files(&blobs_dir)
+            .iter()
+            .filter(|p| p.ends_with("data"))
+            .count()
+    };
+    let mut child = mirrorkit_process(w.dir.path())
+        .arg("sync")
+        .arg(&spec)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while count_blobs() < 2 && start.elapsed() < std::time::Duration::from_secs(60) {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let present = count_blobs();
+    eprintln!(
+        "killed after {:?} with {present} blob(s) in the target",
+        start.elapsed()
+    );
+    let interrupted = World::digest_of(&w.dst, "mirror/team/big:1.0").is_none();
+    let before = log_len(&w.src);
+    let out = w.sync(&spec, &[]);
+    assert_exit(&out, 0);
+    let gets = blob_gets_since(&w.src, before);
+    if interrupted {
+        assert_eq!(statuses(&report(&out)), pairs(&[("1.0", "pushed")]));
+        // 5 blobs in all; those the first run completed are not read again.
+        assert_eq!(gets, 5 - present, "present before the re-run: {present}");
+    } else {
+        // The first run finished before the kill: nothing is left to send.
+        assert_eq!(gets, 0);
+    }
+    assert_eq!(
+        World::digest_of(&w.dst, "mirror/team/big:1.0"),
+        World::digest_of(&w.src, "team/big:1.0")
+    );
+}
+
+fn walk_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn an_unreachable_source_is_69_and_a_missing_child_fails_only_its_tag() {
+    let w = World::new();
+    let path = w.dir.path().join("down.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "target: {{registry: '{}', insecure: true}}\nregistries: {{'127.0.0.1:1': {{insecure: true}}}}\nmirrors:\n  down:\n    source: {{type: oci, image: '127.0.0.1:1/team/app'}}\n",
+            w.dst.host()
+        ),
+    )
+    .unwrap();
+    let out = w.sync(&path, &[]);
+    assert_exit(&out, 69);
+    let r = report(&out);
+    assert_eq!(r["mirrors"][0]["error"]["exit_code"], 69);
+
+    // 1.0.0's index lists a manifest the source no longer has; 2.0.0 is fine.
+    w.push_index("team/app:1.0.0", "broken");
+    w.push_index("team/app:2.0.0", "fine");
+    let broken = World::raw(&w.src, "team/app:1.0.0");
+    let gone = broken["manifests"][1]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    skopeo(&[
+        "delete",
+        "--tls-verify=false",
+        &w.src.docker_ref(&format!("team/app@{gone}")),
+    ])
+    .unwrap();
+    let spec = w.spec("  app:\n    source: {type: oci, image: 'SRC/team/app'}\n");
+    let out = w.sync(&spec, &["--fail-fast"]);
+    assert_exit(&out, 1);
+    assert_eq!(statuses(&report(&out)), pairs(&[("1.0.0", "failed")]));
+    let out = w.sync(&spec, &[]);
+    assert_exit(&out, 1);
+    let r = report(&out);
+    assert_eq!(
+        statuses(&r),
+        pairs(&[("1.0.0", "failed"), ("2.0.0", "pushed")])
+    );
+    let reason = versions(&r, "app")[0]["reason"].as_str().unwrap();
+    assert!(reason.contains(&gone), "{reason}");
+    assert_eq!(World::digest_of(&w.dst, "mirror/team/app:1.0.0"), None);
+    let plain = run(mirrorkit(w.dir.path()).arg("sync").arg(&spec));
+    assert_exit(&plain, 1);
+    assert!(
+        String::from_utf8_lossy(&plain.stdout).contains("failed"),
+        "{}",
+        String::from_utf8_lossy(&plain.stdout)
+    );
+}
+
+#[test]
+fn target_repositories_follow_the_source_path_include_host_and_repository() {
+    let w = World::new();
+    let index = w.push_index("team/app:1.0.0", "naming");
+    let spec = w.spec(
+        "  app:\n    source: {type: oci, image: 'SRC/team/app'}\n\
+         \x20 hosted:\n    source: {type: oci, image: 'SRC/team/app', include_host: true}\n\
+         \x20 named:\n    source: {type: oci, image: 'SRC/team/app'}\n    repository: tools/renamed\n",
+    );
+    let out = w.sync(&spec, &[]);
+    assert_exit(&out, 0);
+    let r = report(&out);
+    let host_dir = w.src.host().replace(':', "_");
+    for (key, repo) in [
+        ("app", "mirror/team/app".to_string()),
+        ("hosted", format!("mirror/{host_dir}/team/app")),
+        ("named", "mirror/tools/renamed".to_string()),
+    ] {
+        assert_eq!(mirror(&r, key)["repository"], repo.as_str());
+        assert_eq!(
+            World::digest_of(&w.dst, &format!("{repo}:1.0.0")).as_deref(),
+            Some(index.as_str()),
+            "{repo}"
+        );
+    }
+}
+
+#[test]
+fn referrers_come_along_by_the_tag_schema_and_cosign_tags() {
+    let w = World::new();
+    let index = w.push_index("team/app:1.0.0", "signed");
+    let source = World::raw(&w.src, "team/app:1.0.0");
+    let index_size = skopeo_inspect_raw(&w.src.docker_ref("team/app:1.0.0"), &[])
+        .unwrap()
+        .len();
+    let (artifact, signature) =
+        attach_referrers(&w, "team/app", (&index, OCI_INDEX, index_size), "top");
+    // A referrer of one platform's manifest too.
+    let arm64 = source["manifests"][1]["digest"].as_str().unwrap();
+    let arm64_size = source["manifests"][1]["size"].as_u64().unwrap() as usize;
+    let (child_artifact, child_signature) =
+        attach_referrers(&w, "team/app", (arm64, OCI_MANIFEST, arm64_size), "child");
+    let spec = w.spec(
+        "  app:\n    source: {type: oci, image: 'SRC/team/app'}\n\
+         \x20 bare:\n    source: {type: oci, image: 'SRC/team/app', referrers: false}\n    repository: bare/app\n",
+    );
+    let out = w.sync(&spec, &[]);
+    assert_exit(&out, 0);
+    let r = report(&out);
+    // The referrer tags are not versions of their own.
+    assert_eq!(version_statuses(&r, "app"), pairs(&[("1.0.0", "pushed")]));
+    let listed: Vec<&str> = versions(&r, "app")[0]["referrers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    for d in [&artifact, &signature, &child_artifact, &child_signature] {
+        assert!(listed.contains(&d.as_str()), "{d} not in {listed:?}");
+    }
+    let hex = &index["sha256:".len()..];
+    let child_hex = &arm64["sha256:".len()..];
+    // The target (distribution 2.8) has no referrers API: the fallback tag is written, here
+    // byte for byte the source's, and the cosign tag is copied as a tag.
+    for tag in [
+        format!("sha256-{hex}"),
+        format!("sha256-{hex}.sig"),
+        format!("sha256-{child_hex}"),
+        format!("sha256-{child_hex}.sig"),
+    ] {
+        assert_eq!(
+            World::digest_of(&w.dst, &format!("mirror/team/app:{tag}")),
+            World::digest_of(&w.src, &format!("team/app:{tag}")),
+            "{tag}"
+        );
+    }
+    let sbom = World::raw(&w.dst, &format!("mirror/team/app@{artifact}"));
+    assert_eq!(sbom["subject"]["digest"], index);
+    assert_eq!(
+        World::digest_of(&w.dst, &format!("mirror/team/app@{signature}")).as_deref(),
+        Some(signature.as_str())
+    );
+    // Every blob of the artifacts made it: skopeo reads them out whole.
+    skopeo_copy(
+        &w.dst.docker_ref(&format!("mirror/team/app@{artifact}")),
+        &format!("oci:{}:sbom", w.dir.path().join("sbom-out").display()),
+    )
+    .unwrap();
+    // `referrers: false`: the image only.
+    assert_eq!(World::tags(&w.dst, "mirror/bare/app"), ["1.0.0"]);
+
+    // Again: skipped, the referrers are still listed, no blob read.
+    let before = log_len(&w.src);
+    let out = w.sync(&spec, &[]);
+    assert_exit(&out, 0);
+    let r = report(&out);
+    let v = &versions(&r, "app")[0];
+    assert_eq!(v["status"], "skipped");
+    assert_eq!(v["referrers"].as_array().unwrap().len(), listed.len());
+    assert_eq!(blob_gets_since(&w.src, before), 0, "{}", w.src.log());
+
+    // A signature added upstream after the image was mirrored arrives with the next run,
+    // merged into the target's fallback index.
+    let (late, _) = attach_referrers(&w, "team/app", (&index, OCI_INDEX, index_size), "late");
+    let out = w.sync(&spec, &[]);
+    assert_exit(&out, 0);
+    let fallback = World::raw(&w.dst, &format!("mirror/team/app:sha256-{hex}"));
+    let entries: Vec<&str> = fallback["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["digest"].as_str().unwrap())
+        .collect();
+    assert!(entries.contains(&artifact.as_str()), "{entries:?}");
+    assert!(entries.contains(&late.as_str()), "{entries:?}");
+}
+
+#[test]
+fn a_layout_target_gets_the_images_and_their_referrers() {
+    let w = World::new();
+    let index = w.push_index("team/app:1.0.0", "layout");
+    let size = skopeo_inspect_raw(&w.src.docker_ref("team/app:1.0.0"), &[])
+        .unwrap()
+        .len();
+    attach_referrers(&w, "team/app", (&index, OCI_INDEX, size), "l");
+    let path = w.dir.path().join("layout.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "target: {{layout: ./oci}}\nregistries: {{'{src}': {{insecure: true}}}}\nmirrors:\n  app:\n    source: {{type: oci, image: '{src}/team/app'}}\n",
+            src = w.src.host()
+        ),
+    )
+    .unwrap();
+    let out = w.sync(&path, &[]);
+    assert_exit(&out, 0);
+    let dir = w.dir.path().join("oci/team/app");
+    let hex = &index["sha256:".len()..];
+    for tag in [
+        "1.0.0".to_string(),
+        format!("sha256-{hex}"),
+        format!("sha256-{hex}.sig"),
+    ] {
+        let raw = skopeo_inspect_raw(&format!("oci:{}:{tag}", dir.display()), &[]).unwrap();
+        assert_eq!(
+            Some(sha256_digest(&raw)),
+            World::digest_of(&w.src, &format!("team/app:{tag}")),
+            "{tag}"
+        );
+    }
+    let out = w.sync(&path, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(statuses(&report(&out)), pairs(&[("1.0.0", "skipped")]));
+}
