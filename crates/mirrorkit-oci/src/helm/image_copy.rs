@@ -109,8 +109,9 @@ async fn try_mirror(
     };
     let dst =
         target_reference(&mirror.target, &repository, &dest_ref).map_err(|e| e.to_string())?;
-    let mut opts = crate::copy::CopyOptions::new(ctx.http.clone(), ctx.credentials.clone());
-    opts.insecure_hosts = ctx.insecure_hosts.to_vec();
+    let mut opts = ctx.copy_options();
+    // Signatures, SBOMs and attestations come along.
+    opts.referrers = true;
     let report = crate::copy::copy(&src, &dst, &opts)
         .await
         .map_err(|e| e.to_string())?;

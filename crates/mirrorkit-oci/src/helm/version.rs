@@ -306,8 +306,9 @@ impl Run<'_> {
             .push(self.target, repository, tag)
             .await
             .map_err(|e: TargetError| e.to_string())?;
+        let target_key = self.mirror.target.to_string();
         for d in artifact.blob_digests() {
-            self.ctx.known_blobs.record(&d, repository);
+            self.ctx.known_blobs.record_in(&target_key, &d, repository);
         }
         Ok(artifact.digest)
     }
