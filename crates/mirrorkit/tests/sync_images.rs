@@ -3,6 +3,8 @@
 //! `skopeo inspect --raw` and the registries' access logs.
 
 mod common;
+#[path = "support/oci_fixtures.rs"]
+mod oci_fixtures;
 
 use std::path::{Path, PathBuf};
 
@@ -11,10 +13,8 @@ use mirrorkit_testkit::registry::{
     Registry, sha256_digest, skopeo, skopeo_copy, skopeo_copy_with, skopeo_inspect_raw,
     two_platform_index, umoci_image,
 };
+use oci_fixtures::{LayoutWriter, OCI_INDEX, OCI_MANIFEST, attach_referrers};
 use serde_json::{Value, json};
-
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 /// A source and a target registry and a directory for specs and fixtures.
 struct World {
@@ -153,131 +153,6 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect()
-}
-
-/// A hand-written OCI layout for fixtures skopeo then pushes.
-struct LayoutWriter {
-    dir: PathBuf,
-    entries: Vec<Value>,
-}
-
-impl LayoutWriter {
-    fn new(dir: PathBuf) -> LayoutWriter {
-        std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
-        std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-        LayoutWriter {
-            dir,
-            entries: Vec::new(),
-        }
-    }
-
-    /// Store a blob; its descriptor fields (digest, size).
-    fn blob(&self, bytes: &[u8]) -> (String, usize) {
-        let digest = sha256_digest(bytes);
-        std::fs::write(
-            self.dir
-                .join("blobs/sha256")
-                .join(&digest["sha256:".len()..]),
-            bytes,
-        )
-        .unwrap();
-        (digest, bytes.len())
-    }
-
-    /// Store a manifest document (compact JSON) and tag it; its digest and size.
-    fn manifest(&mut self, doc: &Value, tag: &str) -> (String, usize) {
-        let bytes = serde_json::to_vec(doc).unwrap();
-        let (digest, size) = self.blob(&bytes);
-        self.entries.push(json!({
-            "mediaType": doc["mediaType"],
-            "digest": digest,
-            "size": size,
-            "annotations": {"org.opencontainers.image.ref.name": tag},
-        }));
-        std::fs::write(
-            self.dir.join("index.json"),
-            serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": self.entries})).unwrap(),
-        )
-        .unwrap();
-        (digest, size)
-    }
-
-    fn oci_ref(&self, tag: &str) -> String {
-        format!("oci:{}:{tag}", self.dir.display())
-    }
-}
-
-/// Attach to `subject` (a manifest of `media_type`/`size` in the source repository `repo`):
-/// an SBOM artifact whose `subject` is it, listed in the tag-schema index `sha256-<hex>`, and a
-/// cosign-style signature under `sha256-<hex>.sig`. Returns (artifact digest, signature digest).
-fn attach_referrers(
-    w: &World,
-    repo: &str,
-    subject: (&str, &str, usize),
-    seed: &str,
-) -> (String, String) {
-    let (subject_digest, subject_type, subject_size) = subject;
-    let hex = &subject_digest["sha256:".len()..];
-    let mut l = LayoutWriter::new(w.dir.path().join(format!("referrers-{seed}")));
-    let empty = l.blob(b"{}");
-    let sbom = l.blob(format!("{{\"spdxVersion\":\"SPDX-2.3\",\"name\":\"{seed}\"}}").as_bytes());
-    let (artifact, artifact_size) = l.manifest(
-        &json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "artifactType": "application/spdx+json",
-            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty.0, "size": empty.1},
-            "layers": [{"mediaType": "application/spdx+json", "digest": sbom.0, "size": sbom.1}],
-            "subject": {"mediaType": subject_type, "digest": subject_digest, "size": subject_size},
-        }),
-        "artifact",
-    );
-    // skopeo 1.9 cannot push an index entry carrying `artifactType` unchanged; the tag schema
-    // does not need it.
-    l.manifest(
-        &json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_INDEX,
-            "manifests": [{"mediaType": OCI_MANIFEST, "digest": artifact, "size": artifact_size}],
-        }),
-        "fallback",
-    );
-    let payload = l.blob(
-        format!(
-            "{{\"critical\":{{\"image\":{{\"docker-manifest-digest\":\"{subject_digest}\"}}}}}}"
-        )
-        .as_bytes(),
-    );
-    let (signature, _) = l.manifest(
-        &json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": empty.0, "size": empty.1},
-            "layers": [{
-                "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
-                "digest": payload.0,
-                "size": payload.1,
-                "annotations": {"dev.cosignproject.cosign/signature": format!("MEUC-{seed}")},
-            }],
-        }),
-        "sig",
-    );
-    skopeo_copy(
-        &l.oci_ref("artifact"),
-        &w.src.docker_ref(&format!("{repo}@{artifact}")),
-    )
-    .unwrap();
-    skopeo_copy(
-        &l.oci_ref("fallback"),
-        &w.src.docker_ref(&format!("{repo}:sha256-{hex}")),
-    )
-    .unwrap();
-    skopeo_copy(
-        &l.oci_ref("sig"),
-        &w.src.docker_ref(&format!("{repo}:sha256-{hex}.sig")),
-    )
-    .unwrap();
-    (artifact, signature)
 }
 
 #[test]
@@ -791,13 +666,23 @@ fn referrers_come_along_by_the_tag_schema_and_cosign_tags() {
     let index_size = skopeo_inspect_raw(&w.src.docker_ref("team/app:1.0.0"), &[])
         .unwrap()
         .len();
-    let (artifact, signature) =
-        attach_referrers(&w, "team/app", (&index, OCI_INDEX, index_size), "top");
+    let (artifact, signature) = attach_referrers(
+        &w.src,
+        w.dir.path(),
+        "team/app",
+        (&index, OCI_INDEX, index_size),
+        "top",
+    );
     // A referrer of one platform's manifest too.
     let arm64 = source["manifests"][1]["digest"].as_str().unwrap();
     let arm64_size = source["manifests"][1]["size"].as_u64().unwrap() as usize;
-    let (child_artifact, child_signature) =
-        attach_referrers(&w, "team/app", (arm64, OCI_MANIFEST, arm64_size), "child");
+    let (child_artifact, child_signature) = attach_referrers(
+        &w.src,
+        w.dir.path(),
+        "team/app",
+        (arm64, OCI_MANIFEST, arm64_size),
+        "child",
+    );
     let spec = w.spec(
         "  app:\n    source: {type: oci, image: 'SRC/team/app'}\n\
          \x20 bare:\n    source: {type: oci, image: 'SRC/team/app', referrers: false}\n    repository: bare/app\n",
@@ -859,7 +744,13 @@ fn referrers_come_along_by_the_tag_schema_and_cosign_tags() {
 
     // A signature added upstream after the image was mirrored arrives with the next run,
     // merged into the target's fallback index.
-    let (late, _) = attach_referrers(&w, "team/app", (&index, OCI_INDEX, index_size), "late");
+    let (late, _) = attach_referrers(
+        &w.src,
+        w.dir.path(),
+        "team/app",
+        (&index, OCI_INDEX, index_size),
+        "late",
+    );
     let out = w.sync(&spec, &[]);
     assert_exit(&out, 0);
     let fallback = World::raw(&w.dst, &format!("mirror/team/app:sha256-{hex}"));
@@ -880,7 +771,13 @@ fn a_layout_target_gets_the_images_and_their_referrers() {
     let size = skopeo_inspect_raw(&w.src.docker_ref("team/app:1.0.0"), &[])
         .unwrap()
         .len();
-    attach_referrers(&w, "team/app", (&index, OCI_INDEX, size), "l");
+    attach_referrers(
+        &w.src,
+        w.dir.path(),
+        "team/app",
+        (&index, OCI_INDEX, size),
+        "l",
+    );
     let path = w.dir.path().join("layout.yml");
     std::fs::write(
         &path,
