@@ -169,10 +169,8 @@ pub(crate) fn chart_images(chart: &ChartArchive, extra: &[String]) -> Result<Fou
                 }
             }
         }
-        if part.values_yaml.is_none() {
-            continue;
-        }
-        // Values as the chart sees them: its own, overridden by each ancestor's section for it.
+        // Values as the chart sees them (a subchart without a values.yaml may still get images
+        // from its parent's section for it): its own, overridden by each ancestor's section for it.
         let mut effective = values.get(prefix).cloned().unwrap_or(Value::Null);
         for (ancestor, paths) in ancestors(prefix, &metas) {
             for path in paths {
@@ -478,6 +476,32 @@ mod tests {
         );
         assert_eq!(get("docker.io/library/alpine:3"), ["extra_images"]);
         assert_eq!(list.len(), 6, "{list:?}");
+    }
+
+    #[test]
+    fn a_parent_can_give_a_subchart_without_values_its_image() {
+        let mut chart = archive(&[
+            (
+                "",
+                "name: app\nversion: 1.0.0\n",
+                "worker:\n  image: {repository: acme/worker, tag: '5'}\n",
+            ),
+            ("charts/worker/", "name: worker\nversion: 0.1.0\n", ""),
+        ]);
+        chart.parts[1].values_yaml = None;
+        let found = chart_images(&chart, &[]).unwrap();
+        let list: Vec<(String, Vec<String>)> = found
+            .images
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        assert_eq!(
+            list,
+            [(
+                "docker.io/acme/worker:5".to_string(),
+                vec!["charts/worker/values.yaml".to_string()]
+            )]
+        );
     }
 
     #[test]
