@@ -68,6 +68,18 @@ fn mirror_named<'a>(r: &'a serde_json::Value, key: &str) -> &'a serde_json::Valu
         .unwrap_or_else(|| panic!("no mirror {key} in {r}"))
 }
 
+/// Write requests (PUT, POST, PATCH, DELETE) in a registry's access log so far.
+fn writes(reg: &Registry) -> usize {
+    reg.log()
+        .lines()
+        .filter(|l| {
+            ["\"PUT /v2/", "\"POST /v2/", "\"PATCH /v2/", "\"DELETE /v2/"]
+                .iter()
+                .any(|m| l.contains(m))
+        })
+        .count()
+}
+
 /// A classic repository: versions of chart `app` served with index.yaml.
 struct Repo {
     dir: tempfile::TempDir,
@@ -219,8 +231,14 @@ fn classic_repository_charts_become_helm_oci_artifacts() {
         "only the chart asked for"
     );
 
-    // Warm run: everything skipped, no archive downloaded again.
+    // Warm run: everything skipped, no archive downloaded again, nothing written.
     let downloads = repo.server.requests_for("/app-1.0.0.tgz").len();
+    let written = writes(&target);
+    assert!(
+        written > 0,
+        "the access log records writes: {}",
+        target.log()
+    );
     let out = sync(repo.dir.path(), &spec, &[]);
     assert_exit(&out, 0);
     assert_eq!(
@@ -231,6 +249,11 @@ fn classic_repository_charts_become_helm_oci_artifacts() {
         ]
     );
     assert_eq!(repo.server.requests_for("/app-1.0.0.tgz").len(), downloads);
+    assert_eq!(
+        writes(&target),
+        written,
+        "the warm run wrote to the registry"
+    );
 
     // versions: a semver range, and {latest: N}.
     for (versions, expected) in [
@@ -631,7 +654,8 @@ fn chart_images_are_found_and_mirrored_under_the_namespace() {
         assert_eq!(upstream, mirrored, "{image}: index copied with its digest");
     }
     manifest(&target.docker_ref("mirror/charts/app:1.0.0"));
-    // Warm: nothing to do.
+    // Warm: nothing to do, nothing written.
+    let written = writes(&target);
     let out = sync(repo.dir.path(), &spec, &[]);
     assert_exit(&out, 0);
     let r = report(&out);
@@ -642,6 +666,11 @@ fn chart_images_are_found_and_mirrored_under_the_namespace() {
             .unwrap()
             .iter()
             .all(|i| i["status"] == "skipped")
+    );
+    assert_eq!(
+        writes(&target),
+        written,
+        "the warm run wrote to the registry"
     );
 
     // --charts-only and --images-only into fresh registries.
