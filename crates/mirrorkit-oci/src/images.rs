@@ -17,14 +17,15 @@ mod item;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
+use futures_util::StreamExt as _;
 use mirrorkit_core::digest::Digest;
 use mirrorkit_core::http::HttpClient;
 use mirrorkit_core::http::credentials::Credentials;
-use mirrorkit_core::report::{MirrorError, MirrorReport, Status};
+use mirrorkit_core::report::{MirrorError, MirrorReport, Status, VersionReport};
 use mirrorkit_core::source::images::OciSource;
 use mirrorkit_core::spec::{Mirror, TargetConfig};
 
-use crate::copy::referrers::{ReferrersApi, is_referrer_tag};
+use crate::copy::referrers::{ReferrersApi, SourceReferrers, is_referrer_tag};
 use crate::copy::store::Store;
 use crate::copy::{CopyOptions, DEFAULT_BLOB_CONCURRENCY, registry_for};
 use crate::error::OciError;
@@ -32,7 +33,7 @@ use crate::layout::{Layout, LayoutRoot};
 use crate::registry::Registry;
 
 pub use item::ImageItem;
-use item::ImageJob;
+use item::{ImageJob, Prepared, ToCopy};
 
 /// What every image copy of one run shares.
 pub struct SyncContext<'a> {
@@ -82,12 +83,21 @@ impl SyncContext<'_> {
 ///
 /// [`record`]: KnownBlobs::record
 /// [`holder`]: KnownBlobs::holder
+///
+/// It also keeps what the run learnt about registries' referrers API (asked once per registry
+/// and run).
 #[derive(Default)]
 pub struct KnownBlobs {
     inner: Mutex<BTreeMap<(String, Digest), BTreeSet<String>>>,
+    referrers_api: ReferrersApi,
 }
 
 impl KnownBlobs {
+    /// Which registries answer the referrers API, as learnt so far in this run.
+    pub fn referrers_api(&self) -> &ReferrersApi {
+        &self.referrers_api
+    }
+
     /// Record that `repository` (on the target) holds `digest`.
     pub fn record(&self, digest: &Digest, repository: &str) {
         self.record_in("", digest, repository);
@@ -158,55 +168,73 @@ pub async fn sync_oci_mirror(
         repository: source.repository.clone(),
     };
     let src_name = format!("{}/{}", source.registry, source.repository);
-    // What to copy: the selected tags, or the digests. A failure to list is the mirror's.
-    let (items, source_tags) = if source.digests.is_empty() {
-        let tags = match src_registry.list_tags(&source.repository).await {
-            Ok(t) => t,
+    let dest_registry = match &mirror.target {
+        TargetConfig::Registry { host, .. } => match registry_for(host, &opts, &mut registries) {
+            Ok(r) => Some(r),
             Err(e) => {
-                fail(&mut report, &format!("listing the tags of {src_name}"), e);
+                fail(&mut report, &format!("target {}", mirror.target), e);
                 return report;
             }
-        };
-        let candidates: Vec<String> = tags
-            .iter()
-            .filter(|t| !is_referrer_tag(t) || source.tags.include.contains(t))
-            .cloned()
-            .collect();
-        let selected = source.tags.apply(&candidates);
-        if selected.is_empty() {
-            report.warnings.push(if tags.is_empty() {
-                format!("{src_name} has no tags (or does not exist): nothing to mirror")
-            } else {
-                format!(
-                    "no tag of {src_name} matches the tag filter ({} tag(s) listed): nothing to mirror",
-                    candidates.len()
-                )
-            });
+        },
+        TargetConfig::Layout { .. } => None,
+    };
+    // The source's tags (or, with `digests`, whether it answers) and the target as it stands,
+    // read at once. A failure of either is the mirror's.
+    let source_side = async {
+        if source.digests.is_empty() {
+            src_registry
+                .list_tags(&source.repository)
+                .await
+                .map(Some)
+                .map_err(|e| (format!("listing the tags of {src_name}"), e))
+        } else {
+            src_registry
+                .ping()
+                .await
+                .map(|()| None)
+                .map_err(|e| (format!("source {}", source.registry), e))
         }
-        let items: Vec<ImageItem> = selected.into_iter().map(ImageItem::Tag).collect();
-        (items, Some(tags))
-    } else {
-        if let Err(e) = src_registry.ping().await {
-            fail(&mut report, &format!("source {}", source.registry), e);
+    };
+    let target_side = open_target(mirror, dest_registry, ctx.dry_run);
+    let (source_tags, dest) = match tokio::join!(source_side, target_side) {
+        (Err((what, e)), _) => {
+            fail(&mut report, &what, e);
             return report;
         }
-        let items = source
+        (_, Err(e)) => {
+            fail(&mut report, &format!("target {}", mirror.target), e);
+            return report;
+        }
+        (Ok(tags), Ok(dest)) => (tags, dest),
+    };
+    // What to copy: the selected tags, or the digests.
+    let items: Vec<ImageItem> = match &source_tags {
+        Some(tags) => {
+            let candidates: Vec<String> = tags
+                .iter()
+                .filter(|t| !is_referrer_tag(t) || source.tags.include.contains(t))
+                .cloned()
+                .collect();
+            let selected = source.tags.apply(&candidates);
+            if selected.is_empty() {
+                report.warnings.push(if tags.is_empty() {
+                    format!("{src_name} has no tags (or does not exist): nothing to mirror")
+                } else {
+                    format!(
+                        "no tag of {src_name} matches the tag filter ({} tag(s) listed): nothing to mirror",
+                        candidates.len()
+                    )
+                });
+            }
+            selected.into_iter().map(ImageItem::Tag).collect()
+        }
+        None => source
             .digests
             .iter()
             .cloned()
             .map(ImageItem::Digest)
-            .collect();
-        (items, None)
+            .collect(),
     };
-    // The target as it stands (listed once), and where to write.
-    let dest = match open_target(mirror, &opts, &mut registries, ctx.dry_run).await {
-        Ok(d) => d,
-        Err(e) => {
-            fail(&mut report, &format!("target {}", mirror.target), e);
-            return report;
-        }
-    };
-    let api = ReferrersApi::default();
     let job = ImageJob {
         source: &src_store,
         source_tags: source_tags.as_deref(),
@@ -218,18 +246,103 @@ pub async fn sync_oci_mirror(
         dry_run: ctx.dry_run,
         concurrency: ctx.blob_concurrency(&source.registry),
         known_blobs: ctx.known_blobs,
-        api: &api,
+        api: ctx.known_blobs.referrers_api(),
     };
     let referrer_source = job.referrer_source();
-    for item in &items {
-        let v = job.sync(item, &referrer_source).await;
-        let failed = v.status == Status::Failed;
-        report.versions.push(v);
-        if failed && ctx.fail_fast {
+    // Read-only checks of every item at once (HEADs, manifests), then the writes in order.
+    let prepared: Vec<Prepared> = futures_util::stream::iter(&items)
+        .map(|item| job.prepare(item))
+        .buffered(PREPARE_CONCURRENCY)
+        .collect()
+        .await;
+    // Items to copy go in groups whose blobs travel together; with --fail-fast one at a time,
+    // so that nothing after the first failure is sent.
+    let group_size = if ctx.fail_fast { 1 } else { COPY_GROUP };
+    let mut slots: Vec<Option<VersionReport>> = Vec::new();
+    let mut group: Vec<(usize, ToCopy)> = Vec::new();
+    let mut stopped = false;
+    for p in prepared {
+        let slot = slots.len();
+        slots.push(None);
+        match p {
+            Prepared::Copy(c) => {
+                group.push((slot, *c));
+                if group.len() >= group_size {
+                    stopped = flush(
+                        &job,
+                        &mut group,
+                        &mut slots,
+                        ctx.fail_fast,
+                        &referrer_source,
+                    )
+                    .await;
+                }
+            }
+            Prepared::Done(v) => {
+                stopped = v.status == Status::Failed && ctx.fail_fast;
+                slots[slot] = Some(v);
+            }
+            Prepared::Present {
+                report,
+                subjects,
+                started,
+            } => {
+                let v = job
+                    .refresh_referrers(report, &subjects, started, &referrer_source)
+                    .await;
+                stopped = v.status == Status::Failed && ctx.fail_fast;
+                slots[slot] = Some(v);
+            }
+        }
+        if stopped {
             break;
         }
     }
+    if !stopped {
+        flush(
+            &job,
+            &mut group,
+            &mut slots,
+            ctx.fail_fast,
+            &referrer_source,
+        )
+        .await;
+    }
+    let mut versions: Vec<VersionReport> = slots.into_iter().flatten().collect();
+    if ctx.fail_fast
+        && let Some(first) = versions.iter().position(|v| v.status == Status::Failed)
+    {
+        versions.truncate(first + 1);
+    }
+    report.versions = versions;
     report
+}
+
+/// Items checked at once.
+const PREPARE_CONCURRENCY: usize = 8;
+/// Items whose blobs are sent together.
+const COPY_GROUP: usize = 8;
+
+/// Copy a group of items and put their reports in their slots; whether to stop (`fail_fast`
+/// and one failed).
+async fn flush(
+    job: &ImageJob<'_>,
+    group: &mut Vec<(usize, ToCopy)>,
+    slots: &mut [Option<VersionReport>],
+    fail_fast: bool,
+    refs: &SourceReferrers<'_>,
+) -> bool {
+    if group.is_empty() {
+        return false;
+    }
+    let (indexes, items): (Vec<usize>, Vec<ToCopy>) = std::mem::take(group).into_iter().unzip();
+    let reports = job.copy_group(items, !fail_fast, refs).await;
+    let mut failed = false;
+    for (i, v) in indexes.into_iter().zip(reports) {
+        failed |= v.status == Status::Failed;
+        slots[i] = Some(v);
+    }
+    failed && fail_fast
 }
 
 /// The target repository: its store (`None` in a dry run whose layout does not exist yet) and
@@ -241,13 +354,11 @@ struct OpenTarget {
 
 async fn open_target(
     mirror: &Mirror,
-    opts: &CopyOptions,
-    registries: &mut HashMap<String, Arc<Registry>>,
+    registry: Option<Arc<Registry>>,
     dry_run: bool,
 ) -> Result<OpenTarget, OciError> {
-    match &mirror.target {
-        TargetConfig::Registry { host, .. } => {
-            let registry = registry_for(host, opts, registries)?;
+    match (&mirror.target, registry) {
+        (TargetConfig::Registry { .. }, Some(registry)) => {
             let tags = registry.list_tags(&mirror.repository).await?;
             Ok(OpenTarget {
                 store: Some(Store::Registry {
@@ -257,7 +368,11 @@ async fn open_target(
                 tags: Some(tags.into_iter().collect()),
             })
         }
-        TargetConfig::Layout { path } => {
+        (TargetConfig::Registry { host, .. }, None) => Err(OciError::malformed(
+            format!("target {host}"),
+            "no registry client",
+        )),
+        (TargetConfig::Layout { path }, _) => {
             let root = LayoutRoot::new(path.clone());
             let dir = root.repository_dir(&mirror.repository)?;
             let layout = if dir.join("oci-layout").exists() {

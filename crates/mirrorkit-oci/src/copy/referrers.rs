@@ -65,7 +65,8 @@ pub struct ReferrersApi {
 }
 
 impl ReferrersApi {
-    fn known(&self, host: &str) -> Option<bool> {
+    /// What is known of `host`: `Some(true)` it has the API, `Some(false)` it has none.
+    pub(crate) fn known(&self, host: &str) -> Option<bool> {
         self.hosts.lock().ok().and_then(|m| m.get(host).copied())
     }
 

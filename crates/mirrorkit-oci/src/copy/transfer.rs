@@ -160,13 +160,24 @@ impl Transfer<'_> {
 
     /// [`Transfer::copy_tree`] for a tree already collected.
     pub(crate) async fn copy_collected(&self, tree: &Tree) -> Result<Stats, OciError> {
-        let mut stats = self.copy_blobs(&tree.blobs).await?;
+        let (mut stats, failures) = self.copy_blob_set(&tree.blobs, false).await;
+        if let Some((_, e)) = failures.into_iter().next() {
+            return Err(e);
+        }
+        stats.manifests += self.store_children(tree).await?;
+        Ok(stats)
+    }
+
+    /// Store the child manifests of `tree` (its blobs must be there); returns how many were
+    /// written.
+    pub(crate) async fn store_children(&self, tree: &Tree) -> Result<u64, OciError> {
+        let mut written = 0;
         for child in &tree.children {
             if self.store_manifest(child, Publish::Child).await? {
-                stats.manifests += 1;
+                written += 1;
             }
         }
-        Ok(stats)
+        Ok(written)
     }
 
     /// Store `m` as `how` says unless it is already there (by digest; a tag is always written).
@@ -183,23 +194,37 @@ impl Transfer<'_> {
         Ok(true)
     }
 
-    /// Send `blobs`, `concurrency` at a time; the first failure stops the rest.
-    async fn copy_blobs(&self, blobs: &[Descriptor]) -> Result<Stats, OciError> {
+    /// Send `blobs`, `concurrency` at a time. With `keep_going` a failed blob does not stop the
+    /// others and every failure is returned; without, the first failure ends the transfer (blobs
+    /// in flight are abandoned; the target commits none of them half-sent).
+    pub(crate) async fn copy_blob_set(
+        &self,
+        blobs: &[Descriptor],
+        keep_going: bool,
+    ) -> (Stats, Vec<(Digest, OciError)>) {
         let mut stats = Stats::default();
+        let mut failures = Vec::new();
         let mut results = futures_util::stream::iter(blobs)
-            .map(|d| self.copy_blob(d))
+            .map(|d| async move { (d, self.copy_blob(d).await) })
             .buffer_unordered(self.concurrency.max(1));
-        while let Some(outcome) = results.next().await {
-            match outcome? {
-                BlobOutcome::Copied(n) => {
+        while let Some((d, outcome)) = results.next().await {
+            match outcome {
+                Ok(BlobOutcome::Copied(n)) => {
                     stats.blobs_copied += 1;
                     stats.bytes += n;
                 }
-                BlobOutcome::Skipped => stats.blobs_skipped += 1,
-                BlobOutcome::Mounted => stats.blobs_mounted += 1,
+                Ok(BlobOutcome::Skipped) => stats.blobs_skipped += 1,
+                Ok(BlobOutcome::Mounted) => stats.blobs_mounted += 1,
+                Err(e) => {
+                    let digest = descriptor_digest(d).unwrap_or_else(|_| Digest::sha256_of(b""));
+                    failures.push((digest, e));
+                    if !keep_going {
+                        break;
+                    }
+                }
             }
         }
-        Ok(stats)
+        (stats, failures)
     }
 
     /// The destination repository's name in the run's record.
@@ -266,14 +291,25 @@ impl Transfer<'_> {
                 {
                     UploadStart::Mounted => BlobOutcome::Mounted,
                     UploadStart::Session(session) => {
-                        let stream = self.source.open_blob(&digest).await?;
-                        let n = dst_reg
-                            .upload(dst_repo, session, &digest, d.size(), stream)
-                            .await?;
-                        BlobOutcome::Copied(n)
+                        self.upload(dst_reg, dst_repo, session, &digest, d.size())
+                            .await?
                     }
                 }
             }
+            // Registry destination, nothing to mount from: stream the blob into a new session.
+            (
+                _,
+                Store::Registry {
+                    registry: dst_reg,
+                    repository: dst_repo,
+                },
+            ) => match dst_reg.start_upload(dst_repo, None).await? {
+                UploadStart::Session(session) => {
+                    self.upload(dst_reg, dst_repo, session, &digest, d.size())
+                        .await?
+                }
+                UploadStart::Mounted => BlobOutcome::Mounted,
+            },
             // Layout destination in a layout root: hard-link from a sibling repository that
             // holds the verified blob, or copy that local file.
             (
@@ -305,6 +341,37 @@ impl Transfer<'_> {
         };
         self.record(&digest);
         Ok(outcome)
+    }
+}
+
+impl Transfer<'_> {
+    /// Send a blob into an open upload session: one streamed `PUT` (download and upload overlap);
+    /// when that fails for any reason but a digest mismatch, once more from a fresh source stream
+    /// through the retrying, resumable chunked upload.
+    async fn upload(
+        &self,
+        registry: &crate::registry::Registry,
+        repo: &str,
+        session: url::Url,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<BlobOutcome, OciError> {
+        let stream = self.source.open_blob(digest).await?;
+        match registry
+            .upload_streaming(repo, session, digest, size, stream)
+            .await
+        {
+            Ok(n) => Ok(BlobOutcome::Copied(n)),
+            Err(e @ OciError::DigestMismatch { .. }) => Err(e),
+            Err(e) => {
+                tracing::debug!(%digest, error = %e, "streamed upload failed; sending the blob again");
+                let stream = self.source.open_blob(digest).await?;
+                let n = registry
+                    .push_blob_stream(repo, digest, size, stream)
+                    .await?;
+                Ok(BlobOutcome::Copied(n))
+            }
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! One item of an image mirror — a tag, or a digest — from the source `HEAD` to its report.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::time::Instant;
 
@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::KnownBlobs;
 use crate::copy::platforms::{self, Selection};
-use crate::copy::referrers::{ReferrerCopy, ReferrersApi, SourceReferrers};
+use crate::copy::referrers::{ReferrerCopy, ReferrersApi, SourceReferrers, is_referrer_tag};
 use crate::copy::store::{Publish, Store};
 use crate::copy::transfer::{Known, Transfer, Tree};
 use crate::error::OciError;
@@ -62,8 +62,10 @@ impl<'a> ImageJob<'a> {
         SourceReferrers::new(self.source, self.api, self.source_tags)
     }
 
-    /// Mirror one item; every outcome, failures included, is in the report.
-    pub(crate) async fn sync(&self, item: &ImageItem, refs: &SourceReferrers<'_>) -> VersionReport {
+    /// Everything about one item that only reads: `HEAD` the source and the target (at once),
+    /// compare, apply the platforms, and for an item to copy fetch and verify its whole manifest
+    /// tree. Items are prepared concurrently; what they write happens later, in order.
+    pub(crate) async fn prepare(&self, item: &ImageItem) -> Prepared {
         let started = Instant::now();
         let mut v = VersionReport {
             version: item.to_string(),
@@ -79,12 +81,33 @@ impl<'a> ImageJob<'a> {
             images: Vec::new(),
             platforms: Vec::new(),
         };
-        if let Err(e) = self.run(item, refs, &mut v).await {
-            v.status = Status::Failed;
-            v.reason = Some(e.to_string());
-        }
+        let outcome = self.try_prepare(item, &mut v).await;
         v.duration_ms = started.elapsed().as_millis() as u64;
-        v
+        match outcome {
+            Ok(Stage::Done) => Prepared::Done(v),
+            Ok(Stage::Present(subjects)) => Prepared::Present {
+                report: v,
+                subjects,
+                started,
+            },
+            Ok(Stage::Copy {
+                original,
+                top,
+                tree,
+            }) => Prepared::Copy(Box::new(ToCopy {
+                report: v,
+                item: item.clone(),
+                original,
+                top,
+                tree,
+                started,
+            })),
+            Err(e) => {
+                v.status = Status::Failed;
+                v.reason = Some(e.to_string());
+                Prepared::Done(v)
+            }
+        }
     }
 
     fn transfer(&self, dest: &'a Store) -> Transfer<'_> {
@@ -126,26 +149,40 @@ impl<'a> ImageJob<'a> {
         }
     }
 
-    async fn run(
+    /// Whether looking for referrers can find any: not when the source's tag list holds no
+    /// tag-schema tag and its registry is known to have no referrers API.
+    pub(crate) fn may_have_referrers(&self) -> bool {
+        if !self.referrers || self.dry_run {
+            return false;
+        }
+        let Some(tags) = self.source_tags else {
+            return true;
+        };
+        if tags.iter().any(|t| is_referrer_tag(t)) {
+            return true;
+        }
+        match self.source.as_registry() {
+            Some((registry, _)) => self.api.known(registry.host()) != Some(false),
+            None => false,
+        }
+    }
+
+    async fn try_prepare(
         &self,
         item: &ImageItem,
-        refs: &SourceReferrers<'_>,
         v: &mut VersionReport,
-    ) -> Result<(), OciError> {
+    ) -> Result<Stage, OciError> {
         let reference = item.to_string();
-        let src = self
-            .source
-            .resolve(Some(&reference))
-            .await?
-            .ok_or_else(|| OciError::NotFound {
-                target: self.source.describe(),
-                what: format!("manifest {reference}"),
-            })?;
-        let current = self.current(item).await?;
+        let (src, current) =
+            tokio::join!(self.source.resolve(Some(&reference)), self.current(item));
+        let src = src?.ok_or_else(|| OciError::NotFound {
+            target: self.source.describe(),
+            what: format!("manifest {reference}"),
+        })?;
+        let current = current?;
         if self.present(item, current.as_ref(), &src.digest).await? {
-            v.index_digest = Some(src.digest.clone());
             return self
-                .already_there(&src.digest, &src.media_type, None, refs, v)
+                .already_there(&src.digest, &src.media_type, None, v)
                 .await;
         }
         let original = self
@@ -160,34 +197,30 @@ impl<'a> ImageJob<'a> {
                 Selection::NoMatch(reason) => {
                     v.status = Status::Excluded;
                     v.reason = Some(reason);
-                    return Ok(());
+                    return Ok(Stage::Done);
                 }
                 Selection::Subset {
                     index,
                     kept,
                     dropped,
                 } => {
-                    note = Some(format!(
+                    let subset_note = format!(
                         "platform subset ({} kept, {} left out): the index was rewritten as {}; the source's is {}",
                         kept.join(", "),
                         dropped.join(", "),
                         index.digest,
                         original.digest
-                    ));
+                    );
                     v.source_digest = Some(original.digest.clone());
                     top = index;
                     if self.present(item, current.as_ref(), &top.digest).await? {
-                        v.index_digest = Some(top.digest.clone());
-                        return self
-                            .already_there(&top.digest, &top.media_type, Some(top.clone()), refs, v)
-                            .await
-                            .map(|()| {
-                                v.reason = v
-                                    .reason
-                                    .take()
-                                    .map(|r| format!("{r}; {}", note.unwrap_or_default()));
-                            });
+                        let stage = self
+                            .already_there(&top.digest, &top.media_type, Some(top.clone()), v)
+                            .await?;
+                        v.reason = Some(format!("already in the target; {subset_note}"));
+                        return Ok(stage);
                     }
+                    note = Some(subset_note);
                 }
             }
         }
@@ -195,11 +228,11 @@ impl<'a> ImageJob<'a> {
         if let (Some(was), None) = (&current, &note) {
             note = Some(format!("the tag moved: the target had {was}"));
         }
+        v.reason = note;
         if self.dry_run {
             v.status = Status::Planned;
-            v.reason = note;
             v.platforms = platform_reports(&original, &top, None, Status::Planned);
-            return Ok(());
+            return Ok(Stage::Done);
         }
         let Some(dest) = self.dest else {
             return Err(OciError::malformed(
@@ -207,69 +240,29 @@ impl<'a> ImageJob<'a> {
                 "no target repository to write to",
             ));
         };
-        let transfer = self.transfer(dest);
-        let tree = transfer.collect(&top).await?;
-        transfer.copy_collected(&tree).await?;
-        let how = match item {
-            ImageItem::Tag(t) => Publish::Tag(t),
-            ImageItem::Digest(_) => Publish::Untagged,
-        };
-        dest.push_manifest(&top, how).await?;
-        if let ImageItem::Tag(t) = item {
-            v.tags_written.push(t.clone());
-        }
-        v.status = Status::Pushed;
-        v.reason = note;
-        v.platforms = platform_reports(&original, &top, Some(&tree), Status::Pushed);
-        if v.platforms.is_empty()
-            && let Ok(Some(p)) = platforms::image_platform(dest, &top).await
-        {
-            v.platforms.push(platform_report(
-                p,
-                Status::Pushed,
-                Some(top.digest.clone()),
-                Some(platforms::image_bytes(&top)),
-            ));
-        }
-        if self.referrers {
-            let mut subjects: Vec<Digest> =
-                tree.children.iter().map(|c| c.digest.clone()).collect();
-            if v.source_digest.is_none() {
-                subjects.insert(0, top.digest.clone());
-            }
-            match self.copy_referrers(&transfer, refs, &subjects).await {
-                Ok(found) => v.referrers = found,
-                Err(e) => {
-                    v.status = Status::Failed;
-                    v.reason = Some(format!(
-                        "the image was copied ({}), but not its referrers: {e}",
-                        top.digest
-                    ));
-                }
-            }
-        }
-        Ok(())
+        let tree = self.transfer(dest).collect(&top).await?;
+        Ok(Stage::Copy {
+            original,
+            top,
+            tree,
+        })
     }
 
-    /// The item is in the target: `skipped`. Its referrers are still brought up to date (a
-    /// signature added upstream after the image was mirrored); that reads manifests, never a
-    /// blob the target has.
+    /// The item is in the target: `skipped`. When referrers may exist its manifest is read (never
+    /// a blob) so that referrers added upstream since are brought over too.
     async fn already_there(
         &self,
         digest: &Digest,
         media_type: &str,
         subset: Option<RawManifest>,
-        refs: &SourceReferrers<'_>,
         v: &mut VersionReport,
-    ) -> Result<(), OciError> {
+    ) -> Result<Stage, OciError> {
         v.status = Status::Skipped;
         v.reason = Some("already in the target".into());
-        if !self.referrers || self.dry_run {
-            return Ok(());
+        v.index_digest = Some(digest.clone());
+        if !self.may_have_referrers() || self.dest.is_none() {
+            return Ok(Stage::Done);
         }
-        let Some(dest) = self.dest else {
-            return Ok(());
-        };
         let top = match subset {
             Some(m) => m,
             None => {
@@ -278,22 +271,160 @@ impl<'a> ImageJob<'a> {
                     .await?
             }
         };
-        let mut subjects = child_digests(&top);
         v.platforms = platform_reports(&top, &top, None, Status::Skipped);
+        let mut subjects = child_digests(&top);
         if v.source_digest.is_none() {
             subjects.insert(0, top.digest.clone());
         }
-        let transfer = self.transfer(dest);
-        match self.copy_referrers(&transfer, refs, &subjects).await {
-            Ok(found) => v.referrers = found,
-            Err(e) => {
-                v.status = Status::Failed;
-                v.reason = Some(format!(
-                    "the image is in the target, but its referrers could not be copied: {e}"
-                ));
+        Ok(Stage::Present(subjects))
+    }
+
+    /// Bring the referrers of an item already in the target up to date.
+    pub(crate) async fn refresh_referrers(
+        &self,
+        mut v: VersionReport,
+        subjects: &[Digest],
+        started: Instant,
+        refs: &SourceReferrers<'_>,
+    ) -> VersionReport {
+        if let Some(dest) = self.dest {
+            let transfer = self.transfer(dest);
+            match self.copy_referrers(&transfer, refs, subjects).await {
+                Ok(found) => v.referrers = found,
+                Err(e) => {
+                    v.status = Status::Failed;
+                    v.reason = Some(format!(
+                        "the image is in the target, but its referrers could not be copied: {e}"
+                    ));
+                }
             }
         }
-        Ok(())
+        v.duration_ms = started.elapsed().as_millis() as u64;
+        v
+    }
+
+    /// Send the blobs of a group of prepared items together (`concurrency` at a time, each blob
+    /// once), then publish each item in order: child manifests, the top manifest under its tag,
+    /// referrers. With `keep_going` a failed blob fails only the items that need it.
+    pub(crate) async fn copy_group(
+        &self,
+        group: Vec<ToCopy>,
+        keep_going: bool,
+        refs: &SourceReferrers<'_>,
+    ) -> Vec<VersionReport> {
+        let Some(dest) = self.dest else {
+            return group
+                .into_iter()
+                .map(|mut c| {
+                    c.report.reason = Some("no target repository to write to".into());
+                    c.report
+                })
+                .collect();
+        };
+        let transfer = self.transfer(dest);
+        let mut seen = HashSet::new();
+        let blobs: Vec<_> = group
+            .iter()
+            .flat_map(|c| c.tree.blobs.iter())
+            .filter(|d| seen.insert(d.digest().to_string()))
+            .cloned()
+            .collect();
+        let (_, failures) = transfer.copy_blob_set(&blobs, keep_going).await;
+        let failed: HashMap<String, String> = failures
+            .into_iter()
+            .map(|(d, e)| (d.to_string(), e.to_string()))
+            .collect();
+        let mut out = Vec::new();
+        for c in group {
+            out.push(self.publish(c, &transfer, &failed, refs).await);
+        }
+        out
+    }
+
+    async fn publish(
+        &self,
+        c: ToCopy,
+        transfer: &Transfer<'_>,
+        failed_blobs: &HashMap<String, String>,
+        refs: &SourceReferrers<'_>,
+    ) -> VersionReport {
+        let ToCopy {
+            mut report,
+            item,
+            original,
+            top,
+            tree,
+            started,
+        } = c;
+        let missing = tree.blobs.iter().find_map(|b| {
+            let d = b.digest().to_string();
+            failed_blobs.get(&d).map(|e| (d, e))
+        });
+        let result = match missing {
+            Some((d, e)) => Err(format!("blob {d}: {e}")),
+            None => self
+                .write(&item, &top, &tree, transfer)
+                .await
+                .map_err(|e| e.to_string()),
+        };
+        match result {
+            Err(reason) => {
+                report.status = Status::Failed;
+                report.reason = Some(reason);
+            }
+            Ok(()) => {
+                if let ImageItem::Tag(t) = &item {
+                    report.tags_written.push(t.clone());
+                }
+                report.status = Status::Pushed;
+                report.platforms = platform_reports(&original, &top, Some(&tree), Status::Pushed);
+                if report.platforms.is_empty()
+                    && let Ok(Some(p)) = platforms::image_platform(transfer.dest, &top).await
+                {
+                    report.platforms.push(platform_report(
+                        p,
+                        Status::Pushed,
+                        Some(top.digest.clone()),
+                        Some(platforms::image_bytes(&top)),
+                    ));
+                }
+                if self.may_have_referrers() {
+                    let mut subjects: Vec<Digest> =
+                        tree.children.iter().map(|c| c.digest.clone()).collect();
+                    if report.source_digest.is_none() {
+                        subjects.insert(0, top.digest.clone());
+                    }
+                    match self.copy_referrers(transfer, refs, &subjects).await {
+                        Ok(found) => report.referrers = found,
+                        Err(e) => {
+                            report.status = Status::Failed;
+                            report.reason = Some(format!(
+                                "the image was copied ({}), but not its referrers: {e}",
+                                top.digest
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        report
+    }
+
+    /// Child manifests, then the top manifest under its tag (or by digest).
+    async fn write(
+        &self,
+        item: &ImageItem,
+        top: &RawManifest,
+        tree: &Tree,
+        transfer: &Transfer<'_>,
+    ) -> Result<(), OciError> {
+        transfer.store_children(tree).await?;
+        let how = match item {
+            ImageItem::Tag(t) => Publish::Tag(t),
+            ImageItem::Digest(_) => Publish::Untagged,
+        };
+        transfer.dest.push_manifest(top, how).await
     }
 
     async fn copy_referrers(
@@ -309,6 +440,47 @@ impl<'a> ImageJob<'a> {
         };
         Ok(copier.copy_for(subjects).await?.digests)
     }
+}
+
+/// What preparing found out.
+enum Stage {
+    /// The report is final.
+    Done,
+    /// In the target; these manifests' referrers are to be brought up to date.
+    Present(Vec<Digest>),
+    /// To copy.
+    Copy {
+        original: RawManifest,
+        top: RawManifest,
+        tree: Tree,
+    },
+}
+
+/// A prepared item.
+pub(crate) enum Prepared {
+    /// Nothing more to do: excluded, planned, failed, or in the target with no referrers to
+    /// look for.
+    Done(VersionReport),
+    /// In the target; its referrers are to be brought up to date.
+    Present {
+        report: VersionReport,
+        subjects: Vec<Digest>,
+        started: Instant,
+    },
+    /// To copy.
+    Copy(Box<ToCopy>),
+}
+
+/// An item to copy, with everything read from the source but its blobs.
+pub(crate) struct ToCopy {
+    report: VersionReport,
+    item: ImageItem,
+    /// The source's top manifest.
+    original: RawManifest,
+    /// What is written (the original, or a platform subset).
+    top: RawManifest,
+    tree: Tree,
+    started: Instant,
 }
 
 /// The digests an index lists (none for a manifest).

@@ -18,7 +18,7 @@ const MAX_PAGES: usize = 64;
 
 impl Registry {
     /// The descriptors of every manifest referring to `digest` in `repo`, through the referrers
-    /// API; `None` when the registry has no referrers API (404).
+    /// API; `None` when the registry has no referrers API (404, or 400/405/406/501).
     pub async fn referrers(
         &self,
         repo: &str,
@@ -30,7 +30,9 @@ impl Registry {
         for _ in 0..MAX_PAGES {
             let req = Req::new(Method::GET, url.clone()).header(ACCEPT, OCI_INDEX);
             let resp = self.execute(&Scope::pull(repo), req).await?;
-            if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            // 404 is what the specification says a registry without the API answers; some
+            // answer 400, 405 or 501 for a route they do not know.
+            if matches!(resp.status().as_u16(), 400 | 404 | 405 | 406 | 501) {
                 return Ok(None);
             }
             if !resp.status().is_success() {

@@ -6,16 +6,23 @@
 //! cancelled instead). Memory is bounded by the chunk size, and each chunk is kept until the
 //! registry acknowledged it, which is what makes resume possible: when a `PATCH` fails we ask
 //! the registry (`GET` on the session URL) how much it holds (`Range: 0-<last>`) and send the rest.
+//!
+//! [`Registry::upload_streaming`] is the fast path of a registry-to-registry copy: one `PUT` whose
+//! body streams from the source as it arrives, hashed on the way, the last chunk held back until
+//! the digest is checked. It cannot be replayed, so a copy that sees it fail starts over through
+//! the path above.
+
+use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt as _;
 use mirrorkit_core::digest::{Digest, Hasher};
-use reqwest::header::{CONTENT_RANGE, CONTENT_TYPE, RANGE};
+use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RANGE};
 use reqwest::{Method, StatusCode};
 use url::Url;
 
 use super::auth::Scope;
-use super::{BlobStream, Registry, Req, check_repository};
+use super::{BlobStream, Registry, Req, check_repository, read_limited};
 use crate::error::OciError;
 
 /// How many times one chunk is resumed after a failed `PATCH` before giving up.
@@ -134,6 +141,82 @@ impl Registry {
         Ok(total)
     }
 
+    /// Send `stream` to an open upload `session` in one `PUT ?digest=` whose body flows as the
+    /// source delivers it: downloading and uploading overlap, and nothing is buffered beyond one
+    /// chunk. The bytes are hashed on the way and the last chunk is held back until digest and
+    /// size are checked, so on a mismatch the request is aborted before the registry has every
+    /// byte (`Content-Length` is the expected size) and nothing is committed.
+    ///
+    /// Sent once, without retries or an authentication round trip (the stream cannot be
+    /// replayed): on any failure other than a digest mismatch the caller starts over with a fresh
+    /// stream through [`Registry::push_blob_stream`], which retries and resumes.
+    pub async fn upload_streaming(
+        &self,
+        repo: &str,
+        session: Url,
+        digest: &Digest,
+        size: u64,
+        stream: BlobStream,
+    ) -> Result<u64, OciError> {
+        let failure: Arc<Mutex<Option<OciError>>> = Arc::new(Mutex::new(None));
+        let body = checked_body(stream, digest.clone(), size, failure.clone());
+        let mut url = session.clone();
+        url.query_pairs_mut()
+            .append_pair("digest", &digest.to_string());
+        let same_host = url.host_str() == self.base.host_str()
+            && url.port_or_known_default() == self.base.port_or_known_default();
+        let _permit = self.http.limits().acquire(&url).await;
+        let mut req = self
+            .http
+            .reqwest()
+            .put(url.clone())
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, size)
+            .body(reqwest::Body::wrap_stream(body));
+        if same_host && let Some(auth) = self.auth.cached_header(&Scope::push(repo)) {
+            req = req.header(AUTHORIZATION, auth);
+        }
+        let result = req.send().await;
+        let recorded = failure.lock().ok().and_then(|mut f| f.take());
+        let resp = match (result, recorded) {
+            (_, Some(e)) => {
+                self.cancel_upload(repo, &session).await;
+                return Err(e);
+            }
+            (Err(e), None) => {
+                self.cancel_upload(repo, &session).await;
+                return Err(OciError::Unreachable {
+                    target: self.host.clone(),
+                    reason: mirrorkit_core::http::redact::error_chain(&e.without_url()),
+                });
+            }
+            (Ok(resp), None) => resp,
+        };
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(size);
+        }
+        let body = read_limited(resp, 64 * 1024).await.unwrap_or_default();
+        let reason = super::error_message(&body).unwrap_or_else(|| status.to_string());
+        self.cancel_upload(repo, &session).await;
+        Err(match status.as_u16() {
+            401 | 403 => OciError::Denied {
+                target: self.host.clone(),
+                status: status.as_u16(),
+                reason,
+            },
+            s if s == 429 || s >= 500 => OciError::Unreachable {
+                target: self.host.clone(),
+                reason: format!("blob {repo}@{digest}: {status}: {reason}"),
+            },
+            _ => OciError::Rejected {
+                target: self.host.clone(),
+                what: format!("blob {repo}@{digest}"),
+                reason,
+            },
+        })
+    }
+
     /// `PATCH` one chunk that starts at blob offset `offset`; returns the next session URL. On
     /// failure, reads the registry's `Range` and re-sends only what it lacks.
     async fn patch_chunk(
@@ -220,6 +303,85 @@ impl Registry {
             )
             .await;
     }
+}
+
+/// The body of a streamed upload: `stream` passed through, hashed, with the last chunk held back
+/// until the whole has been checked against `digest` and `size`. A mismatch (or a source error)
+/// is recorded in `failure` and ends the body with an error, which aborts the request.
+fn checked_body(
+    stream: BlobStream,
+    digest: Digest,
+    size: u64,
+    failure: Arc<Mutex<Option<OciError>>>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    struct State {
+        inner: BlobStream,
+        hasher: Option<Hasher>,
+        held: Option<Bytes>,
+        seen: u64,
+        digest: Digest,
+        size: u64,
+        failure: Arc<Mutex<Option<OciError>>>,
+    }
+    fn fail(st: &State, e: OciError) -> std::io::Error {
+        let message = e.to_string();
+        if let Ok(mut f) = st.failure.lock() {
+            *f = Some(e);
+        }
+        std::io::Error::other(message)
+    }
+    let state = State {
+        inner: stream,
+        hasher: Some(Hasher::new(digest.algorithm())),
+        held: None,
+        seen: 0,
+        digest,
+        size,
+        failure,
+    };
+    futures_util::stream::unfold(state, |mut st| async move {
+        loop {
+            let hasher = st.hasher.as_mut()?;
+            match st.inner.next().await {
+                Some(Ok(chunk)) => {
+                    hasher.update(&chunk);
+                    st.seen += chunk.len() as u64;
+                    if st.seen > st.size {
+                        st.hasher = None;
+                        let e = OciError::DigestMismatch {
+                            what: format!("blob longer than its {} bytes", st.size),
+                            expected: st.digest.to_string(),
+                            actual: "(more bytes)".into(),
+                        };
+                        let e = fail(&st, e);
+                        return Some((Err(e), st));
+                    }
+                    if let Some(previous) = st.held.replace(chunk) {
+                        return Some((Ok(previous), st));
+                    }
+                }
+                Some(Err(e)) => {
+                    st.hasher = None;
+                    let e = fail(&st, e);
+                    return Some((Err(e), st));
+                }
+                None => {
+                    let actual = st.hasher.take()?.finish();
+                    if actual != st.digest || st.seen != st.size {
+                        let e = OciError::DigestMismatch {
+                            what: format!("blob ({} bytes, {} expected)", st.seen, st.size),
+                            expected: st.digest.to_string(),
+                            actual: actual.to_string(),
+                        };
+                        let e = fail(&st, e);
+                        return Some((Err(e), st));
+                    }
+                    let last = st.held.take()?;
+                    return Some((Ok(last), st));
+                }
+            }
+        }
+    })
 }
 
 /// Bytes held by the registry from an upload `Range` header (`0-<last byte>`).
