@@ -2,13 +2,16 @@
 //! registry into the target, tag by tag (or digest by digest), with platform subsets and
 //! referrers.
 //!
-//! Per mirror: list the source's tags (a failure here is the mirror's error: unreachable 69,
-//! refused 77) and apply the tag filter, or take the `digests`; list the target's tags once. Then
-//! per item, oldest version first: `HEAD` the source manifest; when the target's tag already
-//! points at that digest (or at the platform subset's digest) the item is `skipped` without
-//! reading any blob; else it is copied ([`crate::copy`]'s transfer: blobs several at once,
-//! `HEAD` before each, mounted from any target repository this run put them in). A failed item
-//! never stops the others unless `fail_fast`.
+//! Per mirror: list the source's tags (or, with `digests`, ping it) and the target's tags, at
+//! once; a failure of either is the mirror's error (unreachable 69, refused 77). Apply the tag
+//! filter. Then every item is *prepared* — read-only, 8 at once: `HEAD` the source manifest and
+//! the target's tag; when the tag already points at that digest (or at the platform subset's
+//! digest) the item is `skipped` without reading any blob; else its manifest tree is fetched and
+//! verified. Items to copy then go in groups of 8, oldest version first: the group's blobs travel
+//! together ([`crate::copy`]'s transfer: several at once, `HEAD` before each, mounted from any
+//! target repository this run put them in, else streamed), then each item's manifests and tag
+//! are written in order, then its referrers. A failed item never stops the others unless
+//! `fail_fast` (then items are copied one by one and the first failure ends the mirror).
 //!
 //! - [`item`]: one tag or digest, from `HEAD` to report.
 
