@@ -9,11 +9,11 @@
 //! its digest is never committed, and the copy stops before any manifest or tag refers to it.
 //!
 //! With [`CopyOptions::platforms`] only those platforms of an index are copied (a new index,
-//! see [`platforms`]); with [`CopyOptions::referrers`] the signatures, SBOMs and attestations
+//! see `platforms`); with [`CopyOptions::referrers`] the signatures, SBOMs and attestations
 //! of every copied manifest come along (see [`referrers`]).
 //!
-//! - [`store`]: a registry repository or a layout, behind one interface.
-//! - [`transfer`]: a manifest tree from one store to another.
+//! - `store`: a registry repository or a layout, behind one interface.
+//! - `transfer`: a manifest tree from one store to another.
 
 pub(crate) mod platforms;
 pub mod referrers;

@@ -8,12 +8,12 @@
 //! the target's tag; when the tag already points at that digest (or at the platform subset's
 //! digest) the item is `skipped` without reading any blob; else its manifest tree is fetched and
 //! verified. Items to copy then go in groups of 8, oldest version first: the group's blobs travel
-//! together ([`crate::copy`]'s transfer: several at once, `HEAD` before each, mounted from any
-//! target repository this run put them in, else streamed), then each item's manifests and tag
-//! are written in order, then its referrers. A failed item never stops the others unless
+//! together (the [`copy`](mod@crate::copy) transfer: several at once, `HEAD` before each,
+//! mounted from any target repository this run put them in, else streamed), then each item's
+//! manifests and tag are written in order, then its referrers. A failed item never stops the others unless
 //! `fail_fast` (then items are copied one by one and the first failure ends the mirror).
 //!
-//! - [`item`]: one tag or digest, from `HEAD` to report.
+//! - `item`: one tag or digest, from `HEAD` to report.
 
 mod item;
 
@@ -397,5 +397,27 @@ async fn open_target(
                 tags: Some(tags),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_blobs_are_kept_per_target() {
+        let known = KnownBlobs::default();
+        let d = Digest::sha256_of(b"layer");
+        known.record_in("docker://a", &d, "mirror/x");
+        assert!(known.holds("docker://a", &d, "mirror/x"));
+        assert!(!known.holds("docker://b", &d, "mirror/x"));
+        assert_eq!(
+            known.holder_in("docker://a", &d, "mirror/y").as_deref(),
+            Some("mirror/x")
+        );
+        assert_eq!(known.holder_in("docker://a", &d, "mirror/x"), None);
+        assert_eq!(known.holder_in("docker://b", &d, "mirror/y"), None);
+        known.record(&d, "other");
+        assert_eq!(known.holder(&d, "x").as_deref(), Some("other"));
     }
 }

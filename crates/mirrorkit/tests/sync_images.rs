@@ -787,6 +787,14 @@ fn a_layout_target_gets_the_images_and_their_referrers() {
         ),
     )
     .unwrap();
+    // A dry run plans the tag and creates nothing.
+    let out = run(mirrorkit(w.dir.path())
+        .arg("check")
+        .arg(&path)
+        .args(["--format", "json"]));
+    assert_exit(&out, 0);
+    assert_eq!(statuses(&report(&out)), pairs(&[("1.0.0", "planned")]));
+    assert!(!w.dir.path().join("oci").exists());
     let out = w.sync(&path, &[]);
     assert_exit(&out, 0);
     let dir = w.dir.path().join("oci/team/app");
