@@ -4,5 +4,6 @@
 pub mod charts;
 pub mod fileserver;
 pub mod github;
+pub mod referrers_front;
 pub mod registry;
 pub mod token;

@@ -9,6 +9,7 @@ mod oci_fixtures;
 use std::path::{Path, PathBuf};
 
 use common::*;
+use mirrorkit_testkit::referrers_front::ReferrersFront;
 use mirrorkit_testkit::registry::{
     Registry, sha256_digest, skopeo, skopeo_copy, skopeo_copy_with, skopeo_inspect_raw,
     two_platform_index, umoci_image,
@@ -814,4 +815,89 @@ fn a_layout_target_gets_the_images_and_their_referrers() {
     let out = w.sync(&path, &[]);
     assert_exit(&out, 0);
     assert_eq!(statuses(&report(&out)), pairs(&[("1.0.0", "skipped")]));
+}
+
+#[test]
+fn referrers_travel_through_the_referrers_api_when_both_registries_have_it() {
+    let w = World::new();
+    let src = ReferrersFront::start(&w.src);
+    let dst = ReferrersFront::start(&w.dst);
+    let layout = w.dir.path().join("api-image");
+    let index = two_platform_index(&layout, "v1", "api");
+    skopeo_copy(
+        &format!("oci:{}:v1", layout.display()),
+        &src.docker_ref("team/app:1.0.0"),
+    )
+    .unwrap();
+    let size = skopeo_inspect_raw(&src.docker_ref("team/app:1.0.0"), &[])
+        .unwrap()
+        .len();
+    // An SBOM whose subject is the index, pushed by digest through the front (which indexes it).
+    let mut l = LayoutWriter::new(w.dir.path().join("api-sbom"));
+    let empty = l.blob(b"{}");
+    let sbom = l.blob(br#"{"spdxVersion":"SPDX-2.3","name":"api"}"#);
+    let (artifact, _) = l.manifest(
+        &json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": "application/spdx+json",
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty.0, "size": empty.1},
+            "layers": [{"mediaType": "application/spdx+json", "digest": sbom.0, "size": sbom.1}],
+            "subject": {"mediaType": OCI_INDEX, "digest": index, "size": size},
+        }),
+        "sbom",
+    );
+    skopeo_copy(
+        &l.oci_ref("sbom"),
+        &src.docker_ref(&format!("team/app@{artifact}")),
+    )
+    .unwrap();
+    assert_eq!(src.referrers("team/app", &index).len(), 1);
+
+    let path = w.dir.path().join("api.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "target: {{registry: '{dst}', namespace: mirror, insecure: true}}\nregistries: {{'{src}': {{insecure: true}}}}\nmirrors:\n  app:\n    source: {{type: oci, image: '{src}/team/app'}}\n",
+            dst = dst.host(),
+            src = src.host()
+        ),
+    )
+    .unwrap();
+    let out = w.sync(&path, &[]);
+    assert_exit(&out, 0);
+    let r = report(&out);
+    assert_eq!(versions(&r, "app")[0]["referrers"], json!([artifact]));
+    // Found through the source's API, and indexed by the target's: no fallback tag written.
+    assert!(
+        src.requests()
+            .iter()
+            .any(|l| l.starts_with(&format!("GET /v2/team/app/referrers/{index}"))),
+        "{:#?}",
+        src.requests()
+    );
+    let listed = dst.referrers("mirror/team/app", &index);
+    assert_eq!(listed.len(), 1, "{listed:#?}");
+    assert_eq!(listed[0]["digest"], artifact.as_str());
+    assert_eq!(listed[0]["artifactType"], "application/spdx+json");
+    assert_eq!(World::tags(&w.dst, "mirror/team/app"), ["1.0.0"]);
+}
+
+#[test]
+fn a_source_refusing_access_is_77() {
+    let w = World::new();
+    let locked = Registry::start_with_htpasswd("user", "secret");
+    let path = w.dir.path().join("locked.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "target: {{registry: '{}', insecure: true}}\nregistries: {{'{host}': {{insecure: true}}}}\nmirrors:\n  locked:\n    source: {{type: oci, image: '{host}/team/app'}}\n",
+            w.dst.host(),
+            host = locked.host()
+        ),
+    )
+    .unwrap();
+    let out = w.sync(&path, &[]);
+    assert_exit(&out, 77);
+    assert_eq!(report(&out)["mirrors"][0]["error"]["exit_code"], 77);
 }
