@@ -313,6 +313,9 @@ impl Report {
                     let _ = writeln!(out, "warning: {} {}: {w}", m.key, v.version);
                 }
             }
+            for w in &m.warnings {
+                let _ = writeln!(out, "warning: {}: {w}", m.key);
+            }
         }
         let s = &self.summary;
         let _ = write!(

@@ -131,7 +131,16 @@ where
             )
             .await
         } else {
-            copy_mirror(mirror).await
+            let mut r = copy_mirror(mirror).await;
+            if !options.filter.versions.is_empty() || options.filter.latest {
+                // Said, not silently dropped: these flags select release versions.
+                let w = "--version and --latest select release versions; this image/chart \
+                         mirror was synced by its own tag/version filters"
+                    .to_string();
+                tracing::warn!(mirror = %mirror.key, "{w}");
+                r.warnings.push(w);
+            }
+            r
         };
         let stop = options.fail_fast
             && (mreport.error.is_some()

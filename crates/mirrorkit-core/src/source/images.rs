@@ -165,6 +165,8 @@ pub struct HelmSource {
     pub images: bool,
     /// More images to mirror with the chart (references).
     pub extra_images: Vec<String>,
+    /// Copy signatures, SBOMs and attestations of OCI charts and of the images (default true).
+    pub referrers: bool,
 }
 
 #[cfg(test)]

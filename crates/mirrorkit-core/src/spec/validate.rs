@@ -1264,6 +1264,7 @@ fn helm_source(ctx: &Ctx<'_>, s: &SourceSpec, field: &str) -> Result<SourceConfi
         versions,
         images: s.images.unwrap_or(false),
         extra_images,
+        referrers: s.referrers.unwrap_or(true),
     }))
 }
 

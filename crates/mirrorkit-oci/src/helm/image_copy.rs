@@ -110,8 +110,8 @@ async fn try_mirror(
     let dst =
         target_reference(&mirror.target, &repository, &dest_ref).map_err(|e| e.to_string())?;
     let mut opts = ctx.copy_options();
-    // Signatures, SBOMs and attestations come along.
-    opts.referrers = true;
+    // Signatures, SBOMs and attestations come along unless the mirror says `referrers: false`.
+    opts.referrers = super::version::helm_referrers(mirror);
     let report = crate::copy::copy(&src, &dst, &opts)
         .await
         .map_err(|e| e.to_string())?;

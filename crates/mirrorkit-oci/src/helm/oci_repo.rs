@@ -137,6 +137,7 @@ pub(crate) fn target_reference(
 /// Copy the chart into `repository` of the target under its tag, byte for byte.
 pub(crate) async fn copy_chart(
     chart: &OciChart,
+    referrers: bool,
     target: &TargetConfig,
     repository: &str,
     ctx: &SyncContext<'_>,
@@ -149,8 +150,8 @@ pub(crate) async fn copy_chart(
     };
     let dst = target_reference(target, repository, &chart.tag).map_err(|e| e.to_string())?;
     let mut opts = ctx.copy_options();
-    // Signatures, SBOMs and attestations come along.
-    opts.referrers = true;
+    // Signatures, SBOMs and attestations come along unless the mirror says `referrers: false`.
+    opts.referrers = referrers;
     let report = crate::copy::copy(&src, &dst, &opts)
         .await
         .map_err(|e| e.to_string())?;

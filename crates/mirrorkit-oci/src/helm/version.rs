@@ -290,7 +290,14 @@ impl Run<'_> {
     ) -> Result<Digest, String> {
         let repository = &self.mirror.repository;
         if let ChartSource::Oci(o) = source {
-            let digest = oci_repo::copy_chart(o, &self.mirror.target, repository, self.ctx).await?;
+            let digest = oci_repo::copy_chart(
+                o,
+                helm_referrers(self.mirror),
+                &self.mirror.target,
+                repository,
+                self.ctx,
+            )
+            .await?;
             return Ok(digest);
         }
         let (Some(archive), Some(chart)) = (archive, chart) else {
@@ -395,4 +402,12 @@ fn extra_only(extra: &[String]) -> discover::Found {
         found.add(image, "extra_images");
     }
     found
+}
+
+/// The mirror's `referrers:` setting (default true).
+pub(crate) fn helm_referrers(mirror: &mirrorkit_core::spec::Mirror) -> bool {
+    match &mirror.source {
+        mirrorkit_core::spec::SourceConfig::Helm(h) => h.referrers,
+        _ => true,
+    }
 }
