@@ -239,6 +239,15 @@ async fn a_corrupt_layer_stops_the_copy_before_any_tag() {
     assert_eq!(err.exit_code(), ExitCode::Data, "{err}");
     assert!(skopeo_inspect_raw(&a.docker_ref("bad/img:v1"), &[]).is_err());
     assert!(skopeo_inspect_raw(&a.docker_ref(&format!("bad/img@{manifest}")), &[]).is_err());
+    // The streamed upload held its last chunk back: the registry never got the bad bytes whole.
+    let layer: mirrorkit_core::digest::Digest = layer.parse().unwrap();
+    assert_eq!(
+        common::client(&a)
+            .head_blob("bad/img", &layer)
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 #[tokio::test]
