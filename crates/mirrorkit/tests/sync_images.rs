@@ -267,11 +267,23 @@ fn indexes_docker_lists_single_images_and_digests_are_copied_byte_for_byte() {
         &w.src.docker_ref("team/single:3.0"),
     )
     .unwrap();
+    // The same single image as a Docker schema 2 manifest.
+    skopeo_copy_with(
+        &w.src.docker_ref("team/single:3.0"),
+        &w.src.docker_ref("team/dsingle:3.0"),
+        &["--format", "v2s2"],
+    )
+    .unwrap();
+    assert_eq!(
+        World::raw(&w.src, "team/dsingle:3.0")["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
     let pinned = w.push_index("team/pinned:whatever", "pinned");
     let spec = w.spec(&format!(
         "  app:\n    source: {{type: oci, image: 'SRC/team/app'}}\n\
          \x20 docker:\n    source: {{type: oci, image: 'SRC/team/docker'}}\n\
          \x20 single:\n    source: {{type: oci, image: 'SRC/team/single'}}\n\
+         \x20 dsingle:\n    source: {{type: oci, image: 'SRC/team/dsingle'}}\n\
          \x20 pinned:\n    source: {{type: oci, image: 'SRC/team/pinned', digests: ['{pinned}']}}\n"
     ));
     let out = w.sync(&spec, &[]);
@@ -281,6 +293,7 @@ fn indexes_docker_lists_single_images_and_digests_are_copied_byte_for_byte() {
         ("team/app", "1.0.0"),
         ("team/docker", "1.0.0"),
         ("team/single", "3.0"),
+        ("team/dsingle", "3.0"),
     ] {
         let src = skopeo_inspect_raw(&w.src.docker_ref(&format!("{repo}:{tag}")), &[]).unwrap();
         let dst =
@@ -441,6 +454,28 @@ fn a_warm_run_skips_everything_without_reading_a_blob() {
             .iter()
             .any(|l| l.contains("\"PUT /v2/") || l.contains("\"POST /v2/")),
         "a warm run writes nothing: {dst_log:#?}"
+    );
+    // A tag that moved upstream is copied again and the report says so.
+    let old = World::digest_of(&w.dst, "mirror/team/app:1.1.0").unwrap();
+    let moved = w.push_index("team/app:1.1.0", "warm-moved");
+    let out = w.sync(&spec, &[]);
+    assert_exit(&out, 0);
+    let r = report(&out);
+    assert_eq!(
+        statuses(&r),
+        pairs(&[("1.0.0", "skipped"), ("1.1.0", "pushed")])
+    );
+    let reason = versions(&r, "app")[1]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.contains("moved") && reason.contains(&old),
+        "{reason}"
+    );
+    assert_eq!(
+        World::digest_of(&w.dst, "mirror/team/app:1.1.0").as_deref(),
+        Some(moved.as_str())
     );
     // A dry run of a new tag plans it and writes nothing.
     w.push_index("team/app:1.2.0", "warm-c");
@@ -609,7 +644,11 @@ fn an_unreachable_source_is_69_and_a_missing_child_fails_only_its_tag() {
         &w.src.docker_ref(&format!("team/app@{gone}")),
     ])
     .unwrap();
-    let spec = w.spec("  app:\n    source: {type: oci, image: 'SRC/team/app'}\n");
+    let ghost = format!("sha256:{}", "0".repeat(64));
+    let spec = w.spec(&format!(
+        "  app:\n    source: {{type: oci, image: 'SRC/team/app'}}\n\
+         \x20 ghost:\n    source: {{type: oci, image: 'SRC/team/app', digests: ['{ghost}']}}\n    repository: ghost/app\n"
+    ));
     let out = w.sync(&spec, &["--fail-fast"]);
     assert_exit(&out, 1);
     assert_eq!(statuses(&report(&out)), pairs(&[("1.0.0", "failed")]));
@@ -622,6 +661,12 @@ fn an_unreachable_source_is_69_and_a_missing_child_fails_only_its_tag() {
     );
     let reason = versions(&r, "app")[0]["reason"].as_str().unwrap();
     assert!(reason.contains(&gone), "{reason}");
+    let ghost_report = &versions(&r, "ghost")[0];
+    assert_eq!(ghost_report["status"], "failed");
+    assert!(
+        ghost_report["reason"].as_str().unwrap().contains(&ghost),
+        "{ghost_report}"
+    );
     assert_eq!(World::digest_of(&w.dst, "mirror/team/app:1.0.0"), None);
     let plain = run(mirrorkit(w.dir.path()).arg("sync").arg(&spec));
     assert_exit(&plain, 1);
