@@ -2,16 +2,17 @@
 //! registry into the target, tag by tag (or digest by digest), with platform subsets and
 //! referrers.
 //!
-//! Per mirror: list the source's tags (or, with `digests`, ping it) and the target's tags, at
-//! once; a failure of either is the mirror's error (unreachable 69, refused 77). Apply the tag
-//! filter. Then every item is *prepared* — read-only, 8 at once: `HEAD` the source manifest and
-//! the target's tag; when the tag already points at that digest (or at the platform subset's
-//! digest) the item is `skipped` without reading any blob; else its manifest tree is fetched and
-//! verified. Items to copy then go in groups of 8, oldest version first: the group's blobs travel
-//! together (the [`copy`](mod@crate::copy) transfer: several at once, `HEAD` before each,
-//! mounted from any target repository this run put them in, else streamed), then each item's
-//! manifests and tag are written in order, then its referrers. A failed item never stops the others unless
-//! `fail_fast` (then items are copied one by one and the first failure ends the mirror).
+//! Per mirror: list the source's tags (or, with `digests`, ping it) and the target's tags, at once;
+//! a failure of either is the mirror's error (unreachable 69, refused 77). Apply the tag filter.
+//! Then every item is *prepared* — read-only, 4 at once (the source registry's `concurrency`):
+//! `HEAD` the source manifest and the target's tag; when the tag already points at that digest (or
+//! at the platform subset's digest) the item is `skipped` without reading any blob; else its
+//! manifest tree is fetched and verified. Items to copy then go in groups of 8, oldest version
+//! first: the group's blobs travel together (the [`copy`](mod@crate::copy) transfer: several at
+//! once, `HEAD` before each, mounted from any target repository this run put them in, else
+//! streamed), then each item's manifests and tag are written in order, then its referrers. A failed
+//! item never stops the others unless `fail_fast` (then items are copied one by one and the first
+//! failure ends the mirror).
 //!
 //! - `item`: one tag or digest, from `HEAD` to report.
 
@@ -252,10 +253,11 @@ pub async fn sync_oci_mirror(
         api: ctx.known_blobs.referrers_api(),
     };
     let referrer_source = job.referrer_source();
-    // Read-only checks of every item at once (HEADs, manifests), then the writes in order.
+    // Read-only checks of the items (HEADs, manifests), as many at once as blobs are sent (the
+    // source registry's `concurrency`, default 4), then the writes in order.
     let prepared: Vec<Prepared> = futures_util::stream::iter(&items)
         .map(|item| job.prepare(item))
-        .buffered(PREPARE_CONCURRENCY)
+        .buffered(job.concurrency)
         .collect()
         .await;
     // Items to copy go in groups whose blobs travel together; with --fail-fast one at a time,
@@ -321,8 +323,6 @@ pub async fn sync_oci_mirror(
     report
 }
 
-/// Items checked at once.
-const PREPARE_CONCURRENCY: usize = 8;
 /// Items whose blobs are sent together.
 const COPY_GROUP: usize = 8;
 
