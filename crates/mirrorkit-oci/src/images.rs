@@ -93,10 +93,27 @@ impl SyncContext<'_> {
 #[derive(Default)]
 pub struct KnownBlobs {
     inner: Mutex<BTreeMap<(String, Digest), BTreeSet<String>>>,
+    /// One lock per blob being sent to a target, so mirrors running at once do not send the same
+    /// blob twice: the second waits, then finds it recorded and mounts it.
+    in_flight: Mutex<BTreeMap<(String, Digest), std::sync::Arc<tokio::sync::Mutex<()>>>>,
     referrers_api: ReferrersApi,
 }
 
 impl KnownBlobs {
+    /// Wait until no other copy of this run is sending `digest` to `target`, and hold that
+    /// right until the guard is dropped.
+    pub async fn claim(&self, target: &str, digest: &Digest) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = match self.in_flight.lock() {
+            Ok(mut m) => m
+                .entry((target.to_string(), digest.clone()))
+                .or_default()
+                .clone(),
+            // A poisoned map: fall back to a private lock (no sharing, still correct).
+            Err(_) => std::sync::Arc::new(tokio::sync::Mutex::new(())),
+        };
+        lock.lock_owned().await
+    }
+
     /// Which registries answer the referrers API, as learnt so far in this run.
     pub fn referrers_api(&self) -> &ReferrersApi {
         &self.referrers_api

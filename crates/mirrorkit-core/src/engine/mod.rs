@@ -32,6 +32,9 @@ use crate::target::{Target, TargetError};
 use prepare::{Tools, prepare_version};
 use publish::{Publisher, Stamp, push_version};
 
+/// Image and chart mirrors copied at once.
+const COPY_MIRRORS_AT_ONCE: usize = 4;
+
 /// What the command line asks of a sync.
 #[derive(Clone, Debug)]
 pub struct SyncOptions {
@@ -114,12 +117,42 @@ where
         dry_run: options.dry_run,
         ..Report::default()
     };
-    for mirror in spec
+    let selected: Vec<&Mirror> = spec
         .mirrors
         .iter()
         .filter(|m| options.only.is_empty() || options.only.contains(&m.key))
-    {
-        // Images and charts are copied by the OCI layer (`copy_mirror`); releases are built here.
+        .collect();
+    // Images and charts are copied by the OCI layer (`copy_mirror`); releases are built here.
+    let copy_one = async |mirror: &Mirror| {
+        let mut r = copy_mirror(mirror).await;
+        if !options.filter.versions.is_empty() || options.filter.latest {
+            // Said, not silently dropped: these flags select release versions.
+            let w = "--version and --latest select release versions; this image/chart \
+                     mirror was synced by its own tag/version filters"
+                .to_string();
+            tracing::warn!(mirror = %mirror.key, "{w}");
+            r.warnings.push(w);
+        }
+        r
+    };
+    // Image and chart mirrors are independent and I/O-bound, mostly waiting on round trips:
+    // several run at once (their requests still obey the per-host limits). With --fail-fast they
+    // run one by one so that nothing starts after the first failure.
+    let mut copied: BTreeMap<usize, MirrorReport> = BTreeMap::new();
+    if !options.fail_fast {
+        let copy_one = &copy_one;
+        copied = stream::iter(
+            selected
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| !m.source.is_release()),
+        )
+        .map(|(i, m)| async move { (i, copy_one(m).await) })
+        .buffer_unordered(COPY_MIRRORS_AT_ONCE)
+        .collect()
+        .await;
+    }
+    for (i, mirror) in selected.iter().enumerate() {
         let mreport = if mirror.source.is_release() {
             run_mirror(
                 mirror,
@@ -131,16 +164,10 @@ where
             )
             .await
         } else {
-            let mut r = copy_mirror(mirror).await;
-            if !options.filter.versions.is_empty() || options.filter.latest {
-                // Said, not silently dropped: these flags select release versions.
-                let w = "--version and --latest select release versions; this image/chart \
-                         mirror was synced by its own tag/version filters"
-                    .to_string();
-                tracing::warn!(mirror = %mirror.key, "{w}");
-                r.warnings.push(w);
+            match copied.remove(&i) {
+                Some(r) => r,
+                None => copy_one(mirror).await,
             }
-            r
         };
         let stop = options.fail_fast
             && (mreport.error.is_some()

@@ -260,6 +260,17 @@ impl Transfer<'_> {
         {
             return Ok(BlobOutcome::Skipped);
         }
+        // Mirrors copied at once may need the same blob: one sends it, the others wait and then
+        // mount it from where it landed.
+        let _claim = match self.known {
+            Some(k) => Some(k.blobs.claim(k.target, &digest).await),
+            None => None,
+        };
+        if let (Some(k), Some(repo)) = (self.known, repo)
+            && k.blobs.holds(k.target, &digest, repo)
+        {
+            return Ok(BlobOutcome::Skipped);
+        }
         if self.dest.has_blob(&digest).await? {
             self.record(&digest);
             return Ok(BlobOutcome::Skipped);
