@@ -78,6 +78,9 @@ impl SyncContext<'_> {
     }
 }
 
+/// The lock of one blob being sent.
+type BlobLock = std::sync::Arc<tokio::sync::Mutex<()>>;
+
 /// Which target repositories hold which blobs, learnt during a run: a blob is transferred once
 /// per run, and mounted into any other repository that needs it.
 ///
@@ -95,7 +98,7 @@ pub struct KnownBlobs {
     inner: Mutex<BTreeMap<(String, Digest), BTreeSet<String>>>,
     /// One lock per blob being sent to a target, so mirrors running at once do not send the same
     /// blob twice: the second waits, then finds it recorded and mounts it.
-    in_flight: Mutex<BTreeMap<(String, Digest), std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    in_flight: Mutex<BTreeMap<(String, Digest), BlobLock>>,
     referrers_api: ReferrersApi,
 }
 
