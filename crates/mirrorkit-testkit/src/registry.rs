@@ -134,6 +134,25 @@ impl Registry {
         format!("docker://{}/{}", self.host(), repo_and_ref)
     }
 
+    /// The tags of `repo`, sorted, as skopeo lists them; empty when the repository does not
+    /// exist (or cannot be listed).
+    pub fn tags(&self, repo: &str) -> Vec<String> {
+        let Ok(out) = skopeo(&["list-tags", "--tls-verify=false", &self.docker_ref(repo)]) else {
+            return Vec::new();
+        };
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("skopeo list-tags JSON");
+        let mut tags: Vec<String> = v["Tags"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        tags.sort();
+        tags
+    }
+
     /// `user:pass` for skopeo's `--creds` flags, when the registry needs them.
     pub fn creds(&self) -> Option<String> {
         self.credentials.as_ref().map(|(u, p)| format!("{u}:{p}"))

@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 
 use common::{assert_exit, mirrorkit, noise, run};
 use mirrorkit_testkit::registry::{
-    Registry, sha256_digest, skopeo, skopeo_copy_with, skopeo_inspect_raw, two_platform_index,
-    umoci_image,
+    Registry, sha256_digest, skopeo_copy_with, skopeo_inspect_raw, two_platform_index, umoci_image,
 };
 
 const TLS: [&str; 2] = ["--src-tls-verify=false", "--dest-tls-verify=false"];
@@ -35,20 +34,7 @@ fn raw_digest(registry: &Registry, reference: &str) -> Option<String> {
 }
 
 fn tags(registry: &Registry, repo: &str) -> Vec<String> {
-    match skopeo(&[
-        "list-tags",
-        "--tls-verify=false",
-        &registry.docker_ref(repo),
-    ]) {
-        Ok(out) => {
-            let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-            v["Tags"]
-                .as_array()
-                .map(|a| a.iter().map(|t| t.as_str().unwrap().to_string()).collect())
-                .unwrap_or_default()
-        }
-        Err(_) => Vec::new(),
-    }
+    registry.tags(repo)
 }
 
 fn mk(dir: &Path, args: &[&str]) -> std::process::Output {

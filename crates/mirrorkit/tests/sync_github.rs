@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use common::{assert_exit, mirrorkit, noise, report, run, statuses, tar_gz_asset};
 use mirrorkit_testkit::github::{AssetSpec, DigestMode, GithubFake, ReleaseSpec};
-use mirrorkit_testkit::registry::{Registry, sha256_digest, skopeo, skopeo_inspect_raw};
+use mirrorkit_testkit::registry::{Registry, sha256_digest, skopeo_inspect_raw};
 
 const OWNER: &str = "acme";
 const REPO: &str = "tool";
@@ -79,21 +79,7 @@ impl World {
     }
 
     fn tags(&self) -> Vec<String> {
-        let out = skopeo(&[
-            "list-tags",
-            "--tls-verify=false",
-            &self.registry.docker_ref("mirror/tool"),
-        ])
-        .unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        let mut tags: Vec<String> = v["Tags"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t.as_str().unwrap().to_string())
-            .collect();
-        tags.sort();
-        tags
+        self.registry.tags("mirror/tool")
     }
 
     fn raw(&self, tag: &str) -> Vec<u8> {

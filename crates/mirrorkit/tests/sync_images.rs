@@ -81,16 +81,7 @@ impl World {
     }
 
     fn tags(reg: &Registry, repo: &str) -> Vec<String> {
-        let out = skopeo(&["list-tags", "--tls-verify=false", &reg.docker_ref(repo)]).unwrap();
-        let v: Value = serde_json::from_slice(&out).unwrap();
-        let mut tags: Vec<String> = v["Tags"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t.as_str().unwrap().to_string())
-            .collect();
-        tags.sort();
-        tags
+        reg.tags(repo)
     }
 }
 
