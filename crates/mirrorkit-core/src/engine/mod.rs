@@ -117,6 +117,8 @@ where
         dry_run: options.dry_run,
         ..Report::default()
     };
+    // One instant for the whole run: every build tag and `created` annotation of it agree.
+    let stamp = Stamp::now();
     let selected: Vec<&Mirror> = spec
         .mirrors
         .iter()
@@ -161,6 +163,7 @@ where
                 store.as_ref(),
                 &open_target,
                 progress,
+                &stamp,
             )
             .await
         } else {
@@ -189,6 +192,7 @@ async fn run_mirror<T, F>(
     store: Option<&Store>,
     open_target: &F,
     progress: &(dyn Fn(Progress<'_>) + Sync),
+    stamp: &Stamp,
 ) -> MirrorReport
 where
     T: Target,
@@ -295,12 +299,11 @@ where
         downloads: &downloads,
         threads: mirror.concurrency.compression_threads,
     };
-    let stamp = Stamp::now();
     let publisher = Publisher {
         target: &target,
         store,
         work_dir: &options.work_dir,
-        stamp: &stamp,
+        stamp,
     };
     // `buffered` runs up to `concurrency` preparations at once and yields them in version order.
     // A producer drives it into a channel while the consumer pushes, one version at a time,
