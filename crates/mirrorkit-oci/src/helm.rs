@@ -369,3 +369,81 @@ impl Run<'_> {
 fn elapsed(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
+
+/// The images the charts of a helm mirror use, as they are filed in the mirror's target: one
+/// `(repository, tag)` per image — the tag it was mirrored under, or for a digest-pinned image
+/// its digest written as `sha256-<hex>` with the digest to read it by. Read from the chart
+/// versions already in the target (their content layer), so a bundle export needs no upstream.
+pub async fn chart_images_in_target(
+    mirror: &Mirror,
+    source: &HelmSource,
+    target: &crate::target::AnyTarget,
+) -> Result<Vec<(String, String, Option<mirrorkit_core::digest::Digest>)>, String> {
+    use futures_util::StreamExt;
+    use mirrorkit_core::target::Target;
+    if !source.images && source.extra_images.is_empty() {
+        return Ok(Vec::new());
+    }
+    let repo = &mirror.repository;
+    let mut out = std::collections::BTreeSet::new();
+    for tag in target.list_tags(repo).await.map_err(|e| e.to_string())? {
+        let Some((_, bytes)) = target
+            .fetch_manifest(repo, &tag)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            continue;
+        };
+        let Ok(manifest) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            continue;
+        };
+        let layer = manifest["layers"].as_array().and_then(|layers| {
+            layers
+                .iter()
+                .find(|l| l["mediaType"] == artifact::HELM_CHART)
+        });
+        let Some(digest) = layer
+            .and_then(|l| l["digest"].as_str())
+            .and_then(|d| d.parse::<mirrorkit_core::digest::Digest>().ok())
+        else {
+            continue; // not a chart (a signature, an index)
+        };
+        let mut stream = match target {
+            crate::target::AnyTarget::Registry(r) => r.get_blob(repo, &digest).await,
+            crate::target::AnyTarget::Layout(l) => match l.layout(repo) {
+                Ok(layout) => layout.open_blob(&digest).await,
+                Err(e) => Err(e),
+            },
+        }
+        .map_err(|e| e.to_string())?;
+        let temp = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+        {
+            use std::io::Write as _;
+            let mut file = temp.reopen().map_err(|e| e.to_string())?;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| e.to_string())?;
+                file.write_all(&chunk).map_err(|e| e.to_string())?;
+            }
+        }
+        let path = temp.path().to_path_buf();
+        let archive = tokio::task::spawn_blocking(move || chart::read_archive(&path))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("{repo}:{tag}: {e}"))?;
+        let found = discover::chart_images(&archive, &source.extra_images)
+            .map_err(|e| format!("{repo}:{tag}: {e}"))?;
+        for image in found.images.keys() {
+            let repository = image_copy::target_repository(image, mirror);
+            match (&image.tag, &image.digest) {
+                (Some(t), _) => {
+                    out.insert((repository, t.clone(), None));
+                }
+                (None, Some(d)) => {
+                    out.insert((repository, d.to_string().replace(':', "-"), Some(d.clone())));
+                }
+                (None, None) => {}
+            }
+        }
+    }
+    Ok(out.into_iter().collect())
+}

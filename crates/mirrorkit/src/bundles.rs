@@ -93,6 +93,34 @@ async fn spec_items(
                 m.key, m.repository
             );
         }
+        // A helm mirror's images live in their own repositories: they belong in the bundle too.
+        if let spec::SourceConfig::Helm(src) = &m.source {
+            let images = mirrorkit_oci::helm::chart_images_in_target(m, src, &target)
+                .await
+                .map_err(|e| {
+                    eprintln!("error: mirror {}: reading its charts' images: {e}", m.key);
+                    ExitCode::Data
+                })?;
+            for (repository, tag, digest) in images {
+                let source = match &m.target {
+                    TargetConfig::Registry { host, .. } => ImageReference::Docker {
+                        host: host.clone(),
+                        repository: repository.clone(),
+                        tag: digest.is_none().then(|| tag.clone()),
+                        digest: digest.clone(),
+                    },
+                    TargetConfig::Layout { path } => ImageReference::Layout {
+                        path: path.join(&repository),
+                        reference: Some(digest.as_ref().map_or(tag.clone(), |d| d.to_string())),
+                    },
+                };
+                items.push(ExportItem {
+                    source,
+                    repository,
+                    tag,
+                });
+            }
+        }
         for tag in tags {
             let source = match &m.target {
                 TargetConfig::Registry { host, .. } => ImageReference::Docker {

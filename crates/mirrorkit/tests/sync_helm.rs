@@ -654,6 +654,32 @@ fn chart_images_are_found_and_mirrored_under_the_namespace() {
         assert_eq!(upstream, mirrored, "{image}: index copied with its digest");
     }
     manifest(&target.docker_ref("mirror/charts/app:1.0.0"));
+    // A bundle of the spec holds the chart and the images it uses, read from the target.
+    let out = mirrorkit(repo.dir.path())
+        .arg("export")
+        .arg(&spec)
+        .args(["-o", "bundle.tar"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let out = mirrorkit(repo.dir.path())
+        .args(["bundle", "ls", "bundle.tar"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let listing = String::from_utf8_lossy(&out.stdout);
+    for name in [
+        "mirror/charts/app:1.0.0",
+        "mirror/acme/app:2.1",
+        "mirror/tools/side:3",
+        "mirror/library/redis:7",
+        "mirror/extra/x:1",
+    ] {
+        assert!(
+            listing.contains(name),
+            "{name} missing from the bundle:\n{listing}"
+        );
+    }
     // Warm: nothing to do, nothing written.
     let written = writes(&target);
     let out = sync(repo.dir.path(), &spec, &[]);
