@@ -186,25 +186,19 @@ async fn sync(args: SyncArgs, force_dry_run: bool) -> ExitCode {
             return e.exit_code();
         }
     };
-    for m in &report.mirrors {
-        if let Some(e) = &m.error {
-            eprintln!("error: mirror {}: {}", m.key, e.message);
-        }
+    for (key, e) in report
+        .mirrors
+        .iter()
+        .filter_map(|m| Some((&m.key, m.error.as_ref()?)))
+    {
+        eprintln!("error: mirror {key}: {}", e.message);
     }
-    let out = match args.format {
-        Format::Plain => report.to_plain(),
-        Format::Json => match serde_json::to_string_pretty(&report) {
-            Ok(s) => s + "\n",
-            Err(e) => {
-                eprintln!("error: cannot render the report: {e}");
-                return ExitCode::Io;
-            }
-        },
-    };
-    match print_stdout(&out) {
-        ExitCode::Success => report.exit_code(),
-        other => other,
-    }
+    print_report(
+        args.format,
+        || report.to_plain(),
+        &report,
+        report.exit_code(),
+    )
 }
 
 /// Registries spoken to over plain HTTP: the spec's `registries` marked insecure and insecure
@@ -286,25 +280,19 @@ async fn cascade(args: CascadeArgs) -> ExitCode {
             return e.exit_code();
         }
     };
-    for m in &report.mirrors {
-        if let Some(e) = &m.error {
-            eprintln!("error: mirror {}: {}", m.key, e.message);
-        }
+    for (key, e) in report
+        .mirrors
+        .iter()
+        .filter_map(|m| Some((&m.key, m.error.as_ref()?)))
+    {
+        eprintln!("error: mirror {key}: {}", e.message);
     }
-    let out = match args.format {
-        Format::Plain => report.to_plain(),
-        Format::Json => match serde_json::to_string_pretty(&report) {
-            Ok(s) => s + "\n",
-            Err(e) => {
-                eprintln!("error: cannot render the report: {e}");
-                return ExitCode::Io;
-            }
-        },
-    };
-    match print_stdout(&out) {
-        ExitCode::Success => report.exit_code(),
-        other => other,
-    }
+    print_report(
+        args.format,
+        || report.to_plain(),
+        &report,
+        report.exit_code(),
+    )
 }
 
 /// `validate`: load the spec (offline) and say what it holds.
@@ -338,6 +326,29 @@ fn schema(target: SchemaTarget) -> ExitCode {
             eprintln!("error: cannot render the schema: {e}");
             ExitCode::Io
         }
+    }
+}
+
+/// Print a report as a table or JSON; the exit code is `code` unless stdout cannot be written.
+fn print_report(
+    format: Format,
+    plain: impl FnOnce() -> String,
+    json: &impl serde::Serialize,
+    code: ExitCode,
+) -> ExitCode {
+    let out = match format {
+        Format::Plain => plain(),
+        Format::Json => match serde_json::to_string_pretty(json) {
+            Ok(s) => s + "\n",
+            Err(e) => {
+                eprintln!("error: cannot render the report: {e}");
+                return ExitCode::Io;
+            }
+        },
+    };
+    match print_stdout(&out) {
+        ExitCode::Success => code,
+        other => other,
     }
 }
 
