@@ -69,6 +69,20 @@ pub struct MirrorReport {
     pub versions: Vec<VersionReport>,
 }
 
+impl MirrorReport {
+    /// The report of `mirror` before anything ran: no error, no warning, no version.
+    pub fn for_mirror(mirror: &crate::spec::Mirror) -> MirrorReport {
+        MirrorReport {
+            key: mirror.key.clone(),
+            repository: mirror.repository.clone(),
+            target: mirror.target.to_string(),
+            error: None,
+            warnings: Vec::new(),
+            versions: Vec::new(),
+        }
+    }
+}
+
 /// A failure that stopped a whole mirror, with the exit code it stands for.
 #[derive(Clone, Debug, Serialize)]
 pub struct MirrorError {

@@ -89,14 +89,7 @@ pub async fn sync_helm_mirror(
     parts: HelmParts,
     ctx: &SyncContext<'_>,
 ) -> MirrorReport {
-    let mut report = MirrorReport {
-        key: mirror.key.clone(),
-        repository: mirror.repository.clone(),
-        target: mirror.target.to_string(),
-        error: None,
-        warnings: Vec::new(),
-        versions: Vec::new(),
-    };
+    let mut report = MirrorReport::for_mirror(mirror);
     let outcome = async {
         let target = open_target(&mirror.target, ctx)?;
         let temp = tempfile::tempdir()

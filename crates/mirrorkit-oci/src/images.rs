@@ -164,14 +164,7 @@ pub async fn sync_oci_mirror(
     source: &OciSource,
     ctx: &SyncContext<'_>,
 ) -> MirrorReport {
-    let mut report = MirrorReport {
-        key: mirror.key.clone(),
-        repository: mirror.repository.clone(),
-        target: mirror.target.to_string(),
-        error: None,
-        warnings: Vec::new(),
-        versions: Vec::new(),
-    };
+    let mut report = MirrorReport::for_mirror(mirror);
     let fail = |report: &mut MirrorReport, what: &str, e: OciError| {
         report.error = Some(MirrorError {
             message: format!("{what}: {e}"),

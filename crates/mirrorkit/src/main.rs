@@ -158,15 +158,11 @@ async fn sync(args: SyncArgs, force_dry_run: bool) -> ExitCode {
         }
         // The engine builds release mirrors itself and never hands them here.
         _ => mirrorkit_core::report::MirrorReport {
-            key: m.key.clone(),
-            repository: m.repository.clone(),
-            target: m.target.to_string(),
             error: Some(mirrorkit_core::report::MirrorError {
                 message: "internal: a release mirror reached the image copier".into(),
                 exit_code: ExitCode::ItemFailed.code(),
             }),
-            warnings: Vec::new(),
-            versions: Vec::new(),
+            ..mirrorkit_core::report::MirrorReport::for_mirror(m)
         },
     };
     let report = engine::sync(

@@ -198,14 +198,7 @@ where
     T: Target,
     F: Fn(&TargetConfig) -> Result<T, TargetError>,
 {
-    let mut report = MirrorReport {
-        key: mirror.key.clone(),
-        repository: mirror.repository.clone(),
-        target: mirror.target.to_string(),
-        error: None,
-        warnings: Vec::new(),
-        versions: Vec::new(),
-    };
+    let mut report = MirrorReport::for_mirror(mirror);
     let fail = |message: String, code: ExitCode| MirrorError {
         message,
         exit_code: code.code(),
