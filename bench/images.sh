@@ -55,6 +55,16 @@ spec() { # spec TARGET_HOST -> $T/spec.yml
   done
 } >"$T/sync.yml"
 
+reads() { # reads HOST PREFIX -> curl arguments: every repository's tag list, every tag's manifest HEAD
+  local accept='Accept: application/vnd.oci.image.index.v1+json,application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.list.v2+json,application/vnd.docker.distribution.manifest.v2+json'
+  cut -d' ' -f1 "$T/images.txt" | sort -u | while read -r repo; do
+    echo "http://$1/v2/$2$repo/tags/list -o /dev/null"
+  done
+  while read -r repo tag; do
+    echo "-I -H ${accept// /} http://$1/v2/$2$repo/manifests/$tag -o /dev/null"
+  done <"$T/images.txt"
+}
+
 timed() { # timed NAME CMD... -> appends "seconds maxrss_kib" to $T/NAME.times
   local name="$1"; shift
   local t0="$EPOCHREALTIME"
@@ -74,7 +84,13 @@ for run in $(seq 1 "$IMG_RUNS"); do
   timed sk-cold skopeo sync --all --src yaml --dest docker --dest-tls-verify=false "$T/sync.yml" "$DST_SK/sk"
   timed sk-warm skopeo sync --all --src yaml --dest docker --dest-tls-verify=false "$T/sync.yml" "$DST_SK/sk"
   timed http-cold python3 "$HERE/http_copy.py" "$SRC" "$DST_HTTP" "$T/images.txt"
-  echo "# run $run: mk $(tail -1 "$T/mk-cold.times") warm $(tail -1 "$T/mk-warm.times"); skopeo $(tail -1 "$T/sk-cold.times") warm $(tail -1 "$T/sk-warm.times"); http $(tail -1 "$T/http-cold.times")" >&2
+  # The floor of a warm run: the reads any sync must make replayed by curl (8 at once, kept-alive
+  # connections). "source" = each repository's tag list and each tag's manifest HEAD on the
+  # source (without them a sync cannot know what changed); "both" adds the same on the target
+  # (what mirrorkit reads to know the target holds each tag).
+  timed floor-src curl -s --parallel --parallel-max 8 $(reads "$SRC" "")
+  timed floor-both curl -s --parallel --parallel-max 8 $(reads "$SRC" "") $(reads "$DST_MK" mk/)
+  echo "# run $run: mk $(tail -1 "$T/mk-cold.times") warm $(tail -1 "$T/mk-warm.times"); skopeo $(tail -1 "$T/sk-cold.times") warm $(tail -1 "$T/sk-warm.times"); http $(tail -1 "$T/http-cold.times"); floor src $(tail -1 "$T/floor-src.times") both $(tail -1 "$T/floor-both.times")" >&2
   jq -e '.summary.failed == 0 and .summary.mirrors_failed == 0' "$T/mk-cold.out" >/dev/null ||
     { echo "mirrorkit cold run reported failures" >&2; cat "$T/mk-cold.out" >&2; exit 1; }
   if [[ "$run" == 1 ]]; then
@@ -89,6 +105,7 @@ done
 med() { median $(cut -d' ' -f1 "$T/$1.times"); }
 rss_mib() { python3 -c "print(f'{$(median $(cut -d' ' -f2 "$T/$1.times"))/1024:.1f}')"; }
 mc="$(med mk-cold)"; mw="$(med mk-warm)"; sc="$(med sk-cold)"; sw="$(med sk-warm)"; hc="$(med http-cold)"
+fs="$(med floor-src)"; fb="$(med floor-both)"
 cat <<EOF
 
 ### images.sh — $(wc -l <"$T/images.txt") images in ${IMG_REPOS} repositories ($((corpus_bytes / 1048576)) MiB in the source registry), median of ${IMG_RUNS}
@@ -99,6 +116,7 @@ $(print_env)
 |---|---|---|---|---|---|
 | cold (fresh target registry) | $(fmt_s "$mc") s | $(fmt_s "$sc") s | **$(ratio "$sc" "$mc")×** (goal ≥ 1.5) | $(fmt_s "$hc") s | **$(ratio "$mc" "$hc")** (goal ≤ 1.3) |
 | warm (nothing new) | $(fmt_s "$mw") s | $(fmt_s "$sw") s | **$(ratio "$sw" "$mw")×** (goal ≥ 10) | – | – |
+| warm floor: the same reads replayed by curl (8 at once) | source only $(fmt_s "$fs") s, source + target $(fmt_s "$fb") s | – | skopeo ÷ source-only floor: $(ratio "$sw" "$fs")× | – | mirrorkit ÷ source + target floor: **$(ratio "$mw" "$fb")** |
 | peak RSS | cold $(rss_mib mk-cold) MiB, warm $(rss_mib mk-warm) MiB (goal < 150) | cold $(rss_mib sk-cold) MiB | – | – | – |
 
 Every manifest digest in mirrorkit's target equals the source's (skopeo inspect --raw, run 1).

@@ -134,6 +134,34 @@ pub struct VersionFilter {
     pub latest: bool,
 }
 
+impl VersionFilter {
+    /// Whether neither `--version` nor `--latest` was given.
+    pub fn is_empty(&self) -> bool {
+        self.versions.is_empty() && !self.latest
+    }
+
+    /// Narrow the versions (or tags) of an image or chart mirror, sorted lowest first, as
+    /// `--version` and `--latest` ask: only those named; of those left, the highest stable
+    /// version (else the highest version, else the last).
+    pub fn narrow(&self, mut sorted: Vec<String>) -> Vec<String> {
+        if !self.versions.is_empty() {
+            sorted.retain(|v| self.versions.contains(v));
+        }
+        if self.latest {
+            let semver = |t: &String| crate::source::images::tag_semver(t);
+            let keep = sorted
+                .iter()
+                .rposition(|t| semver(t).is_some_and(|v| v.pre.is_empty()))
+                .or_else(|| sorted.iter().rposition(|t| semver(t).is_some()))
+                .or(sorted.len().checked_sub(1));
+            sorted = keep
+                .map(|i| vec![sorted.swap_remove(i)])
+                .unwrap_or_default();
+        }
+        sorted
+    }
+}
+
 /// The OCI tag a version is published under: `+` (semver build metadata) becomes `_`, as Helm and
 /// ocx do, because `+` is not allowed in a tag. `None` when the result is still not a valid tag.
 pub fn tag_for(version: &str) -> Option<String> {
@@ -377,5 +405,32 @@ fn checksums_url(mirror: &Mirror, release: &Release) -> Option<url::Url> {
             .iter()
             .find(|a| a.name == name)
             .map(|a| a.url.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_filters_narrow_tags_and_chart_versions() {
+        let all = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let f = |versions: &[&str], latest| VersionFilter {
+            versions: all(versions),
+            latest,
+        };
+        let sorted = all(&["latest", "1.0.0", "1.2.0", "2.0.0-rc.1"]);
+        assert_eq!(f(&[], false).narrow(sorted.clone()), sorted);
+        assert_eq!(f(&[], true).narrow(sorted.clone()), ["1.2.0"]);
+        assert_eq!(
+            f(&["1.0.0", "latest", "9"], false).narrow(sorted.clone()),
+            ["latest", "1.0.0"]
+        );
+        assert_eq!(
+            f(&["2.0.0-rc.1"], true).narrow(sorted.clone()),
+            ["2.0.0-rc.1"]
+        );
+        assert_eq!(f(&["latest"], true).narrow(sorted.clone()), ["latest"]);
+        assert!(f(&[], true).narrow(Vec::new()).is_empty());
     }
 }

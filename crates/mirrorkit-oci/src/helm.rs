@@ -298,7 +298,7 @@ impl Run<'_> {
             let tag = tag_for(&meta.version).unwrap_or_else(|| meta.version.clone());
             let mut v = version_report(&meta.version, &tag);
             v.status = Status::Excluded;
-            v.reason = Some("not selected by `versions`".into());
+            v.reason = Some("not selected by `versions`, --version or --latest".into());
             report.versions.push(v);
             return Ok(());
         }
@@ -313,14 +313,23 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// The versions `versions:` selects (lowest first), with a warning when it selects none.
+    /// The versions `versions:` (then `--version`/`--latest`) selects, lowest first, with a
+    /// warning when it selects none.
     fn select(&self, all: &[String], report: &mut MirrorReport) -> Vec<String> {
-        let selected = self.source.versions.apply(all);
+        let by_spec = self.source.versions.apply(all);
+        let spec_selected = by_spec.len();
+        let selected = self.ctx.filter.narrow(by_spec);
         if selected.is_empty() {
-            report.warnings.push(format!(
-                "`versions` selects none of the {} version(s) upstream lists",
-                all.len()
-            ));
+            report.warnings.push(if spec_selected == 0 {
+                format!(
+                    "`versions` selects none of the {} version(s) upstream lists",
+                    all.len()
+                )
+            } else {
+                format!(
+                    "--version/--latest select none of the {spec_selected} version(s) `versions` selects"
+                )
+            });
         }
         selected
     }

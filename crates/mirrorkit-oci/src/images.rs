@@ -25,6 +25,7 @@ use futures_util::StreamExt as _;
 use mirrorkit_core::digest::Digest;
 use mirrorkit_core::http::HttpClient;
 use mirrorkit_core::http::credentials::Credentials;
+use mirrorkit_core::plan::VersionFilter;
 use mirrorkit_core::report::{MirrorError, MirrorReport, Status, VersionReport};
 use mirrorkit_core::source::images::OciSource;
 use mirrorkit_core::spec::{Mirror, TargetConfig};
@@ -54,6 +55,8 @@ pub struct SyncContext<'a> {
     pub fail_fast: bool,
     /// Blobs known to be in target repositories during this run.
     pub known_blobs: &'a KnownBlobs,
+    /// `--version` / `--latest`: narrow the tags (chart versions) the spec selects.
+    pub filter: &'a VersionFilter,
 }
 
 impl SyncContext<'_> {
@@ -232,10 +235,16 @@ pub async fn sync_oci_mirror(
                 .filter(|t| !is_referrer_tag(t) || source.tags.include.contains(t))
                 .cloned()
                 .collect();
-            let selected = source.tags.apply(&candidates);
+            let by_spec = source.tags.apply(&candidates);
+            let spec_selected = by_spec.len();
+            let selected = ctx.filter.narrow(by_spec);
             if selected.is_empty() {
                 report.warnings.push(if tags.is_empty() {
                     format!("{src_name} has no tags (or does not exist): nothing to mirror")
+                } else if spec_selected > 0 {
+                    format!(
+                        "--version/--latest select none of the {spec_selected} tag(s) of {src_name} the spec selects: nothing to mirror"
+                    )
                 } else {
                     format!(
                         "no tag of {src_name} matches the tag filter ({} tag(s) listed): nothing to mirror",

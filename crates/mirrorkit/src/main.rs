@@ -139,6 +139,7 @@ async fn sync(args: SyncArgs, force_dry_run: bool) -> ExitCode {
     let progress = diagnostics::SyncProgress::new(options.dry_run);
     let insecure_hosts = insecure_hosts_of(&spec);
     let known_blobs = mirrorkit_oci::images::KnownBlobs::default();
+    let cli_filter = options.filter.clone();
     let ctx = mirrorkit_oci::images::SyncContext {
         http: &http,
         credentials: &credentials,
@@ -146,6 +147,7 @@ async fn sync(args: SyncArgs, force_dry_run: bool) -> ExitCode {
         dry_run: options.dry_run,
         fail_fast: options.fail_fast,
         known_blobs: &known_blobs,
+        filter: &cli_filter,
     };
     let parts = mirrorkit_oci::helm::HelmParts {
         skip_charts: args.images_only,

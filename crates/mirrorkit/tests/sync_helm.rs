@@ -952,6 +952,8 @@ fn helm_template_finds_the_images_only_a_template_builds() {
     );
     assert_exit(&out, 0);
     let r = report(&out);
+    // --version narrows the chart versions.
+    assert_eq!(statuses(&r), [("1.0.0".into(), "pushed".into())]);
     assert!(images_of(&r["mirrors"][0]["versions"][0]).is_empty(), "{r}");
     assert!(skopeo_inspect_raw(&target.docker_ref("mirror/acme/app:2.1"), &[]).is_err());
 

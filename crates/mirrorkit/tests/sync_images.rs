@@ -232,6 +232,28 @@ fn tag_filters_choose_the_tags_and_a_filter_matching_nothing_is_a_warning() {
     // The other repositories got them by cross-repository mount, not by upload.
     let mounts = requests(&w.dst, "POST", "mount=");
     assert_eq!(mounts.len(), 3 * 4, "{mounts:#?}");
+
+    // --version and --latest narrow what each tag filter selects.
+    let out = w.sync(&spec, &["--only", "app", "--latest"]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        version_statuses(&report(&out), "app"),
+        pairs(&[("2.0.0", "skipped")])
+    );
+    let out = w.sync(&spec, &["--version", "1.1.0,0.9.0,latest"]);
+    assert_exit(&out, 0);
+    let r = report(&out);
+    assert_eq!(version_statuses(&r, "app"), pairs(&[("1.1.0", "skipped")]));
+    assert_eq!(
+        version_statuses(&r, "listed"),
+        pairs(&[("latest", "skipped"), ("0.9.0", "skipped")])
+    );
+    assert!(versions(&r, "newest").is_empty());
+    let warnings = mirror(&r, "newest")["warnings"].to_string();
+    assert!(
+        warnings.contains("--version/--latest select none"),
+        "{warnings}"
+    );
 }
 
 #[test]
@@ -411,6 +433,34 @@ fn a_platform_subset_is_a_new_index_and_the_report_says_the_digest_changed() {
     assert_eq!(versions(&r, "both")[0]["status"], "skipped");
     // Only the excluded single image's config is read again (to learn its platform).
     assert!(blob_gets_since(&w.src, before) <= 1, "{}", w.src.log());
+
+    // `platforms` narrowed after the whole index was mirrored: the tag gets the subset.
+    let narrowed = w.spec(
+        "  both:\n    source: {type: oci, image: 'SRC/team/app', platforms: [linux/arm64]}\n    repository: both/app\n",
+    );
+    let out = w.sync(&narrowed, &[]);
+    assert_exit(&out, 0);
+    let r = report(&out);
+    let v = &versions(&r, "both")[0];
+    assert_eq!(v["status"], "pushed", "{v}");
+    assert_eq!(
+        v["index_digest"], written,
+        "the same subset as the arm mirror's"
+    );
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("held {index}")),
+        "{v}"
+    );
+    assert_eq!(
+        World::digest_of(&w.dst, "mirror/both/app:1.0.0").as_deref(),
+        Some(written.as_str())
+    );
+    let out = w.sync(&narrowed, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(versions(&report(&out), "both")[0]["status"], "skipped");
 }
 
 #[test]

@@ -125,18 +125,7 @@ where
         .filter(|m| options.only.is_empty() || options.only.contains(&m.key))
         .collect();
     // Images and charts are copied by the OCI layer (`copy_mirror`); releases are built here.
-    let copy_one = async |mirror: &Mirror| {
-        let mut r = copy_mirror(mirror).await;
-        if !options.filter.versions.is_empty() || options.filter.latest {
-            // Said, not silently dropped: these flags select release versions.
-            let w = "--version and --latest select release versions; this image/chart \
-                     mirror was synced by its own tag/version filters"
-                .to_string();
-            tracing::warn!(mirror = %mirror.key, "{w}");
-            r.warnings.push(w);
-        }
-        r
-    };
+    let copy_one = async |mirror: &Mirror| copy_mirror(mirror).await;
     // Image and chart mirrors are independent and I/O-bound, mostly waiting on round trips:
     // several run at once (their requests still obey the per-host limits). With --fail-fast they
     // run one by one so that nothing starts after the first failure.

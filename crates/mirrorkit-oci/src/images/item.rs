@@ -180,7 +180,10 @@ impl<'a> ImageJob<'a> {
             what: format!("manifest {reference}"),
         })?;
         let current = current?;
-        if self.present(item, current.as_ref(), &src.digest).await? {
+        // The source's manifest as it is is there. With `platforms` that is only right when
+        // they keep every platform: narrowed later, the tag must get the subset instead.
+        let whole_present = self.present(item, current.as_ref(), &src.digest).await?;
+        if whole_present && self.platforms.is_none() {
             return self
                 .already_there(&src.digest, &src.media_type, None, v)
                 .await;
@@ -193,6 +196,11 @@ impl<'a> ImageJob<'a> {
         let mut note = None;
         if let Some(wanted) = self.platforms {
             match platforms::choose(self.source, &original, wanted).await? {
+                Selection::Whole if whole_present => {
+                    return self
+                        .already_there(&src.digest, &src.media_type, Some(original), v)
+                        .await;
+                }
                 Selection::Whole => {}
                 Selection::NoMatch(reason) => {
                     v.status = Status::Excluded;
@@ -220,7 +228,10 @@ impl<'a> ImageJob<'a> {
                         v.reason = Some(format!("already in the target; {subset_note}"));
                         return Ok(stage);
                     }
-                    note = Some(subset_note);
+                    note = Some(match &current {
+                        Some(was) => format!("{subset_note}; the target's tag held {was}"),
+                        None => subset_note,
+                    });
                 }
             }
         }
