@@ -103,6 +103,12 @@ pub async fn sync_helm_mirror(
             target: &target,
             temp: temp.path(),
             images_done: BTreeMap::new(),
+            repo_auth: match &source.repo {
+                HelmRepo::Http(url) => {
+                    repo::RepoAuth::for_repo(url, ctx.credentials, ctx.insecure_hosts)
+                }
+                _ => repo::RepoAuth::default(),
+            },
         };
         match &source.repo {
             HelmRepo::Http(url) => run.classic(url, &mut report).await,
@@ -164,6 +170,8 @@ struct Run<'a> {
     temp: &'a Path,
     /// Images already handled in this run (several chart versions share most of them).
     images_done: BTreeMap<ImageRef, (Status, Option<String>)>,
+    /// Credentials for a classic repository.
+    repo_auth: repo::RepoAuth,
 }
 
 /// A fresh version report.
@@ -202,7 +210,7 @@ impl Run<'_> {
     /// A classic repository.
     async fn classic(&mut self, url: &Url, report: &mut MirrorReport) -> Result<(), Fatal> {
         let chart = self.chart_name().to_string();
-        let entries = repo::chart_entries(self.ctx.http, url, &chart)
+        let entries = repo::chart_entries(self.ctx.http, &self.repo_auth, url, &chart)
             .await
             .map_err(|e| Fatal::new(e.exit_code, e.message))?;
         let mut by_version: BTreeMap<String, IndexEntry> = BTreeMap::new();

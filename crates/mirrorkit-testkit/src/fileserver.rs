@@ -146,6 +146,8 @@ struct State {
     faults: Mutex<HashMap<String, (Fault, usize)>>,
     log: Mutex<Vec<RequestRecord>>,
     etags: AtomicBool,
+    /// The `Authorization` header every request must carry, if any.
+    required_auth: Mutex<Option<String>>,
 }
 
 /// A running file server; stops (and joins its thread) when dropped.
@@ -194,6 +196,7 @@ impl FileServer {
             faults: Mutex::new(HashMap::new()),
             log: Mutex::new(Vec::new()),
             etags: AtomicBool::new(false),
+            required_auth: Mutex::new(None),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -250,6 +253,15 @@ impl FileServer {
     /// honour `If-Range`.
     pub fn set_etags(&self, on: bool) {
         self.state.etags.store(on, Ordering::SeqCst);
+    }
+
+    /// Answer 401 (with a `WWW-Authenticate: Basic` challenge) to every request that does not
+    /// carry these HTTP Basic credentials.
+    pub fn require_basic_auth(&self, username: &str, password: &str) {
+        use base64::Engine as _;
+        let token =
+            base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+        *lock(&self.state.required_auth) = Some(format!("Basic {token}"));
     }
 
     /// Every request so far, in arrival order.
@@ -447,6 +459,17 @@ fn handle(mut conn: TcpStream, state: &State) -> std::io::Result<()> {
         if_range: req.headers.get("if-range").cloned(),
         authorization: req.headers.contains_key("authorization"),
     });
+
+    let required = lock(&state.required_auth).clone();
+    if let Some(required) = required
+        && req.headers.get("authorization") != Some(&required)
+    {
+        return write_head(
+            &mut conn,
+            401,
+            "WWW-Authenticate: Basic realm=\"charts\"\r\nContent-Length: 0\r\n",
+        );
+    }
 
     // Take one use of this path's fault, if it has any left.
     let fault = {

@@ -1106,3 +1106,73 @@ fn tar_files(tgz: &[u8]) -> Vec<(String, Vec<u8>)> {
     files.sort();
     files
 }
+
+#[test]
+fn a_private_classic_repository_gets_the_credentials_of_its_host_only() {
+    use base64::Engine as _;
+    let target = Registry::start();
+    let repo = Repo::new();
+    let tgz = repo.chart("app", "1.0.0", &[("values.yaml", b"replicas: 1\n")]);
+    repo.index(&[IndexEntry {
+        name: "app",
+        version: "1.0.0",
+        url: "app-1.0.0.tgz",
+        digest: Some(sha256_hex(&tgz)),
+    }]);
+    let password = "s3cret-Pa55word";
+    repo.server.require_basic_auth("ci", password);
+    let repo_host = repo.server.addr().to_string();
+    let spec_for = |insecure: bool| {
+        write_spec(
+            repo.dir.path(),
+            &format!(
+                "target: {{registry: '{}', namespace: mirror, insecure: true}}\nregistries:\n  '{repo_host}': {{insecure: {insecure}}}\nmirrors:\n  app:\n    source: {{type: helm, repo: '{}', chart: app}}\n",
+                target.host(),
+                repo.server.url("/")
+            ),
+        )
+    };
+    let spec = spec_for(true);
+    // No credentials: refused (77), naming the index and how to give them.
+    let out = sync(repo.dir.path(), &spec, &[]);
+    assert_exit(&out, 77);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("index.yaml: HTTP 401") && text.contains("no credentials were sent"),
+        "{text}"
+    );
+    // The registry credentials of the repository's host, from the auth file (REGISTRY_AUTH_FILE,
+    // which the test harness points here; docker's config.json has the same shape).
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("ci:{password}"));
+    std::fs::write(
+        repo.dir.path().join(".no-auth.json"),
+        format!(r#"{{"auths": {{"{repo_host}": {{"auth": "{auth}"}}}}}}"#),
+    )
+    .unwrap();
+    let before = repo.server.requests().len();
+    let out = sync(repo.dir.path(), &spec, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(statuses(&report(&out)), [("1.0.0".into(), "pushed".into())]);
+    let sent = &repo.server.requests()[before..];
+    assert!(
+        sent.len() >= 2 && sent.iter().all(|r| r.authorization),
+        "{sent:?}"
+    );
+    for stream in [&out.stdout, &out.stderr] {
+        assert!(!String::from_utf8_lossy(stream).contains(password));
+    }
+    manifest(&target.docker_ref("mirror/charts/app:1.0.0"));
+    // The host not marked insecure: the credentials never go over plain HTTP.
+    let before = repo.server.requests().len();
+    let out = sync(repo.dir.path(), &spec_for(false), &[]);
+    assert_exit(&out, 77);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("sent over https only"), "{text}");
+    assert!(
+        repo.server.requests()[before..]
+            .iter()
+            .all(|r| !r.authorization)
+    );
+}

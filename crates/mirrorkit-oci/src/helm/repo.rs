@@ -9,7 +9,9 @@ use std::path::Path;
 use mirrorkit_core::digest::{Algorithm, Digest, Hasher};
 use mirrorkit_core::exit::ExitCode;
 use mirrorkit_core::http::HttpClient;
+use mirrorkit_core::http::credentials::{Credentials, RegistryAuth};
 use mirrorkit_core::http::redact::SafeUrl;
+use mirrorkit_core::http::redact::Secret;
 use tokio::io::AsyncWriteExt as _;
 use url::Url;
 
@@ -19,6 +21,74 @@ use super::chart::yaml_with;
 const MAX_INDEX_BYTES: u64 = 128 * 1024 * 1024;
 /// Largest `.prov` file read.
 pub(crate) const MAX_PROV_BYTES: u64 = 1024 * 1024;
+
+/// HTTP Basic credentials for a classic repository — the registry credentials of its host
+/// (docker `config.json` `auths` or credential helper, `MIRRORKIT_REGISTRY_USERNAME` /
+/// `_PASSWORD`). Sent to the repository's own host only (an archive URL on another host gets
+/// none), and over plain HTTP only to a host marked `insecure`.
+#[derive(Clone, Default)]
+pub(crate) struct RepoAuth {
+    /// `host[:port]` of the repository.
+    host: String,
+    basic: Option<(String, Secret)>,
+    /// The host is marked `insecure`: credentials may go over plain HTTP.
+    plain_http: bool,
+}
+
+impl RepoAuth {
+    /// The credentials for the repository at `repo`, if any.
+    pub(crate) fn for_repo(
+        repo: &Url,
+        credentials: &Credentials,
+        insecure_hosts: &[String],
+    ) -> RepoAuth {
+        let Some(host) = host_port(repo) else {
+            return RepoAuth::default(); // file://
+        };
+        let basic = match credentials.lookup(&host) {
+            Some(RegistryAuth::Basic { username, password }) => Some((username, password)),
+            _ => None,
+        };
+        RepoAuth {
+            plain_http: insecure_hosts.contains(&host),
+            host,
+            basic,
+        }
+    }
+
+    /// The credentials to send with a request for `url`.
+    fn for_url(&self, url: &Url) -> Option<(&str, &Secret)> {
+        let (user, password) = self.basic.as_ref()?;
+        let secure = url.scheme() == "https" || (url.scheme() == "http" && self.plain_http);
+        (secure && host_port(url).as_deref() == Some(self.host.as_str()))
+            .then_some((user.as_str(), password))
+    }
+
+    /// What a 401/403 from `url` should add: why no credentials were sent.
+    fn hint(&self, url: &Url) -> String {
+        if self.for_url(url).is_some() {
+            " (the credentials for it were refused)".into()
+        } else if self.basic.is_some() && host_port(url).as_deref() == Some(self.host.as_str()) {
+            format!(
+                " (credentials for {} are sent over https only, or to a host marked `insecure`)",
+                self.host
+            )
+        } else {
+            " (no credentials were sent: give them as for a registry, in docker's config.json \
+             `auths` or MIRRORKIT_REGISTRY_USERNAME/PASSWORD)"
+                .into()
+        }
+    }
+}
+
+/// `host[:port]` of a URL (`None` for `file://`).
+fn host_port(url: &Url) -> Option<String> {
+    let host = url.host_str().filter(|h| !h.is_empty())?;
+    Some(match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    })
+}
 
 /// A failure to read from a repository, with the exit code it stands for.
 #[derive(Debug)]
@@ -100,12 +170,13 @@ pub(crate) fn index_url(repo: &Url) -> Result<Url, FetchError> {
 /// chart, is a data error naming the file.
 pub(crate) async fn chart_entries(
     http: &HttpClient,
+    auth: &RepoAuth,
     repo: &Url,
     chart: &str,
 ) -> Result<Vec<IndexEntry>, FetchError> {
     let url = index_url(repo)?;
     let what = SafeUrl::new(&url).to_string();
-    let bytes = fetch_bytes(http, &url, MAX_INDEX_BYTES)
+    let bytes = fetch_bytes(http, auth, &url, MAX_INDEX_BYTES)
         .await?
         .ok_or_else(|| {
             FetchError::new(ExitCode::Unavailable, format!("{what}: not found (404)"))
@@ -224,11 +295,12 @@ impl Sink {
 /// GET `url` into memory, at most `limit` bytes; `None` on 404 (or a missing file).
 pub(crate) async fn fetch_bytes(
     http: &HttpClient,
+    auth: &RepoAuth,
     url: &Url,
     limit: u64,
 ) -> Result<Option<Vec<u8>>, FetchError> {
     let mut sink = Sink::Memory(Vec::new());
-    let found = fetch(http, url, limit, &mut sink).await?;
+    let found = fetch(http, auth, url, limit, &mut sink).await?;
     match sink {
         Sink::Memory(v) if found => Ok(Some(v)),
         _ => Ok(None),
@@ -239,6 +311,7 @@ pub(crate) async fn fetch_bytes(
 /// size; a 404 is an error.
 pub(crate) async fn download(
     http: &HttpClient,
+    auth: &RepoAuth,
     url: &Url,
     dest: &Path,
     limit: u64,
@@ -251,7 +324,7 @@ pub(crate) async fn download(
         path: dest.to_path_buf(),
         hasher: Box::new(Hasher::new(Algorithm::Sha256)),
     };
-    let found = fetch(http, url, limit, &mut sink).await?;
+    let found = fetch(http, auth, url, limit, &mut sink).await?;
     if !found {
         return Err(FetchError::new(
             ExitCode::Unavailable,
@@ -275,6 +348,7 @@ pub(crate) async fn download(
 /// Stream `url` (http, https or file) into `sink`; `false` on 404 or a missing file.
 async fn fetch(
     http: &HttpClient,
+    auth: &RepoAuth,
     url: &Url,
     limit: u64,
     sink: &mut Sink,
@@ -312,7 +386,10 @@ async fn fetch(
         }
     }
     let mut response = http
-        .send(url, |c| c.get(url.clone()))
+        .send(url, |c| match auth.for_url(url) {
+            Some((user, password)) => c.get(url.clone()).basic_auth(user, Some(password.expose())),
+            None => c.get(url.clone()),
+        })
         .await
         .map_err(|e| FetchError::new(e.exit_code(), e.to_string()))?;
     let status = response.status().as_u16();
@@ -322,7 +399,7 @@ async fn fetch(
         401 | 403 => {
             return Err(FetchError::new(
                 ExitCode::NoPermission,
-                format!("{what}: HTTP {status}"),
+                format!("{what}: HTTP {status}{}", auth.hint(url)),
             ));
         }
         _ => {
@@ -357,6 +434,62 @@ async fn fetch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_go_to_the_repository_host_only_and_not_over_plain_http() {
+        let creds =
+            Credentials::from_sources(mirrorkit_core::http::credentials::CredentialSources {
+                env_auth: Some(("ci".into(), Secret::new("pw"))),
+                env_host: Some("charts.example.org".into()),
+                ..Default::default()
+            });
+        let url = |u: &str| Url::parse(u).unwrap();
+        let auth = RepoAuth::for_repo(&url("https://charts.example.org/stable/"), &creds, &[]);
+        let sent = |u: &str| {
+            auth.for_url(&url(u))
+                .map(|(user, p)| (user.to_string(), p.expose().to_string()))
+        };
+        assert_eq!(
+            sent("https://charts.example.org/stable/app-1.0.0.tgz"),
+            Some(("ci".into(), "pw".into()))
+        );
+        assert_eq!(sent("https://github.com/acme/app-1.0.0.tgz"), None);
+        assert_eq!(sent("http://charts.example.org/stable/app-1.0.0.tgz"), None);
+        assert_eq!(sent("https://charts.example.org:8443/app-1.0.0.tgz"), None);
+        // Another repository host gets nothing (the env credentials name one host).
+        let other = RepoAuth::for_repo(&url("https://other.example.org/"), &creds, &[]);
+        assert!(
+            other
+                .for_url(&url("https://other.example.org/index.yaml"))
+                .is_none()
+        );
+        // Plain HTTP only to a host marked insecure.
+        let lan = Credentials::from_sources(mirrorkit_core::http::credentials::CredentialSources {
+            env_auth: Some(("ci".into(), Secret::new("pw"))),
+            ..Default::default()
+        });
+        let marked = RepoAuth::for_repo(
+            &url("http://10.0.0.5:8080/"),
+            &lan,
+            &["10.0.0.5:8080".into()],
+        );
+        assert!(
+            marked
+                .for_url(&url("http://10.0.0.5:8080/index.yaml"))
+                .is_some()
+        );
+        let unmarked = RepoAuth::for_repo(&url("http://10.0.0.5:8080/"), &lan, &[]);
+        assert!(
+            unmarked
+                .for_url(&url("http://10.0.0.5:8080/index.yaml"))
+                .is_none()
+        );
+        assert!(
+            RepoAuth::for_repo(&url("file:///srv/charts/"), &lan, &[])
+                .basic
+                .is_none()
+        );
+    }
 
     #[test]
     fn parses_the_chart_entries_of_an_index() {

@@ -253,10 +253,15 @@ impl Run<'_> {
             ChartSource::Oci(o) => oci_repo::fetch_layer(o, &dest).await,
             ChartSource::Index(e) => {
                 let url = e.urls.first().ok_or("index.yaml lists no URL for it")?;
-                let (digest, size) =
-                    repo::download(self.ctx.http, url, &dest, chart::MAX_CHART_BYTES)
-                        .await
-                        .map_err(|e| e.message)?;
+                let (digest, size) = repo::download(
+                    self.ctx.http,
+                    &self.repo_auth,
+                    url,
+                    &dest,
+                    chart::MAX_CHART_BYTES,
+                )
+                .await
+                .map_err(|e| e.message)?;
                 if let Some(expected) = &e.digest
                     && *expected != digest
                 {
@@ -323,9 +328,14 @@ impl Run<'_> {
         let Ok(prov_url) = Url::parse(&format!("{url}.prov")) else {
             return Ok(None);
         };
-        let Some(bytes) = repo::fetch_bytes(self.ctx.http, &prov_url, repo::MAX_PROV_BYTES)
-            .await
-            .map_err(|e| format!("provenance file: {}", e.message))?
+        let Some(bytes) = repo::fetch_bytes(
+            self.ctx.http,
+            &self.repo_auth,
+            &prov_url,
+            repo::MAX_PROV_BYTES,
+        )
+        .await
+        .map_err(|e| format!("provenance file: {}", e.message))?
         else {
             return Ok(None);
         };
