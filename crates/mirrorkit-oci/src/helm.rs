@@ -210,9 +210,13 @@ impl Run<'_> {
     /// A classic repository.
     async fn classic(&mut self, url: &Url, report: &mut MirrorReport) -> Result<(), Fatal> {
         let chart = self.chart_name().to_string();
-        let entries = repo::chart_entries(self.ctx.http, &self.repo_auth, url, &chart)
-            .await
-            .map_err(|e| Fatal::new(e.exit_code, e.message))?;
+        let cache = self.ctx.cache_dir.map(|d| {
+            mirrorkit_core::http::etag_cache::EtagCache::new(d.join("helm"), "helm-index")
+        });
+        let entries =
+            repo::chart_entries(self.ctx.http, &self.repo_auth, cache.as_ref(), url, &chart)
+                .await
+                .map_err(|e| Fatal::new(e.exit_code, e.message))?;
         let mut by_version: BTreeMap<String, IndexEntry> = BTreeMap::new();
         for e in entries {
             // The first entry of a version wins, as Helm resolves it.

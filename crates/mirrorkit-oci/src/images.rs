@@ -57,6 +57,9 @@ pub struct SyncContext<'a> {
     pub known_blobs: &'a KnownBlobs,
     /// `--version` / `--latest`: narrow the tags (chart versions) the spec selects.
     pub filter: &'a VersionFilter,
+    /// Where documents are kept with their ETag between runs (a chart repository's
+    /// `index.yaml`); `None`: nothing is kept.
+    pub cache_dir: Option<&'a std::path::Path>,
 }
 
 impl SyncContext<'_> {

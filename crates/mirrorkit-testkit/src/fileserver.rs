@@ -132,6 +132,8 @@ pub struct RequestRecord {
     pub if_range: Option<String>,
     /// Whether an `Authorization` header was sent (its value is never recorded).
     pub authorization: bool,
+    /// The `If-None-Match` header, if any.
+    pub if_none_match: Option<String>,
 }
 
 /// Where the served bytes come from.
@@ -249,8 +251,8 @@ impl FileServer {
         lock(&self.state.faults).remove(&normalize(path));
     }
 
-    /// Send an `ETag` (derived from size and mtime, or the content for in-memory files) and
-    /// honour `If-Range`.
+    /// Send an `ETag` (derived from size and mtime, or the content for in-memory files), honour
+    /// `If-Range`, and answer a matching `If-None-Match` with 304.
     pub fn set_etags(&self, on: bool) {
         self.state.etags.store(on, Ordering::SeqCst);
     }
@@ -458,6 +460,7 @@ fn handle(mut conn: TcpStream, state: &State) -> std::io::Result<()> {
         range: req.headers.get("range").cloned(),
         if_range: req.headers.get("if-range").cloned(),
         authorization: req.headers.contains_key("authorization"),
+        if_none_match: req.headers.get("if-none-match").cloned(),
     });
 
     let required = lock(&state.required_auth).clone();
@@ -505,6 +508,10 @@ fn handle(mut conn: TcpStream, state: &State) -> std::io::Result<()> {
     let mut headers = String::from("Accept-Ranges: bytes\r\n");
     if etags {
         headers.push_str(&format!("ETag: {etag}\r\n"));
+    }
+
+    if etags && req.headers.get("if-none-match") == Some(&etag) {
+        return write_head(&mut conn, 304, &format!("ETag: {etag}\r\n"));
     }
 
     let ignore_range = matches!(fault, Some(Fault::IgnoreRange { .. }))
@@ -561,6 +568,7 @@ fn write_head(conn: &mut TcpStream, status: u16, headers: &str) -> std::io::Resu
     let reason = match status {
         200 => "OK",
         206 => "Partial Content",
+        304 => "Not Modified",
         401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",

@@ -140,6 +140,7 @@ async fn sync(args: SyncArgs, force_dry_run: bool) -> ExitCode {
     let insecure_hosts = insecure_hosts_of(&spec);
     let known_blobs = mirrorkit_oci::images::KnownBlobs::default();
     let cli_filter = options.filter.clone();
+    let cache_dir = options.work_dir.join("cache");
     let ctx = mirrorkit_oci::images::SyncContext {
         http: &http,
         credentials: &credentials,
@@ -148,6 +149,7 @@ async fn sync(args: SyncArgs, force_dry_run: bool) -> ExitCode {
         fail_fast: options.fail_fast,
         known_blobs: &known_blobs,
         filter: &cli_filter,
+        cache_dir: Some(&cache_dir),
     };
     let parts = mirrorkit_oci::helm::HelmParts {
         skip_charts: args.images_only,

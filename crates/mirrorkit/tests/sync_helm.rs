@@ -1176,3 +1176,84 @@ fn a_private_classic_repository_gets_the_credentials_of_its_host_only() {
             .all(|r| !r.authorization)
     );
 }
+
+#[test]
+fn an_unchanged_index_is_asked_for_with_its_etag_and_not_downloaded_again() {
+    let target = Registry::start();
+    let repo = Repo::new();
+    repo.server.set_etags(true);
+    let v1 = repo.chart("app", "1.0.0", &[]);
+    let entry = |version: &'static str, url: &'static str, tgz: &[u8]| IndexEntry {
+        name: "app",
+        version,
+        url,
+        digest: Some(sha256_hex(tgz)),
+    };
+    repo.index(&[entry("1.0.0", "app-1.0.0.tgz", &v1)]);
+    let spec = write_spec(
+        repo.dir.path(),
+        &format!(
+            "target: {{registry: '{}', insecure: true}}\nmirrors:\n  app:\n    source: {{type: helm, repo: '{}', chart: app}}\n",
+            target.host(),
+            repo.server.url("/")
+        ),
+    );
+    let index_requests = |from: usize| -> Vec<Option<String>> {
+        repo.server.requests()[from..]
+            .iter()
+            .filter(|r| r.path == "/index.yaml")
+            .map(|r| r.if_none_match.clone())
+            .collect()
+    };
+    let out = sync(repo.dir.path(), &spec, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(index_requests(0), [None]);
+    // Unchanged: asked for with its ETag, answered 304, read from the cache.
+    let before = repo.server.requests().len();
+    let out = sync(repo.dir.path(), &spec, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        statuses(&report(&out)),
+        [("1.0.0".into(), "skipped".into())]
+    );
+    let sent = index_requests(before);
+    assert!(matches!(sent.as_slice(), [Some(_)]), "{sent:?}");
+    // A new version changes the index: it is downloaded and the new version found.
+    let v2 = repo.chart("app", "1.1.0", &[]);
+    repo.index(&[
+        entry("1.0.0", "app-1.0.0.tgz", &v1),
+        entry("1.1.0", "app-1.1.0.tgz", &v2),
+    ]);
+    let out = sync(repo.dir.path(), &spec, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        statuses(&report(&out)),
+        [
+            ("1.0.0".into(), "skipped".into()),
+            ("1.1.0".into(), "pushed".into())
+        ]
+    );
+    // A cached copy damaged behind mirrorkit's back is not used: the request goes out plainly.
+    let found = std::process::Command::new("find")
+        .arg(repo.dir.path())
+        .args(["-name", "helm-index-*.body"])
+        .output()
+        .unwrap();
+    let bodies: Vec<String> = String::from_utf8_lossy(&found.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    std::fs::write(&bodies[0], b"entries: {}\n").unwrap();
+    let before = repo.server.requests().len();
+    let out = sync(repo.dir.path(), &spec, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(index_requests(before), [None]);
+    assert_eq!(
+        report(&out)["mirrors"][0]["versions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}

@@ -23,17 +23,17 @@
 //! are [`SourceError::Unreachable`] (69); 401 and other 403s are [`SourceError::Denied`] (77).
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 use url::Url;
 
 use super::{Asset, Release, SourceError};
 use crate::digest::Digest;
 use crate::http::HttpClient;
+use crate::http::etag_cache::EtagCache;
 use crate::http::redact::{SafeUrl, Secret, redact_text};
 
 /// The default `tag_pattern`: an optional `v`, then a version such as `1.2.3`, `1.2`, `1.2.3-rc1`,
@@ -59,9 +59,6 @@ const MAX_RATE_LIMIT_WAITS: u32 = 5;
 
 /// The wait GitHub's documentation asks for after a secondary rate limit without headers.
 const SECONDARY_LIMIT_WAIT: Duration = Duration::from_secs(60);
-
-/// Version of the cache file format.
-const CACHE_FORMAT: u32 = 1;
 
 /// The default pattern, compiled.
 static DEFAULT_REGEX: LazyLock<regex::Regex> = LazyLock::new(|| {
@@ -327,14 +324,18 @@ async fn fetch_page(ctx: &mut Ctx<'_>, url: &Url) -> Result<Page, SourceError> {
         what: what.clone(),
         reason,
     };
-    let cache_path = ctx.cache_dir.map(|d| cache_file(d, url));
-    let mut cached = match &cache_path {
-        Some(p) => load_cache(p).await,
+    let cache = ctx.cache_dir.map(|d| EtagCache::new(d, "github-releases"));
+    let mut cached = match &cache {
+        Some(c) => c.load(url).await.and_then(|c| {
+            // A cached page that no longer parses is not used: the request goes out plainly.
+            let releases = serde_json::from_slice::<Vec<ApiRelease>>(&c.body).ok()?;
+            Some((c.etag, c.link, releases))
+        }),
         None => None,
     };
     let mut rate_waits = 0u32;
     loop {
-        let etag = cached.as_ref().map(|c| c.etag.clone());
+        let etag = cached.as_ref().map(|(etag, _, _)| etag.clone());
         let token = ctx.token;
         let response = ctx
             .http
@@ -359,12 +360,9 @@ async fn fetch_page(ctx: &mut Ctx<'_>, url: &Url) -> Result<Page, SourceError> {
 
         if status == 304 {
             return match cached.take() {
-                Some(c) => {
+                Some((_, link, releases)) => {
                     tracing::debug!(url = %what, "release list unchanged (304), using the cache");
-                    Ok(Page {
-                        releases: c.releases,
-                        link: c.link,
-                    })
+                    Ok(Page { releases, link })
                 }
                 None => Err(unreachable(
                     "answered 304 Not Modified to a request that was not conditional".into(),
@@ -376,8 +374,8 @@ async fn fetch_page(ctx: &mut Ctx<'_>, url: &Url) -> Result<Page, SourceError> {
                 .await
                 .map_err(|reason| unreachable(ctx.scrub(&reason)))?;
             let releases = parse_page(&body, &headers).map_err(|r| unreachable(ctx.scrub(&r)))?;
-            if let (Some(path), Some(etag)) = (&cache_path, header_str(&headers, "etag")) {
-                store_cache(path, url, &etag, link.as_deref(), body).await;
+            if let (Some(cache), Some(etag)) = (&cache, header_str(&headers, "etag")) {
+                cache.store(url, &etag, link.as_deref(), &body).await;
             }
             return Ok(Page { releases, link });
         }
@@ -773,95 +771,6 @@ fn assets_of(r: &ApiRelease, version: &str) -> Result<Vec<Asset>, String> {
         });
     }
     Ok(assets)
-}
-
-/// One page as the cache keeps it.
-#[derive(Deserialize, Serialize)]
-struct CacheFile {
-    format: u32,
-    /// The page URL (redacted; for people looking at the cache).
-    url: String,
-    etag: String,
-    link: Option<String>,
-    /// The page body as GitHub sent it.
-    body: String,
-}
-
-/// A usable cache entry.
-struct Cached {
-    etag: String,
-    link: Option<String>,
-    releases: Vec<ApiRelease>,
-}
-
-/// `<cache_dir>/github-releases-<sha256 of the page URL>.json`.
-fn cache_file(dir: &Path, url: &Url) -> PathBuf {
-    let hash = hex::encode(Sha256::digest(url.as_str().as_bytes()));
-    dir.join(format!("github-releases-{hash}.json"))
-}
-
-/// The cached page, if the file exists and is intact (anything else: `None`, and the request
-/// goes out unconditionally).
-async fn load_cache(path: &Path) -> Option<Cached> {
-    let bytes = match tokio::fs::read(path).await {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => {
-            tracing::debug!(path = %path.display(), error = %e, "GitHub cache unreadable");
-            return None;
-        }
-    };
-    let entry = match serde_json::from_slice::<CacheFile>(&bytes) {
-        Ok(f) if f.format == CACHE_FORMAT => f,
-        _ => {
-            tracing::debug!(path = %path.display(), "GitHub cache entry is corrupt, ignoring it");
-            return None;
-        }
-    };
-    if reqwest::header::HeaderValue::from_str(&entry.etag).is_err() {
-        return None;
-    }
-    let releases = serde_json::from_str::<Vec<ApiRelease>>(&entry.body).ok()?;
-    Some(Cached {
-        etag: entry.etag,
-        link: entry.link,
-        releases,
-    })
-}
-
-/// Keep a page for the next run: temp file in the same directory, then rename. Failures are
-/// only warnings (the cache saves quota, nothing depends on it).
-async fn store_cache(path: &Path, url: &Url, etag: &str, link: Option<&str>, body: Vec<u8>) {
-    let Ok(body) = String::from_utf8(body) else {
-        return;
-    };
-    let entry = CacheFile {
-        format: CACHE_FORMAT,
-        url: SafeUrl::new(url).to_string(),
-        etag: etag.to_string(),
-        link: link.map(str::to_string),
-        body,
-    };
-    let Ok(json) = serde_json::to_vec(&entry) else {
-        return;
-    };
-    let path = path.to_path_buf();
-    let result = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        use std::io::Write as _;
-        let dir = path.parent().unwrap_or_else(|| Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        tmp.write_all(&json)?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(&path).map_err(|e| e.error)?;
-        Ok(())
-    })
-    .await;
-    match result {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "could not write the GitHub release cache"),
-        Err(e) => tracing::warn!(error = %e, "could not write the GitHub release cache"),
-    }
 }
 
 #[cfg(test)]

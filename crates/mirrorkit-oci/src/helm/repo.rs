@@ -10,6 +10,7 @@ use mirrorkit_core::digest::{Algorithm, Digest, Hasher};
 use mirrorkit_core::exit::ExitCode;
 use mirrorkit_core::http::HttpClient;
 use mirrorkit_core::http::credentials::{Credentials, RegistryAuth};
+use mirrorkit_core::http::etag_cache::EtagCache;
 use mirrorkit_core::http::redact::SafeUrl;
 use mirrorkit_core::http::redact::Secret;
 use tokio::io::AsyncWriteExt as _;
@@ -168,19 +169,58 @@ pub(crate) fn index_url(repo: &Url) -> Result<Url, FetchError> {
 
 /// Read the index and return the versions of `chart`. A malformed index, or one without the
 /// chart, is a data error naming the file.
+/// With a `cache`, the index is asked for with the `ETag` it had last time and, unchanged,
+/// taken from the cache instead of downloaded again.
 pub(crate) async fn chart_entries(
     http: &HttpClient,
     auth: &RepoAuth,
+    cache: Option<&EtagCache>,
     repo: &Url,
     chart: &str,
 ) -> Result<Vec<IndexEntry>, FetchError> {
     let url = index_url(repo)?;
     let what = SafeUrl::new(&url).to_string();
-    let bytes = fetch_bytes(http, auth, &url, MAX_INDEX_BYTES)
-        .await?
-        .ok_or_else(|| {
-            FetchError::new(ExitCode::Unavailable, format!("{what}: not found (404)"))
-        })?;
+    let cached = match cache {
+        Some(c) if url.scheme() != "file" => c.load(&url).await,
+        _ => None,
+    };
+    let mut sink = Sink::Memory(Vec::new());
+    let validator = cached.as_ref().map(|c| c.etag.as_str());
+    let bytes = match (
+        fetch(http, auth, &url, MAX_INDEX_BYTES, &mut sink, validator).await?,
+        sink,
+    ) {
+        (Fetched::Missing, _) => {
+            return Err(FetchError::new(
+                ExitCode::Unavailable,
+                format!("{what}: not found (404)"),
+            ));
+        }
+        (Fetched::NotModified, _) => match cached {
+            Some(c) => {
+                tracing::debug!(url = %what, "index.yaml unchanged (304), using the cached copy");
+                c.body
+            }
+            None => {
+                return Err(FetchError::new(
+                    ExitCode::Unavailable,
+                    format!("{what}: answered 304 to a request that was not conditional"),
+                ));
+            }
+        },
+        (Fetched::Body { etag }, Sink::Memory(bytes)) => {
+            if let (Some(cache), Some(etag)) = (cache, etag) {
+                cache.store(&url, &etag, None, &bytes).await;
+            }
+            bytes
+        }
+        (Fetched::Body { .. }, Sink::File { .. }) => {
+            return Err(FetchError::new(
+                ExitCode::Io,
+                "internal: sink changed".into(),
+            ));
+        }
+    };
     parse_index(&bytes, &url, chart)
         .map_err(|e| FetchError::new(ExitCode::Data, format!("{what}: {e}")))
 }
@@ -300,9 +340,9 @@ pub(crate) async fn fetch_bytes(
     limit: u64,
 ) -> Result<Option<Vec<u8>>, FetchError> {
     let mut sink = Sink::Memory(Vec::new());
-    let found = fetch(http, auth, url, limit, &mut sink).await?;
-    match sink {
-        Sink::Memory(v) if found => Ok(Some(v)),
+    let found = fetch(http, auth, url, limit, &mut sink, None).await?;
+    match (sink, found) {
+        (Sink::Memory(v), Fetched::Body { .. }) => Ok(Some(v)),
         _ => Ok(None),
     }
 }
@@ -324,8 +364,8 @@ pub(crate) async fn download(
         path: dest.to_path_buf(),
         hasher: Box::new(Hasher::new(Algorithm::Sha256)),
     };
-    let found = fetch(http, auth, url, limit, &mut sink).await?;
-    if !found {
+    let found = fetch(http, auth, url, limit, &mut sink, None).await?;
+    if !matches!(found, Fetched::Body { .. }) {
         return Err(FetchError::new(
             ExitCode::Unavailable,
             format!("{}: not found (404)", SafeUrl::new(url)),
@@ -345,14 +385,25 @@ pub(crate) async fn download(
     Ok((hasher.finish(), size))
 }
 
-/// Stream `url` (http, https or file) into `sink`; `false` on 404 or a missing file.
+/// What [`fetch`] found.
+enum Fetched {
+    /// 404, 410, or a missing file.
+    Missing,
+    /// 304: the validator sent still holds.
+    NotModified,
+    /// The body is in the sink; the response's `ETag`, if any.
+    Body { etag: Option<String> },
+}
+
+/// Stream `url` (http, https or file) into `sink`, conditionally when `if_none_match` is given.
 async fn fetch(
     http: &HttpClient,
     auth: &RepoAuth,
     url: &Url,
     limit: u64,
     sink: &mut Sink,
-) -> Result<bool, FetchError> {
+    if_none_match: Option<&str>,
+) -> Result<Fetched, FetchError> {
     let what = SafeUrl::new(url).to_string();
     let too_big = || FetchError::new(ExitCode::Data, format!("{what}: larger than {limit} bytes"));
     if url.scheme() == "file" {
@@ -361,7 +412,7 @@ async fn fetch(
         })?;
         let mut file = match tokio::fs::File::open(&path).await {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Fetched::Missing),
             Err(e) => {
                 return Err(FetchError::new(
                     ExitCode::Io,
@@ -376,7 +427,7 @@ async fn fetch(
                 .await
                 .map_err(|e| FetchError::new(ExitCode::Io, format!("{}: {e}", path.display())))?;
             if n == 0 {
-                return Ok(true);
+                return Ok(Fetched::Body { etag: None });
             }
             total += n as u64;
             if total > limit {
@@ -386,16 +437,23 @@ async fn fetch(
         }
     }
     let mut response = http
-        .send(url, |c| match auth.for_url(url) {
-            Some((user, password)) => c.get(url.clone()).basic_auth(user, Some(password.expose())),
-            None => c.get(url.clone()),
+        .send(url, |c| {
+            let mut r = c.get(url.clone());
+            if let Some((user, password)) = auth.for_url(url) {
+                r = r.basic_auth(user, Some(password.expose()));
+            }
+            if let Some(etag) = if_none_match {
+                r = r.header(reqwest::header::IF_NONE_MATCH, etag);
+            }
+            r
         })
         .await
         .map_err(|e| FetchError::new(e.exit_code(), e.to_string()))?;
     let status = response.status().as_u16();
     match status {
+        304 if if_none_match.is_some() => return Ok(Fetched::NotModified),
         200..=299 => {}
-        404 | 410 => return Ok(false),
+        404 | 410 => return Ok(Fetched::Missing),
         401 | 403 => {
             return Err(FetchError::new(
                 ExitCode::NoPermission,
@@ -412,6 +470,11 @@ async fn fetch(
     if response.content_length().is_some_and(|n| n > limit) {
         return Err(too_big());
     }
+    let etag = response
+        .headers()
+        .get(reqwest::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let mut total = 0u64;
     while let Some(chunk) = response.chunk().await.map_err(|e| {
         FetchError::new(
@@ -428,7 +491,7 @@ async fn fetch(
         }
         sink.put(&chunk).await?;
     }
-    Ok(true)
+    Ok(Fetched::Body { etag })
 }
 
 #[cfg(test)]
