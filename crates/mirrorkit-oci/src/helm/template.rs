@@ -227,6 +227,30 @@ mod tests {
         assert_eq!(docs, ["a: 1\n", "b: |\n  x --- y\n", "c: 3"]);
     }
 
+    proptest::proptest! {
+        /// Whatever a helm binary prints, reading it never panics, and every image recorded
+        /// came from an `image:` line of the output.
+        #[test]
+        fn any_output_is_read_without_panicking(
+            docs in proptest::collection::vec(
+                proptest::prop_oneof![
+                    "[ -~\n]{0,200}",
+                    "(# Source: [a-z/]{1,20}\n)?(kind: [A-Za-z]{1,8}\n)?(  )?image: [a-z0-9./:@-]{0,40}\n",
+                    "containers:\n- name: [a-z]{1,5}\n  image: [ -~]{0,30}\n",
+                ],
+                0..6,
+            )
+        ) {
+            let output = docs.join("---\n");
+            let mut found = Found::default();
+            add_images(&output, &mut found);
+            for image in found.images.keys() {
+                let path = image.path.rsplit('/').next().unwrap_or_default().to_string();
+                proptest::prop_assert!(output.contains(&path), "{image} not in {output:?}");
+            }
+        }
+    }
+
     #[test]
     fn a_document_that_does_not_parse_is_a_warning() {
         let mut found = Found::default();
