@@ -443,3 +443,89 @@ fn image_and_chart_fields_are_accepted_beside_the_source_as_design_md_writes_the
         "two sources mapping to one target repository"
     );
 }
+
+/// The example `mirror.yaml` of lazyoci's documentation, with a chart directory that exists.
+const LAZYOCI: &str = r#"
+target:
+  url: registry.example.com/ns
+  insecure: false
+  charts-prefix: charts
+
+upstreams:
+  vault:
+    type: repo
+    repo: https://helm.releases.hashicorp.com
+    chart: vault
+    versions:
+      - "0.28.0"
+      - "0.29.0"
+
+  keycloak:
+    type: oci
+    registry: oci://registry-1.docker.io/bitnamicharts
+    chart: keycloak
+    versions:
+      - "24.0.1"
+
+  demo-app:
+    type: local
+    path: ./charts/demo-app
+    chart: demo-app
+    versions:
+      - "1.0.0"
+"#;
+
+#[test]
+fn a_lazyoci_mirror_yaml_is_read_as_helm_mirrors_with_their_images() {
+    use mirrorkit_core::source::images::{ChartVersions, HelmRepo};
+    let s = parse(LAZYOCI).unwrap();
+    let by_key = |k: &str| s.mirrors.iter().find(|m| m.key == k).unwrap();
+    let helm = |k: &str| match &by_key(k).source {
+        SourceConfig::Helm(h) => h.clone(),
+        other => panic!("{k}: {other:?}"),
+    };
+    for (key, repository) in [
+        ("vault", "ns/charts/vault"),
+        ("keycloak", "ns/charts/keycloak"),
+        ("demo-app", "ns/charts/demo-app"),
+    ] {
+        let m = by_key(key);
+        assert_eq!(m.repository, repository);
+        assert_eq!(
+            m.target,
+            TargetConfig::Registry {
+                host: "registry.example.com".into(),
+                insecure: false
+            }
+        );
+        assert!(helm(key).images, "{key}: lazyoci always mirrors the images");
+    }
+    assert!(
+        matches!(&helm("vault").repo, HelmRepo::Http(u) if u.as_str() == "https://helm.releases.hashicorp.com/")
+    );
+    assert!(matches!(
+        &helm("keycloak").repo,
+        HelmRepo::Oci { registry, path } if registry == "registry-1.docker.io" && path == "bitnamicharts"
+    ));
+    assert!(matches!(&helm("demo-app").repo, HelmRepo::Path(p) if p.ends_with("charts/demo-app")));
+    assert!(
+        matches!(&helm("vault").versions, ChartVersions::List(v) if v == &["0.28.0", "0.29.0"])
+    );
+    // Without charts-prefix, charts sit right under the URL.
+    let s = parse(&LAZYOCI.replace("  charts-prefix: charts\n", "")).unwrap();
+    assert_eq!(s.mirrors[0].repository, "ns/demo-app");
+    // A repo upstream without `repo` names the field and where its type is.
+    let (line, _, field, message) =
+        invalid(&LAZYOCI.replace("    repo: https://helm.releases.hashicorp.com\n", ""));
+    assert_eq!(
+        (line, field.as_str()),
+        (9, "upstreams.vault.repo"),
+        "{message}"
+    );
+    // Fields lazyoci does not have are refused, with their position.
+    let (line, _, _, message) = invalid(&LAZYOCI.replace(
+        "    chart: vault\n",
+        "    chart: vault\n    images: false\n",
+    ));
+    assert_eq!(line, 12, "{message}");
+}

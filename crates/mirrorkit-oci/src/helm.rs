@@ -42,7 +42,7 @@ use mirrorkit_core::digest::Digest;
 use mirrorkit_core::exit::ExitCode;
 use mirrorkit_core::plan::tag_for;
 use mirrorkit_core::report::{MirrorError, MirrorReport, Status, VersionReport};
-use mirrorkit_core::source::images::{HelmRepo, HelmSource};
+use mirrorkit_core::source::images::{ChartVersions, HelmRepo, HelmSource};
 use mirrorkit_core::spec::{Mirror, TargetConfig};
 use url::Url;
 
@@ -328,6 +328,23 @@ impl Run<'_> {
     /// The versions `versions:` (then `--version`/`--latest`) selects, lowest first, with a
     /// warning when it selects none.
     fn select(&self, all: &[String], report: &mut MirrorReport) -> Vec<String> {
+        let filter = self.ctx.filter;
+        if !filter.versions.is_empty() {
+            // `--version` names the chart versions to mirror, whatever `versions:` lists (as
+            // lazyoci's `--version` overrides its config); `--latest` then keeps the highest.
+            for missing in filter.versions.iter().filter(|v| !all.contains(v)) {
+                report.warnings.push(format!(
+                    "--version {missing}: upstream lists no such version ({} listed)",
+                    all.len()
+                ));
+            }
+            let named = ChartVersions::List(filter.versions.clone()).apply(all);
+            return mirrorkit_core::plan::VersionFilter {
+                versions: Vec::new(),
+                latest: filter.latest,
+            }
+            .narrow(named);
+        }
         let by_spec = self.source.versions.apply(all);
         let spec_selected = by_spec.len();
         let selected = self.ctx.filter.narrow(by_spec);

@@ -103,15 +103,23 @@ pub enum SchemaTarget {
 pub struct SyncArgs {
     /// The spec file.
     pub spec: PathBuf,
-    /// Only this mirror (repeatable).
-    #[arg(long = "only", value_name = "KEY")]
+    /// Only this mirror (repeatable; `--chart` is accepted too, as lazyoci spells it).
+    #[arg(long = "only", visible_alias = "chart", value_name = "KEY")]
     pub only: Vec<String>,
-    /// Only these versions (comma-separated or repeated), as the source names them.
+    /// Every mirror (the default; accepted for lazyoci's `--all`).
+    #[arg(long, conflicts_with = "only")]
+    pub all: bool,
+    /// Only these versions (comma-separated or repeated), as the source names them. Chart
+    /// mirrors: exactly these chart versions, even outside `versions:`.
     #[arg(long = "version", value_name = "V", value_delimiter = ',')]
     pub versions: Vec<String>,
     /// Only the highest version, after every other filter.
     #[arg(long)]
     pub latest: bool,
+    /// A registry to speak plain HTTP to, as a source (repeatable; a spec's
+    /// `registries: {HOST: {insecure: true}}` does the same).
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub insecure_registries: Vec<String>,
     /// Print the plan and stop: no download, no push.
     #[arg(long)]
     pub dry_run: bool,

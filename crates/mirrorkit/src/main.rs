@@ -137,7 +137,8 @@ async fn sync(args: SyncArgs, force_dry_run: bool) -> ExitCode {
     let credentials = Credentials::load();
     let opener = targets::Opener::new(&spec, http.clone(), credentials.clone());
     let progress = diagnostics::SyncProgress::new(options.dry_run);
-    let insecure_hosts = insecure_hosts_of(&spec);
+    let mut insecure_hosts = insecure_hosts_of(&spec);
+    insecure_hosts.extend(args.insecure_registries.iter().cloned());
     let known_blobs = mirrorkit_oci::images::KnownBlobs::default();
     let cli_filter = options.filter.clone();
     let cache_dir = options.work_dir.join("cache");

@@ -1257,3 +1257,99 @@ fn an_unchanged_index_is_asked_for_with_its_etag_and_not_downloaded_again() {
         2
     );
 }
+
+#[test]
+fn a_lazyoci_mirror_yaml_runs_unchanged() {
+    let images = Images::new(&["acme/app:2.1"]);
+    let src = images.registry.host();
+    let target = Registry::start();
+    let repo = Repo::new();
+    let values = format!("image: {src}/acme/app:2.1\n");
+    let mut entries = Vec::new();
+    for version in ["1.0.0", "1.1.0", "1.2.0"] {
+        let tgz = repo.chart("app", version, &[("values.yaml", values.as_bytes())]);
+        entries.push((version, format!("app-{version}.tgz"), sha256_hex(&tgz)));
+    }
+    repo.index(
+        &entries
+            .iter()
+            .map(|(version, url, digest)| IndexEntry {
+                name: "app",
+                version,
+                url,
+                digest: Some(digest.clone()),
+            })
+            .collect::<Vec<_>>(),
+    );
+    // An OCI chart repository filled by helm itself, and a chart directory.
+    let dir = repo.dir.path();
+    demo_chart(&dir.join("demo"));
+    helm(dir, &["package", "demo", "-d", "pkg"]);
+    helm(
+        dir,
+        &[
+            "push",
+            "pkg/demo-0.3.0.tgz",
+            &format!("oci://{src}/helm"),
+            "--plain-http",
+        ],
+    );
+    write_dir(
+        &dir.join("charts/tool"),
+        &[("Chart.yaml", chart_yaml("tool", "0.1.0", "").as_bytes())],
+    );
+    let spec = write_spec(
+        dir,
+        &format!(
+            "target:\n  url: {}/ns\n  insecure: true\n  charts-prefix: charts\n\nupstreams:\n  app:\n    type: repo\n    repo: {}\n    chart: app\n    versions:\n      - \"1.0.0\"\n      - \"1.1.0\"\n  web:\n    type: oci\n    registry: oci://{src}/helm\n    chart: demo\n    versions:\n      - \"0.3.0\"\n  tool:\n    type: local\n    path: ./charts/tool\n    chart: tool\n    versions:\n      - \"0.1.0\"\n",
+            target.host(),
+            repo.server.url("/"),
+        ),
+    );
+    let insecure = ["--insecure-registry", src.as_str()];
+    let out = sync(dir, &spec, &insecure);
+    assert_exit(&out, 0);
+    let r = report(&out);
+    let pushed = |key: &str| -> Vec<String> {
+        mirror_named(&r, key)["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["status"] == "pushed")
+            .map(|v| v["version"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(pushed("app"), ["1.0.0", "1.1.0"]);
+    assert_eq!(pushed("web"), ["0.3.0"]);
+    assert_eq!(pushed("tool"), ["0.1.0"]);
+    for reference in [
+        "ns/charts/app:1.0.0",
+        "ns/charts/app:1.1.0",
+        "ns/charts/demo:0.3.0",
+        "ns/charts/tool:0.1.0",
+    ] {
+        manifest(&target.docker_ref(reference));
+    }
+    // The image the chart uses, under the same URL.
+    assert_eq!(
+        skopeo_inspect_raw(&images.registry.docker_ref("acme/app:2.1"), &[]).unwrap(),
+        skopeo_inspect_raw(&target.docker_ref("ns/acme/app:2.1"), &[]).unwrap()
+    );
+    // lazyoci's flags: `--chart KEY --version V` mirrors that version even outside the list.
+    let out = sync(
+        dir,
+        &spec,
+        &[
+            insecure[0],
+            insecure[1],
+            "--chart",
+            "app",
+            "--version",
+            "1.2.0",
+        ],
+    );
+    assert_exit(&out, 0);
+    assert_eq!(statuses(&report(&out)), [("1.2.0".into(), "pushed".into())]);
+    manifest(&target.docker_ref("ns/charts/app:1.2.0"));
+    drop(images.dir);
+}

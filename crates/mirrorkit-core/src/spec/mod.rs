@@ -281,6 +281,7 @@ pub fn json_schema() -> serde_json::Value {
     enum AnySpec {
         Mirrors(model::SpecFile),
         Package(model::PackageFile),
+        Lazyoci(model::LazyociFile),
     }
     serde_json::to_value(schemars::schema_for!(AnySpec)).unwrap_or_default()
 }

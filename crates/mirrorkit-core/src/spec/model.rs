@@ -121,6 +121,35 @@ pub struct SourceSpec {
     pub charts_prefix: Option<Located<String>>,
 }
 
+impl SourceSpec {
+    /// A source of `kind` with no other field given (built in code: a lazyoci upstream).
+    pub fn of_kind(kind: Located<SourceKind>) -> SourceSpec {
+        SourceSpec {
+            kind,
+            url: None,
+            versions: None,
+            generator: None,
+            owner: None,
+            repo: None,
+            tag_pattern: None,
+            api_url: None,
+            max_rate_limit_wait_seconds: None,
+            image: None,
+            tags: None,
+            digests: None,
+            platforms: None,
+            referrers: None,
+            include_host: None,
+            chart: None,
+            path: None,
+            images: None,
+            extra_images: None,
+            helm_template: None,
+            charts_prefix: None,
+        }
+    }
+}
+
 /// `tags` of an `oci` source.
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -547,4 +576,60 @@ pub struct SpecFile {
     pub work_dir: Option<PathBuf>,
     /// Mirrors by key. The key names the default repository.
     pub mirrors: BTreeMap<Located<String>, MirrorSpec>,
+}
+
+/// A lazyoci `mirror.yaml` (Helm charts and the images they use), read unchanged: each upstream
+/// becomes a `type: helm` mirror with `images: true`.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LazyociFile {
+    /// The registry everything goes to.
+    pub target: LazyociTarget,
+    /// Charts by key.
+    pub upstreams: BTreeMap<Located<String>, LazyociUpstream>,
+}
+
+/// lazyoci's `target`.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LazyociTarget {
+    /// `host[:port]` and an optional path (the namespace).
+    pub url: Located<String>,
+    /// Plain HTTP to the target.
+    #[serde(default)]
+    pub insecure: bool,
+    /// Path segment between the URL and the chart name (default: none).
+    pub charts_prefix: Option<Located<String>>,
+}
+
+/// One lazyoci upstream.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LazyociUpstream {
+    /// `repo` (a classic repository), `oci` (an OCI registry) or `local` (a chart directory).
+    #[serde(rename = "type")]
+    pub kind: Located<LazyociKind>,
+    /// `type: repo`: the repository URL.
+    pub repo: Option<Located<String>>,
+    /// `type: oci`: `oci://host[:port]/path`.
+    pub registry: Option<Located<String>>,
+    /// `type: local`: the chart directory, relative to the file.
+    pub path: Option<Located<PathBuf>>,
+    /// The chart's name.
+    pub chart: Located<String>,
+    /// The chart versions.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub versions: Option<Located<serde_json::Value>>,
+}
+
+/// lazyoci's upstream types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LazyociKind {
+    /// A classic repository (`index.yaml`).
+    Repo,
+    /// An OCI registry holding chart artifacts.
+    Oci,
+    /// A chart directory.
+    Local,
 }

@@ -10,8 +10,9 @@ use url::Url;
 
 use super::located::Located;
 use super::model::{
-    AssetPatterns, ConcurrencySpec, ExcludeSpec, GeneratorSpec, MirrorSpec, PackageFile,
-    PlatformSpec, SourceKind, SourceSpec, SpecFile, TargetSpec, VerifySpec,
+    AssetPatterns, ConcurrencySpec, ExcludeSpec, GeneratorSpec, LazyociFile, LazyociKind,
+    MirrorSpec, PackageFile, PlatformSpec, SourceKind, SourceSpec, SpecFile, TargetSpec,
+    VerifySpec,
 };
 use super::{
     AssetTypeSpec, Concurrency, ExcludeRule, Mirror, PlatformAssets, SourceConfig, Spec, SpecError,
@@ -89,6 +90,7 @@ fn yaml_error(path: &Path, e: &serde_saphyr::Error) -> SpecError {
 #[derive(Deserialize)]
 struct Shape {
     mirrors: Option<serde::de::IgnoredAny>,
+    upstreams: Option<serde::de::IgnoredAny>,
 }
 
 pub(super) fn validate(text: &str, path: &Path) -> Result<Spec, SpecError> {
@@ -106,6 +108,10 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Spec, SpecError> {
     let ctx = Ctx { path, dir };
 
     let shape: Shape = serde_saphyr::from_str(text).map_err(|e| yaml_error(path, &e))?;
+    if shape.upstreams.is_some() && shape.mirrors.is_none() {
+        let file: LazyociFile = serde_saphyr::from_str(text).map_err(|e| yaml_error(path, &e))?;
+        return lazyoci(&ctx, &file);
+    }
     if shape.mirrors.is_some() {
         let file: SpecFile = serde_saphyr::from_str(text).map_err(|e| yaml_error(path, &e))?;
         if file.mirrors.is_empty() {
@@ -136,6 +142,91 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Spec, SpecError> {
     }
 }
 
+/// A lazyoci `mirror.yaml`: `target.url` is the registry and namespace, each upstream a
+/// `type: helm` mirror of its chart with `images: true`, under `<url>/<charts-prefix>/<chart>`.
+fn lazyoci(ctx: &Ctx<'_>, file: &LazyociFile) -> Result<Spec, SpecError> {
+    if file.upstreams.is_empty() {
+        return Err(ctx.err_nowhere("upstreams", "no upstreams defined"));
+    }
+    let url = &file.target.url;
+    let bare = url.value.trim_end_matches('/');
+    let bare = bare
+        .strip_prefix("https://")
+        .or_else(|| bare.strip_prefix("oci://"))
+        .unwrap_or(bare);
+    let (host, namespace) = match bare.split_once('/') {
+        Some((h, ns)) => (h, Some(ns)),
+        None => (bare, None),
+    };
+    let at = |value: &str| Located {
+        value: value.to_string(),
+        line: url.line,
+        column: url.column,
+    };
+    let target = TargetSpec {
+        registry: Some(at(host)),
+        namespace: namespace.map(at),
+        insecure: Some(file.target.insecure),
+        repository: None,
+        layout: None,
+    };
+    // lazyoci puts charts right under the URL unless `charts-prefix` says otherwise.
+    let charts_prefix = file
+        .target
+        .charts_prefix
+        .clone()
+        .unwrap_or_else(|| Located::unplaced(String::new()));
+    let no_assets = AssetPatterns::new();
+    let mut mirrors = Vec::new();
+    for (key, up) in &file.upstreams {
+        let field = |f: &str| format!("upstreams.{}.{f}", key.value);
+        let mut source = SourceSpec::of_kind(Located {
+            value: SourceKind::Helm,
+            line: up.kind.line,
+            column: up.kind.column,
+        });
+        let needs = |given: &Option<Located<String>>, name: &str, kind: &str| {
+            given.clone().ok_or_else(|| {
+                ctx.err(
+                    &up.kind,
+                    field(name),
+                    format!("`type: {kind}` needs `{name}`"),
+                )
+            })
+        };
+        match up.kind.value {
+            LazyociKind::Repo => source.repo = Some(needs(&up.repo, "repo", "repo")?),
+            LazyociKind::Oci => {
+                let registry = needs(&up.registry, "registry", "oci")?;
+                let value = if registry.value.starts_with("oci://") {
+                    registry.value.clone()
+                } else {
+                    format!("oci://{}", registry.value)
+                };
+                source.repo = Some(Located { value, ..registry });
+            }
+            LazyociKind::Local => {
+                source.path = Some(up.path.clone().ok_or_else(|| {
+                    ctx.err(&up.kind, field("path"), "`type: local` needs `path`")
+                })?);
+            }
+        }
+        source.chart = Some(up.chart.clone());
+        source.versions = up.versions.clone();
+        source.images = Some(true);
+        source.charts_prefix = Some(charts_prefix.clone());
+        let fields = MirrorFields::for_source("upstreams.", &source, &no_assets);
+        mirrors.push(mirror(ctx, key, fields, Some(&target))?);
+    }
+    check_unique_repositories(ctx, &mirrors)?;
+    Ok(Spec {
+        path: ctx.path.to_path_buf(),
+        work_dir: None,
+        registries: BTreeMap::new(),
+        mirrors,
+    })
+}
+
 /// The mirror fields shared by both shapes, borrowed.
 struct MirrorFields<'a> {
     prefix: &'static str,
@@ -163,6 +254,43 @@ struct MirrorFields<'a> {
     images: Option<bool>,
     extra_images: Option<&'a Located<Vec<String>>>,
     charts_prefix: Option<&'a Located<String>>,
+}
+
+impl<'a> MirrorFields<'a> {
+    /// A mirror given by its source alone (every other field at its default).
+    fn for_source(
+        prefix: &'static str,
+        source: &'a SourceSpec,
+        assets: &'a AssetPatterns,
+    ) -> MirrorFields<'a> {
+        MirrorFields {
+            prefix,
+            source,
+            assets,
+            asset_type: None,
+            compression: Default::default(),
+            strip_components: None,
+            metadata: None,
+            repository: None,
+            target: None,
+            build_timestamp: Default::default(),
+            cascade: None,
+            versions: None,
+            skip_prereleases: false,
+            exclude: None,
+            verify: None,
+            concurrency: None,
+            platforms: None,
+            tags: None,
+            digests: None,
+            referrers: None,
+            include_host: None,
+            chart: None,
+            images: None,
+            extra_images: None,
+            charts_prefix: None,
+        }
+    }
 }
 
 /// Both shapes carry the same mirror fields (see `mirror_fields!` in the model).
