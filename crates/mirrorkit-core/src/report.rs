@@ -139,6 +139,8 @@ pub struct ChartImage {
     /// Where: `Chart.yaml annotation helm.sh/images`, `values.yaml (charts/sub/values.yaml)`,
     /// `helm template`, `extra_images`.
     pub found_in: Vec<String>,
+    /// Where it goes in the mirror's target: `<repository>:<tag>` (`@<digest>` when pinned).
+    pub target: String,
     /// Its outcome as a mirrored image (`pushed`, `skipped`, `failed`, `planned`).
     pub status: Status,
     /// Why it failed.
@@ -311,6 +313,31 @@ impl Report {
             let trimmed = out.trim_end_matches(' ').len();
             out.truncate(trimmed);
         }
+        // The images each chart version uses: where each goes and how it went.
+        for m in &self.mirrors {
+            for v in m.versions.iter().filter(|v| !v.images.is_empty()) {
+                let _ = writeln!(
+                    out,
+                    "images of {} {} ({}):",
+                    m.key,
+                    v.version,
+                    v.images.len()
+                );
+                for i in &v.images {
+                    let _ = writeln!(
+                        out,
+                        "  {} -> {}  {}{}",
+                        i.image,
+                        i.target,
+                        i.status.label(),
+                        i.reason
+                            .as_deref()
+                            .map(|r| format!(": {r}"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+        }
         for m in &self.mirrors {
             for v in &m.versions {
                 for p in v.platforms.iter().filter(|p| p.status == Status::Failed) {
@@ -468,6 +495,22 @@ mod tests {
         assert_eq!(text.lines().count(), 4, "{text}");
         assert!(
             text.contains("1 pushed, 0 skipped, 0 failed, 1 excluded"),
+            "{text}"
+        );
+        // A chart version's images are listed under the table, each with where it goes.
+        r.mirrors[0].versions[0].images = vec![ChartImage {
+            image: "docker.io/library/redis:7.2".into(),
+            found_in: vec!["values.yaml".into()],
+            target: "mirror/library/redis:7.2".into(),
+            status: Status::Failed,
+            reason: Some("unreachable".into()),
+        }];
+        let text = r.to_plain();
+        assert!(
+            text.contains("images of ")
+                && text.contains(
+                    "  docker.io/library/redis:7.2 -> mirror/library/redis:7.2  failed: unreachable\n"
+                ),
             "{text}"
         );
     }

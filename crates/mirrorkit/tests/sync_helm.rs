@@ -642,6 +642,10 @@ fn chart_images_are_found_and_mirrored_under_the_namespace() {
     expect("library/redis:7", "charts/cache/values.yaml");
     expect("extra/x:1", "extra_images");
     assert_eq!(found.len(), 4, "{found:?}");
+    for i in v["images"].as_array().unwrap() {
+        let path = i["image"].as_str().unwrap().replace(&format!("{src}/"), "");
+        assert_eq!(i["target"], format!("mirror/{path}"), "{i}");
+    }
     for image in [
         "acme/app:2.1",
         "tools/side:3",

@@ -29,6 +29,21 @@ pub(crate) fn target_repository(image: &ImageRef, mirror: &Mirror) -> String {
     }
 }
 
+/// Where `image` goes in the mirror's target, for the report: `<repository>:<tag>`, with
+/// `@<digest>` when it is pinned.
+pub(crate) fn report_target(image: &ImageRef, mirror: &Mirror) -> String {
+    let mut out = target_repository(image, mirror);
+    if let Some(tag) = &image.tag {
+        out.push(':');
+        out.push_str(tag);
+    }
+    if let Some(digest) = &image.digest {
+        out.push('@');
+        out.push_str(&digest.to_string());
+    }
+    out
+}
+
 /// Mirror `image`; the outcome and, when it failed, why.
 pub(crate) async fn mirror_image(
     image: &ImageRef,

@@ -177,6 +177,7 @@ impl Run<'_> {
                             .into_iter()
                             .map(|(r, found_in)| ChartImage {
                                 image: r.to_string(),
+                                target: image_copy::report_target(&r, self.mirror),
                                 found_in,
                                 status: Status::Excluded,
                                 reason: Some("the chart failed".into()),
@@ -391,6 +392,7 @@ impl Run<'_> {
                 }
                 ChartImage {
                     image: r.to_string(),
+                    target: image_copy::report_target(&r, self.mirror),
                     found_in,
                     status,
                     reason,
