@@ -7,6 +7,7 @@
 pub mod digest;
 pub mod engine;
 pub mod exit;
+pub mod fsutil;
 pub mod http;
 pub mod package;
 pub mod plan;

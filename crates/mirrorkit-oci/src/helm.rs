@@ -27,6 +27,7 @@ mod chart;
 mod discover;
 mod ignore;
 mod image_copy;
+mod images_cache;
 mod oci_repo;
 mod package;
 mod repo;

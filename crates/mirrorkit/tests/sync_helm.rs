@@ -684,10 +684,17 @@ fn chart_images_are_found_and_mirrored_under_the_namespace() {
             "{name} missing from the bundle:\n{listing}"
         );
     }
-    // Warm: nothing to do, nothing written.
+    // Warm: nothing to do, nothing written; the images of this archive are known, so it is
+    // not downloaded again.
     let written = writes(&target);
+    let before = repo.server.requests().len();
     let out = sync(repo.dir.path(), &spec, &[]);
     assert_exit(&out, 0);
+    let fetched: Vec<String> = repo.server.requests()[before..]
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(fetched, ["/index.yaml"]);
     let r = report(&out);
     assert_eq!(r["mirrors"][0]["versions"][0]["status"], "skipped");
     assert!(
@@ -696,6 +703,14 @@ fn chart_images_are_found_and_mirrored_under_the_namespace() {
             .unwrap()
             .iter()
             .all(|i| i["status"] == "skipped")
+    );
+    assert_eq!(
+        r["mirrors"][0]["versions"][0]["images"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4,
+        "the known images are all listed: {r}"
     );
     assert_eq!(
         writes(&target),

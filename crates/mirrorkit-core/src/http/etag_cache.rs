@@ -10,13 +10,14 @@
 //! ignored (the request then goes out unconditionally). Nothing depends on the cache for
 //! correctness: a failure to write it is a warning in the log.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use url::Url;
 
 use super::redact::SafeUrl;
+use crate::fsutil::write_atomically;
 
 /// Version of the entry format.
 const FORMAT: u32 = 1;
@@ -106,11 +107,10 @@ impl EtagCache {
         let Ok(meta) = serde_json::to_vec(&meta) else {
             return;
         };
-        let (dir, body) = (self.dir.clone(), body.to_vec());
+        let body = body.to_vec();
         let result = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            std::fs::create_dir_all(&dir)?;
-            write_atomically(&dir, &body_path, &body)?;
-            write_atomically(&dir, &meta_path, &meta)
+            write_atomically(&body_path, &body)?;
+            write_atomically(&meta_path, &meta)
         })
         .await;
         match result {
@@ -119,15 +119,6 @@ impl EtagCache {
             Err(e) => tracing::warn!(kind = self.kind, error = %e, "could not write the cache"),
         }
     }
-}
-
-fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -34,6 +34,24 @@ fn helm_binary() -> Option<PathBuf> {
         .find(|p| is_executable(p))
 }
 
+/// What identifies the helm that `mode` would run, for caches: its path, size and mtime;
+/// `none` when helm is not run.
+pub(crate) fn helm_identity(mode: HelmTemplate) -> String {
+    if mode == HelmTemplate::Never {
+        return "none".into();
+    }
+    let Some(helm) = helm_binary() else {
+        return "absent".into();
+    };
+    let meta = std::fs::metadata(&helm).ok();
+    let mtime = meta
+        .as_ref()
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    format!("{} {} {mtime}", helm.display(), meta.map_or(0, |m| m.len()))
+}
+
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)

@@ -16,6 +16,7 @@ use url::Url;
 use super::artifact::{self, Blob};
 use super::chart::{self, ArchiveError, ChartArchive};
 use super::discover::{self, ImageRef};
+use super::images_cache::ImagesCache;
 use super::repo::{self, IndexEntry};
 use super::{ChartSource, Fatal, IMAGE_CONCURRENCY, Run, failed, image_copy, oci_repo};
 
@@ -67,9 +68,17 @@ impl Run<'_> {
         };
         let discover = self.source.images && !self.parts.skip_images;
         let push_chart = !self.parts.skip_charts && !present;
-        // 2. The archive, when something needs it: its images (a dry run lists them too), or a
-        // push (a dry run only reads a local one).
-        let need_archive = discover
+        // The images found in this very archive before, when upstream names its digest.
+        let cache = ctx
+            .cache_dir
+            .map(|d| ImagesCache::new(d.join("helm-images")));
+        let mut known_images = None;
+        if let (true, Some(cache), Some(digest)) = (discover, &cache, source.expected_archive()) {
+            known_images = cache.load(digest, self.source).await;
+        }
+        // 2. The archive, when something needs it: its images (a dry run lists them too) unless
+        // they are known, or a push (a dry run only reads a local one).
+        let need_archive = (discover && known_images.is_none())
             || (push_chart && (!ctx.dry_run || matches!(source, ChartSource::Packaged(_))));
         let mut archive_blob = None;
         let mut chart = None;
@@ -135,9 +144,14 @@ impl Run<'_> {
         // 3. The images.
         let mut images: Vec<(ImageRef, Vec<String>)> = Vec::new();
         if !self.parts.skip_images {
-            let found = match (&chart, &archive_blob, discover) {
-                (Some(c), Some(blob), true) => {
-                    discover::chart_images(c, &blob.path, self.source).await
+            let found = match (known_images, &chart, &archive_blob, discover) {
+                (Some(known), _, _, true) => Ok(known),
+                (None, Some(c), Some(blob), true) => {
+                    let found = discover::chart_images(c, &blob.path, self.source).await;
+                    if let (Ok(found), Some(cache)) = (&found, &cache) {
+                        cache.store(&blob.digest, self.source, found).await;
+                    }
+                    found
                 }
                 _ => Ok(extra_only(&self.source.extra_images)),
             };
