@@ -21,12 +21,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use futures_util::StreamExt as _;
 use mirrorkit_core::digest::{Digest, Hasher};
 use serde::{Deserialize, Serialize};
 
 use crate::archive::{self, ArchiveCompression};
-use crate::copy::{CopyError, CopyOptions, copy, copy_into_layout};
+use crate::copy::{CopyError, CopyOptions, CopyReport, copy, copy_into_layout};
 use crate::error::OciError;
 use crate::layout::{Layout, TEMP_PREFIX};
 use crate::media;
@@ -1000,6 +1002,9 @@ pub async fn import(
     // linked rather than copied. A bundle directory belongs to the user: copied, never linked.
     let mut copy_opts = copy_opts.clone();
     copy_opts.link_verified_layouts = bundle._temp.is_some();
+    // Images are pushed several at once; a blob several of them share is sent once and mounted
+    // into the other repositories.
+    copy_opts.known_blobs = Some(Arc::default());
     let copy_opts = &copy_opts;
     let mut report = ImportReport {
         bundle: bundle.manifest.as_ref().map(|m| m.id.clone()),
@@ -1009,53 +1014,68 @@ pub async fn import(
         blobs_present: 0,
         bytes: 0,
     };
-    for (repo, tag, digest, _mt) in &bundle.tags {
-        let current =
-            current_digest(registry.as_ref(), target, &target_repo(repo), repo, tag).await?;
-        let status = match &current {
-            Some(d) if d == digest => "unchanged",
-            Some(_) => "updated",
-            None => "added",
-        };
-        let mut outcome = TagOutcome {
-            repository: target_repo(repo),
-            tag: tag.clone(),
-            digest: digest.to_string(),
-            status,
-            reason: None,
-        };
-        if !dry_run && status != "unchanged" {
-            let src = ImageReference::Layout {
-                path: bundle.dir.clone(),
-                reference: Some(digest.to_string()),
-            };
-            match copy(&src, &target.reference(repo, tag), copy_opts).await {
-                Ok(r) => {
-                    report.blobs_sent += r.blobs_copied + r.blobs_mounted;
-                    report.blobs_present += r.blobs_skipped;
-                    report.bytes += r.bytes;
+    let registry = registry.as_ref();
+    let results: Vec<Result<(TagOutcome, Option<CopyReport>), BundleError>> =
+        futures_util::stream::iter(&bundle.tags)
+            .map(|(repo, tag, digest, _mt)| async move {
+                let current =
+                    current_digest(registry, target, &target_repo(repo), repo, tag).await?;
+                let status = match &current {
+                    Some(d) if d == digest => "unchanged",
+                    Some(_) => "updated",
+                    None => "added",
+                };
+                let mut outcome = TagOutcome {
+                    repository: target_repo(repo),
+                    tag: tag.clone(),
+                    digest: digest.to_string(),
+                    status,
+                    reason: None,
+                };
+                if dry_run || status == "unchanged" {
+                    return Ok((outcome, None));
                 }
-                Err(e) => {
-                    // Unreachable or refusing targets end the import; a single image the
-                    // target rejects is reported and the rest go on.
-                    let code = e.exit_code();
-                    if matches!(
-                        code,
-                        mirrorkit_core::exit::ExitCode::Unavailable
-                            | mirrorkit_core::exit::ExitCode::NoPermission
-                            | mirrorkit_core::exit::ExitCode::Io
-                    ) {
-                        return Err(e.into());
+                let src = ImageReference::Layout {
+                    path: bundle.dir.clone(),
+                    reference: Some(digest.to_string()),
+                };
+                match copy(&src, &target.reference(repo, tag), copy_opts).await {
+                    Ok(r) => Ok((outcome, Some(r))),
+                    Err(e) => {
+                        // Unreachable or refusing targets end the import; a single image the
+                        // target rejects is reported and the rest go on.
+                        let code = e.exit_code();
+                        if matches!(
+                            code,
+                            mirrorkit_core::exit::ExitCode::Unavailable
+                                | mirrorkit_core::exit::ExitCode::NoPermission
+                                | mirrorkit_core::exit::ExitCode::Io
+                        ) {
+                            return Err(e.into());
+                        }
+                        outcome.status = "refused";
+                        outcome.reason = Some(e.to_string());
+                        Ok((outcome, None))
                     }
-                    outcome.status = "refused";
-                    outcome.reason = Some(e.to_string());
                 }
-            }
+            })
+            .buffered(IMAGES_AT_ONCE)
+            .collect()
+            .await;
+    for result in results {
+        let (outcome, copied) = result?;
+        if let Some(r) = copied {
+            report.blobs_sent += r.blobs_copied + r.blobs_mounted;
+            report.blobs_present += r.blobs_skipped;
+            report.bytes += r.bytes;
         }
         report.tags.push(outcome);
     }
     Ok(report)
 }
+
+/// Images pushed at once by an import (each sends its blobs `CopyOptions::concurrency` at once).
+const IMAGES_AT_ONCE: usize = 4;
 
 async fn current_digest(
     registry: Option<&Registry>,

@@ -63,6 +63,10 @@ pub struct CopyOptions {
     pub referrers: bool,
     /// Blobs sent at once within one image.
     pub concurrency: usize,
+    /// What copies running side by side learn about the destination: blobs each repository
+    /// holds (a blob another copy put in the registry is mounted, not sent again) and one
+    /// sender per blob at a time. `None`: each copy on its own.
+    pub known_blobs: Option<Arc<crate::images::KnownBlobs>>,
 }
 
 impl CopyOptions {
@@ -78,6 +82,7 @@ impl CopyOptions {
             platforms: None,
             referrers: false,
             concurrency: DEFAULT_BLOB_CONCURRENCY,
+            known_blobs: None,
         }
     }
 }
@@ -210,12 +215,19 @@ pub async fn copy(
     if top.digest != original.digest {
         report.source_digest = Some(original.digest.clone());
     }
+    let target_key = match dst {
+        ImageReference::Docker { host, .. } => format!("docker://{host}"),
+        other => other.to_string(),
+    };
     let transfer = Transfer {
         source: &source.store,
         dest: &dest.store,
         link: opts.link_verified_layouts,
         concurrency: opts.concurrency,
-        known: None,
+        known: opts.known_blobs.as_deref().map(|blobs| transfer::Known {
+            blobs,
+            target: &target_key,
+        }),
     };
     let tree = transfer.collect(&top).await?;
     report.add(transfer.copy_collected(&tree).await?);

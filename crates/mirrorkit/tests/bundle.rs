@@ -618,3 +618,65 @@ fn hostile_archives_are_refused_with_65_and_nothing_is_tagged() {
         assert!(!Path::new("/tmp/escape").exists(), "{name}: wrote outside");
     }
 }
+
+#[test]
+fn an_import_sends_a_blob_shared_by_several_repositories_once() {
+    let a = Registry::start();
+    let b = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    // One image (index, 2 platforms) under three repositories: the same blobs three times.
+    let repos = ["team/app", "other/app", "third/app"];
+    for repo in repos {
+        push_index(&a, dir.path(), repo, "1.0", "shared");
+    }
+    let refs: Vec<String> = repos
+        .iter()
+        .map(|r| a.docker_ref(&format!("{r}:1.0")))
+        .collect();
+    let host = a.host();
+    let mut args = vec!["export"];
+    args.extend(refs.iter().map(String::as_str));
+    args.extend(["--output", "b.tar", "--insecure-registry", &host]);
+    assert_exit(&mk(dir.path(), &args), 0);
+    let to = format!("docker://{}/imported", b.host());
+    let bhost = b.host();
+    let out = mk(
+        dir.path(),
+        &[
+            "import",
+            "b.tar",
+            "--to",
+            &to,
+            "--insecure-registry",
+            &bhost,
+        ],
+    );
+    assert_exit(&out, 0);
+    let digest = raw_digest(&a, "team/app:1.0").unwrap();
+    for repo in repos {
+        assert_eq!(
+            raw_digest(&b, &format!("imported/{repo}:1.0")).as_deref(),
+            Some(digest.as_str())
+        );
+    }
+    // Each blob was uploaded once; the other two repositories got it by a mount.
+    let log = b.log();
+    let uploads: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"PUT /v2/") && l.contains("/blobs/uploads/"))
+        .collect();
+    let mounts = log
+        .lines()
+        .filter(|l| l.contains("\"POST /v2/") && l.contains("mount="))
+        .count();
+    let mut uploaded: Vec<&str> = uploads
+        .iter()
+        .filter_map(|l| l.split("digest=sha256").nth(1))
+        .map(|rest| rest.split(['&', ' ', '"']).next().unwrap_or_default())
+        .collect();
+    let total = uploaded.len();
+    uploaded.sort();
+    uploaded.dedup();
+    assert_eq!(total, uploaded.len(), "a blob was uploaded twice:\n{log}");
+    assert_eq!(mounts, 2 * uploaded.len(), "{log}");
+}
