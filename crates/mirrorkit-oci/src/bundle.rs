@@ -1059,7 +1059,12 @@ pub async fn import(
                     }
                 }
             })
-            .buffered(IMAGES_AT_ONCE)
+            .buffered(match target {
+                ImportTarget::Registry { .. } => IMAGES_AT_ONCE,
+                // Local layouts: the blobs are hard-linked or copied on one disk, where running
+                // several at once only adds seeks.
+                ImportTarget::Layouts { .. } => 1,
+            })
             .collect()
             .await;
     for result in results {
@@ -1074,7 +1079,8 @@ pub async fn import(
     Ok(report)
 }
 
-/// Images pushed at once by an import (each sends its blobs `CopyOptions::concurrency` at once).
+/// Images pushed at once into a registry by an import (each sends its blobs
+/// `CopyOptions::concurrency` at once).
 const IMAGES_AT_ONCE: usize = 4;
 
 async fn current_digest(
