@@ -169,6 +169,7 @@ pub(crate) fn index_url(repo: &Url) -> Result<Url, FetchError> {
 
 /// Read the index and return the versions of `chart`. A malformed index, or one without the
 /// chart, is a data error naming the file.
+///
 /// With a `cache`, the index is asked for with the `ETag` it had last time and, unchanged,
 /// taken from the cache instead of downloaded again.
 pub(crate) async fn chart_entries(
