@@ -69,6 +69,26 @@ pub struct MirrorReport {
     pub versions: Vec<VersionReport>,
 }
 
+impl VersionReport {
+    /// The report of one version (or tag) with `status` and nothing else filled in yet.
+    pub fn new(version: impl Into<String>, tag: impl Into<String>, status: Status) -> Self {
+        VersionReport {
+            version: version.into(),
+            tag: tag.into(),
+            status,
+            reason: None,
+            index_digest: None,
+            duration_ms: 0,
+            tags_written: Vec::new(),
+            warnings: Vec::new(),
+            source_digest: None,
+            referrers: Vec::new(),
+            images: Vec::new(),
+            platforms: Vec::new(),
+        }
+    }
+}
+
 impl MirrorReport {
     /// The report of `mirror` before anything ran: no error, no warning, no version.
     pub fn for_mirror(mirror: &crate::spec::Mirror) -> MirrorReport {
@@ -414,20 +434,7 @@ mod tests {
     use super::*;
 
     fn version(status: Status) -> VersionReport {
-        VersionReport {
-            tags_written: Vec::new(),
-            warnings: Vec::new(),
-            source_digest: None,
-            referrers: Vec::new(),
-            images: Vec::new(),
-            version: "1.0.0".into(),
-            tag: "1.0.0".into(),
-            status,
-            reason: None,
-            index_digest: None,
-            duration_ms: 0,
-            platforms: vec![],
-        }
+        VersionReport::new("1.0.0", "1.0.0", status)
     }
 
     fn mirror(versions: Vec<VersionReport>, error: Option<u8>) -> MirrorReport {

@@ -177,20 +177,7 @@ struct Run<'a> {
 
 /// A fresh version report.
 fn version_report(version: &str, tag: &str) -> VersionReport {
-    VersionReport {
-        version: version.to_string(),
-        tag: tag.to_string(),
-        status: Status::Skipped,
-        reason: None,
-        index_digest: None,
-        duration_ms: 0,
-        tags_written: Vec::new(),
-        warnings: Vec::new(),
-        source_digest: None,
-        referrers: Vec::new(),
-        images: Vec::new(),
-        platforms: Vec::new(),
-    }
+    VersionReport::new(version, tag, Status::Skipped)
 }
 
 fn failed(mut v: VersionReport, reason: impl Into<String>) -> VersionReport {

@@ -391,17 +391,7 @@ pub(super) fn planned_report(p: &VersionPlan, mirror_status: Status) -> VersionR
         Action::Fail => Status::Failed,
     };
     VersionReport {
-        version: p.version.clone(),
-        tag: p.tag.clone(),
-        status,
         reason: p.reason.clone(),
-        index_digest: None,
-        duration_ms: 0,
-        tags_written: Vec::new(),
-        warnings: Vec::new(),
-        source_digest: None,
-        referrers: Vec::new(),
-        images: Vec::new(),
         platforms: p
             .platforms
             .iter()
@@ -422,6 +412,7 @@ pub(super) fn planned_report(p: &VersionPlan, mirror_status: Status) -> VersionR
                 duration_ms: 0,
             })
             .collect(),
+        ..VersionReport::new(p.version.clone(), p.tag.clone(), status)
     }
 }
 

@@ -67,20 +67,7 @@ impl<'a> ImageJob<'a> {
     /// tree. Items are prepared concurrently; what they write happens later, in order.
     pub(crate) async fn prepare(&self, item: &ImageItem) -> Prepared {
         let started = Instant::now();
-        let mut v = VersionReport {
-            version: item.to_string(),
-            tag: item.to_string(),
-            status: Status::Failed,
-            reason: None,
-            index_digest: None,
-            duration_ms: 0,
-            tags_written: Vec::new(),
-            warnings: Vec::new(),
-            source_digest: None,
-            referrers: Vec::new(),
-            images: Vec::new(),
-            platforms: Vec::new(),
-        };
+        let mut v = VersionReport::new(item.to_string(), item.to_string(), Status::Failed);
         let outcome = self.try_prepare(item, &mut v).await;
         v.duration_ms = started.elapsed().as_millis() as u64;
         match outcome {
