@@ -80,6 +80,9 @@ fn writes(reg: &Registry) -> usize {
         .count()
 }
 
+/// The files of a chart: path inside it → content.
+type Files<'a> = &'a [(&'a str, &'a [u8])];
+
 /// A classic repository: versions of chart `app` served with index.yaml.
 struct Repo {
     dir: tempfile::TempDir,
@@ -104,6 +107,26 @@ impl Repo {
     fn index(&self, entries: &[IndexEntry<'_>]) {
         self.server
             .put("/index.yaml", index_yaml(entries).into_bytes());
+    }
+
+    /// Publish `charts` (name, version, files) as the whole repository: each archive as
+    /// `<name>-<version>.tgz`, and an index.yaml listing them all with their digests.
+    fn publish(&self, charts: &[(&str, &str, Files<'_>)]) {
+        let urls: Vec<String> = charts
+            .iter()
+            .map(|(name, version, _)| format!("{name}-{version}.tgz"))
+            .collect();
+        let entries: Vec<IndexEntry<'_>> = charts
+            .iter()
+            .zip(&urls)
+            .map(|((name, version, files), url)| IndexEntry {
+                name,
+                version,
+                url,
+                digest: Some(sha256_hex(&self.chart(name, version, files))),
+            })
+            .collect();
+        self.index(&entries);
     }
 }
 
@@ -884,43 +907,31 @@ fn helm_template_finds_the_images_only_a_template_builds() {
     let deployment = b"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        image: \"{{ .Values.host }}/{{ .Values.appRepo }}:{{ .Chart.AppVersion }}\"\n";
     let good_yaml = chart_yaml("app", "1.0.0", "appVersion: '2.1'\n");
     let values = format!("host: {src}\nappRepo: acme/app\n");
-    let good = repo.chart(
-        "app",
-        "1.0.0",
-        &[
-            ("Chart.yaml", good_yaml.as_bytes()),
-            ("values.yaml", values.as_bytes()),
-            ("templates/deployment.yaml", deployment),
-        ],
-    );
-    // A chart that does not render without a value the user must give.
+    // The second chart does not render without a value the user must give.
     let failing_yaml = chart_yaml("app", "1.1.0", "appVersion: '2.1'\n");
-    let failing = repo.chart(
-        "app",
-        "1.1.0",
-        &[
-            ("Chart.yaml", failing_yaml.as_bytes()),
-            ("values.yaml", values.as_bytes()),
-            ("templates/deployment.yaml", deployment),
-            (
-                "templates/secret.yaml",
-                b"kind: Secret\nstringData:\n  key: {{ required \"set .Values.apiKey\" .Values.apiKey }}\n",
-            ),
-        ],
-    );
-    repo.index(&[
-        IndexEntry {
-            name: "app",
-            version: "1.0.0",
-            url: "app-1.0.0.tgz",
-            digest: Some(sha256_hex(&good)),
-        },
-        IndexEntry {
-            name: "app",
-            version: "1.1.0",
-            url: "app-1.1.0.tgz",
-            digest: Some(sha256_hex(&failing)),
-        },
+    repo.publish(&[
+        (
+            "app",
+            "1.0.0",
+            &[
+                ("Chart.yaml", good_yaml.as_bytes()),
+                ("values.yaml", values.as_bytes()),
+                ("templates/deployment.yaml", deployment),
+            ],
+        ),
+        (
+            "app",
+            "1.1.0",
+            &[
+                ("Chart.yaml", failing_yaml.as_bytes()),
+                ("values.yaml", values.as_bytes()),
+                ("templates/deployment.yaml", deployment),
+                (
+                    "templates/secret.yaml",
+                    b"kind: Secret\nstringData:\n  key: {{ required \"set .Values.apiKey\" .Values.apiKey }}\n",
+                ),
+            ],
+        ),
     ]);
     let spec_for = |target: &Registry, mode: &str| {
         write_spec(
@@ -1131,13 +1142,7 @@ fn a_private_classic_repository_gets_the_credentials_of_its_host_only() {
     use base64::Engine as _;
     let target = Registry::start();
     let repo = Repo::new();
-    let tgz = repo.chart("app", "1.0.0", &[("values.yaml", b"replicas: 1\n")]);
-    repo.index(&[IndexEntry {
-        name: "app",
-        version: "1.0.0",
-        url: "app-1.0.0.tgz",
-        digest: Some(sha256_hex(&tgz)),
-    }]);
+    repo.publish(&[("app", "1.0.0", &[("values.yaml", b"replicas: 1\n")])]);
     let password = "s3cret-Pa55word";
     repo.server.require_basic_auth("ci", password);
     let repo_host = repo.server.addr().to_string();
@@ -1201,14 +1206,7 @@ fn an_unchanged_index_is_asked_for_with_its_etag_and_not_downloaded_again() {
     let target = Registry::start();
     let repo = Repo::new();
     repo.server.set_etags(true);
-    let v1 = repo.chart("app", "1.0.0", &[]);
-    let entry = |version: &'static str, url: &'static str, tgz: &[u8]| IndexEntry {
-        name: "app",
-        version,
-        url,
-        digest: Some(sha256_hex(tgz)),
-    };
-    repo.index(&[entry("1.0.0", "app-1.0.0.tgz", &v1)]);
+    repo.publish(&[("app", "1.0.0", &[])]);
     let spec = write_spec(
         repo.dir.path(),
         &format!(
@@ -1238,11 +1236,7 @@ fn an_unchanged_index_is_asked_for_with_its_etag_and_not_downloaded_again() {
     let sent = index_requests(before);
     assert!(matches!(sent.as_slice(), [Some(_)]), "{sent:?}");
     // A new version changes the index: it is downloaded and the new version found.
-    let v2 = repo.chart("app", "1.1.0", &[]);
-    repo.index(&[
-        entry("1.0.0", "app-1.0.0.tgz", &v1),
-        entry("1.1.0", "app-1.1.0.tgz", &v2),
-    ]);
+    repo.publish(&[("app", "1.0.0", &[]), ("app", "1.1.0", &[])]);
     let out = sync(repo.dir.path(), &spec, &[]);
     assert_exit(&out, 0);
     assert_eq!(
@@ -1284,22 +1278,12 @@ fn a_lazyoci_mirror_yaml_runs_unchanged() {
     let target = Registry::start();
     let repo = Repo::new();
     let values = format!("image: {src}/acme/app:2.1\n");
-    let mut entries = Vec::new();
-    for version in ["1.0.0", "1.1.0", "1.2.0"] {
-        let tgz = repo.chart("app", version, &[("values.yaml", values.as_bytes())]);
-        entries.push((version, format!("app-{version}.tgz"), sha256_hex(&tgz)));
-    }
-    repo.index(
-        &entries
-            .iter()
-            .map(|(version, url, digest)| IndexEntry {
-                name: "app",
-                version,
-                url,
-                digest: Some(digest.clone()),
-            })
-            .collect::<Vec<_>>(),
-    );
+    let files: Files<'_> = &[("values.yaml", values.as_bytes())];
+    repo.publish(&[
+        ("app", "1.0.0", files),
+        ("app", "1.1.0", files),
+        ("app", "1.2.0", files),
+    ]);
     // An OCI chart repository filled by helm itself, and a chart directory.
     let dir = repo.dir.path();
     demo_chart(&dir.join("demo"));
