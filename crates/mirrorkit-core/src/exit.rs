@@ -19,6 +19,8 @@ pub enum ExitCode {
     Unavailable = 69,
     /// Local I/O error.
     Io = 74,
+    /// Temporary failure, try again later: another run holds the work dir (`--no-wait`).
+    TempFail = 75,
     /// Permission or credentials refused (401/403).
     NoPermission = 77,
     /// Spec file not found.
@@ -39,6 +41,7 @@ impl ExitCode {
             65 => ExitCode::Data,
             69 => ExitCode::Unavailable,
             74 => ExitCode::Io,
+            75 => ExitCode::TempFail,
             77 => ExitCode::NoPermission,
             79 => ExitCode::SpecNotFound,
             _ => ExitCode::ItemFailed,

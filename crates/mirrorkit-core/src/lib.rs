@@ -19,3 +19,4 @@ pub mod spec;
 pub mod store;
 pub mod target;
 pub mod version;
+pub mod work_dir;

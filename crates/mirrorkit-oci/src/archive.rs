@@ -323,9 +323,7 @@ impl SplitWriter {
         if let Some(mut w) = self.current.take() {
             w.flush()?;
         }
-        let temp = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .tempfile_in(&self.dir)?;
+        let temp = mirrorkit_core::fsutil::temp_file_in(&self.dir, TEMP_PREFIX)?;
         self.current = Some(BufWriter::with_capacity(1 << 20, temp.reopen()?));
         self.parts.push(temp);
         self.in_part = 0;

@@ -216,9 +216,7 @@ struct Staging(Option<PathBuf>);
 impl Staging {
     fn new_in(parent: &Path) -> Result<Staging, OciError> {
         std::fs::create_dir_all(parent).map_err(|e| OciError::io(parent, e))?;
-        let dir = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .tempdir_in(parent)
+        let dir = mirrorkit_core::fsutil::temp_dir_in(parent, TEMP_PREFIX)
             .map_err(|e| OciError::io(parent, e))?;
         Ok(Staging(Some(dir.keep())))
     }

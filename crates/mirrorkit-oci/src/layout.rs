@@ -5,10 +5,11 @@
 //! renamed into place only when it matches its digest; `index.json` is rewritten through a temp
 //! file + rename, and only after the manifest it points at is a blob. A tag is an `index.json`
 //! entry annotated `org.opencontainers.image.ref.name`, which is what `skopeo copy oci:DIR:tag`
-//! and `umoci` read.
+//! and `umoci` read. Several processes may write into one layout at once (see [`lock`]).
+
+mod lock;
 
 use std::path::{Component, Path, PathBuf};
-use std::sync::Mutex;
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
@@ -28,9 +29,6 @@ const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 const INDEX_FILE: &str = "index.json";
 /// Temp files in a layout start with this; archive writers skip them.
 pub(crate) const TEMP_PREFIX: &str = ".tmp-";
-
-/// Serialises `index.json` read-modify-write cycles within this process.
-static INDEX_LOCK: Mutex<()> = Mutex::new(());
 
 /// A stream over a local file, in chunks (bounded memory).
 pub async fn file_stream(path: &Path) -> Result<BlobStream, OciError> {
@@ -68,6 +66,7 @@ impl Layout {
                 format!("unsupported imageLayoutVersion {}", m.image_layout_version),
             ));
         }
+        lock::claim(&dir)?;
         Ok(Layout { dir })
     }
 
@@ -77,12 +76,17 @@ impl Layout {
         let dir = dir.into();
         let blobs = dir.join("blobs").join("sha256");
         std::fs::create_dir_all(&blobs).map_err(|e| OciError::io(&blobs, e))?;
+        lock::claim(&dir)?;
+        // Under the index lock: a second run creating the same layout must not write an empty
+        // `index.json` over the first one's tags.
+        let guard = lock::lock_index(&dir)?;
         if !dir.join(OCI_LAYOUT_FILE).exists() {
             write_atomic(&dir, OCI_LAYOUT_FILE, OCI_LAYOUT_CONTENT)?;
         }
         if !dir.join(INDEX_FILE).exists() {
             write_atomic(&dir, INDEX_FILE, br#"{"schemaVersion":2,"manifests":[]}"#)?;
         }
+        drop(guard);
         Layout::open(dir)
     }
 
@@ -153,9 +157,7 @@ impl Layout {
         tokio::fs::create_dir_all(&dir)
             .await
             .map_err(|e| OciError::io(&dir, e))?;
-        let temp = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .tempfile_in(&dir)
+        let temp = mirrorkit_core::fsutil::temp_file_in(&dir, TEMP_PREFIX)
             .map_err(|e| OciError::io(&dir, e))?;
         let (file, temp_path) = temp.into_parts();
         let mut file = tokio::fs::File::from_std(file);
@@ -308,7 +310,8 @@ impl Layout {
             .parse()
             .map_err(|e| OciError::malformed(format!("digest {digest}"), e))?;
         let mut descriptor = Descriptor::new(MediaType::from(media_type), size, oci_digest);
-        let _guard = INDEX_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        // Across processes too: two runs into one layout must not drop each other's tags.
+        let _guard = lock::lock_index(&self.dir)?;
         let mut index = self.index()?;
         let mut entries = index.manifests().clone();
         match tag {
@@ -346,10 +349,8 @@ pub fn ref_name(d: &Descriptor) -> Option<&str> {
 fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), OciError> {
     use std::io::Write as _;
     let target = dir.join(name);
-    let mut temp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
-        .tempfile_in(dir)
-        .map_err(|e| OciError::io(dir, e))?;
+    let mut temp =
+        mirrorkit_core::fsutil::temp_file_in(dir, TEMP_PREFIX).map_err(|e| OciError::io(dir, e))?;
     temp.write_all(bytes)
         .and_then(|_| temp.as_file().sync_all())
         .map_err(|e| OciError::io(temp.path(), e))?;

@@ -111,11 +111,14 @@ pub struct SyncArgs {
     pub all: bool,
     /// Only these versions (comma-separated or repeated), as the source names them. Chart
     /// mirrors: exactly these chart versions, even outside `versions:`.
-    #[arg(long = "version", value_name = "V", value_delimiter = ',')]
+    #[arg(long = "version", value_name = "V", value_delimiter = ',', value_parser = version_name)]
     pub versions: Vec<String>,
     /// Only the highest version, after every other filter.
     #[arg(long)]
     pub latest: bool,
+    /// When another run holds the work dir, exit at once (75) instead of waiting for it.
+    #[arg(long)]
+    pub no_wait: bool,
     /// A registry to speak plain HTTP to, as a source (repeatable; a spec's
     /// `registries: {HOST: {insecure: true}}` does the same).
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
@@ -142,6 +145,16 @@ pub struct SyncArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Plain)]
     pub format: Format,
+}
+
+/// A `--version` value: an empty one (`--version ''`, `--version 1.0,`) is a usage error, not
+/// "every version".
+fn version_name(s: &str) -> Result<String, String> {
+    let v = s.trim();
+    if v.is_empty() {
+        return Err("a version cannot be empty (omit --version to mirror every version)".into());
+    }
+    Ok(v.to_string())
 }
 
 /// Bundle layout on disk.

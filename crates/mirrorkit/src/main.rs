@@ -16,6 +16,7 @@ use mirrorkit_core::http::credentials::Credentials;
 use mirrorkit_core::http::{HttpClient, HttpConfig};
 use mirrorkit_core::plan::VersionFilter;
 use mirrorkit_core::spec;
+use mirrorkit_core::work_dir::WorkDirLock;
 
 use cli::{CascadeAction, CascadeArgs, Cli, Color, Command, Format, SchemaTarget, SyncArgs};
 
@@ -118,18 +119,33 @@ async fn sync(args: SyncArgs, force_dry_run: bool) -> ExitCode {
         Err(code) => return code,
     };
     let work_dir = work_dir_for(&spec, args.work_dir.as_ref());
+    let dry_run = force_dry_run || args.dry_run;
+    // One run at a time per work dir (a dry run downloads nothing and needs no lock).
+    let _work_dir_lock = if dry_run {
+        None
+    } else {
+        match WorkDirLock::acquire(&work_dir, !args.no_wait, |holder| {
+            eprintln!(
+                "waiting: the work dir {} is in use by {holder} (--no-wait to exit instead)",
+                work_dir.display()
+            )
+        })
+        .await
+        {
+            Ok(lock) => Some(lock),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return e.exit_code();
+            }
+        }
+    };
     let options = SyncOptions {
         only: args.only.clone(),
         filter: VersionFilter {
-            versions: args
-                .versions
-                .iter()
-                .filter(|v| !v.is_empty())
-                .cloned()
-                .collect(),
+            versions: args.versions.clone(),
             latest: args.latest,
         },
-        dry_run: force_dry_run || args.dry_run,
+        dry_run,
         fail_fast: args.fail_fast,
         concurrency: usize::from(args.concurrency),
         work_dir,
@@ -237,6 +253,14 @@ fn http_for(spec: &spec::Spec) -> Result<HttpClient, ExitCode> {
             .registries
             .iter()
             .filter_map(|(host, s)| s.rate_limit.map(|r| (host.clone(), r)))
+            .collect(),
+        host_max_tags: spec
+            .registries
+            .iter()
+            .filter_map(|(host, s)| {
+                s.max_tags
+                    .map(|n| (host.clone(), usize::try_from(n).unwrap_or(usize::MAX)))
+            })
             .collect(),
         ..HttpConfig::default()
     };

@@ -14,6 +14,14 @@
 //!
 //! Which tags are published versions comes from upstream's version list (an exact tag of a known
 //! version), so build tags (`1.2.3_20261122…`) and aliases are never mistaken for versions.
+//!
+//! Two runs may publish into one repository at once (different `--version`s, two schedulers).
+//! Each one's [`Catalog`] is read at its start, so each could move an alias without knowing what
+//! the other published: `latest` ended on 1.2.0 while 2.0.0 was published. So the cascade
+//! re-reads the target's tags before it computes an alias ([`Catalog::refresh`]), and once a
+//! run has pushed, [`settle`] re-reads again and checks every alias the run moved, repairing one
+//! another run overwrote. A registry offers no compare-and-swap on tags, so this is a loop: it
+//! stops when a check finds nothing to repair, and fails loudly when the aliases keep changing.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -80,6 +88,11 @@ type Fetched = (
 #[derive(Debug, Default)]
 pub struct Catalog {
     versions: BTreeMap<VersionKey, Published>,
+    /// Upstream versions whose exact tag was not published when last read: (version,
+    /// prerelease, exact tag). Another run may publish them; [`Catalog::refresh`] looks.
+    unpublished: Vec<(String, bool, String)>,
+    /// The aliases this run moved (checked again by [`settle`]).
+    moved: BTreeSet<String>,
 }
 
 /// A version string ordered by [`version::compare`].
@@ -128,9 +141,42 @@ impl Catalog {
                         entries: None,
                     },
                 );
+            } else {
+                c.unpublished
+                    .push((v.to_string(), prerelease, tag.to_string()));
             }
         }
         c
+    }
+
+    /// Re-read the target's tags and add the upstream versions published since the catalog was
+    /// made (by another run). Returns how many were added; their indexes are read lazily.
+    pub async fn refresh<T: Target>(
+        &mut self,
+        target: &T,
+        repo: &str,
+    ) -> Result<usize, TargetError> {
+        let tags: BTreeSet<String> = target.list_tags(repo).await?.into_iter().collect();
+        let Catalog {
+            versions,
+            unpublished,
+            ..
+        } = self;
+        let before = unpublished.len();
+        unpublished.retain(|(v, prerelease, tag)| {
+            if !tags.contains(tag) {
+                return true;
+            }
+            versions
+                .entry(VersionKey(v.clone()))
+                .or_insert_with(|| Published {
+                    tag: tag.clone(),
+                    eligible: !prerelease && core(v).is_some(),
+                    entries: None,
+                });
+            false
+        });
+        Ok(before - unpublished.len())
     }
 
     /// Record a version just published with its index entries.
@@ -141,6 +187,7 @@ impl Catalog {
         tag: &str,
         entries: BTreeMap<Platform, Value>,
     ) {
+        self.unpublished.retain(|(v, _, _)| v != version);
         self.versions.insert(
             VersionKey(version.to_string()),
             Published {
@@ -275,6 +322,12 @@ pub async fn cascade<T: Target>(
     let Some(c) = core(version).filter(|_| !prerelease) else {
         return out;
     };
+    // Re-read before computing: another run may have published a higher version since.
+    if let Err(e) = catalog.refresh(target, repo).await {
+        out.warnings.push(format!(
+            "cannot re-read the tags of {repo} before moving rolling tags: {e}"
+        ));
+    }
     let names = aliases(c);
     // Per alias level, the platforms that move.
     let mut moving: [Vec<Platform>; 3] = Default::default();
@@ -325,7 +378,10 @@ pub async fn cascade<T: Target>(
             }
         }
         match push_alias(target, repo, alias, &merged, annotations).await {
-            Ok(()) => out.moved.push(alias.clone()),
+            Ok(()) => {
+                catalog.moved.insert(alias.clone());
+                out.moved.push(alias.clone());
+            }
             Err(e) => {
                 out.warnings
                     .push(format!("cascade stopped at {alias}: {e}"));
@@ -396,6 +452,54 @@ pub struct AliasState {
     pub differences: Vec<String>,
 }
 
+/// How many times [`settle`] repairs aliases another run keeps overwriting before it gives up.
+const SETTLE_ROUNDS: usize = 3;
+
+/// After a run has pushed: re-read what is published and check the aliases this run moved
+/// against the rule, repairing those another run overwrote with a stale view (see the module
+/// docs). Returns what was repaired, in words; an error when the aliases still differ after
+/// [`SETTLE_ROUNDS`] repairs.
+pub async fn settle<T: Target>(
+    target: &T,
+    repo: &str,
+    catalog: &mut Catalog,
+) -> Result<Vec<String>, String> {
+    let mut repaired = Vec::new();
+    if catalog.moved.is_empty() {
+        return Ok(repaired);
+    }
+    let moved = catalog.moved.clone();
+    for round in 0..=SETTLE_ROUNDS {
+        catalog
+            .refresh(target, repo)
+            .await
+            .map_err(|e| format!("cannot re-read the tags of {repo}: {e}"))?;
+        let repair = round < SETTLE_ROUNDS;
+        let states = check_aliases(target, repo, catalog, repair, Some(&moved)).await?;
+        let drifted: Vec<&AliasState> = states.iter().filter(|s| s.state != "ok").collect();
+        if drifted.is_empty() {
+            return Ok(repaired);
+        }
+        if !repair {
+            let names: Vec<&str> = drifted.iter().map(|s| s.alias.as_str()).collect();
+            return Err(format!(
+                "rolling tags {} of {repo} still differ from what is published after {SETTLE_ROUNDS} \
+                 repairs: another run keeps moving them; run `mirrorkit cascade repair` once no \
+                 run is writing",
+                names.join(", ")
+            ));
+        }
+        for s in drifted {
+            repaired.push(format!(
+                "rolling tag {} was changed by another run ({}); repaired",
+                s.alias,
+                s.differences.join("; ")
+            ));
+        }
+    }
+    Ok(repaired)
+}
+
 /// Recompute every rolling tag of `repo` from what is published (see the module docs), compare
 /// with the target, and with `repair` push the expected index wherever they differ.
 pub async fn check<T: Target>(
@@ -404,9 +508,21 @@ pub async fn check<T: Target>(
     catalog: &mut Catalog,
     repair: bool,
 ) -> Result<Vec<AliasState>, String> {
+    check_aliases(target, repo, catalog, repair, None).await
+}
+
+/// [`check`], for the aliases in `only` (all when `None`).
+async fn check_aliases<T: Target>(
+    target: &T,
+    repo: &str,
+    catalog: &mut Catalog,
+    repair: bool,
+    only: Option<&BTreeSet<String>>,
+) -> Result<Vec<AliasState>, String> {
     // alias → platform → (version, entry); the highest version wins (ascending iteration).
     let mut expected: BTreeMap<String, BTreeMap<Platform, (String, Value)>> = BTreeMap::new();
-    let mut annotations: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    // alias → the exact tag of the highest version under it, whose annotations the alias copies.
+    let mut highest: BTreeMap<String, String> = BTreeMap::new();
     let keys: Vec<VersionKey> = catalog
         .versions
         .iter()
@@ -415,25 +531,40 @@ pub async fn check<T: Target>(
         .collect();
     for key in keys {
         let Some(c) = core(&key.0) else { continue };
+        let wanted: Vec<String> = aliases(c)
+            .into_iter()
+            .filter(|a| only.is_none_or(|o| o.contains(a)))
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
         let entries = catalog.entries(target, repo, &key).await?.clone();
         let tag = catalog
             .versions
             .get(&key)
             .map(|p| p.tag.clone())
             .unwrap_or_default();
-        let (_, bytes) = target
-            .fetch_manifest(repo, &tag)
-            .await
-            .map_err(|e| format!("cannot read {repo}:{tag}: {e}"))?
-            .unwrap_or_default();
-        let own = index_annotations(&bytes);
-        for alias in aliases(c) {
+        for alias in wanted {
             let slot = expected.entry(alias.clone()).or_default();
             for (p, e) in &entries {
                 slot.insert(p.clone(), (key.0.clone(), e.clone()));
             }
-            annotations.insert(alias, own.clone());
+            highest.insert(alias, tag.clone());
         }
+    }
+    // Each alias's annotations: those of the highest version's own index (read once per tag).
+    let mut read: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut annotations: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for (alias, tag) in highest {
+        if !read.contains_key(&tag) {
+            let (_, bytes) = target
+                .fetch_manifest(repo, &tag)
+                .await
+                .map_err(|e| format!("cannot read {repo}:{tag}: {e}"))?
+                .unwrap_or_default();
+            read.insert(tag.clone(), index_annotations(&bytes));
+        }
+        annotations.insert(alias, read.get(&tag).cloned().unwrap_or_default());
     }
     let mut states = Vec::new();
     for (alias, want) in expected {

@@ -347,6 +347,20 @@ where
         futures_util::future::Either::Right((fatal, _producer)) => fatal,
     };
     report.error = fatal;
+    if report.error.is_none() && mirror.cascade {
+        // Another run may have moved the same rolling tags meanwhile: check and repair them.
+        match cascade::settle(&target, &mirror.repository, &mut catalog).await {
+            Ok(repaired) => {
+                for w in &repaired {
+                    tracing::warn!(mirror = %mirror.key, "{w}");
+                }
+                report.warnings.extend(repaired);
+            }
+            Err(message) => {
+                report.error = Some(fail(message, ExitCode::ItemFailed));
+            }
+        }
+    }
     // Keep plan order (oldest first); versions not reached after a stop are reported as such.
     report.versions = plans
         .iter()

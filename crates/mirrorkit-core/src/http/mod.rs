@@ -35,6 +35,9 @@ pub struct HttpConfig {
     /// Requests started per second for particular hosts (a spec's
     /// `registries: {host: {rate_limit: N}}`); every attempt, retries included, is paced.
     pub host_rate_limits: std::collections::BTreeMap<String, f64>,
+    /// The most tags a registry host may list for one repository before the listing is refused
+    /// (a spec's `registries: {host: {max_tags: N}}`; default [`DEFAULT_MAX_TAGS`]).
+    pub host_max_tags: std::collections::BTreeMap<String, usize>,
     /// When and how often to retry.
     pub retry: RetryPolicy,
     /// Give up connecting (TCP + TLS) after this long; counts as a retryable connect failure.
@@ -44,6 +47,10 @@ pub struct HttpConfig {
     pub read_timeout: Duration,
 }
 
+/// The most tags one repository may list unless `registries: {host: {max_tags: N}}` says
+/// otherwise: generous for real registries, a bound for one whose `Link` pages never end.
+pub const DEFAULT_MAX_TAGS: usize = 100_000;
+
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
@@ -51,6 +58,7 @@ impl Default for HttpConfig {
             per_host_concurrency: 8,
             host_concurrency: std::collections::BTreeMap::new(),
             host_rate_limits: std::collections::BTreeMap::new(),
+            host_max_tags: std::collections::BTreeMap::new(),
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(120),
@@ -187,6 +195,19 @@ impl HttpClient {
     /// The settings this client was built with.
     pub fn config(&self) -> &HttpConfig {
         &self.config
+    }
+
+    /// The most tags a registry at `url`'s host may list for one repository
+    /// ([`HttpConfig::host_max_tags`], by `host:port` or `host`).
+    pub fn max_tags(&self, url: &url::Url) -> usize {
+        let key = HostLimits::key(url);
+        let bare = url.host_str().unwrap_or_default();
+        self.config
+            .host_max_tags
+            .get(&key)
+            .or_else(|| self.config.host_max_tags.get(bare))
+            .copied()
+            .unwrap_or(DEFAULT_MAX_TAGS)
     }
 
     /// The per-host limits this client enforces (shared by its clones).

@@ -4,6 +4,7 @@
 pub mod checksums;
 pub mod github;
 pub mod images;
+pub mod upstream_url;
 pub mod url_index;
 
 use crate::digest::Digest;

@@ -113,15 +113,8 @@ pub fn releases(doc: &IndexDocument, base: &Url, what: &str) -> Result<Vec<Relea
                 AssetRef::Url(u) => (u, None),
                 AssetRef::Detailed { url, checksum } => (url, checksum.as_ref()),
             };
-            let url = base
-                .join(url)
-                .map_err(|e| malformed(format!("version {version}, asset {name}: bad URL: {e}")))?;
-            if !matches!(url.scheme(), "http" | "https" | "file") {
-                return Err(malformed(format!(
-                    "version {version}, asset {name}: unsupported URL scheme {:?} (http, https, file)",
-                    url.scheme()
-                )));
-            }
+            let url = super::upstream_url::resolve(base, url)
+                .map_err(|e| malformed(format!("version {version}, asset {name}: {e}")))?;
             let checksum = checksum
                 .map(|c| c.parse::<Digest>())
                 .transpose()

@@ -42,6 +42,9 @@ pub struct RegistrySettings {
     pub concurrency: Option<u32>,
     /// Requests started per second to this host (every request, retries included).
     pub rate_limit: Option<f64>,
+    /// The most tags one repository of this registry may list (default 100,000); a listing
+    /// past it fails the mirror instead of running on.
+    pub max_tags: Option<u64>,
 }
 
 /// The kind of a source.

@@ -288,24 +288,11 @@ pub(crate) fn parse_index(bytes: &[u8], url: &Url, chart: &str) -> Result<Vec<In
 }
 
 /// An archive URL of the index: relative to the repository, or absolute with the same kind of
-/// scheme (an http repository cannot point into the local file system).
+/// scheme (an http repository cannot point into the local file system; see
+/// [`mirrorkit_core::source::upstream_url`]).
 fn resolve(index: &Url, u: &str) -> Result<Url, String> {
-    let resolved = index
-        .join(u)
-        .map_err(|e| format!("URL {u:?} in index.yaml: {e}"))?;
-    let ok = match index.scheme() {
-        "file" => matches!(resolved.scheme(), "file" | "http" | "https"),
-        _ => matches!(resolved.scheme(), "http" | "https"),
-    };
-    if ok {
-        Ok(resolved)
-    } else {
-        Err(format!(
-            "URL {} in index.yaml: scheme {:?} not allowed for this repository",
-            SafeUrl::new(&resolved),
-            resolved.scheme()
-        ))
-    }
+    mirrorkit_core::source::upstream_url::resolve(index, u)
+        .map_err(|e| format!("in index.yaml: {e}"))
 }
 
 /// Where fetched bytes go.
@@ -572,7 +559,12 @@ mod tests {
         assert_eq!(e[0].digest.as_ref().unwrap().hex(), hex);
         assert_eq!(e[1].version, "1.1");
         assert!(e[1].digest.is_none());
-        assert!(e[2].problem.as_deref().unwrap().contains("not allowed"));
+        assert!(
+            e[2].problem
+                .as_deref()
+                .unwrap()
+                .contains("local file system")
+        );
         assert!(
             parse_index(doc.as_bytes(), &url, "nope")
                 .unwrap_err()

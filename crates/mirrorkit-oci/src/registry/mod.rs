@@ -186,9 +186,9 @@ impl Registry {
     /// One request through the HTTP layer (which retries connect errors, 429 and 5xx).
     async fn send_raw(&self, req: &Req, auth: Option<&HeaderValue>) -> Result<Response, OciError> {
         // Credentials go only to the registry itself: an upload Location or redirect may point
-        // to another host (object storage), which must not see them.
-        let same_host = req.url.host_str() == self.base.host_str()
-            && req.url.port_or_known_default() == self.base.port_or_known_default();
+        // to another host (object storage), which must not see them, or to the same host over
+        // another scheme (`http://host:443/`), which would carry them in clear text.
+        let same_host = req.url.origin() == self.base.origin();
         let auth = auth.filter(|_| same_host);
         self.http
             .send(&req.url, |client| {

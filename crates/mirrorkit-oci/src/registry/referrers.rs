@@ -56,7 +56,7 @@ impl Registry {
                     let joined = url
                         .join(&n)
                         .map_err(|e| OciError::malformed("referrers Link header", e))?;
-                    if joined.host_str() != self.base.host_str() || joined == url {
+                    if joined.origin() != self.base.origin() || joined == url {
                         break;
                     }
                     url = joined;

@@ -1,0 +1,155 @@
+//! Upstreams that try to make mirrorkit do harm: a remote document naming local files, a
+//! registry whose tag pages never end, an asset whose body never ends.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::*;
+use mirrorkit_testkit::fileserver::FileServer;
+
+#[test]
+fn a_remote_index_cannot_publish_a_local_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(
+        files.join("index.json"),
+        r#"{"versions": {"1.0.0": {"assets": {"m-linux-amd64": "file:///etc/passwd"}}}}"#,
+    )
+    .unwrap();
+    let server = FileServer::start(&files);
+    let url = server.url("/index.json");
+    std::fs::write(
+        dir.path().join("mirror.yml"),
+        format!(
+            "name: m\nsource: {{type: url_index, url: '{url}'}}\nassets: {{linux/amd64: [linux-amd64]}}\nasset_type: binary\nverify: {{require: false}}\n"
+        ),
+    )
+    .unwrap();
+    let out = run(mirrorkit(dir.path()).args(["sync", "mirror.yml"]));
+    assert_exit(&out, 65);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("file:///etc/passwd") && stderr.contains(&url),
+        "names the URL and the document: {stderr}"
+    );
+    assert!(!dir.path().join("oci").exists(), "nothing was published");
+
+    // The same document read from a local file may name local files (the quickstart does).
+    std::fs::write(
+        dir.path().join("local.yml"),
+        "name: m\nsource: {type: url_index, url: files/index.json}\nassets: {linux/amd64: [linux-amd64]}\nasset_type: binary\nverify: {require: false}\n",
+    )
+    .unwrap();
+    let out = run(mirrorkit(dir.path()).args(["check", "local.yml", "--format", "json"]));
+    assert_exit(&out, 0);
+    assert_eq!(
+        statuses(&report(&out)),
+        [("1.0.0".into(), "planned".into())]
+    );
+}
+
+/// A fake registry (this machine's docker-registry cannot be made to misbehave) whose
+/// `tags/list` answers every page with one new tag and a `Link` to the next. Returns its
+/// `host:port` and the count of tag pages served.
+fn endless_tags_registry() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let pages = Arc::new(AtomicUsize::new(0));
+    let counter = pages.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let counter = counter.clone();
+            // A thread per connection: the client keeps idle connections open.
+            std::thread::spawn(move || serve_endless_tags(stream, &counter));
+        }
+    });
+    (host, pages)
+}
+
+/// Answer the requests of one connection (see [`endless_tags_registry`]).
+fn serve_endless_tags(mut stream: std::net::TcpStream, counter: &AtomicUsize) {
+    let Ok(clone) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(clone);
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        // Skip the headers (no request here has a body).
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+        }
+        let path = request_line.split(' ').nth(1).unwrap_or("/").to_string();
+        let (extra, body) = if path.contains("/tags/list") {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            (
+                format!("Link: </v2/app/tags/list?n=1&last=t{n}>; rel=\"next\"\r\n"),
+                format!("{{\"name\":\"app\",\"tags\":[\"t{n}\"]}}"),
+            )
+        } else {
+            (String::new(), "{}".to_string())
+        };
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}\r\n{body}",
+            body.len()
+        );
+        if stream.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+fn image_spec(dir: &Path, host: &str, settings: &str) -> std::path::PathBuf {
+    let path = dir.join("mirror.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "target: {{layout: ./oci}}\nregistries: {{'{host}': {{insecure: true{settings}}}}}\nmirrors:\n  app:\n    source: {{type: oci, image: '{host}/app'}}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn tag_pages_that_never_end_fail_the_mirror_at_the_documented_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, pages) = endless_tags_registry();
+
+    // The host's max_tags: 50 tags, then the listing fails naming the repository and the limit.
+    let spec = image_spec(dir.path(), &host, ", max_tags: 50");
+    let out = run(mirrorkit(dir.path()).arg("sync").arg(&spec));
+    assert_exit(&out, 65);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("tags list of")
+            && stderr.contains("app")
+            && stderr.contains("more than 50 tags"),
+        "{stderr}"
+    );
+    assert_eq!(pages.load(Ordering::SeqCst), 51);
+
+    // Without a setting the page limit (1,000) ends it.
+    pages.store(0, Ordering::SeqCst);
+    let spec = image_spec(dir.path(), &host, "");
+    let out = run(mirrorkit(dir.path()).arg("sync").arg(&spec));
+    assert_exit(&out, 65);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("after 1000"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(pages.load(Ordering::SeqCst), 1000);
+}
