@@ -252,7 +252,7 @@ impl PlatformAssets {
 
 /// Read and validate the spec at `path`. Offline.
 pub fn load(path: &Path) -> Result<Spec, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|source| {
+    let bytes = std::fs::read(path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
             SpecError::NotFound {
                 path: path.to_path_buf(),
@@ -262,6 +262,25 @@ pub fn load(path: &Path) -> Result<Spec, SpecError> {
                 path: path.to_path_buf(),
                 source,
             }
+        }
+    })?;
+    // Text that is not UTF-8 is bad data (65), not an I/O failure: say where it goes wrong.
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+        let column = valid.iter().rev().take_while(|&&b| b != b'\n').count() as u64 + 1;
+        SpecError::Invalid {
+            path: path.to_path_buf(),
+            line,
+            column,
+            field: String::new(),
+            message: format!(
+                "the file is not UTF-8 text (invalid byte 0x{:02x})",
+                e.as_bytes()
+                    .get(e.utf8_error().valid_up_to())
+                    .copied()
+                    .unwrap_or_default()
+            ),
         }
     })?;
     parse(&text, path)

@@ -1,0 +1,108 @@
+//! What a run leaves on disk (file modes) and the exit codes of inputs that are wrong in ways
+//! the README documents.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+use common::*;
+
+fn examples() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+/// Every regular file under `dir` with its permission bits.
+fn modes(dir: &Path) -> Vec<(String, u32)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let meta = e.metadata().unwrap();
+            if meta.is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push((
+                    e.path().display().to_string(),
+                    meta.permissions().mode() & 0o777,
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn published_layouts_and_bundles_are_readable_by_others_under_umask_022() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = examples().join("quickstart.yml");
+    let mirrorkit_bin = assert_cmd::cargo::cargo_bin!("mirrorkit");
+    let sh = |args: &str| {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.current_dir(dir.path()).arg("-c").arg(format!(
+            "umask 022 && exec '{}' {args}",
+            mirrorkit_bin.display()
+        ));
+        cmd.output().unwrap()
+    };
+    let out = sh(&format!("sync '{}'", spec.display()));
+    assert_exit(&out, 0);
+    let out = sh("export oci:oci/hello:1.1.0 -o bundle.tar");
+    assert_exit(&out, 0);
+    let out = sh("export oci:oci/hello:1.1.0 -o bundle-dir --format oci-layout");
+    assert_exit(&out, 0);
+    let mut files = modes(&dir.path().join("oci"));
+    assert!(files.len() > 5, "{files:?}");
+    files.extend(modes(&dir.path().join("bundle-dir")));
+    let archive = dir.path().join("bundle.tar");
+    files.push((
+        archive.display().to_string(),
+        std::fs::metadata(&archive).unwrap().permissions().mode() & 0o777,
+    ));
+    for (path, mode) in &files {
+        assert_eq!(
+            *mode, 0o644,
+            "{path} is {mode:o}, expected 0644 under umask 022"
+        );
+    }
+    let bundle_dir = std::fs::metadata(dir.path().join("bundle-dir")).unwrap();
+    assert_eq!(bundle_dir.permissions().mode() & 0o777, 0o755);
+}
+
+#[test]
+fn an_empty_version_filter_is_a_usage_error_not_every_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = examples().join("quickstart.yml");
+    for value in ["", ",", "1.0.0,", " "] {
+        let out = run(mirrorkit(dir.path())
+            .arg("sync")
+            .arg(&spec)
+            .args(["--version", value]));
+        assert_exit(&out, 64);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("cannot be empty"),
+            "--version {value:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(!dir.path().join("oci").exists(), "nothing was mirrored");
+}
+
+#[test]
+fn a_spec_that_is_not_utf8_is_a_data_error_naming_where() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mirror.yml"),
+        b"mirrors:\n  a: {source: \xff\xfe}\n",
+    )
+    .unwrap();
+    for command in ["validate", "sync"] {
+        let out = run(mirrorkit(dir.path()).args([command, "mirror.yml"]));
+        assert_exit(&out, 65);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("mirror.yml") && stderr.contains("not UTF-8") && stderr.contains("2:"),
+            "{stderr}"
+        );
+    }
+}
