@@ -28,10 +28,14 @@ fn client() -> HttpClient {
     .unwrap()
 }
 
+/// The fake's API (plain HTTP on loopback, marked insecure as a spec's `registries:` would).
 fn source(fake: &GithubFake) -> GithubSource {
+    let api = url::Url::parse(&fake.api_url()).unwrap();
+    let host = format!("{}:{}", api.host_str().unwrap(), api.port().unwrap());
     GithubSource {
-        api_url: Some(url::Url::parse(&fake.api_url()).unwrap()),
+        api_url: Some(api),
         max_rate_limit_wait: Duration::from_secs(10),
+        insecure_hosts: vec![host],
         ..GithubSource::new("acme", "tool")
     }
 }
@@ -181,6 +185,21 @@ async fn sends_the_token_and_never_shows_it() {
     let err = list(&fake, Some("ghp_wrongOne")).await.unwrap_err();
     assert!(matches!(err, SourceError::Denied { .. }), "{err}");
     assert!(!err.to_string().contains("ghp_wrongOne"), "{err}");
+}
+
+#[tokio::test]
+async fn the_token_never_goes_to_a_plain_http_api_the_spec_does_not_mark_insecure() {
+    let fake = five_releases();
+    let src = GithubSource {
+        insecure_hosts: vec!["127.0.0.1:1".into(), "example.org".into()],
+        ..source(&fake)
+    };
+    let releases = discover_with_token(&src, &client(), None, Some(Secret::new(TOKEN)))
+        .await
+        .unwrap();
+    assert_eq!(releases.len(), 5);
+    assert!(!fake.api_requests().is_empty());
+    assert!(fake.api_requests().iter().all(|r| !r.authorization));
 }
 
 #[tokio::test]

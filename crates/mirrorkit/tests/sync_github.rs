@@ -61,10 +61,14 @@ impl World {
             format!(
                 "name: tool\n\
                  target: {{registry: '{}', repository: mirror/tool, insecure: true}}\n\
+                 registries: {{'{}': {{insecure: true}}}}\n\
                  source: {{type: github_release, owner: {OWNER}, repo: {REPO}, api_url: '{}'}}\n\
                  assets:\n  linux/amd64: ['linux-amd64\\.tar\\.gz$']\n  linux/arm64: ['linux-arm64\\.tar\\.gz$']\n  darwin/arm64: ['darwin-arm64\\.tar\\.gz$']\n\
                  strip_components: 1\ncompression: zstd\n{extra}",
                 self.registry.host(),
+                url::Url::parse(&self.gh.api_url())
+                    .map(|u| format!("{}:{}", u.host_str().unwrap(), u.port().unwrap()))
+                    .unwrap(),
                 self.gh.api_url()
             ),
         )

@@ -12,6 +12,7 @@ pub mod etag_cache;
 pub mod limits;
 pub mod redact;
 pub mod retry;
+pub mod stall;
 
 use std::sync::Arc;
 use std::time::Duration;

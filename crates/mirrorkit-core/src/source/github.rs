@@ -80,6 +80,9 @@ pub struct GithubSource {
     pub api_url: Option<url::Url>,
     /// Longest time to wait for a rate-limit reset before giving up (exit 69).
     pub max_rate_limit_wait: std::time::Duration,
+    /// Hosts (`host` or `host:port`) marked `insecure` in the spec's `registries:`: the only
+    /// plain-HTTP API hosts `GITHUB_TOKEN` is sent to, as for every other credential.
+    pub insecure_hosts: Vec<String>,
 }
 
 impl GithubSource {
@@ -92,6 +95,7 @@ impl GithubSource {
             tag_pattern: DEFAULT_REGEX.clone(),
             api_url: None,
             max_rate_limit_wait: Duration::from_secs(900),
+            insecure_hosts: Vec::new(),
         }
     }
 
@@ -141,6 +145,18 @@ pub fn version_of_tag(pattern: &regex::Regex, tag: &str) -> Result<String, Strin
     }
 }
 
+/// Whether `url`'s host is in `insecure_hosts` (as `host:port`, or `host` for every port).
+fn marked_insecure(url: &Url, insecure_hosts: &[String]) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let with_port = url
+        .port_or_known_default()
+        .map(|p| format!("{host}:{p}"))
+        .unwrap_or_default();
+    insecure_hosts.iter().any(|h| h == host || *h == with_port)
+}
+
 /// `GITHUB_TOKEN` from the environment, when set and not empty.
 pub fn token_from_env() -> Option<Secret> {
     std::env::var("GITHUB_TOKEN")
@@ -172,6 +188,19 @@ pub async fn discover_with_token(
     token: Option<Secret>,
 ) -> Result<Vec<Release>, SourceError> {
     let api = src.api_base()?;
+    // A bearer token over plain HTTP is readable by anyone on the path: only to a host the spec
+    // marks insecure, as for registry credentials.
+    let token = token.filter(|_| {
+        let allowed = api.scheme() == "https" || marked_insecure(&api, &src.insecure_hosts);
+        if !allowed {
+            tracing::warn!(
+                "GITHUB_TOKEN not sent to {}: it is plain HTTP; mark the host insecure under \
+                 `registries:` to send it anyway",
+                SafeUrl::new(&api)
+            );
+        }
+        allowed
+    });
     if let Some(t) = &token
         && reqwest::header::HeaderValue::from_str(&format!("Bearer {}", t.expose())).is_err()
     {

@@ -123,6 +123,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Spec, SpecError> {
         }
         check_unique_repositories(&ctx, &mirrors)?;
         check_registries(&ctx, &file.registries)?;
+        share_insecure_hosts(&mut mirrors, &file.registries);
         Ok(Spec {
             path: path.to_path_buf(),
             work_dir: file.work_dir.as_deref().map(|p| ctx.resolve(p)),
@@ -133,12 +134,32 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Spec, SpecError> {
         let file: PackageFile = serde_saphyr::from_str(text).map_err(|e| yaml_error(path, &e))?;
         let m = mirror(&ctx, &file.name, (&file).into(), None)?;
         check_registries(&ctx, &file.registries)?;
+        let mut mirrors = vec![m];
+        share_insecure_hosts(&mut mirrors, &file.registries);
         Ok(Spec {
             path: path.to_path_buf(),
             work_dir: file.work_dir.as_deref().map(|p| ctx.resolve(p)),
             registries: file.registries.clone(),
-            mirrors: vec![m],
+            mirrors,
         })
+    }
+}
+
+/// Tell GitHub sources which hosts the spec marks insecure (the only plain-HTTP API hosts the
+/// token may go to).
+fn share_insecure_hosts(
+    mirrors: &mut [Mirror],
+    registries: &BTreeMap<String, super::RegistrySettings>,
+) {
+    let insecure: Vec<String> = registries
+        .iter()
+        .filter(|(_, s)| s.insecure)
+        .map(|(h, _)| h.clone())
+        .collect();
+    for m in mirrors {
+        if let SourceConfig::Github(g) = &mut m.source {
+            g.insecure_hosts = insecure.clone();
+        }
     }
 }
 
@@ -1144,6 +1165,8 @@ fn github_source(ctx: &Ctx<'_>, s: &SourceSpec, field: &str) -> Result<SourceCon
                 .as_ref()
                 .map_or(900, |w| w.value),
         ),
+        // Filled in once every mirror is built (see `share_insecure_hosts`).
+        insecure_hosts: Vec::new(),
     }))
 }
 

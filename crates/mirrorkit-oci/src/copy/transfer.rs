@@ -10,14 +10,16 @@
 
 use std::collections::HashSet;
 
-use futures_util::StreamExt as _;
+use futures_util::{StreamExt as _, TryStreamExt as _};
 use mirrorkit_core::digest::Digest;
+use mirrorkit_core::http::stall::{Progress, Stalled, unless_stalled};
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
 use super::store::{Publish, Store, descriptor_digest};
 use crate::error::OciError;
 use crate::images::KnownBlobs;
 use crate::media;
+use crate::registry::BlobStream;
 use crate::registry::manifests::RawManifest;
 use crate::registry::upload::UploadStart;
 
@@ -359,6 +361,17 @@ impl Transfer<'_> {
     /// Send a blob into an open upload session: one streamed `PUT` (download and upload overlap);
     /// when that fails for any reason but a digest mismatch, once more from a fresh source stream
     /// through the retrying, resumable chunked upload.
+    ///
+    /// Two rules keep a registry-to-registry copy from hanging (it once did, over HTTPS, where
+    /// HTTP/2 carries every request to a host on one connection):
+    /// - the source is opened only when the upload pulls its first byte ([`Transfer::lazy_source`]).
+    ///   Opened earlier, a `GET` whose upload still waited for a free slot at the target kept up
+    ///   to a stream window of unread data, and a few of those used up the source connection's
+    ///   window: the uploads holding the target's slots starved, waiting on data that could not
+    ///   come. Every open source stream now has a consumer pulling it.
+    /// - each attempt runs under a stall watchdog ([`unless_stalled`]): no byte pulled from the
+    ///   source for the client's read timeout fails the attempt (then the item), whatever it waits
+    ///   on. No transfer waits without a timer.
     async fn upload(
         &self,
         registry: &crate::registry::Registry,
@@ -367,22 +380,53 @@ impl Transfer<'_> {
         digest: &Digest,
         size: u64,
     ) -> Result<BlobOutcome, OciError> {
-        let stream = self.source.open_blob(digest).await?;
-        match registry
-            .upload_streaming(repo, session, digest, size, stream)
-            .await
-        {
-            Ok(n) => Ok(BlobOutcome::Copied(n)),
-            Err(e @ OciError::DigestMismatch { .. }) => Err(e),
-            Err(e) => {
-                tracing::debug!(%digest, error = %e, "streamed upload failed; sending the blob again");
-                let stream = self.source.open_blob(digest).await?;
-                let n = registry
-                    .push_blob_stream(repo, digest, size, stream)
-                    .await?;
-                Ok(BlobOutcome::Copied(n))
+        let limit = registry.stall_limit();
+        let stalled = |s: Stalled| OciError::Unreachable {
+            target: registry.host().to_string(),
+            reason: format!("upload of {digest}: {s}"),
+        };
+        let progress = Progress::new();
+        let stream = self.lazy_source(digest, &progress);
+        let streamed = unless_stalled(
+            registry.upload_streaming(repo, session.clone(), digest, size, stream),
+            &progress,
+            limit,
+        )
+        .await;
+        let e = match streamed {
+            Ok(Ok(n)) => return Ok(BlobOutcome::Copied(n)),
+            Ok(Err(e @ OciError::DigestMismatch { .. })) => return Err(e),
+            Ok(Err(e)) => e,
+            Err(s) => {
+                // The dropped PUT left its session open: close it (best effort).
+                registry.cancel_upload(repo, &session).await;
+                stalled(s)
             }
-        }
+        };
+        tracing::debug!(%digest, error = %e, "streamed upload failed; sending the blob again");
+        let progress = Progress::new();
+        let stream = self.lazy_source(digest, &progress);
+        let n = unless_stalled(
+            registry.push_blob_stream(repo, digest, size, stream),
+            &progress,
+            limit,
+        )
+        .await
+        .map_err(stalled)??;
+        Ok(BlobOutcome::Copied(n))
+    }
+
+    /// The source blob as a stream that sends its `GET` only when first polled, and records
+    /// every chunk in `progress`.
+    fn lazy_source(&self, digest: &Digest, progress: &Progress) -> BlobStream {
+        let source = self.source.clone();
+        let digest = digest.clone();
+        let progress = progress.clone();
+        Box::pin(
+            futures_util::stream::once(async move { source.open_blob(&digest).await })
+                .try_flatten()
+                .inspect_ok(move |chunk| progress.moved(chunk.len() as u64)),
+        )
     }
 }
 

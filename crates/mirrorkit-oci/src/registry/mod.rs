@@ -113,6 +113,12 @@ impl Registry {
         self
     }
 
+    /// How long a transfer to or from this registry may move no byte before it counts as
+    /// stalled (the HTTP client's read timeout; see `mirrorkit_core::http::stall`).
+    pub fn stall_limit(&self) -> std::time::Duration {
+        self.http.config().read_timeout
+    }
+
     /// `host[:port]` as given to [`Registry::new`].
     pub fn host(&self) -> &str {
         &self.host

@@ -163,8 +163,7 @@ impl Registry {
         let mut url = session.clone();
         url.query_pairs_mut()
             .append_pair("digest", &digest.to_string());
-        let same_host = url.host_str() == self.base.host_str()
-            && url.port_or_known_default() == self.base.port_or_known_default();
+        let same_host = url.origin() == self.base.origin();
         let _permit = self.http.limits().acquire(&url).await;
         let mut req = self
             .http
