@@ -6,4 +6,5 @@ pub mod fileserver;
 pub mod github;
 pub mod referrers_front;
 pub mod registry;
+pub mod tls;
 pub mod token;

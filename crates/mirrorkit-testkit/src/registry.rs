@@ -27,6 +27,8 @@ pub struct Registry {
     credentials: Option<(String, String)>,
     /// The token server of a registry with `auth: token:` (dropped after the registry).
     token: Option<crate::token::TokenServer>,
+    /// Serves HTTPS with the process's test CA ([`crate::tls::test_ca`]).
+    tls: bool,
 }
 
 /// How a test registry authenticates clients.
@@ -39,13 +41,29 @@ enum Auth {
 impl Registry {
     /// Start an anonymous registry (push and pull open to everyone).
     pub fn start() -> Registry {
-        Registry::start_inner(None, Auth::None)
+        Registry::start_inner(None, Auth::None, false)
+    }
+
+    /// Start an anonymous registry serving HTTPS (and so HTTP/2, as Go's server negotiates it)
+    /// with a certificate of [`crate::tls::test_ca`]: clients trust that CA, nothing is
+    /// `insecure`.
+    pub fn start_tls() -> Registry {
+        Registry::start_inner(None, Auth::None, true)
+    }
+
+    /// Whether the registry serves HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
     }
 
     /// Start a registry that requires Bearer tokens from a local token server
     /// ([`crate::token::TokenServer`]) which grants them to `user`/`pass`.
     pub fn start_with_token_auth(user: &str, pass: &str) -> Registry {
-        Registry::start_inner(Some((user.to_string(), pass.to_string())), Auth::Token)
+        Registry::start_inner(
+            Some((user.to_string(), pass.to_string())),
+            Auth::Token,
+            false,
+        )
     }
 
     /// Tokens the token server has issued (0 for registries without token auth).
@@ -55,10 +73,14 @@ impl Registry {
 
     /// Start a registry that requires HTTP Basic auth (`auth.htpasswd`) for `user`/`pass`.
     pub fn start_with_htpasswd(user: &str, pass: &str) -> Registry {
-        Registry::start_inner(Some((user.to_string(), pass.to_string())), Auth::Htpasswd)
+        Registry::start_inner(
+            Some((user.to_string(), pass.to_string())),
+            Auth::Htpasswd,
+            false,
+        )
     }
 
-    fn start_inner(credentials: Option<(String, String)>, auth: Auth) -> Registry {
+    fn start_inner(credentials: Option<(String, String)>, auth: Auth, tls: bool) -> Registry {
         let mut last_log = String::new();
         // The port is free when we pick it but could be taken before the registry binds it:
         // try a few ports before giving up.
@@ -75,7 +97,7 @@ impl Registry {
                 Auth::Htpasswd => credentials.as_ref(),
                 Auth::None | Auth::Token => None,
             };
-            let config = write_config(dir.path(), port, htpasswd, token.as_ref());
+            let config = write_config(dir.path(), port, htpasswd, token.as_ref(), tls);
             let log_path = dir.path().join("registry.log");
             let log = std::fs::File::create(&log_path).expect("registry log file");
             let log_err = log.try_clone().expect("registry log file");
@@ -93,6 +115,7 @@ impl Registry {
                 dir,
                 credentials: credentials.clone(),
                 token,
+                tls,
             };
             if registry.wait_ready(Duration::from_secs(30)) {
                 return registry;
@@ -111,8 +134,11 @@ impl Registry {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
             }
-            if let Some(200 | 401) = http_status(self.port, "/v2/") {
-                return true;
+            match http_status(self.port, "/v2/") {
+                Some(200 | 401) => return true,
+                // Plain HTTP to an HTTPS server: Go answers 400, so it is listening.
+                Some(400) if self.tls => return true,
+                _ => {}
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -186,6 +212,7 @@ fn write_config(
     port: u16,
     credentials: Option<&(String, String)>,
     token: Option<&crate::token::TokenServer>,
+    tls: bool,
 ) -> PathBuf {
     let data = dir.join("data");
     std::fs::create_dir_all(&data).expect("registry data dir");
@@ -193,6 +220,14 @@ fn write_config(
         "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: mirrorkit-test-secret\n",
         data.display()
     );
+    if tls {
+        let ca = crate::tls::test_ca();
+        yaml.push_str(&format!(
+            "  tls:\n    certificate: {}\n    key: {}\n",
+            ca.server_cert().display(),
+            ca.server_key().display()
+        ));
+    }
     if let Some((user, pass)) = credentials {
         let out = Command::new("htpasswd")
             .args(["-Bbn", user, pass])

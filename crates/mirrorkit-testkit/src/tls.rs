@@ -1,0 +1,130 @@
+//! A throw-away certificate authority for HTTPS test servers, made with `openssl` once per test
+//! process: a CA certificate (give it to clients: `SSL_CERT_FILE` for mirrorkit, `--cert-dir` for
+//! skopeo) and a server certificate for `127.0.0.1` signed by it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The CA and the server certificate and key it signed (for `IP:127.0.0.1`).
+#[derive(Debug)]
+pub struct TestCa {
+    dir: PathBuf,
+}
+
+impl TestCa {
+    /// The CA certificate (PEM), the one file a client must trust.
+    pub fn ca_cert(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+
+    /// A directory holding only the CA certificate, as skopeo's `--cert-dir` wants it.
+    pub fn cert_dir(&self) -> PathBuf {
+        self.dir.join("certs.d")
+    }
+
+    /// The server certificate (PEM).
+    pub fn server_cert(&self) -> PathBuf {
+        self.dir.join("server.crt")
+    }
+
+    /// The server key (PEM).
+    pub fn server_key(&self) -> PathBuf {
+        self.dir.join("server.key")
+    }
+}
+
+/// The process's test CA, made on first use (kept until the process ends).
+pub fn test_ca() -> &'static TestCa {
+    static CA: OnceLock<TestCa> = OnceLock::new();
+    CA.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("mirrorkit-test-ca-")
+            .tempdir()
+            .expect("temp dir for the test CA")
+            .keep();
+        make(&dir);
+        TestCa { dir }
+    })
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run openssl (apt-get install openssl)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn make(dir: &Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=mirrorkit test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n",
+    )
+    .expect("write server.ext");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.crt",
+        ],
+    );
+    let certs = dir.join("certs.d");
+    std::fs::create_dir_all(&certs).expect("certs.d");
+    std::fs::copy(dir.join("ca.crt"), certs.join("ca.crt")).expect("copy ca.crt");
+}
