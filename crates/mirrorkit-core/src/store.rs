@@ -99,7 +99,23 @@ pub enum StoreError {
         /// The URL given.
         url: SafeUrl,
     },
+    /// The body is (or announces itself as) larger than the run's `max_asset_size`; what arrived
+    /// was deleted.
+    #[error("{url}: larger than max_asset_size ({limit} bytes){}; nothing was kept",
+        announced.map(|n| format!(": the server announced {n} bytes")).unwrap_or_default())]
+    TooLarge {
+        /// The URL requested.
+        url: SafeUrl,
+        /// The limit.
+        limit: u64,
+        /// The size the server announced (`Content-Length`), when that was over the limit.
+        announced: Option<u64>,
+    },
 }
+
+/// The default `max_asset_size`: 64 GiB, more than any release asset we know of, and a bound on
+/// what an endless body can write to the work dir.
+pub const DEFAULT_MAX_ASSET_SIZE: u64 = 64 << 30;
 
 impl StoreError {
     /// The exit code this error stands for: I/O → 74, 401/403 → 77, unreachable or a body that
@@ -115,7 +131,8 @@ impl StoreError {
             StoreError::Status { .. }
             | StoreError::ChecksumMismatch { .. }
             | StoreError::Protocol { .. }
-            | StoreError::UnsupportedScheme { .. } => ExitCode::ItemFailed,
+            | StoreError::UnsupportedScheme { .. }
+            | StoreError::TooLarge { .. } => ExitCode::ItemFailed,
         }
     }
 
@@ -153,11 +170,23 @@ struct Inner {
     tmp: PathBuf,
     /// One lock per URL key, so two tasks fetching the same URL do not share a `.part` file.
     url_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The largest body a download may have ([`DEFAULT_MAX_ASSET_SIZE`] unless set).
+    max_download: u64,
 }
 
 impl Store {
     /// Open (creating if needed) the store under `work_dir`.
     pub fn open(work_dir: impl AsRef<Path>) -> Result<Store, StoreError> {
+        Store::open_with_limit(work_dir, DEFAULT_MAX_ASSET_SIZE)
+    }
+
+    /// [`Store::open`], refusing downloads larger than `max_download` bytes: a body announced
+    /// larger fails at once, one without a length fails as soon as it passes the limit, and
+    /// either way the partial file is deleted.
+    pub fn open_with_limit(
+        work_dir: impl AsRef<Path>,
+        max_download: u64,
+    ) -> Result<Store, StoreError> {
         let work_dir = work_dir.as_ref().to_path_buf();
         let blobs = work_dir.join("blobs").join("sha256");
         let downloads = work_dir.join("downloads");
@@ -172,6 +201,7 @@ impl Store {
                 downloads,
                 tmp,
                 url_locks: Mutex::new(HashMap::new()),
+                max_download,
             }),
         })
     }

@@ -80,11 +80,13 @@ impl Layout {
         // Under the index lock: a second run creating the same layout must not write an empty
         // `index.json` over the first one's tags.
         let guard = lock::lock_index(&dir)?;
-        if !dir.join(OCI_LAYOUT_FILE).exists() {
-            write_atomic(&dir, OCI_LAYOUT_FILE, OCI_LAYOUT_CONTENT)?;
-        }
+        // `index.json` before the `oci-layout` marker: another process treats a directory with
+        // the marker as a layout and reads its index at once.
         if !dir.join(INDEX_FILE).exists() {
             write_atomic(&dir, INDEX_FILE, br#"{"schemaVersion":2,"manifests":[]}"#)?;
+        }
+        if !dir.join(OCI_LAYOUT_FILE).exists() {
+            write_atomic(&dir, OCI_LAYOUT_FILE, OCI_LAYOUT_CONTENT)?;
         }
         drop(guard);
         Layout::open(dir)

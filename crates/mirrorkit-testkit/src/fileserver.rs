@@ -56,6 +56,12 @@ pub enum Fault {
         /// How many requests stall.
         times: usize,
     },
+    /// Answer 200 without `Content-Length` and send zeros until the client hangs up: a body that
+    /// never ends.
+    Endless {
+        /// How many requests get it.
+        times: usize,
+    },
     /// Ignore `Range` and answer 200 with the whole file (servers that do not support ranges).
     IgnoreRange {
         /// How many requests get the whole file.
@@ -112,6 +118,7 @@ impl Fault {
             | Fault::ResetAfter { times, .. }
             | Fault::CloseAfter { times, .. }
             | Fault::StallAfter { times, .. }
+            | Fault::Endless { times }
             | Fault::IgnoreRange { times } => *times,
         }
     }
@@ -499,6 +506,13 @@ fn handle(mut conn: TcpStream, state: &State) -> std::io::Result<()> {
         return write_head(&mut conn, *status, &format!("{extra}Content-Length: 0\r\n"));
     }
 
+    if let Some(Fault::Endless { .. }) = fault {
+        write_head(&mut conn, 200, "")?;
+        let zeros = vec![0u8; 1 << 20];
+        loop {
+            conn.write_all(&zeros)?;
+        }
+    }
     let Some(mut body) = open(state, &path) else {
         return write_head(&mut conn, 404, "Content-Length: 0\r\n");
     };

@@ -153,3 +153,101 @@ fn tag_pages_that_never_end_fail_the_mirror_at_the_documented_limits() {
     );
     assert_eq!(pages.load(Ordering::SeqCst), 1000);
 }
+
+/// A url_index over HTTP with one asset (`t-1.0.0-linux-amd64.tar.gz`, `size` bytes of noise),
+/// and a spec reading it with `max_asset_size` (when given). Returns the server and the asset path.
+fn asset_upstream(dir: &Path, size: usize, max_asset_size: Option<&str>) -> (FileServer, String) {
+    let files = dir.join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let name = "t-1.0.0-linux-amd64.tar.gz";
+    let asset = tar_gz_asset(&files, name, "t", &noise(7, size));
+    std::fs::write(
+        files.join("index.json"),
+        index_json(&[(
+            "1.0.0",
+            vec![(name.into(), name.into(), Some(file_digest(&asset)))],
+        )]),
+    )
+    .unwrap();
+    let server = FileServer::start(&files);
+    let limit = max_asset_size
+        .map(|m| format!("max_asset_size: {m}\n"))
+        .unwrap_or_default();
+    std::fs::write(
+        dir.join("mirror.yml"),
+        format!(
+            "{limit}mirrors:\n  t:\n    source: {{type: url_index, url: '{}'}}\n    assets: {{linux/amd64: [linux-amd64]}}\n",
+            server.url("/index.json")
+        ),
+    )
+    .unwrap();
+    (server, format!("/{name}"))
+}
+
+/// Bytes under `dir` (recursively).
+fn disk_usage(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let Ok(meta) = e.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(e.path());
+            } else {
+                total += meta.len();
+            }
+        }
+    }
+    total
+}
+
+#[test]
+fn an_asset_body_that_never_ends_fails_its_version_at_max_asset_size_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, asset) = asset_upstream(dir.path(), 10_000, Some("8MiB"));
+    server.set_fault(
+        &asset,
+        mirrorkit_testkit::fileserver::Fault::Endless { times: 1 },
+    );
+    let out = run(mirrorkit(dir.path()).args(["sync", "mirror.yml", "--format", "json"]));
+    assert_exit(&out, 1);
+    let r = report(&out);
+    assert_eq!(statuses(&r), [("1.0.0".into(), "failed".into())]);
+    let reason = r["mirrors"][0]["versions"][0].to_string();
+    assert!(
+        reason.contains(&asset) && reason.contains("max_asset_size") && reason.contains("8388608"),
+        "{reason}"
+    );
+    // What arrived was deleted: the work dir holds far less than the limit.
+    let work = disk_usage(&dir.path().join(".mirrorkit"));
+    assert!(work < 1 << 20, "{work} bytes left in the work dir");
+    // Once upstream is sane, the next run mirrors it.
+    let out = run(mirrorkit(dir.path()).args(["sync", "mirror.yml", "--format", "json"]));
+    assert_exit(&out, 0);
+}
+
+#[test]
+fn an_asset_announced_larger_than_max_asset_size_is_refused_before_its_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, asset) = asset_upstream(dir.path(), 200_000, Some("100000"));
+    let out = run(mirrorkit(dir.path()).args(["sync", "mirror.yml", "--format", "json"]));
+    assert_exit(&out, 1);
+    let reason = report(&out)["mirrors"][0]["versions"][0].to_string();
+    assert!(
+        reason.contains(&asset) && reason.contains("the server announced"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn max_asset_size_must_be_a_size() {
+    let dir = tempfile::tempdir().unwrap();
+    asset_upstream(dir.path(), 1000, Some("lots"));
+    let out = run(mirrorkit(dir.path()).args(["validate", "mirror.yml"]));
+    assert_exit(&out, 65);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("max_asset_size") && stderr.contains("not a size"),
+        "{stderr}"
+    );
+}

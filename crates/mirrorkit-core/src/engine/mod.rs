@@ -107,9 +107,11 @@ where
         None
     } else {
         Some(
-            Store::open(&options.work_dir).map_err(|e| EngineError::WorkDir {
-                path: options.work_dir.clone(),
-                reason: e.to_string(),
+            Store::open_with_limit(&options.work_dir, spec.max_asset_size).map_err(|e| {
+                EngineError::WorkDir {
+                    path: options.work_dir.clone(),
+                    reason: e.to_string(),
+                }
             })?,
         )
     };

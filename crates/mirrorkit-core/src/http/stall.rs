@@ -13,10 +13,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// When bytes of one transfer last moved. Clones share the record.
+///
+/// The clock starts at [`Progress::begin`] (or the first [`Progress::moved`]), not when the
+/// record is made: a transfer queued for a free slot at a busy registry is waiting its turn,
+/// not stalled, however long the queue.
 #[derive(Clone, Debug)]
 pub struct Progress {
     start: Instant,
-    /// Milliseconds after `start` of the last movement.
+    /// Milliseconds after `start` of the last movement, or of the beginning; `u64::MAX` while
+    /// the transfer has not begun.
     last_ms: Arc<AtomicU64>,
     bytes: Arc<AtomicU64>,
 }
@@ -28,20 +33,37 @@ impl Default for Progress {
 }
 
 impl Progress {
-    /// A record that counts "now" as the last movement.
+    /// A record of a transfer that has not begun.
     pub fn new() -> Progress {
         Progress {
             start: Instant::now(),
-            last_ms: Arc::new(AtomicU64::new(0)),
+            last_ms: Arc::new(AtomicU64::new(u64::MAX)),
             bytes: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX - 1)
+    }
+
+    /// The transfer begins now (its first byte is being asked for): the clock starts.
+    pub fn begin(&self) {
+        let now = self.now_ms();
+        let _ = self
+            .last_ms
+            .compare_exchange(u64::MAX, now, Ordering::Relaxed, Ordering::Relaxed);
     }
 
     /// `n` bytes moved now.
     pub fn moved(&self, n: u64) {
         self.bytes.fetch_add(n, Ordering::Relaxed);
-        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_ms.fetch_max(ms, Ordering::Relaxed);
+        let now = self.now_ms();
+        // `fetch_update` so that "not begun" (u64::MAX) is replaced, not kept by a max.
+        let _ = self
+            .last_ms
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+                (last == u64::MAX || now > last).then_some(now)
+            });
     }
 
     /// Bytes moved so far.
@@ -49,10 +71,15 @@ impl Progress {
         self.bytes.load(Ordering::Relaxed)
     }
 
-    /// How long since bytes last moved (or since the record was made).
+    /// How long since bytes last moved (or since the transfer began); zero before it began.
     pub fn idle(&self) -> Duration {
-        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
-        self.start.elapsed().saturating_sub(last)
+        match self.last_ms.load(Ordering::Relaxed) {
+            u64::MAX => Duration::ZERO,
+            last => self
+                .start
+                .elapsed()
+                .saturating_sub(Duration::from_millis(last)),
+        }
     }
 }
 
@@ -110,9 +137,25 @@ mod tests {
         let out = unless_stalled(moving, &progress, Duration::from_millis(60)).await;
         assert_eq!(out, Ok("done"));
 
+        // Queued for 200 ms before it begins (waiting for a slot is not a stall), then moving.
+        let progress = Progress::new();
+        let p = progress.clone();
+        let queued = async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            p.begin();
+            for _ in 0..5 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                p.moved(1);
+            }
+            "done"
+        };
+        let out = unless_stalled(queued, &progress, Duration::from_millis(60)).await;
+        assert_eq!(out, Ok("done"));
+
         let progress = Progress::new();
         let p = progress.clone();
         let stuck = async move {
+            p.begin();
             p.moved(5);
             std::future::pending::<()>().await
         };

@@ -8,6 +8,7 @@
 pub mod error;
 pub mod located;
 pub mod model;
+pub mod size;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -32,6 +33,8 @@ pub struct Spec {
     pub work_dir: Option<PathBuf>,
     /// Per-host registry settings.
     pub registries: BTreeMap<String, RegistrySettings>,
+    /// The largest asset a download may bring, in bytes.
+    pub max_asset_size: u64,
     /// The mirrors, in key order.
     pub mirrors: Vec<Mirror>,
 }

@@ -563,7 +563,19 @@ mirror_fields! {
         /// Per-host registry settings.
         #[serde(default)]
         pub registries: BTreeMap<String, RegistrySettings>,
+        /// The largest asset a download may bring (bytes, or `64GiB`, `500MB`; default 64 GiB).
+        pub max_asset_size: Option<Located<SizeValue>>,
     }
+}
+
+/// A size: a number of bytes, or a number with a unit (`512MiB`, `64GiB`, `2TB`).
+#[derive(Clone, Debug, Deserialize, JsonSchema, PartialEq)]
+#[serde(untagged)]
+pub enum SizeValue {
+    /// Bytes.
+    Bytes(u64),
+    /// A number and a unit: B, KB/MB/GB/TB (powers of 1000), KiB/MiB/GiB/TiB (powers of 1024).
+    Text(String),
 }
 
 /// A spec file with many mirrors.
@@ -577,6 +589,9 @@ pub struct SpecFile {
     pub registries: BTreeMap<String, RegistrySettings>,
     /// Work directory (store and resumable state), relative to the spec; `--work-dir` overrides.
     pub work_dir: Option<PathBuf>,
+    /// The largest asset a download may bring (bytes, or `64GiB`, `500MB`; default 64 GiB); a
+    /// larger one fails its version, naming the URL.
+    pub max_asset_size: Option<Located<SizeValue>>,
     /// Mirrors by key. The key names the default repository.
     pub mirrors: BTreeMap<Located<String>, MirrorSpec>,
 }

@@ -11,7 +11,7 @@ use url::Url;
 use super::located::Located;
 use super::model::{
     AssetPatterns, ConcurrencySpec, ExcludeSpec, GeneratorSpec, LazyociFile, LazyociKind,
-    MirrorSpec, PackageFile, PlatformSpec, SourceKind, SourceSpec, SpecFile, TargetSpec,
+    MirrorSpec, PackageFile, PlatformSpec, SizeValue, SourceKind, SourceSpec, SpecFile, TargetSpec,
     VerifySpec,
 };
 use super::{
@@ -128,6 +128,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Spec, SpecError> {
             path: path.to_path_buf(),
             work_dir: file.work_dir.as_deref().map(|p| ctx.resolve(p)),
             registries: file.registries,
+            max_asset_size: max_asset_size(&ctx, file.max_asset_size.as_ref())?,
             mirrors,
         })
     } else {
@@ -140,6 +141,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Spec, SpecError> {
             path: path.to_path_buf(),
             work_dir: file.work_dir.as_deref().map(|p| ctx.resolve(p)),
             registries: file.registries.clone(),
+            max_asset_size: max_asset_size(&ctx, file.max_asset_size.as_ref())?,
             mirrors,
         })
     }
@@ -244,8 +246,25 @@ fn lazyoci(ctx: &Ctx<'_>, file: &LazyociFile) -> Result<Spec, SpecError> {
         path: ctx.path.to_path_buf(),
         work_dir: None,
         registries: BTreeMap::new(),
+        max_asset_size: crate::store::DEFAULT_MAX_ASSET_SIZE,
         mirrors,
     })
+}
+
+/// `max_asset_size` in bytes (the default when absent).
+fn max_asset_size(ctx: &Ctx<'_>, value: Option<&Located<SizeValue>>) -> Result<u64, SpecError> {
+    let Some(v) = value else {
+        return Ok(crate::store::DEFAULT_MAX_ASSET_SIZE);
+    };
+    let bytes = match &v.value {
+        SizeValue::Bytes(n) => Ok(*n),
+        SizeValue::Text(t) => super::size::parse(t),
+    }
+    .map_err(|e| ctx.err(v, "max_asset_size", e))?;
+    if bytes == 0 {
+        return Err(ctx.err(v, "max_asset_size", "must be more than 0 bytes"));
+    }
+    Ok(bytes)
 }
 
 /// The mirror fields shared by both shapes, borrowed.

@@ -307,9 +307,30 @@ pub(super) async fn download(
             }
             Step::Append { total } => total,
         };
+        // An endless body once filled the disk (10 GB a minute): honour the announced length
+        // and cap what arrives without one.
+        let limit = store.inner.max_download;
+        if let Some(total) = total.filter(|t| *t > limit) {
+            drop(response);
+            part.restart(None).await?;
+            return Err(StoreError::TooLarge {
+                url: safe,
+                limit,
+                announced: Some(total),
+            });
+        }
 
         let failure = loop {
             match response.chunk().await {
+                Ok(Some(bytes)) if part.len() + bytes.len() as u64 > limit => {
+                    drop(response);
+                    part.restart(None).await?;
+                    return Err(StoreError::TooLarge {
+                        url: safe,
+                        limit,
+                        announced: None,
+                    });
+                }
                 Ok(Some(bytes)) => part.write(&bytes).await?,
                 Ok(None) => break None,
                 Err(e) => break Some(redact::error_chain(&e.without_url())),

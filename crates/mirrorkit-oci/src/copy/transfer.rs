@@ -369,9 +369,11 @@ impl Transfer<'_> {
     ///   to a stream window of unread data, and a few of those used up the source connection's
     ///   window: the uploads holding the target's slots starved, waiting on data that could not
     ///   come. Every open source stream now has a consumer pulling it.
-    /// - each attempt runs under a stall watchdog ([`unless_stalled`]): no byte pulled from the
-    ///   source for the client's read timeout fails the attempt (then the item), whatever it waits
-    ///   on. No transfer waits without a timer.
+    /// - the streamed attempt runs under a stall watchdog ([`unless_stalled`]): once it has begun
+    ///   pulling, no byte from the source for the client's read timeout fails the attempt,
+    ///   whatever it waits on (queueing for a target slot before it begins is not a stall). The
+    ///   chunked retry sends each chunk as its own request, each under the HTTP layer's retries
+    ///   and timeouts, and may queue for a slot between chunks, so it is not watched as a whole.
     async fn upload(
         &self,
         registry: &crate::registry::Registry,
@@ -404,28 +406,27 @@ impl Transfer<'_> {
             }
         };
         tracing::debug!(%digest, error = %e, "streamed upload failed; sending the blob again");
-        let progress = Progress::new();
-        let stream = self.lazy_source(digest, &progress);
-        let n = unless_stalled(
-            registry.push_blob_stream(repo, digest, size, stream),
-            &progress,
-            limit,
-        )
-        .await
-        .map_err(stalled)??;
+        let stream = self.lazy_source(digest, &Progress::new());
+        let n = registry
+            .push_blob_stream(repo, digest, size, stream)
+            .await?;
         Ok(BlobOutcome::Copied(n))
     }
 
-    /// The source blob as a stream that sends its `GET` only when first polled, and records
-    /// every chunk in `progress`.
+    /// The source blob as a stream that sends its `GET` only when first polled (which begins
+    /// `progress`), and records every chunk in `progress`.
     fn lazy_source(&self, digest: &Digest, progress: &Progress) -> BlobStream {
         let source = self.source.clone();
         let digest = digest.clone();
+        let begun = progress.clone();
         let progress = progress.clone();
         Box::pin(
-            futures_util::stream::once(async move { source.open_blob(&digest).await })
-                .try_flatten()
-                .inspect_ok(move |chunk| progress.moved(chunk.len() as u64)),
+            futures_util::stream::once(async move {
+                begun.begin();
+                source.open_blob(&digest).await
+            })
+            .try_flatten()
+            .inspect_ok(move |chunk| progress.moved(chunk.len() as u64)),
         )
     }
 }
