@@ -28,6 +28,83 @@ pub struct PlatformParseError {
     pub input: String,
 }
 
+/// Operating systems a platform may name: Go's `GOOS` values (`go/build/syslist.go`), which the
+/// OCI image spec defers to, plus `unknown` (attestation manifests use `unknown/unknown`).
+pub const KNOWN_OS: &[&str] = &[
+    "aix",
+    "android",
+    "darwin",
+    "dragonfly",
+    "freebsd",
+    "hurd",
+    "illumos",
+    "ios",
+    "js",
+    "linux",
+    "nacl",
+    "netbsd",
+    "openbsd",
+    "plan9",
+    "solaris",
+    "wasip1",
+    "windows",
+    "zos",
+    "unknown",
+];
+
+/// Architectures a platform may name: Go's `GOARCH` values, plus `unknown`.
+pub const KNOWN_ARCH: &[&str] = &[
+    "386",
+    "amd64",
+    "amd64p32",
+    "arm",
+    "armbe",
+    "arm64",
+    "arm64be",
+    "loong64",
+    "mips",
+    "mipsle",
+    "mips64",
+    "mips64le",
+    "mips64p32",
+    "mips64p32le",
+    "ppc",
+    "ppc64",
+    "ppc64le",
+    "riscv",
+    "riscv64",
+    "s390",
+    "s390x",
+    "sparc",
+    "sparc64",
+    "wasm",
+    "unknown",
+];
+
+impl Platform {
+    /// Why this platform names an OS or architecture outside [`KNOWN_OS`] / [`KNOWN_ARCH`] (a
+    /// typo such as `linux/amd46` would otherwise match nothing, silently), or `None`.
+    pub fn unknown_part(&self) -> Option<String> {
+        if !KNOWN_OS.contains(&self.os.as_str()) {
+            return Some(format!(
+                "unknown operating system {:?} (known: {}; list custom platforms under \
+                 `custom_platforms:`)",
+                self.os,
+                KNOWN_OS.join(", ")
+            ));
+        }
+        if !KNOWN_ARCH.contains(&self.architecture.as_str()) {
+            return Some(format!(
+                "unknown architecture {:?} (known: {}; list custom platforms under \
+                 `custom_platforms:`)",
+                self.architecture,
+                KNOWN_ARCH.join(", ")
+            ));
+        }
+        None
+    }
+}
+
 impl FromStr for Platform {
     type Err = PlatformParseError;
 

@@ -106,3 +106,38 @@ fn a_spec_that_is_not_utf8_is_a_data_error_naming_where() {
         );
     }
 }
+
+#[test]
+fn validate_refuses_an_unknown_platform_unless_the_spec_lists_it_as_custom() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = |custom: &str| {
+        std::fs::write(
+            dir.path().join("mirror.yml"),
+            format!(
+                "{custom}mirrors:\n  t:\n    source: {{type: url_index, url: index.json}}\n    assets:\n      linux/amd64: [amd64]\n      plan9/mips99: [mips]\n"
+            ),
+        )
+        .unwrap();
+    };
+    spec("");
+    let out = run(mirrorkit(dir.path()).args(["validate", "mirror.yml"]));
+    assert_exit(&out, 65);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("mirror.yml") && stderr.contains("unknown architecture \"mips99\""),
+        "{stderr}"
+    );
+    // A typo in the OS is named as such.
+    std::fs::write(
+        dir.path().join("typo.yml"),
+        "mirrors:\n  t:\n    source: {type: url_index, url: index.json}\n    assets: {linx/amd64: [amd64]}\n",
+    )
+    .unwrap();
+    let out = run(mirrorkit(dir.path()).args(["validate", "typo.yml"]));
+    assert_exit(&out, 65);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown operating system \"linx\""));
+    // The escape hatch.
+    spec("custom_platforms: [plan9/mips99]\n");
+    let out = run(mirrorkit(dir.path()).args(["validate", "mirror.yml"]));
+    assert_exit(&out, 0);
+}

@@ -565,6 +565,9 @@ mirror_fields! {
         pub registries: BTreeMap<String, RegistrySettings>,
         /// The largest asset a download may bring (bytes, or `64GiB`, `500MB`; default 64 GiB).
         pub max_asset_size: Option<Located<SizeValue>>,
+        /// `os/arch` pairs allowed beyond Go's GOOS/GOARCH lists (e.g. `myos/myarch`).
+        #[serde(default)]
+        pub custom_platforms: Vec<String>,
     }
 }
 
@@ -592,6 +595,10 @@ pub struct SpecFile {
     /// The largest asset a download may bring (bytes, or `64GiB`, `500MB`; default 64 GiB); a
     /// larger one fails its version, naming the URL.
     pub max_asset_size: Option<Located<SizeValue>>,
+    /// `os/arch` pairs allowed beyond Go's GOOS/GOARCH lists (e.g. `myos/myarch`); any other
+    /// unknown OS or architecture is an error (a typo would match nothing, silently).
+    #[serde(default)]
+    pub custom_platforms: Vec<String>,
     /// Mirrors by key. The key names the default repository.
     pub mirrors: BTreeMap<Located<String>, MirrorSpec>,
 }

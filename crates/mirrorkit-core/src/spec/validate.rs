@@ -28,9 +28,27 @@ struct Ctx<'a> {
     path: &'a Path,
     /// The spec's directory, absolute, for resolving relative paths.
     dir: PathBuf,
+    /// `custom_platforms:`: `os/arch` pairs allowed beyond the known ones.
+    custom_platforms: Vec<String>,
 }
 
 impl Ctx<'_> {
+    /// Refuse a platform whose OS or architecture is unknown, unless `custom_platforms:` lists it.
+    fn known_platform<T>(
+        &self,
+        at: &Located<T>,
+        field: &str,
+        p: &Platform,
+    ) -> Result<(), SpecError> {
+        let pair = format!("{}/{}", p.os, p.architecture);
+        match p.unknown_part() {
+            Some(why) if !self.custom_platforms.contains(&pair) => {
+                Err(self.err(at, field, format!("{p}: {why}")))
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn err<T>(
         &self,
         at: &Located<T>,
@@ -105,7 +123,11 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Spec, SpecError> {
         })
         .unwrap_or(Path::new("."));
     let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let ctx = Ctx { path, dir };
+    let mut ctx = Ctx {
+        path,
+        dir,
+        custom_platforms: Vec::new(),
+    };
 
     let shape: Shape = serde_saphyr::from_str(text).map_err(|e| yaml_error(path, &e))?;
     if shape.upstreams.is_some() && shape.mirrors.is_none() {
@@ -114,6 +136,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Spec, SpecError> {
     }
     if shape.mirrors.is_some() {
         let file: SpecFile = serde_saphyr::from_str(text).map_err(|e| yaml_error(path, &e))?;
+        ctx.custom_platforms = file.custom_platforms.clone();
         if file.mirrors.is_empty() {
             return Err(ctx.err_nowhere("mirrors", "no mirrors defined"));
         }
@@ -133,6 +156,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Spec, SpecError> {
         })
     } else {
         let file: PackageFile = serde_saphyr::from_str(text).map_err(|e| yaml_error(path, &e))?;
+        ctx.custom_platforms = file.custom_platforms.clone();
         let m = mirror(&ctx, &file.name, (&file).into(), None)?;
         check_registries(&ctx, &file.registries)?;
         let mut mirrors = vec![m];
@@ -1279,11 +1303,12 @@ fn oci_source(ctx: &Ctx<'_>, s: &SourceSpec, field: &str) -> Result<SourceConfig
         Some(list) => {
             let mut out = Vec::new();
             for p in &list.value {
-                out.push(
-                    p.value
-                        .parse::<Platform>()
-                        .map_err(|e| ctx.err(p, format!("{field}.platforms"), e.to_string()))?,
-                );
+                let parsed = p
+                    .value
+                    .parse::<Platform>()
+                    .map_err(|e| ctx.err(p, format!("{field}.platforms"), e.to_string()))?;
+                ctx.known_platform(p, &format!("{field}.platforms"), &parsed)?;
+                out.push(parsed);
             }
             if out.is_empty() {
                 return Err(ctx.err(
@@ -1529,6 +1554,7 @@ fn platforms(
                 .map_err(|e: crate::platform::PlatformParseError| {
                     ctx.err(platform, &pfield, e.to_string())
                 })?;
+        ctx.known_platform(platform, &pfield, &parsed)?;
         if patterns.value.is_empty() {
             return Err(ctx.err(patterns, &pfield, "at least one pattern is needed"));
         }

@@ -164,7 +164,7 @@ impl Registry {
         url.query_pairs_mut()
             .append_pair("digest", &digest.to_string());
         let same_host = url.origin() == self.base.origin();
-        let _permit = self.http.limits().acquire(&url).await;
+        let permit = self.http.limits().acquire(&url).await;
         let mut req = self
             .http
             .reqwest()
@@ -176,6 +176,10 @@ impl Registry {
             req = req.header(AUTHORIZATION, auth);
         }
         let result = req.send().await;
+        // The slot goes back before anything else is sent: `cancel_upload` below asks for a slot
+        // of its own, and with every slot held by a failing PUT that waited forever (all 8 slots
+        // of a target, after HTTP/2 flow control made their PUTs time out together).
+        drop(permit);
         let recorded = failure.lock().ok().and_then(|mut f| f.take());
         let resp = match (result, recorded) {
             (_, Some(e)) => {
