@@ -216,7 +216,15 @@ impl Catalog {
                 Some((_, bytes)) => index_entries(&bytes).ok_or_else(|| {
                     format!("{repo}:{} is not an image index with platforms", p.tag)
                 })?,
-                None => BTreeMap::new(),
+                // Listed but not readable: another run is writing the tag right now (a registry
+                // lists a tag before its link is written). Not remembered as "no platforms",
+                // which made an alias look right while it pointed below the new version.
+                None => {
+                    return Err(format!(
+                        "{repo}:{} is listed but cannot be read (yet)",
+                        p.tag
+                    ));
+                }
             };
             p.entries = Some(entries);
         }
@@ -475,7 +483,15 @@ pub async fn settle<T: Target>(
             .await
             .map_err(|e| format!("cannot re-read the tags of {repo}: {e}"))?;
         let repair = round < SETTLE_ROUNDS;
-        let states = check_aliases(target, repo, catalog, repair, Some(&moved)).await?;
+        let states = match check_aliases(target, repo, catalog, repair, Some(&moved)).await {
+            Ok(states) => states,
+            // A version another run is publishing this instant: look again shortly.
+            Err(_) if repair => {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let drifted: Vec<&AliasState> = states.iter().filter(|s| s.state != "ok").collect();
         if drifted.is_empty() {
             return Ok(repaired);

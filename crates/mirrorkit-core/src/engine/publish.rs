@@ -88,20 +88,40 @@ pub(super) async fn push_version<T: Target>(
     let outcome: Result<PushedIndex, TargetError> = async {
         let mut entries = Vec::new();
         for p in &ready.platforms {
-            target
-                .push_blob(repo, &p.layer.digest, p.layer.size, &p.layer.path)
-                .await?;
-            target
-                .push_blob(repo, &p.config.digest, p.config.size, &p.config_path)
-                .await?;
-            target
-                .push_manifest(
-                    repo,
-                    &p.manifest_digest.to_string(),
-                    ocx::MEDIA_TYPE_IMAGE_MANIFEST,
-                    &p.manifest,
-                )
-                .await?;
+            let push_blobs = async || -> Result<(), TargetError> {
+                target
+                    .push_blob(repo, &p.layer.digest, p.layer.size, &p.layer.path)
+                    .await?;
+                target
+                    .push_blob(repo, &p.config.digest, p.config.size, &p.config_path)
+                    .await?;
+                Ok(())
+            };
+            let push_manifest = async || {
+                target
+                    .push_manifest(
+                        repo,
+                        &p.manifest_digest.to_string(),
+                        ocx::MEDIA_TYPE_IMAGE_MANIFEST,
+                        &p.manifest,
+                    )
+                    .await
+            };
+            push_blobs().await?;
+            match push_manifest().await {
+                // Two runs uploading the same blob (an identical config) into one repository:
+                // docker-registry has answered the manifest with MANIFEST_BLOB_UNKNOWN while the
+                // other upload of that blob committed. Check the blobs again (uploading any that
+                // is missing) and try once more.
+                Err(TargetError::Rejected { reason, .. }) if reason.contains("BLOB_UNKNOWN") => {
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    push_blobs().await?;
+                    push_manifest().await?;
+                }
+                other => {
+                    other?;
+                }
+            }
             entries.push((
                 p.report.platform.clone(),
                 ocx::Descriptor {
