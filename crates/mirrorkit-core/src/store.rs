@@ -45,10 +45,21 @@ pub struct Blob {
 /// credential-free.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// Local I/O failed (disk full, permissions, missing source file).
+    /// The store's own I/O failed (disk full, permissions in the work dir): every later item
+    /// would fail the same way.
     #[error("I/O error at {}: {source}", path.display())]
     Io {
         /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A local source (a `file://` asset) could not be read: missing, unreadable, or changed
+    /// while it was copied. Only that item fails.
+    #[error("cannot read the local source {}: {source}", path.display())]
+    LocalSource {
+        /// The source file.
         path: PathBuf,
         /// The underlying error.
         #[source]
@@ -131,6 +142,7 @@ impl StoreError {
             StoreError::Status { .. }
             | StoreError::ChecksumMismatch { .. }
             | StoreError::Protocol { .. }
+            | StoreError::LocalSource { .. }
             | StoreError::UnsupportedScheme { .. }
             | StoreError::TooLarge { .. } => ExitCode::ItemFailed,
         }
@@ -138,6 +150,13 @@ impl StoreError {
 
     fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
         move |source| StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    fn source(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+        move |source| StoreError::LocalSource {
             path: path.to_path_buf(),
             source,
         }
@@ -283,7 +302,7 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {
                 let (tmp, copied, _, _) = copy_hashing(path, &self.inner.tmp, false)?;
                 if copied != digest {
-                    return Err(StoreError::Io {
+                    return Err(StoreError::LocalSource {
                         path: path.to_path_buf(),
                         source: std::io::Error::other("file changed while it was ingested"),
                     });
@@ -513,7 +532,7 @@ fn copy_hashing(
     tmp_dir: &Path,
     sha512: bool,
 ) -> Result<(tempfile::NamedTempFile, Digest, Option<Digest>, u64), StoreError> {
-    let mut input = std::fs::File::open(src).map_err(StoreError::io(src))?;
+    let mut input = std::fs::File::open(src).map_err(StoreError::source(src))?;
     let mut out = tempfile::Builder::new()
         .suffix(".tmp")
         .tempfile_in(tmp_dir)
@@ -521,12 +540,14 @@ fn copy_hashing(
     let mut hashers = Hashers::new(sha512);
     let mut buf = vec![0u8; CHUNK];
     loop {
-        let n = input.read(&mut buf).map_err(StoreError::io(src))?;
+        let n = input.read(&mut buf).map_err(StoreError::source(src))?;
         if n == 0 {
             break;
         }
         hashers.update(&buf[..n]);
-        out.write_all(&buf[..n])
+        // The file, not the `NamedTempFile`: its errors repeat the path we add ourselves.
+        out.as_file_mut()
+            .write_all(&buf[..n])
             .map_err(StoreError::io(out.path()))?;
     }
     out.as_file()

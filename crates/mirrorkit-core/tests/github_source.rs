@@ -320,7 +320,7 @@ async fn a_persistent_429_beyond_the_wait_fails_with_69() {
 }
 
 #[tokio::test]
-async fn a_malformed_answer_fails_with_69_naming_the_url() {
+async fn a_malformed_answer_fails_with_65_naming_the_url() {
     let fake = five_releases();
     fake.set_malformed(true);
     let cache = tempfile::tempdir().unwrap();
@@ -333,7 +333,8 @@ async fn a_malformed_answer_fails_with_69_naming_the_url() {
     .await
     .unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, SourceError::Unreachable { .. }), "{msg}");
+    assert!(matches!(err, SourceError::Malformed { .. }), "{msg}");
+    assert_eq!(err.exit_code(), ExitCode::Data);
     assert!(
         msg.contains(&format!("{}/repos/acme/tool/releases", fake.api_url())),
         "{msg}"
@@ -371,10 +372,15 @@ async fn broken_pagination_is_refused() {
     fake.set_link_fault(LinkFault::Loop);
     let err = list(&fake, None).await.unwrap_err();
     assert!(err.to_string().contains("pagination loop"), "{err}");
+    assert_eq!(
+        err.exit_code(),
+        ExitCode::Data,
+        "the answer is wrong, not missing"
+    );
     assert!(fake.api_requests().len() <= 3);
 
     fake.set_link_fault(LinkFault::OtherOrigin);
     let err = list(&fake, Some(TOKEN)).await.unwrap_err();
     assert!(err.to_string().contains("not on the API's origin"), "{err}");
-    assert_eq!(err.exit_code(), ExitCode::Unavailable);
+    assert_eq!(err.exit_code(), ExitCode::Data);
 }

@@ -370,7 +370,9 @@ async fn file_urls_are_copied_and_hashed() {
 
     let missing = url::Url::from_file_path(dir.path().join("nope")).unwrap();
     let err = store.fetch(&client(), &missing, None).await.unwrap_err();
-    assert_eq!(err.exit_code(), ExitCode::Io);
+    // The source is missing, not the work dir broken: only that item fails.
+    assert!(matches!(err, StoreError::LocalSource { .. }), "{err}");
+    assert_eq!(err.exit_code(), ExitCode::ItemFailed);
     assert!(err.to_string().contains("nope"), "{err}");
 
     let ftp = url::Url::parse("ftp://example.org/x").unwrap();

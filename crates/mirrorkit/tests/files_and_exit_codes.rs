@@ -141,3 +141,75 @@ fn validate_refuses_an_unknown_platform_unless_the_spec_lists_it_as_custom() {
     let out = run(mirrorkit(dir.path()).args(["validate", "mirror.yml"]));
     assert_exit(&out, 0);
 }
+
+/// A small tmpfs mounted on a temp dir, unmounted when dropped; `None` where this process may
+/// not mount (not root, no mount namespace rights).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().ok()?;
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        status.success().then_some(SmallDisk { dir })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_work_dir_stops_the_run_with_74_and_publishes_nothing() {
+    let Some(disk) = SmallDisk::mount("512k") else {
+        eprintln!(
+            "SKIPPED: cannot mount a tmpfs here (needs root); the full-disk exit code is not tested"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut versions = Vec::new();
+    for (i, v) in ["1.0.0", "1.1.0", "1.2.0"].iter().enumerate() {
+        let name = format!("t-{v}-linux-amd64.tar.gz");
+        let asset = tar_gz_asset(dir.path(), &name, "t", &noise(i as u64 + 20, 2 << 20));
+        versions.push((*v, vec![(name.clone(), name, Some(file_digest(&asset)))]));
+    }
+    std::fs::write(dir.path().join("index.json"), index_json(&versions)).unwrap();
+    std::fs::write(
+        dir.path().join("mirror.yml"),
+        "name: t\nsource: {type: url_index, url: index.json}\nassets: {linux/amd64: [linux-amd64]}\nstrip_components: 1\n",
+    )
+    .unwrap();
+    let out = run(mirrorkit(dir.path())
+        .args(["sync", "mirror.yml", "--format", "json", "--work-dir"])
+        .arg(disk.dir.path()));
+    assert_exit(&out, 74);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("work dir"), "{stderr}");
+    assert!(
+        stderr.contains(&disk.dir.path().display().to_string()),
+        "names the full directory: {stderr}"
+    );
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    let r = report(&out);
+    assert_eq!(r["mirrors"][0]["error"]["exit_code"], 74, "{r}");
+    // Nothing was tagged.
+    let index = dir.path().join("oci/t/index.json");
+    if index.exists() {
+        let text = std::fs::read_to_string(&index).unwrap();
+        assert!(
+            !text.contains("org.opencontainers.image.ref.name"),
+            "{text}"
+        );
+    }
+}

@@ -251,3 +251,48 @@ fn max_asset_size_must_be_a_size() {
         "{stderr}"
     );
 }
+
+/// The README's rule for upstream documents: missing (404) is 69, the upstream is not serving
+/// what the spec names; a successful answer that is not the document is 65. Both name the URL.
+#[test]
+fn a_missing_index_is_69_and_one_that_is_not_a_document_is_65() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let html = b"<!doctype html><html><body>Welcome to our CDN</body></html>\n";
+    std::fs::write(files.join("index.json"), html).unwrap();
+    std::fs::create_dir_all(files.join("charts")).unwrap();
+    std::fs::write(files.join("charts/index.yaml"), html).unwrap();
+    let server = FileServer::start(&files);
+    let cases = [
+        ("url_index", "/gone/index.json", 69),
+        ("url_index", "/index.json", 65),
+        ("helm", "/gone/index.yaml", 69),
+        ("helm", "/charts/index.yaml", 65),
+    ];
+    for (kind, path, code) in cases {
+        let source = match kind {
+            "url_index" => format!(
+                "source: {{type: url_index, url: '{}'}}\nassets: {{linux/amd64: [linux-amd64]}}\nasset_type: binary\n",
+                server.url(path)
+            ),
+            _ => format!(
+                "source: {{type: helm, repo: '{}', chart: app}}\n",
+                server.url(path.trim_end_matches("/index.yaml"))
+            ),
+        };
+        std::fs::write(
+            dir.path().join("mirror.yml"),
+            format!("name: m\ntarget: {{layout: oci}}\n{source}"),
+        )
+        .unwrap();
+        let out = run(mirrorkit(dir.path()).args(["sync", "mirror.yml"]));
+        assert_exit(&out, code);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&server.url(path)),
+            "{kind} {path}: names the URL: {stderr}"
+        );
+        assert!(!dir.path().join("oci/m").exists(), "nothing was published");
+    }
+}

@@ -545,13 +545,13 @@ fn an_exhausted_rate_limit_exits_69_saying_when_to_retry_and_never_shows_the_tok
 }
 
 #[test]
-fn an_api_answer_that_is_not_json_exits_69_naming_the_url() {
+fn an_api_answer_that_is_not_json_exits_65_naming_the_url() {
     let w = World::new();
     w.release("v1.0.0", &["linux-amd64"], false);
     w.gh.set_malformed(true);
     w.spec("");
     let out = run(mirrorkit(w.dir.path()).args(["sync", "mirror.yml"]));
-    assert_exit(&out, 69);
+    assert_exit(&out, 65);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/repos/acme/tool/releases"), "{err}");
 }

@@ -29,7 +29,7 @@ use crate::source::SourceError;
 use crate::spec::{Mirror, SourceConfig, Spec, TargetConfig};
 use crate::store::Store;
 use crate::target::{Target, TargetError};
-use prepare::{Tools, prepare_version};
+use prepare::{Tools, Unprepared, prepare_version};
 use publish::{Publisher, Stamp, push_version};
 
 /// Image and chart mirrors copied at once.
@@ -327,7 +327,14 @@ where
                         }
                     }
                 }
-                Err(r) => r,
+                Err(Unprepared { report, local_io }) => {
+                    // The work dir is full or unwritable: every other version would fail the
+                    // same way, so stop with 74 as for an unwritable target.
+                    if let Some(message) = local_io {
+                        fatal = Some(fail(format!("work dir: {message}"), ExitCode::Io));
+                    }
+                    report
+                }
             };
             let failed = vreport.status == Status::Failed;
             progress(Progress::VersionDone {

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::planned_report;
 use crate::digest::{Algorithm, Digest, Hasher};
+use crate::exit::ExitCode;
 use crate::http::HttpClient;
 use crate::package::layer::{self as package, BuiltLayer, LayerOptions};
 use crate::package::ocx;
@@ -46,6 +47,20 @@ pub(super) struct PreparedPlatform {
     pub(super) manifest_digest: Digest,
 }
 
+/// A version that could not be prepared: its report, and, when the cause was the work dir
+/// itself (full, unwritable), the message that stops the run with exit 74, since every later
+/// version would fail the same way.
+pub(super) struct Unprepared {
+    pub(super) report: VersionReport,
+    pub(super) local_io: Option<String>,
+}
+
+/// A platform that could not be prepared (see [`Unprepared`]).
+struct PlatformFailure {
+    report: PlatformReport,
+    local_io: Option<String>,
+}
+
 pub(super) struct PreparedVersion {
     pub(super) started: Instant,
     pub(super) platforms: Vec<PreparedPlatform>,
@@ -63,17 +78,18 @@ pub(super) async fn prepare_version<'p>(
     mirror: &Mirror,
     plan: &'p VersionPlan,
     tools: &Tools<'_>,
-) -> (&'p VersionPlan, Result<PreparedVersion, VersionReport>) {
+) -> (&'p VersionPlan, Result<PreparedVersion, Unprepared>) {
     let started = Instant::now();
     let dir = task_dir(tools.work_dir, mirror, &plan.version);
     let mut report = planned_report(plan, Status::Failed);
     let checksums = match &plan.checksums_url {
         Some(url) => match fetch_checksums(tools, url).await {
             Ok(map) => Some(map),
-            Err(e) => {
-                report.reason = Some(e);
+            Err((e, local)) => {
+                report.reason = Some(e.clone());
                 report.duration_ms = started.elapsed().as_millis() as u64;
-                return (plan, Err(report));
+                let local_io = local.then_some(e);
+                return (plan, Err(Unprepared { report, local_io }));
             }
         },
         None => None,
@@ -100,6 +116,7 @@ pub(super) async fn prepare_version<'p>(
     let mut asset_digests = Vec::new();
     let mut warnings = Vec::new();
     let mut first_error = None;
+    let mut local_io = None;
     for outcome in outcomes {
         match outcome {
             Ok((p, asset_digest, warning)) => {
@@ -107,7 +124,13 @@ pub(super) async fn prepare_version<'p>(
                 warnings.extend(warning);
                 platforms.push(p);
             }
-            Err(r) => {
+            Err(PlatformFailure {
+                report: r,
+                local_io: io,
+            }) => {
+                if local_io.is_none() {
+                    local_io = io;
+                }
                 if first_error.is_none() {
                     first_error = Some(format!(
                         "{}: {}",
@@ -140,7 +163,7 @@ pub(super) async fn prepare_version<'p>(
         }
         report.reason = Some(reason);
         report.duration_ms = started.elapsed().as_millis() as u64;
-        return (plan, Err(report));
+        return (plan, Err(Unprepared { report, local_io }));
     }
     (
         plan,
@@ -194,11 +217,11 @@ fn layer_options(mirror: &Mirror, platform: &PlatformAssets, threads: u32) -> La
 const MAX_CHECKSUMS_BYTES: u64 = 4 << 20;
 
 /// Download and parse a version's checksums file (through the store, so it is verified-once
-/// and resumable like any asset).
+/// and resumable like any asset). The error says whether the work dir itself failed.
 async fn fetch_checksums(
     tools: &Tools<'_>,
     url: &url::Url,
-) -> Result<BTreeMap<String, Digest>, String> {
+) -> Result<BTreeMap<String, Digest>, (String, bool)> {
     let safe = crate::http::redact::SafeUrl::new(url);
     let blob = {
         let _slot = tools.downloads.acquire().await;
@@ -206,19 +229,27 @@ async fn fetch_checksums(
             .store
             .fetch(tools.http, url, None)
             .await
-            .map_err(|e| format!("checksums file: {e}"))?
+            .map_err(|e| {
+                (
+                    format!("checksums file: {e}"),
+                    e.exit_code() == ExitCode::Io,
+                )
+            })?
     };
+    let item = |e: String| (e, false);
     if blob.size > MAX_CHECKSUMS_BYTES {
-        return Err(format!(
+        return Err(item(format!(
             "checksums file {safe} is {} bytes, more than a checksums file should be",
             blob.size
-        ));
+        )));
     }
-    let text = tokio::fs::read_to_string(&blob.path)
-        .await
-        .map_err(|e| format!("checksums file {safe}: {e}"))?;
+    // Not UTF-8 is the document's fault; any other read error is the store's.
+    let text = tokio::fs::read_to_string(&blob.path).await.map_err(|e| {
+        let local = e.kind() != std::io::ErrorKind::InvalidData;
+        (format!("checksums file {safe}: {e}"), local)
+    })?;
     crate::source::checksums::parse_checksums(&text)
-        .map_err(|e| format!("checksums file {safe}: {e}"))
+        .map_err(|e| item(format!("checksums file {safe}: {e}")))
 }
 
 /// The digest an asset is checked against, and a second one to check as well, following the
@@ -358,7 +389,7 @@ async fn prepare_platform(
     tools: &Tools<'_>,
     dir: &Path,
     checksums: Option<&BTreeMap<String, Digest>>,
-) -> Result<(PreparedPlatform, Digest, Option<String>), PlatformReport> {
+) -> Result<(PreparedPlatform, Digest, Option<String>), PlatformFailure> {
     let started = Instant::now();
     let mut report = PlatformReport {
         platform: platform.clone(),
@@ -371,11 +402,17 @@ async fn prepare_platform(
         manifest_digest: None,
         duration_ms: 0,
     };
-    let failed = |mut r: PlatformReport, reason: String| {
-        r.reason = Some(reason);
+    // `failed`: the item's fault (or upstream's); `local`: the work dir's, which stops the run.
+    let finish = |mut r: PlatformReport, reason: String, local: bool| {
+        r.reason = Some(reason.clone());
         r.duration_ms = started.elapsed().as_millis() as u64;
-        r
+        PlatformFailure {
+            report: r,
+            local_io: local.then_some(reason),
+        }
     };
+    let failed = |r, reason| finish(r, reason, false);
+    let local = |r, reason| finish(r, reason, true);
     let Some(settings) = mirror.platforms.iter().find(|p| &p.platform == platform) else {
         return Err(failed(report, "platform not declared in the spec".into()));
     };
@@ -417,6 +454,7 @@ async fn prepare_platform(
                     format!("{e} (the expected digest is from the checksums file)"),
                 ));
             }
+            Err(e) if e.exit_code() == ExitCode::Io => return Err(local(report, e.to_string())),
             Err(e) => return Err(failed(report, e.to_string())),
         }
     };
@@ -441,12 +479,12 @@ async fn prepare_platform(
                     ),
                 ));
             }
-            Err(e) => return Err(failed(report, format!("cannot hash {}: {e}", asset.name))),
+            Err(e) => return Err(local(report, format!("cannot hash {}: {e}", asset.name))),
         }
     }
     let pdir = dir.join(platform.slug());
     if let Err(e) = tokio::fs::create_dir_all(&pdir).await {
-        return Err(failed(
+        return Err(local(
             report,
             format!("cannot create {}: {e}", pdir.display()),
         ));
@@ -482,6 +520,9 @@ async fn prepare_platform(
                     record_layer(&pdir, &blob.digest, &fingerprint, &l).await;
                     l
                 }
+                Ok(Err(e)) if e.exit_code() == ExitCode::Io => {
+                    return Err(local(report, e.to_string()));
+                }
                 Ok(Err(e)) => return Err(failed(report, e.to_string())),
                 Err(e) => return Err(failed(report, format!("packaging task failed: {e}"))),
             }
@@ -494,7 +535,7 @@ async fn prepare_platform(
     let config = ocx::Descriptor::for_bytes(ocx::MEDIA_TYPE_PACKAGE_CONFIG, &config_bytes);
     let config_path = pdir.join("config.json");
     if let Err(e) = tokio::fs::write(&config_path, &config_bytes).await {
-        return Err(failed(
+        return Err(local(
             report,
             format!("cannot write {}: {e}", config_path.display()),
         ));

@@ -19,8 +19,11 @@
 //!   `x-ratelimit-reset` + 1 s) as long as the total wait stays within
 //!   [`GithubSource::max_rate_limit_wait`]; otherwise it fails with exit 69 saying when to retry.
 //!
-//! Errors: unreachable, 404, 5xx, exhausted rate limit and answers that are not the expected JSON
-//! are [`SourceError::Unreachable`] (69); 401 and other 403s are [`SourceError::Denied`] (77).
+//! Errors: unreachable, 404, 5xx and an exhausted rate limit are [`SourceError::Unreachable`]
+//! (69: the answer is not there, try later or fix the URL); a successful answer that is not the
+//! expected JSON, or whose `Link` header points somewhere it must not, is
+//! [`SourceError::Malformed`] (65: the document is wrong); 401 and other 403s are
+//! [`SourceError::Denied`] (77).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -318,7 +321,7 @@ async fn list_all(ctx: &mut Ctx<'_>, first: Url) -> Result<Vec<ApiRelease>, Sour
         let Some(next) = page.link.as_deref().and_then(next_link) else {
             return Ok(out);
         };
-        let unexpected = |reason: String| SourceError::Unreachable {
+        let unexpected = |reason: String| SourceError::Malformed {
             what: SafeUrl::new(&url).to_string(),
             reason,
         };
@@ -402,7 +405,11 @@ async fn fetch_page(ctx: &mut Ctx<'_>, url: &Url) -> Result<Page, SourceError> {
             let body = read_body(response, MAX_PAGE_BYTES)
                 .await
                 .map_err(|reason| unreachable(ctx.scrub(&reason)))?;
-            let releases = parse_page(&body, &headers).map_err(|r| unreachable(ctx.scrub(&r)))?;
+            let releases =
+                parse_page(&body, &headers).map_err(|reason| SourceError::Malformed {
+                    what: what.clone(),
+                    reason: ctx.scrub(&reason),
+                })?;
             if let (Some(cache), Some(etag)) = (&cache, header_str(&headers, "etag")) {
                 cache.store(url, &etag, link.as_deref(), &body).await;
             }
