@@ -8,7 +8,9 @@ use sha2::{Digest as _, Sha256, Sha512};
 /// A digest algorithm mirrorkit can verify.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Algorithm {
+    /// SHA-256, the OCI default.
     Sha256,
+    /// SHA-512 (npm integrity, some checksums files).
     Sha512,
 }
 
@@ -118,7 +120,9 @@ impl<'de> serde::Deserialize<'de> for Digest {
 
 /// An incremental hasher for either algorithm, fed while bytes are copied.
 pub enum Hasher {
+    /// Computing a SHA-256.
     Sha256(Sha256),
+    /// Computing a SHA-512.
     Sha512(Sha512),
 }
 

@@ -4,6 +4,9 @@
 //! The flow is one direction: spec → [`source`] discovery → [`plan`] → [`store`] (fetch + verify)
 //! → [`package`] → [`target`] publish → [`report`].
 
+// A library reports through `tracing` and its return values; only the binary prints.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod digest;
 pub mod engine;
 pub mod exit;

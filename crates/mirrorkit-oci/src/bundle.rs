@@ -568,7 +568,7 @@ pub async fn export(
 
 /// Serialising the two documents through one closure.
 mod erased {
-    pub trait Json {
+    pub(super) trait Json {
         fn to_json(&self) -> Vec<u8>;
     }
     impl<T: serde::Serialize> Json for T {

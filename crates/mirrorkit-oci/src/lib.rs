@@ -10,6 +10,8 @@
 //! - [`copy`](mod@copy): [`copy()`] an image or index between any two of them.
 //! - [`target`]: [`target::AnyTarget`], either kind behind one `Target`.
 
+// A library reports through `tracing` and its return values; only the binary prints.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
 #![warn(missing_docs)]
 
 pub mod archive;

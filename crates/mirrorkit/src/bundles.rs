@@ -201,7 +201,7 @@ fn reference_item(s: &str) -> Result<ExportItem, ExitCode> {
 }
 
 /// `export SPEC|REF... --output PATH`.
-pub async fn export(args: ExportArgs) -> ExitCode {
+pub(crate) async fn export(args: ExportArgs) -> ExitCode {
     let mut insecure = args.insecure_registries.clone();
     let (items, spec_origin) = if args.sources.len() == 1 && !is_reference(&args.sources[0]) {
         match spec_items(
@@ -298,7 +298,7 @@ pub async fn export(args: ExportArgs) -> ExitCode {
 }
 
 /// `import PATH --to TARGET`.
-pub async fn import(args: ImportArgs) -> ExitCode {
+pub(crate) async fn import(args: ImportArgs) -> ExitCode {
     let target = match ImportTarget::parse(&args.to) {
         Ok(t) => t,
         Err(e) => return fail(&e),
@@ -333,7 +333,7 @@ pub async fn import(args: ImportArgs) -> ExitCode {
 }
 
 /// `bundle verify|ls PATH`.
-pub async fn bundle(cmd: BundleCommand) -> ExitCode {
+pub(crate) async fn bundle(cmd: BundleCommand) -> ExitCode {
     let (path, format, verify) = match &cmd {
         BundleCommand::Verify { path, format } => (path, *format, true),
         BundleCommand::Ls { path, format } => (path, *format, false),

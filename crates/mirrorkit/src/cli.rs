@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// images, charts, packages — published to an OCI registry or an OCI image layout.
 #[derive(Debug, Parser)]
 #[command(name = "mirrorkit", version)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Log verbosity (logs go to stderr).
     #[arg(long, global = true, value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
@@ -22,7 +22,7 @@ pub struct Cli {
 
 /// Log verbosity.
 #[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum LogLevel {
+pub(crate) enum LogLevel {
     Trace,
     Debug,
     Info,
@@ -32,7 +32,7 @@ pub enum LogLevel {
 
 /// Colour choice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Color {
+pub(crate) enum Color {
     Auto,
     Always,
     Never,
@@ -40,7 +40,7 @@ pub enum Color {
 
 /// Output format of commands that report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// A table and a summary line.
     Plain,
     /// The report as JSON (documented in docs/report.md).
@@ -48,7 +48,7 @@ pub enum Format {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Mirror what the spec selects: discover, plan, download, verify, package, push.
     Sync(SyncArgs),
     /// Show what `sync` would do, without downloading or pushing (= sync --dry-run).
@@ -92,7 +92,7 @@ pub enum Command {
 
 /// Which JSON Schema to print.
 #[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum SchemaTarget {
+pub(crate) enum SchemaTarget {
     /// The spec file (mirror.yml), both forms.
     Spec,
     /// The url_index source document.
@@ -100,7 +100,7 @@ pub enum SchemaTarget {
 }
 
 #[derive(Debug, Args)]
-pub struct SyncArgs {
+pub(crate) struct SyncArgs {
     /// The spec file.
     pub spec: PathBuf,
     /// Only this mirror (repeatable; `--chart` is accepted too, as lazyoci spells it).
@@ -159,7 +159,7 @@ fn version_name(s: &str) -> Result<String, String> {
 
 /// Bundle layout on disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum BundleFormatArg {
+pub(crate) enum BundleFormatArg {
     /// A directory.
     OciLayout,
     /// A tar of the layout.
@@ -168,7 +168,7 @@ pub enum BundleFormatArg {
 
 /// Archive compression.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum CompressArg {
+pub(crate) enum CompressArg {
     /// zstd.
     Zstd,
     /// gzip.
@@ -178,7 +178,7 @@ pub enum CompressArg {
 }
 
 #[derive(Debug, Args)]
-pub struct ExportArgs {
+pub(crate) struct ExportArgs {
     /// A spec file, or image references (docker://HOST/REPO:TAG, oci:DIR:TAG).
     #[arg(required = true, value_name = "SPEC|REF")]
     pub sources: Vec<String>,
@@ -210,7 +210,7 @@ pub struct ExportArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ImportArgs {
+pub(crate) struct ImportArgs {
     /// The bundle: a directory, an archive, or the first of its parts.
     pub path: PathBuf,
     /// Where to: docker://HOST[:PORT][/NAMESPACE] or oci:DIR.
@@ -231,7 +231,7 @@ pub struct ImportArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum BundleCommand {
+pub(crate) enum BundleCommand {
     /// Check a bundle: every blob against its digest, every image complete, the format known.
     Verify {
         /// The bundle.
@@ -251,7 +251,7 @@ pub enum BundleCommand {
 }
 
 /// `4GiB`, `700MiB`, `1G`, `1048576`: a size in bytes.
-pub fn parse_size(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t
         .find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -277,7 +277,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 
 /// What `cascade` does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum CascadeAction {
+pub(crate) enum CascadeAction {
     /// Report drift; exit 1 when any rolling tag is wrong or missing.
     Check,
     /// Push the expected index for every rolling tag that is wrong or missing.
@@ -285,7 +285,7 @@ pub enum CascadeAction {
 }
 
 #[derive(Debug, Args)]
-pub struct CascadeArgs {
+pub(crate) struct CascadeArgs {
     /// check or repair.
     #[arg(value_enum)]
     pub action: CascadeAction,
@@ -304,7 +304,7 @@ pub struct CascadeArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct CopyArgs {
+pub(crate) struct CopyArgs {
     /// Source reference.
     pub src: String,
     /// Destination reference.

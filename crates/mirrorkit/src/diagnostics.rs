@@ -8,7 +8,7 @@ use mirrorkit_core::exit::ExitCode;
 use mirrorkit_core::spec::SpecError;
 
 /// Configure miette's renderer once.
-pub fn init(color: bool) {
+pub(crate) fn init(color: bool) {
     let _ = miette::set_hook(Box::new(move |_| {
         Box::new(
             miette::MietteHandlerOpts::new()
@@ -22,7 +22,7 @@ pub fn init(color: bool) {
 
 /// Print a spec error (one `error:` line naming file:line:col and the field, then the offending
 /// line when known) and return its exit code.
-pub fn spec_error(e: &SpecError) -> ExitCode {
+pub(crate) fn spec_error(e: &SpecError) -> ExitCode {
     eprintln!("error: {e}");
     if let SpecError::Invalid {
         path,
@@ -69,14 +69,14 @@ fn byte_offset(text: &str, line: u64, column: u64) -> Option<usize> {
 
 /// Progress of a sync on stderr: a spinner while planning, then a bar per mirror counting the
 /// versions it mirrors. Nothing at all when stderr is not a terminal.
-pub struct SyncProgress {
+pub(crate) struct SyncProgress {
     bars: Option<indicatif::MultiProgress>,
     current: std::sync::Mutex<Option<indicatif::ProgressBar>>,
 }
 
 impl SyncProgress {
     /// Start showing progress (if stderr is a terminal).
-    pub fn new(dry_run: bool) -> SyncProgress {
+    pub(crate) fn new(dry_run: bool) -> SyncProgress {
         let bars = std::io::stderr()
             .is_terminal()
             .then(indicatif::MultiProgress::new);
@@ -93,7 +93,7 @@ impl SyncProgress {
     }
 
     /// Apply one engine event.
-    pub fn update(&self, event: mirrorkit_core::engine::Progress<'_>) {
+    pub(crate) fn update(&self, event: mirrorkit_core::engine::Progress<'_>) {
         use mirrorkit_core::engine::Progress;
         let Some(bars) = &self.bars else { return };
         let mut current = self
@@ -124,7 +124,7 @@ impl SyncProgress {
     }
 
     /// Clear whatever is still shown.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         let mut current = self
             .current
             .lock()

@@ -13,7 +13,7 @@ use mirrorkit_oci::target::AnyTarget;
 use crate::cli::{CopyArgs, Format};
 
 /// Opens targets with the spec's per-registry settings, the shared HTTP client and credentials.
-pub struct Opener {
+pub(crate) struct Opener {
     http: HttpClient,
     credentials: Credentials,
     insecure_hosts: Vec<String>,
@@ -21,7 +21,7 @@ pub struct Opener {
 
 impl Opener {
     /// An opener for the targets of `spec`.
-    pub fn new(spec: &Spec, http: HttpClient, credentials: Credentials) -> Opener {
+    pub(crate) fn new(spec: &Spec, http: HttpClient, credentials: Credentials) -> Opener {
         Opener {
             http,
             credentials,
@@ -35,7 +35,7 @@ impl Opener {
     }
 
     /// Open one target. No request is sent yet.
-    pub fn open(&self, target: &TargetConfig) -> Result<AnyTarget, TargetError> {
+    pub(crate) fn open(&self, target: &TargetConfig) -> Result<AnyTarget, TargetError> {
         match target {
             TargetConfig::Registry { host, insecure } => {
                 let insecure = *insecure || self.insecure_hosts.contains(host);
@@ -54,7 +54,7 @@ impl Opener {
 
 /// `copy SRC DST`: copy one image or index with every platform, digests preserved, and print
 /// what was sent.
-pub async fn copy(args: CopyArgs) -> ExitCode {
+pub(crate) async fn copy(args: CopyArgs) -> ExitCode {
     let http = match HttpClient::new(mirrorkit_core::http::HttpConfig::default()) {
         Ok(h) => h,
         Err(e) => {

@@ -56,11 +56,19 @@ pub struct SyncOptions {
 #[derive(Clone, Debug)]
 pub enum Progress<'a> {
     /// A mirror has been planned: `to_mirror` versions will be downloaded and pushed.
-    MirrorPlanned { key: &'a str, to_mirror: usize },
+    MirrorPlanned {
+        /// The mirror's key in the spec.
+        key: &'a str,
+        /// How many versions will be mirrored.
+        to_mirror: usize,
+    },
     /// A version reached its final status.
     VersionDone {
+        /// The mirror's key in the spec.
         key: &'a str,
+        /// The version.
         version: &'a str,
+        /// Its final status.
         status: Status,
     },
 }
@@ -70,10 +78,20 @@ pub enum Progress<'a> {
 pub enum EngineError {
     /// `--only` names a mirror the spec does not have.
     #[error("--only {key}: no such mirror in the spec (mirrors: {known})")]
-    UnknownMirror { key: String, known: String },
+    UnknownMirror {
+        /// The key given.
+        key: String,
+        /// The spec's mirror keys, comma-separated.
+        known: String,
+    },
     /// The work directory cannot be used.
     #[error("work directory {}: {reason}", path.display())]
-    WorkDir { path: PathBuf, reason: String },
+    WorkDir {
+        /// The work directory.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 impl EngineError {

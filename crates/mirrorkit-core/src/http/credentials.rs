@@ -27,7 +27,12 @@ use super::redact::Secret;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RegistryAuth {
     /// Username and password (also used to obtain Bearer tokens).
-    Basic { username: String, password: Secret },
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password (redacted when printed).
+        password: Secret,
+    },
     /// An identity (refresh) token from `config.json`.
     IdentityToken(Secret),
 }

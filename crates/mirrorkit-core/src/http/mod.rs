@@ -72,17 +72,32 @@ impl Default for HttpConfig {
 pub enum HttpError {
     /// Could not connect, or the connection failed, after every retry.
     #[error("{url} is unreachable: {reason}")]
-    Unreachable { url: SafeUrl, reason: String },
+    Unreachable {
+        /// The URL, redacted.
+        url: SafeUrl,
+        /// The last error.
+        reason: String,
+    },
     /// The server answered with a status the caller treats as an error.
     #[error("{url} answered {status}")]
-    Status { url: SafeUrl, status: u16 },
+    Status {
+        /// The URL, redacted.
+        url: SafeUrl,
+        /// The HTTP status.
+        status: u16,
+    },
     /// The client could not be built (TLS setup).
     #[error("HTTP client setup failed: {0}")]
     Setup(String),
     /// The request could not be built or sent for a reason retrying cannot fix (invalid header
     /// value, too many redirects, a redirect from https to http).
     #[error("request to {url} failed: {reason}")]
-    Request { url: SafeUrl, reason: String },
+    Request {
+        /// The URL, redacted.
+        url: SafeUrl,
+        /// What was wrong.
+        reason: String,
+    },
 }
 
 impl HttpError {

@@ -46,13 +46,28 @@ fn serialize_safe_url<S: serde::Serializer>(url: &url::Url, s: S) -> Result<S::O
 pub enum SourceError {
     /// Upstream could not be reached, or a generator command failed to run.
     #[error("{what} is unreachable: {reason}")]
-    Unreachable { what: String, reason: String },
+    Unreachable {
+        /// The upstream (a redacted URL or a command).
+        what: String,
+        /// What failed.
+        reason: String,
+    },
     /// Upstream refused access (401/403).
     #[error("{what} refused access: {reason}")]
-    Denied { what: String, reason: String },
+    Denied {
+        /// The upstream (a redacted URL).
+        what: String,
+        /// The status and what the server said.
+        reason: String,
+    },
     /// Upstream answered with something that is not the expected document.
     #[error("{what} is not a valid document: {reason}")]
-    Malformed { what: String, reason: String },
+    Malformed {
+        /// The document (a redacted URL, a file or a command).
+        what: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl SourceError {

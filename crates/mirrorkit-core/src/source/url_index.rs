@@ -67,7 +67,12 @@ pub enum IndexOrigin {
     /// Fetched from a URL (http, https or file).
     Url(Url),
     /// Written inline in the spec; relative asset URLs resolve against `base`.
-    Inline { document: IndexDocument, base: Url },
+    Inline {
+        /// The versions and assets.
+        document: IndexDocument,
+        /// The spec file's URL.
+        base: Url,
+    },
     /// Printed by a command.
     Generator(Generator),
 }

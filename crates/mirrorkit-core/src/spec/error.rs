@@ -9,17 +9,23 @@ use crate::exit::ExitCode;
 pub enum SpecError {
     /// The spec file does not exist (exit 79).
     #[error("spec file {} not found", path.display())]
-    NotFound { path: PathBuf },
+    NotFound {
+        /// The path given.
+        path: PathBuf,
+    },
     /// The spec file exists but cannot be read (exit 74).
     #[error("cannot read spec file {}: {source}", path.display())]
     Unreadable {
+        /// The spec file.
         path: PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
     /// The spec is invalid: bad YAML, unknown field, bad value (exit 65).
     #[error("{}", render_invalid(path, *line, *column, field, message))]
     Invalid {
+        /// The spec file (or the file it includes).
         path: PathBuf,
         /// 1-based line, 0 when unknown.
         line: u64,

@@ -14,26 +14,39 @@ use crate::exit::ExitCode;
 pub enum TargetError {
     /// The target could not be reached (connect error, timeout, 5xx after retries).
     #[error("{target} is unreachable: {reason}")]
-    Unreachable { target: String, reason: String },
+    Unreachable {
+        /// The target, described.
+        target: String,
+        /// The last error.
+        reason: String,
+    },
     /// 401/403: credentials missing or refused.
     #[error("{target} refused access ({status}): {reason}")]
     Denied {
+        /// The target, described.
         target: String,
+        /// 401 or 403.
         status: u16,
+        /// What the server said.
         reason: String,
     },
     /// A local file could not be read or written.
     #[error("I/O error on {}: {source}", path.display())]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
     /// The target answered but refused or mangled the request (e.g. 400, digest mismatch).
     #[error("{target} rejected {what}: {reason}")]
     Rejected {
+        /// The target, described.
         target: String,
+        /// What was refused (a blob, a manifest, a tag).
         what: String,
+        /// Why.
         reason: String,
     },
 }

@@ -13,7 +13,7 @@ use mirrorkit_core::target::Target;
 use mirrorkit_oci::{CopyOptions, Registry};
 
 /// An HTTP client with few, short retries (tests must not wait long on a dead port).
-pub fn http(max_retries: u32) -> HttpClient {
+pub(crate) fn http(max_retries: u32) -> HttpClient {
     HttpClient::new(HttpConfig {
         retry: RetryPolicy {
             max_retries,
@@ -26,19 +26,19 @@ pub fn http(max_retries: u32) -> HttpClient {
 }
 
 /// A plain-HTTP client for a testkit registry, without credentials.
-pub fn client(reg: &mirrorkit_testkit::registry::Registry) -> Registry {
+pub(crate) fn client(reg: &mirrorkit_testkit::registry::Registry) -> Registry {
     Registry::new(&reg.host(), true, http(2), Credentials::default()).unwrap()
 }
 
 /// Copy options treating every given registry as insecure (plain HTTP).
-pub fn copy_options(regs: &[&mirrorkit_testkit::registry::Registry]) -> CopyOptions {
+pub(crate) fn copy_options(regs: &[&mirrorkit_testkit::registry::Registry]) -> CopyOptions {
     let mut o = CopyOptions::new(http(2), Credentials::default());
     o.insecure_hosts = regs.iter().map(|r| r.host()).collect();
     o
 }
 
 /// The blob `digest` of the layout at `dir` (path and size).
-pub fn layout_blob(dir: &Path, digest: &str) -> (std::path::PathBuf, u64, Digest) {
+pub(crate) fn layout_blob(dir: &Path, digest: &str) -> (std::path::PathBuf, u64, Digest) {
     let d: Digest = digest.parse().unwrap();
     let path = dir.join("blobs/sha256").join(d.hex());
     let size = std::fs::metadata(&path).unwrap().len();
@@ -46,7 +46,7 @@ pub fn layout_blob(dir: &Path, digest: &str) -> (std::path::PathBuf, u64, Digest
 }
 
 /// Read a JSON blob of the layout.
-pub fn layout_json(dir: &Path, digest: &str) -> (Vec<u8>, serde_json::Value) {
+pub(crate) fn layout_json(dir: &Path, digest: &str) -> (Vec<u8>, serde_json::Value) {
     let (path, _, _) = layout_blob(dir, digest);
     let bytes = std::fs::read(path).unwrap();
     let v = serde_json::from_slice(&bytes).unwrap();
@@ -54,7 +54,7 @@ pub fn layout_json(dir: &Path, digest: &str) -> (Vec<u8>, serde_json::Value) {
 }
 
 /// Push the hand-built two-platform index of `dir` into `repo:tag` through [`Target`].
-pub async fn push_fixture(
+pub(crate) async fn push_fixture(
     target: &impl Target,
     dir: &std::path::Path,
     index: &str,

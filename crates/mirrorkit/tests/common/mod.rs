@@ -9,12 +9,12 @@ use std::process::Output;
 use assert_cmd::Command;
 
 /// `mirrorkit` with a clean credential environment (no user docker config leaks into tests).
-pub fn mirrorkit(cwd: &Path) -> Command {
+pub(crate) fn mirrorkit(cwd: &Path) -> Command {
     Command::from_std(mirrorkit_process(cwd))
 }
 
 /// The same as [`mirrorkit`], as a plain process (to spawn and kill it).
-pub fn mirrorkit_process(cwd: &Path) -> std::process::Command {
+pub(crate) fn mirrorkit_process(cwd: &Path) -> std::process::Command {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("mirrorkit"));
     cmd.current_dir(cwd)
         .env("DOCKER_CONFIG", cwd.join(".no-docker-config"))
@@ -34,12 +34,12 @@ pub fn mirrorkit_process(cwd: &Path) -> std::process::Command {
 }
 
 /// Run and return the output (no assertion on status).
-pub fn run(cmd: &mut Command) -> Output {
+pub(crate) fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("run mirrorkit")
 }
 
 /// The exit code, with stdout/stderr shown when it is not `expected`.
-pub fn assert_exit(out: &Output, expected: i32) {
+pub(crate) fn assert_exit(out: &Output, expected: i32) {
     assert_eq!(
         out.status.code(),
         Some(expected),
@@ -50,7 +50,7 @@ pub fn assert_exit(out: &Output, expected: i32) {
 }
 
 /// Deterministic pseudo-random bytes (incompressible enough for tests).
-pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+pub(crate) fn noise(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..len)
         .map(|_| {
@@ -64,7 +64,7 @@ pub fn noise(seed: u64, len: usize) -> Vec<u8> {
 
 /// Write `<dir>/<name>`: a tar.gz holding `<top>/bin/tool` (executable, `content`) and
 /// `<top>/README`, built by the system `tar` so it is a real upstream-style archive.
-pub fn tar_gz_asset(dir: &Path, name: &str, top: &str, content: &[u8]) -> PathBuf {
+pub(crate) fn tar_gz_asset(dir: &Path, name: &str, top: &str, content: &[u8]) -> PathBuf {
     let staging = tempfile::tempdir().expect("staging dir");
     let bin = staging.path().join(top).join("bin");
     std::fs::create_dir_all(&bin).expect("mkdir");
@@ -96,15 +96,15 @@ pub fn tar_gz_asset(dir: &Path, name: &str, top: &str, content: &[u8]) -> PathBu
 }
 
 /// sha256:<hex> of a file.
-pub fn file_digest(path: &Path) -> String {
+pub(crate) fn file_digest(path: &Path) -> String {
     mirrorkit_testkit::registry::sha256_digest(&std::fs::read(path).expect("read"))
 }
 
 /// One asset of a url_index document: (file name, url, checksum).
-pub type AssetEntry = (String, String, Option<String>);
+pub(crate) type AssetEntry = (String, String, Option<String>);
 
 /// A url_index document: version → its assets.
-pub fn index_json(versions: &[(&str, Vec<AssetEntry>)]) -> String {
+pub(crate) fn index_json(versions: &[(&str, Vec<AssetEntry>)]) -> String {
     let mut doc = serde_json::Map::new();
     for (v, assets) in versions {
         let mut a = serde_json::Map::new();
@@ -124,7 +124,7 @@ pub fn index_json(versions: &[(&str, Vec<AssetEntry>)]) -> String {
 }
 
 /// Parse stdout as the JSON report.
-pub fn report(out: &Output) -> serde_json::Value {
+pub(crate) fn report(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
@@ -135,7 +135,7 @@ pub fn report(out: &Output) -> serde_json::Value {
 }
 
 /// The statuses of every version of the first mirror: [(version, status)].
-pub fn statuses(report: &serde_json::Value) -> Vec<(String, String)> {
+pub(crate) fn statuses(report: &serde_json::Value) -> Vec<(String, String)> {
     report["mirrors"][0]["versions"]
         .as_array()
         .map(|vs| {

@@ -8,17 +8,17 @@ use std::path::{Path, PathBuf};
 use mirrorkit_testkit::registry::{Registry, sha256_digest, skopeo_copy};
 use serde_json::{Value, json};
 
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 /// A hand-written OCI layout for fixtures skopeo then pushes.
-pub struct LayoutWriter {
+pub(crate) struct LayoutWriter {
     dir: PathBuf,
     entries: Vec<Value>,
 }
 
 impl LayoutWriter {
-    pub fn new(dir: PathBuf) -> LayoutWriter {
+    pub(crate) fn new(dir: PathBuf) -> LayoutWriter {
         std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
         std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
         LayoutWriter {
@@ -28,7 +28,7 @@ impl LayoutWriter {
     }
 
     /// Store a blob; its descriptor fields (digest, size).
-    pub fn blob(&self, bytes: &[u8]) -> (String, usize) {
+    pub(crate) fn blob(&self, bytes: &[u8]) -> (String, usize) {
         let digest = sha256_digest(bytes);
         std::fs::write(
             self.dir
@@ -41,7 +41,7 @@ impl LayoutWriter {
     }
 
     /// Store a manifest document (compact JSON) and tag it; its digest and size.
-    pub fn manifest(&mut self, doc: &Value, tag: &str) -> (String, usize) {
+    pub(crate) fn manifest(&mut self, doc: &Value, tag: &str) -> (String, usize) {
         let bytes = serde_json::to_vec(doc).unwrap();
         let (digest, size) = self.blob(&bytes);
         self.entries.push(json!({
@@ -58,7 +58,7 @@ impl LayoutWriter {
         (digest, size)
     }
 
-    pub fn oci_ref(&self, tag: &str) -> String {
+    pub(crate) fn oci_ref(&self, tag: &str) -> String {
         format!("oci:{}:{tag}", self.dir.display())
     }
 }
@@ -66,7 +66,7 @@ impl LayoutWriter {
 /// Attach to `subject` (a manifest of `media_type`/`size` in the source repository `repo`):
 /// an SBOM artifact whose `subject` is it, listed in the tag-schema index `sha256-<hex>`, and a
 /// cosign-style signature under `sha256-<hex>.sig`. Returns (artifact digest, signature digest).
-pub fn attach_referrers(
+pub(crate) fn attach_referrers(
     src: &Registry,
     dir: &Path,
     repo: &str,
