@@ -58,6 +58,11 @@ fn a_remote_index_cannot_publish_a_local_file() {
 /// `tags/list` answers every page with one new tag and a `Link` to the next. Returns its
 /// `host:port` and the count of tag pages served.
 fn endless_tags_registry() -> (String, Arc<AtomicUsize>) {
+    tags_registry_linking_to(String::new())
+}
+
+/// [`endless_tags_registry`] whose `Link` targets start with `origin` (empty: relative links).
+fn tags_registry_linking_to(origin: String) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let host = listener.local_addr().unwrap().to_string();
     let pages = Arc::new(AtomicUsize::new(0));
@@ -66,15 +71,16 @@ fn endless_tags_registry() -> (String, Arc<AtomicUsize>) {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
             let counter = counter.clone();
+            let origin = origin.clone();
             // A thread per connection: the client keeps idle connections open.
-            std::thread::spawn(move || serve_endless_tags(stream, &counter));
+            std::thread::spawn(move || serve_endless_tags(stream, &counter, &origin));
         }
     });
     (host, pages)
 }
 
 /// Answer the requests of one connection (see [`endless_tags_registry`]).
-fn serve_endless_tags(mut stream: std::net::TcpStream, counter: &AtomicUsize) {
+fn serve_endless_tags(mut stream: std::net::TcpStream, counter: &AtomicUsize, origin: &str) {
     let Ok(clone) = stream.try_clone() else {
         return;
     };
@@ -95,7 +101,7 @@ fn serve_endless_tags(mut stream: std::net::TcpStream, counter: &AtomicUsize) {
         let (extra, body) = if path.contains("/tags/list") {
             let n = counter.fetch_add(1, Ordering::SeqCst);
             (
-                format!("Link: </v2/app/tags/list?n=1&last=t{n}>; rel=\"next\"\r\n"),
+                format!("Link: <{origin}/v2/app/tags/list?n=1&last=t{n}>; rel=\"next\"\r\n"),
                 format!("{{\"name\":\"app\",\"tags\":[\"t{n}\"]}}"),
             )
         } else {
@@ -294,5 +300,29 @@ fn a_missing_index_is_69_and_one_that_is_not_a_document_is_65() {
             "{kind} {path}: names the URL: {stderr}"
         );
         assert!(!dir.path().join("oci/m").exists(), "nothing was published");
+    }
+}
+
+#[test]
+fn a_tag_page_linking_off_the_registry_fails_the_mirror_instead_of_a_partial_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, pages) = tags_registry_linking_to("http://127.0.0.2:9".into());
+    let spec = image_spec(dir.path(), &host, "");
+    let out = run(mirrorkit(dir.path()).arg("sync").arg(&spec));
+    assert_exit(&out, 65);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("tags list of") && stderr.contains("not on the registry's origin"),
+        "{stderr}"
+    );
+    assert_eq!(
+        pages.load(Ordering::SeqCst),
+        1,
+        "the foreign page is not asked for"
+    );
+    let index = dir.path().join("oci/app/index.json");
+    if index.exists() {
+        let text = std::fs::read_to_string(&index).unwrap();
+        assert!(!text.contains("ref.name"), "nothing was tagged: {text}");
     }
 }

@@ -7,9 +7,11 @@
 //! - [`redact`]: display-safe URLs, secrets and error chains.
 //! - [`credentials`]: registry credentials from docker/podman auth files, helpers and env vars.
 
+pub mod body;
 pub mod credentials;
 pub mod etag_cache;
 pub mod limits;
+pub mod link;
 pub mod redact;
 pub mod retry;
 pub mod stall;
@@ -156,6 +158,12 @@ impl Response {
     /// The next chunk of the body (`None` at the end), keeping the host permit while streaming.
     pub async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, reqwest::Error> {
         self.inner.chunk().await
+    }
+
+    /// The whole body, at most `limit` bytes ([`body::read_capped`]), keeping the host permit
+    /// until it is read.
+    pub async fn read_capped(mut self, limit: u64) -> Result<Vec<u8>, body::BodyError> {
+        body::read_capped(&mut self.inner, limit).await
     }
 }
 

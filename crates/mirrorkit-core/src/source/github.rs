@@ -37,6 +37,7 @@ use super::{Asset, Release, SourceError};
 use crate::digest::Digest;
 use crate::http::HttpClient;
 use crate::http::etag_cache::EtagCache;
+use crate::http::link::next_link;
 use crate::http::redact::{SafeUrl, Secret, redact_text};
 
 /// The default `tag_pattern`: an optional `v`, then a version such as `1.2.3`, `1.2`, `1.2.3-rc1`,
@@ -52,10 +53,10 @@ pub const DEFAULT_API_URL: &str = "https://api.github.com";
 pub const MAX_PAGES: usize = 1000;
 
 /// Largest page body accepted.
-const MAX_PAGE_BYTES: usize = 32 * 1024 * 1024;
+const MAX_PAGE_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Largest error body read (for GitHub's `message`).
-const MAX_ERROR_BYTES: usize = 64 * 1024;
+const MAX_ERROR_BYTES: u64 = 64 * 1024;
 
 /// Rate-limit waits for one page before giving up even within `max_rate_limit_wait`.
 const MAX_RATE_LIMIT_WAITS: u32 = 5;
@@ -402,9 +403,10 @@ async fn fetch_page(ctx: &mut Ctx<'_>, url: &Url) -> Result<Page, SourceError> {
             };
         }
         if (200..300).contains(&status) {
-            let body = read_body(response, MAX_PAGE_BYTES)
+            let body = response
+                .read_capped(MAX_PAGE_BYTES)
                 .await
-                .map_err(|reason| unreachable(ctx.scrub(&reason)))?;
+                .map_err(|e| unreachable(ctx.scrub(&e.to_string())))?;
             let releases =
                 parse_page(&body, &headers).map_err(|reason| SourceError::Malformed {
                     what: what.clone(),
@@ -416,7 +418,8 @@ async fn fetch_page(ctx: &mut Ctx<'_>, url: &Url) -> Result<Page, SourceError> {
             return Ok(Page { releases, link });
         }
 
-        let body = read_body(response, MAX_ERROR_BYTES)
+        let body = response
+            .read_capped(MAX_ERROR_BYTES)
             .await
             .unwrap_or_default();
         let message = serde_json::from_slice::<serde_json::Value>(&body)
@@ -514,26 +517,6 @@ fn header_str(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String
 }
 
 /// Read a body of at most `max` bytes.
-async fn read_body(mut response: crate::http::Response, max: usize) -> Result<Vec<u8>, String> {
-    if let Some(len) = response.content_length()
-        && len > max as u64
-    {
-        return Err(format!("the answer is larger than {max} bytes ({len})"));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| format!("reading the answer failed: {}", e.without_url()))?
-    {
-        if body.len() + chunk.len() > max {
-            return Err(format!("the answer is larger than {max} bytes"));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 /// Parse a page body, or say what is wrong with it.
 fn parse_page(
     body: &[u8],
@@ -624,104 +607,6 @@ fn rfc3339(t: SystemTime) -> String {
                 .ok()
         })
         .unwrap_or_else(|| format!("{secs} (Unix time)"))
-}
-
-/// The links of an RFC 8288 `Link` header, in order: `(target, relation types)`, the relation
-/// types lower-cased (`rel="next last"` gives two).
-pub fn parse_link_header(value: &str) -> Vec<(String, Vec<String>)> {
-    let chars: Vec<char> = value.chars().collect();
-    let mut i = 0;
-    let mut out = Vec::new();
-    let skip_ws = |i: &mut usize| {
-        while *i < chars.len() && chars[*i].is_whitespace() {
-            *i += 1;
-        }
-    };
-    loop {
-        while i < chars.len() && (chars[i].is_whitespace() || chars[i] == ',') {
-            i += 1;
-        }
-        if i >= chars.len() {
-            break;
-        }
-        if chars[i] != '<' {
-            // Not a link-value: skip to the next top-level comma.
-            let mut quoted = false;
-            while i < chars.len() && (quoted || chars[i] != ',') {
-                if chars[i] == '"' {
-                    quoted = !quoted;
-                }
-                i += 1;
-            }
-            continue;
-        }
-        let Some(close) = chars[i + 1..].iter().position(|&c| c == '>') else {
-            break;
-        };
-        let target: String = chars[i + 1..i + 1 + close].iter().collect();
-        i += close + 2;
-        let mut rel: Option<String> = None;
-        loop {
-            skip_ws(&mut i);
-            if i >= chars.len() || chars[i] != ';' {
-                break;
-            }
-            i += 1;
-            skip_ws(&mut i);
-            let start = i;
-            while i < chars.len()
-                && !matches!(chars[i], '=' | ';' | ',')
-                && !chars[i].is_whitespace()
-            {
-                i += 1;
-            }
-            let name: String = chars[start..i].iter().collect();
-            skip_ws(&mut i);
-            let mut val = String::new();
-            if i < chars.len() && chars[i] == '=' {
-                i += 1;
-                skip_ws(&mut i);
-                if i < chars.len() && chars[i] == '"' {
-                    i += 1;
-                    while i < chars.len() && chars[i] != '"' {
-                        if chars[i] == '\\' && i + 1 < chars.len() {
-                            i += 1;
-                        }
-                        val.push(chars[i]);
-                        i += 1;
-                    }
-                    i += 1; // the closing quote
-                } else {
-                    while i < chars.len()
-                        && !matches!(chars[i], ';' | ',')
-                        && !chars[i].is_whitespace()
-                    {
-                        val.push(chars[i]);
-                        i += 1;
-                    }
-                }
-            }
-            // The first `rel` wins (RFC 8288 §3.3).
-            if name.eq_ignore_ascii_case("rel") && rel.is_none() {
-                rel = Some(val);
-            }
-        }
-        let rels = rel
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(str::to_ascii_lowercase)
-            .collect();
-        out.push((target.trim().to_string(), rels));
-    }
-    out
-}
-
-/// The `rel="next"` target of a `Link` header, if any.
-pub fn next_link(value: &str) -> Option<String> {
-    parse_link_header(value)
-        .into_iter()
-        .find(|(_, rels)| rels.iter().any(|r| r == "next"))
-        .map(|(target, _)| target)
 }
 
 /// Turn the API's releases into [`Release`]s: drafts dropped, versions from `tag_pattern`,
@@ -848,53 +733,6 @@ mod tests {
             GithubSource::new("o", "r").tag_pattern.as_str(),
             DEFAULT_TAG_PATTERN
         );
-    }
-
-    #[test]
-    fn parses_githubs_link_header() {
-        let h = "<https://api.github.com/repositories/1/releases?per_page=2&page=1>; rel=\"prev\", \
-                 <https://api.github.com/repositories/1/releases?per_page=2&page=3>; rel=\"next\", \
-                 <https://api.github.com/repositories/1/releases?per_page=2&page=5>; rel=\"last\", \
-                 <https://api.github.com/repositories/1/releases?per_page=2&page=1>; rel=\"first\"";
-        let links = parse_link_header(h);
-        assert_eq!(links.len(), 4);
-        assert_eq!(links[3].1, vec!["first"]);
-        assert_eq!(
-            next_link(h).as_deref(),
-            Some("https://api.github.com/repositories/1/releases?per_page=2&page=3")
-        );
-        assert_eq!(next_link(h.split(", ").next().unwrap()), None);
-    }
-
-    #[test]
-    fn link_header_edge_cases() {
-        let cases: &[(&str, Option<&str>)] = &[
-            ("", None),
-            ("garbage", None),
-            ("<a>; rel=next", Some("a")),
-            ("<a>;rel=\"last next\"", Some("a")),
-            ("<a>; REL=\"NEXT\"", Some("a")),
-            ("<a,b>; rel=\"next\"", Some("a,b")),
-            (
-                "<a>; title=\"x, y; rel=next\", <b>; rel=\"next\"",
-                Some("b"),
-            ),
-            ("<a>; rel=\"prev\"; rel=\"next\"", None),
-            ("junk, <b>; rel=next", Some("b")),
-            ("<unterminated; rel=next", None),
-            ("<a>; rel=\"next", Some("a")),
-            ("<a>; rel", None),
-        ];
-        for (h, want) in cases {
-            assert_eq!(next_link(h).as_deref(), *want, "{h:?}");
-        }
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn link_parser_never_panics(h in "[<>;=\",a-z ]{0,40}|\\PC{0,40}") {
-            let _ = parse_link_header(&h);
-        }
     }
 
     #[test]

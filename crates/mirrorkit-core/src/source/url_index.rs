@@ -21,6 +21,7 @@ use url::Url;
 use super::{Asset, Release, SourceError};
 use crate::digest::Digest;
 use crate::http::HttpClient;
+use crate::http::body::BodyError;
 use crate::http::redact::SafeUrl;
 
 /// Largest index document accepted, so a hostile or mistaken URL cannot exhaust memory.
@@ -208,25 +209,16 @@ async fn fetch_document(url: &Url, http: &HttpClient) -> Result<Vec<u8>, SourceE
             });
         }
     }
-    let mut response = response.into_inner();
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
+    response
+        .read_capped(MAX_DOCUMENT_BYTES as u64)
         .await
-        .map_err(|e| SourceError::Unreachable {
-            what: what.clone(),
-            reason: e.without_url().to_string(),
-        })?
-    {
-        if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
-            return Err(SourceError::Malformed {
+        .map_err(|e| match e {
+            BodyError::TooLarge { .. } => SourceError::Malformed {
                 what,
-                reason: format!("larger than {MAX_DOCUMENT_BYTES} bytes"),
-            });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+                reason: e.to_string(),
+            },
+            BodyError::Read(reason) => SourceError::Unreachable { what, reason },
+        })
 }
 
 async fn run_generator(generator: &Generator, what: &str) -> Result<Vec<u8>, SourceError> {

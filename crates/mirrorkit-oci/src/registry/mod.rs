@@ -300,30 +300,22 @@ pub(crate) async fn read_limited(
     mut resp: reqwest::Response,
     limit: usize,
 ) -> Result<Vec<u8>, OciError> {
-    let mut out = Vec::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                if out.len() + chunk.len() > limit {
-                    return Err(OciError::malformed(
-                        format!(
-                            "response from {}",
-                            mirrorkit_core::http::redact::SafeUrl::new(resp.url())
-                        ),
-                        format!("body larger than {limit} bytes"),
-                    ));
-                }
-                out.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(out),
-            Err(e) => {
-                return Err(OciError::Unreachable {
-                    target: resp.url().host_str().unwrap_or("registry").to_string(),
-                    reason: mirrorkit_core::http::redact::error_chain(&e),
-                });
-            }
-        }
-    }
+    use mirrorkit_core::http::body::{BodyError, read_capped};
+    read_capped(&mut resp, limit as u64)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge { .. } => OciError::malformed(
+                format!(
+                    "response from {}",
+                    mirrorkit_core::http::redact::SafeUrl::new(resp.url())
+                ),
+                e,
+            ),
+            BodyError::Read(reason) => OciError::Unreachable {
+                target: resp.url().host_str().unwrap_or("registry").to_string(),
+                reason,
+            },
+        })
 }
 
 /// Validate a repository path (`a/b-c/d_e.f`) before it goes into a URL.

@@ -7,11 +7,11 @@ use reqwest::Method;
 use reqwest::header::{ACCEPT, LINK};
 
 use super::auth::Scope;
-use super::tags::next_link;
 use super::{Registry, Req, check_repository, read_limited};
 use crate::error::OciError;
 use crate::media::{MAX_MANIFEST_BYTES, OCI_INDEX};
 use mirrorkit_core::digest::Digest;
+use mirrorkit_core::http::link::next_link;
 
 /// Pages of referrers followed at most (a registry that keeps linking is cut off).
 const MAX_PAGES: usize = 64;

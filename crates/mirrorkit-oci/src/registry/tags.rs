@@ -19,6 +19,7 @@ use url::Url;
 use super::auth::Scope;
 use super::{Registry, Req, check_repository, has_error_code, read_limited};
 use crate::error::OciError;
+use mirrorkit_core::http::link::next_link;
 
 /// Largest tags page we read (a repository with ~100k tags still fits).
 const MAX_TAGS_PAGE_BYTES: usize = 16 * 1024 * 1024;
@@ -92,21 +93,6 @@ impl TagPager {
     }
 }
 
-/// The target of `rel="next"` in a `Link` header (`<url>; rel="next"`).
-pub(crate) fn next_link(header: &str) -> Option<String> {
-    header.split(',').find_map(|part| {
-        let (target, params) = part.split_once(';')?;
-        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
-        params
-            .split(';')
-            .any(|p| {
-                let p = p.trim().replace(' ', "");
-                p == "rel=\"next\"" || p == "rel=next"
-            })
-            .then(|| target.to_string())
-    })
-}
-
 impl Registry {
     /// Every tag of `repo`; an empty list when the repository does not exist (404
     /// `NAME_UNKNOWN`).
@@ -157,9 +143,16 @@ impl Registry {
                     url = url
                         .join(&next)
                         .map_err(|e| OciError::malformed("tags Link header", e))?;
-                    // Never follow pagination off the registry (nor to another scheme or port).
+                    // Never follow pagination off the registry (nor to another scheme or
+                    // port), and never take the pages so far as the whole list either.
                     if url.origin() != self.base.origin() {
-                        return Ok(pager.into_tags());
+                        return Err(OciError::malformed(
+                            format!("tags list of {}/{repo}", self.host),
+                            format!(
+                                "the Link header's next page is not on the registry's origin {}; not following it",
+                                self.base.origin().ascii_serialization()
+                            ),
+                        ));
                     }
                 }
                 None => return Ok(pager.into_tags()),
@@ -242,18 +235,5 @@ mod tests {
         // Exactly at the limit is fine.
         let mut p = TagPager::new(2);
         assert_eq!(p.accept(tags(&["a", "b"]), None), Ok(None));
-    }
-
-    #[test]
-    fn link_header_next_is_found() {
-        assert_eq!(
-            next_link(r#"</v2/r/tags/list?last=b&n=2>; rel="next""#).as_deref(),
-            Some("/v2/r/tags/list?last=b&n=2")
-        );
-        assert_eq!(
-            next_link(r#"<https://x/prev>; rel="prev", <https://x/next>; rel=next"#).as_deref(),
-            Some("https://x/next")
-        );
-        assert_eq!(next_link("garbage"), None);
     }
 }
