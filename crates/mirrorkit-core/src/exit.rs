@@ -1,10 +1,10 @@
 //! Process exit codes (BSD sysexits, as the seeds and DESIGN.md define them).
 //!
-//! Every error type in the library knows which of these it maps to; the binary decides the final code
-//! in one place from that.
+//! Every error type implements [`HasExitCode`]: it knows which of these it maps to; the binary
+//! decides the final code in one place from that.
 
 /// The documented exit codes of mirrorkit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum ExitCode {
     /// Every selected item mirrored or already present.
@@ -27,24 +27,22 @@ pub enum ExitCode {
     SpecNotFound = 79,
 }
 
+/// An error (or a report) that knows which documented exit code it stands for.
+pub trait HasExitCode {
+    /// The exit code this stands for when it ends a run.
+    fn exit_code(&self) -> ExitCode;
+}
+
+/// Reports carry the number (`"exit_code": 74`), as the process exits with it.
+impl serde::Serialize for ExitCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u8(self.code())
+    }
+}
+
 impl ExitCode {
     /// The numeric process exit code.
     pub fn code(self) -> u8 {
         self as u8
-    }
-
-    /// The exit code a recorded number stands for (an unknown number is an item failure).
-    pub fn from_code(code: u8) -> ExitCode {
-        match code {
-            0 => ExitCode::Success,
-            64 => ExitCode::Usage,
-            65 => ExitCode::Data,
-            69 => ExitCode::Unavailable,
-            74 => ExitCode::Io,
-            75 => ExitCode::TempFail,
-            77 => ExitCode::NoPermission,
-            79 => ExitCode::SpecNotFound,
-            _ => ExitCode::ItemFailed,
-        }
     }
 }

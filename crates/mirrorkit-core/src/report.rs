@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::digest::Digest;
-use crate::exit::ExitCode;
+use crate::exit::{ExitCode, HasExitCode};
 use crate::platform::Platform;
 
 /// Outcome of a version or of one of its platforms.
@@ -108,8 +108,23 @@ impl MirrorReport {
 pub struct MirrorError {
     /// What happened (credential-free).
     pub message: String,
-    /// The exit code it maps to.
-    pub exit_code: u8,
+    /// The exit code it maps to (a number in the JSON report).
+    pub exit_code: ExitCode,
+}
+
+impl MirrorError {
+    /// A mirror-stopping failure with its message and code.
+    pub fn new(message: impl Into<String>, exit_code: ExitCode) -> MirrorError {
+        MirrorError {
+            message: message.into(),
+            exit_code,
+        }
+    }
+
+    /// The failure `error` stands for, its message as it displays.
+    pub fn from_error<E: std::fmt::Display + HasExitCode>(error: &E) -> MirrorError {
+        MirrorError::new(error.to_string(), error.exit_code())
+    }
 }
 
 /// One version.
@@ -238,24 +253,6 @@ impl Report {
             }
         }
         self.summary = s;
-    }
-
-    /// The exit code of the run: the code of the first mirror that could not run at all, else 1
-    /// when any version failed, else 0.
-    pub fn exit_code(&self) -> ExitCode {
-        let fatal = self.mirrors.iter().find_map(|m| m.error.as_ref());
-        if let Some(e) = fatal {
-            return ExitCode::from_code(e.exit_code);
-        }
-        if self
-            .mirrors
-            .iter()
-            .any(|m| m.versions.iter().any(|v| v.status == Status::Failed))
-        {
-            ExitCode::ItemFailed
-        } else {
-            ExitCode::Success
-        }
     }
 
     /// The plain-text rendering: a table of versions, failures spelled out, and a summary line.
@@ -405,6 +402,26 @@ impl Report {
     }
 }
 
+impl HasExitCode for Report {
+    /// The exit code of the run: the code of the first mirror that could not run at all, else 1
+    /// when any version failed, else 0.
+    fn exit_code(&self) -> ExitCode {
+        let fatal = self.mirrors.iter().find_map(|m| m.error.as_ref());
+        if let Some(e) = fatal {
+            return e.exit_code;
+        }
+        if self
+            .mirrors
+            .iter()
+            .any(|m| m.versions.iter().any(|v| v.status == Status::Failed))
+        {
+            ExitCode::ItemFailed
+        } else {
+            ExitCode::Success
+        }
+    }
+}
+
 fn short_digest(d: &Digest) -> String {
     format!(
         "{}:{}",
@@ -437,7 +454,7 @@ mod tests {
         VersionReport::new("1.0.0", "1.0.0", status)
     }
 
-    fn mirror(versions: Vec<VersionReport>, error: Option<u8>) -> MirrorReport {
+    fn mirror(versions: Vec<VersionReport>, error: Option<ExitCode>) -> MirrorReport {
         MirrorReport {
             key: "m".into(),
             repository: "m".into(),
@@ -470,13 +487,16 @@ mod tests {
             ),
             (
                 vec![
-                    mirror(vec![], Some(69)),
+                    mirror(vec![], Some(ExitCode::Unavailable)),
                     mirror(vec![version(Status::Failed)], None),
                 ],
                 ExitCode::Unavailable,
             ),
-            (vec![mirror(vec![], Some(77))], ExitCode::NoPermission),
-            (vec![mirror(vec![], Some(65))], ExitCode::Data),
+            (
+                vec![mirror(vec![], Some(ExitCode::NoPermission))],
+                ExitCode::NoPermission,
+            ),
+            (vec![mirror(vec![], Some(ExitCode::Data))], ExitCode::Data),
         ];
         for (mirrors, expected) in cases {
             let mut r = Report {

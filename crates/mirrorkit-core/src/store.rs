@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::digest::{Algorithm, Digest, Hasher};
-use crate::exit::ExitCode;
+use crate::exit::{ExitCode, HasExitCode};
 use crate::http::redact::SafeUrl;
 use crate::http::{HttpClient, HttpError};
 
@@ -129,9 +129,25 @@ pub enum StoreError {
 pub const DEFAULT_MAX_ASSET_SIZE: u64 = 64 << 30;
 
 impl StoreError {
+    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+        move |source| StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    fn source(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+        move |source| StoreError::LocalSource {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+impl HasExitCode for StoreError {
     /// The exit code this error stands for: I/O → 74, 401/403 → 77, unreachable or a body that
     /// keeps breaking off → 69, anything else fails the item (1).
-    pub fn exit_code(&self) -> ExitCode {
+    fn exit_code(&self) -> ExitCode {
         match self {
             StoreError::Io { .. } => ExitCode::Io,
             StoreError::Http(e) => e.exit_code(),
@@ -145,20 +161,6 @@ impl StoreError {
             | StoreError::LocalSource { .. }
             | StoreError::UnsupportedScheme { .. }
             | StoreError::TooLarge { .. } => ExitCode::ItemFailed,
-        }
-    }
-
-    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-        move |source| StoreError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-
-    fn source(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-        move |source| StoreError::LocalSource {
-            path: path.to_path_buf(),
-            source,
         }
     }
 }

@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io::{Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 
-use crate::exit::ExitCode;
+use crate::exit::{ExitCode, HasExitCode};
 
 /// The lock file's name inside the work dir.
 pub const LOCK_FILE: &str = "lock";
@@ -41,9 +41,9 @@ pub enum WorkDirLockError {
     },
 }
 
-impl WorkDirLockError {
+impl HasExitCode for WorkDirLockError {
     /// The documented exit code: 75 (try again later) when busy, 74 for an I/O failure.
-    pub fn exit_code(&self) -> ExitCode {
+    fn exit_code(&self) -> ExitCode {
         match self {
             WorkDirLockError::Busy { .. } => ExitCode::TempFail,
             WorkDirLockError::Io { .. } => ExitCode::Io,

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use mirrorkit_core::digest::Digest;
-use mirrorkit_core::exit::ExitCode;
+use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_core::http::redact::Secret;
 use mirrorkit_core::http::retry::RetryPolicy;
 use mirrorkit_core::http::{HttpClient, HttpConfig};

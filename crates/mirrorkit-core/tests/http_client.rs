@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mirrorkit_core::exit::ExitCode;
+use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_core::http::retry::RetryPolicy;
 use mirrorkit_core::http::{HttpClient, HttpConfig, HttpError};
 use mirrorkit_testkit::fileserver::{Fault, FileServer};

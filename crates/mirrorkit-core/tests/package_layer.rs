@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use mirrorkit_core::digest::Digest;
-use mirrorkit_core::exit::ExitCode;
+use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_core::package::{
     AssetType, BuiltLayer, Compression, LayerOptions, PackageError, build_layer,
 };

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use mirrorkit_core::exit::ExitCode;
+use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_core::source::url_index::IndexOrigin;
 use mirrorkit_core::spec::{self, SourceConfig, SpecError, TargetConfig};
 use proptest::prelude::*;

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use mirrorkit_core::digest::{Algorithm, Digest, Hasher};
-use mirrorkit_core::exit::ExitCode;
+use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_core::http::retry::RetryPolicy;
 use mirrorkit_core::http::{HttpClient, HttpConfig};
 use mirrorkit_core::store::{Store, StoreError};

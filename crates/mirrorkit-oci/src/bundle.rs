@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 use futures_util::StreamExt as _;
 use mirrorkit_core::digest::{Digest, Hasher};
+use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use serde::{Deserialize, Serialize};
 
 use crate::archive::{self, ArchiveCompression};
@@ -120,10 +121,9 @@ pub enum BundleError {
     Oci(#[from] OciError),
 }
 
-impl BundleError {
+impl HasExitCode for BundleError {
     /// 65 for refused bundles, 64 for usage, else the underlying error's code.
-    pub fn exit_code(&self) -> mirrorkit_core::exit::ExitCode {
-        use mirrorkit_core::exit::ExitCode;
+    fn exit_code(&self) -> ExitCode {
         match self {
             BundleError::Refused(_) => ExitCode::Data,
             BundleError::Usage(_) => ExitCode::Usage,

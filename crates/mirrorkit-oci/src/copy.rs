@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use mirrorkit_core::digest::Digest;
-use mirrorkit_core::exit::ExitCode;
+use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_core::http::HttpClient;
 use mirrorkit_core::http::credentials::Credentials;
 use mirrorkit_core::platform::Platform;
@@ -160,10 +160,10 @@ pub enum CopyError {
     Oci(#[from] OciError),
 }
 
-impl CopyError {
+impl HasExitCode for CopyError {
     /// Bad reference 64, bad data or digest mismatch 65, unreachable 69, local I/O 74,
     /// credentials refused 77, no matching platform and anything else 1.
-    pub fn exit_code(&self) -> ExitCode {
+    fn exit_code(&self) -> ExitCode {
         match self {
             CopyError::Reference(_) | CopyError::Usage(_) => ExitCode::Usage,
             CopyError::NoMatchingPlatform(_) => ExitCode::ItemFailed,

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use mirrorkit_core::exit::ExitCode;
+use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_core::target::TargetError;
 
 /// A failure while talking to a registry or reading/writing a layout or archive.
@@ -75,18 +75,6 @@ pub enum OciError {
 }
 
 impl OciError {
-    /// The exit code this error stands for: unreachable 69, denied 77, bad data / digest
-    /// mismatch 65, local I/O 74, anything else the registry refused 1.
-    pub fn exit_code(&self) -> ExitCode {
-        match self {
-            OciError::Unreachable { .. } => ExitCode::Unavailable,
-            OciError::Denied { .. } => ExitCode::NoPermission,
-            OciError::DigestMismatch { .. } | OciError::Malformed { .. } => ExitCode::Data,
-            OciError::Io { .. } => ExitCode::Io,
-            OciError::Rejected { .. } | OciError::NotFound { .. } => ExitCode::ItemFailed,
-        }
-    }
-
     /// An [`OciError::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> OciError {
         OciError::Io {
@@ -100,6 +88,20 @@ impl OciError {
         OciError::Malformed {
             what: what.into(),
             reason: reason.to_string(),
+        }
+    }
+}
+
+impl HasExitCode for OciError {
+    /// The exit code this error stands for: unreachable 69, denied 77, bad data / digest
+    /// mismatch 65, local I/O 74, anything else the registry refused 1.
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            OciError::Unreachable { .. } => ExitCode::Unavailable,
+            OciError::Denied { .. } => ExitCode::NoPermission,
+            OciError::DigestMismatch { .. } | OciError::Malformed { .. } => ExitCode::Data,
+            OciError::Io { .. } => ExitCode::Io,
+            OciError::Rejected { .. } | OciError::NotFound { .. } => ExitCode::ItemFailed,
         }
     }
 }

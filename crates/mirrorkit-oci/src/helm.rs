@@ -40,7 +40,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use mirrorkit_core::digest::Digest;
-use mirrorkit_core::exit::ExitCode;
+use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_core::plan::tag_for;
 use mirrorkit_core::report::{MirrorError, MirrorReport, Status, VersionReport};
 use mirrorkit_core::source::images::{ChartVersions, HelmRepo, HelmSource};
@@ -119,10 +119,7 @@ pub async fn sync_helm_mirror(
     }
     .await;
     if let Err(f) = outcome {
-        report.error = Some(MirrorError {
-            message: f.message,
-            exit_code: f.exit_code.code(),
-        });
+        report.error = Some(MirrorError::new(f.message, f.exit_code));
     }
     report
 }

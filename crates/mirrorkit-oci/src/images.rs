@@ -39,6 +39,7 @@ use crate::registry::Registry;
 
 pub use item::ImageItem;
 use item::{ImageJob, Prepared, ToCopy};
+use mirrorkit_core::exit::HasExitCode;
 
 /// What every image copy of one run shares.
 pub struct SyncContext<'a> {
@@ -172,10 +173,7 @@ pub async fn sync_oci_mirror(
 ) -> MirrorReport {
     let mut report = MirrorReport::for_mirror(mirror);
     let fail = |report: &mut MirrorReport, what: &str, e: OciError| {
-        report.error = Some(MirrorError {
-            message: format!("{what}: {e}"),
-            exit_code: e.exit_code().code(),
-        });
+        report.error = Some(MirrorError::new(format!("{what}: {e}"), e.exit_code()));
     };
     let opts = ctx.copy_options();
     let mut registries = HashMap::new();

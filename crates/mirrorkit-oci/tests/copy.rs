@@ -2,7 +2,7 @@
 
 mod common;
 
-use mirrorkit_core::exit::ExitCode;
+use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_oci::{CopyError, copy_str};
 use mirrorkit_testkit::registry::{
     self as tk, sha256_digest, skopeo_copy, skopeo_copy_with, skopeo_inspect_raw,

@@ -4,7 +4,7 @@ mod common;
 
 use bytes::Bytes;
 use mirrorkit_core::digest::Digest;
-use mirrorkit_core::exit::ExitCode;
+use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_core::http::credentials::Credentials;
 use mirrorkit_core::target::{Target, TargetError};
 use mirrorkit_oci::registry::upload::UploadStart;

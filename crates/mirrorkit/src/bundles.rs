@@ -2,7 +2,7 @@
 
 use std::io::Read as _;
 
-use mirrorkit_core::exit::ExitCode;
+use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_core::http::credentials::Credentials;
 use mirrorkit_core::http::{HttpClient, HttpConfig};
 use mirrorkit_core::spec::{self, TargetConfig};

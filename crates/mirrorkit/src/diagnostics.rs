@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 
 use miette::{LabeledSpan, MietteDiagnostic, NamedSource};
-use mirrorkit_core::exit::ExitCode;
+use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_core::spec::SpecError;
 
 /// Configure miette's renderer once.

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser};
 use mirrorkit_core::engine::{self, SyncOptions};
-use mirrorkit_core::exit::ExitCode;
+use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_core::http::credentials::Credentials;
 use mirrorkit_core::http::{HttpClient, HttpConfig};
 use mirrorkit_core::plan::VersionFilter;
@@ -181,7 +181,7 @@ async fn sync(args: SyncArgs, force_dry_run: bool) -> ExitCode {
         _ => mirrorkit_core::report::MirrorReport {
             error: Some(mirrorkit_core::report::MirrorError {
                 message: "internal: a release mirror reached the image copier".into(),
-                exit_code: ExitCode::ItemFailed.code(),
+                exit_code: ExitCode::ItemFailed,
             }),
             ..mirrorkit_core::report::MirrorReport::for_mirror(m)
         },

@@ -1,6 +1,6 @@
 //! Opening the targets a spec names (a registry or a layout directory), and the `copy` command.
 
-use mirrorkit_core::exit::ExitCode;
+use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_core::http::HttpClient;
 use mirrorkit_core::http::credentials::Credentials;
 use mirrorkit_core::platform::Platform;

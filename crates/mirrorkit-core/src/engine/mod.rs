@@ -19,7 +19,7 @@ use std::time::Instant;
 use futures_util::StreamExt;
 use futures_util::stream;
 
-use crate::exit::ExitCode;
+use crate::exit::{ExitCode, HasExitCode};
 use crate::http::HttpClient;
 use crate::plan::{
     Action, PlatformSelection, Published, VersionFilter, VersionPlan, plan_versions,
@@ -94,9 +94,9 @@ pub enum EngineError {
     },
 }
 
-impl EngineError {
+impl HasExitCode for EngineError {
     /// The exit code it stands for.
-    pub fn exit_code(&self) -> ExitCode {
+    fn exit_code(&self) -> ExitCode {
         match self {
             EngineError::UnknownMirror { .. } => ExitCode::Usage,
             EngineError::WorkDir { .. } => ExitCode::Io,
@@ -208,10 +208,7 @@ where
     F: Fn(&TargetConfig) -> Result<T, TargetError>,
 {
     let mut report = MirrorReport::for_mirror(mirror);
-    let fail = |message: String, code: ExitCode| MirrorError {
-        message,
-        exit_code: code.code(),
-    };
+    let fail = MirrorError::new;
     let target = match open_target(&mirror.target) {
         Ok(t) => t,
         Err(e) => {
@@ -481,24 +478,6 @@ pub struct MirrorCascade {
 }
 
 impl CascadeReport {
-    /// 0 when every alias is right (or was repaired), 1 when `check` found drift, else the
-    /// first mirror error's code.
-    pub fn exit_code(&self) -> ExitCode {
-        if let Some(e) = self.mirrors.iter().find_map(|m| m.error.as_ref()) {
-            return ExitCode::from_code(e.exit_code);
-        }
-        let drift = self
-            .mirrors
-            .iter()
-            .flat_map(|m| &m.aliases)
-            .any(|a| a.state == "drift" || a.state == "missing");
-        if drift {
-            ExitCode::ItemFailed
-        } else {
-            ExitCode::Success
-        }
-    }
-
     /// A table: one line per alias.
     pub fn to_plain(&self) -> String {
         let mut out = String::new();
@@ -540,6 +519,26 @@ impl CascadeReport {
     }
 }
 
+impl HasExitCode for CascadeReport {
+    /// 0 when every alias is right (or was repaired), 1 when `check` found drift, else the
+    /// first mirror error's code.
+    fn exit_code(&self) -> ExitCode {
+        if let Some(e) = self.mirrors.iter().find_map(|m| m.error.as_ref()) {
+            return e.exit_code;
+        }
+        let drift = self
+            .mirrors
+            .iter()
+            .flat_map(|m| &m.aliases)
+            .any(|a| a.state == "drift" || a.state == "missing");
+        if drift {
+            ExitCode::ItemFailed
+        } else {
+            ExitCode::Success
+        }
+    }
+}
+
 /// `cascade check|repair`: recompute every mirror's rolling tags from what is published and
 /// compare (and with `repair`, fix) them. Upstream is listed to know which tags are versions.
 pub async fn cascade_check<T, F>(
@@ -570,10 +569,7 @@ where
             aliases: Vec::new(),
             error: None,
         };
-        let fail = |message: String, code: ExitCode| MirrorError {
-            message,
-            exit_code: code.code(),
-        };
+        let fail = MirrorError::new;
         let outcome: Result<Vec<cascade::AliasState>, MirrorError> = async {
             let target =
                 open_target(&mirror.target).map_err(|e| fail(e.to_string(), e.exit_code()))?;

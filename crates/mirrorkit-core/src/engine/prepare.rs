@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::planned_report;
 use crate::digest::{Algorithm, Digest, Hasher};
-use crate::exit::ExitCode;
+use crate::exit::{ExitCode, HasExitCode};
 use crate::http::HttpClient;
 use crate::package::layer::{self as package, BuiltLayer, LayerOptions};
 use crate::package::ocx;

@@ -23,7 +23,7 @@ use limits::HostLimits;
 use redact::SafeUrl;
 use retry::RetryPolicy;
 
-use crate::exit::ExitCode;
+use crate::exit::{ExitCode, HasExitCode};
 
 /// Settings of an [`HttpClient`].
 #[derive(Clone, Debug)]
@@ -103,9 +103,19 @@ pub enum HttpError {
 }
 
 impl HttpError {
+    /// A `Status` error for `response` (convenience for callers deciding a status is an error).
+    pub fn status(url: &url::Url, status: reqwest::StatusCode) -> HttpError {
+        HttpError::Status {
+            url: SafeUrl::new(url),
+            status: status.as_u16(),
+        }
+    }
+}
+
+impl HasExitCode for HttpError {
     /// The exit code this error stands for when it ends a run: 401/403 → 77, other statuses and
     /// connection failures → 69.
-    pub fn exit_code(&self) -> ExitCode {
+    fn exit_code(&self) -> ExitCode {
         match self {
             HttpError::Status {
                 status: 401 | 403, ..
@@ -113,14 +123,6 @@ impl HttpError {
             HttpError::Setup(_) => ExitCode::Io,
             HttpError::Request { .. } => ExitCode::ItemFailed,
             _ => ExitCode::Unavailable,
-        }
-    }
-
-    /// A `Status` error for `response` (convenience for callers deciding a status is an error).
-    pub fn status(url: &url::Url, status: reqwest::StatusCode) -> HttpError {
-        HttpError::Status {
-            url: SafeUrl::new(url),
-            status: status.as_u16(),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::exit::ExitCode;
+use crate::exit::{ExitCode, HasExitCode};
 
 /// A packaging failure.
 ///
@@ -63,9 +63,9 @@ pub enum PackageError {
     InvalidMetadata(String),
 }
 
-impl PackageError {
+impl HasExitCode for PackageError {
     /// The exit code this failure contributes to the run.
-    pub fn exit_code(&self) -> ExitCode {
+    fn exit_code(&self) -> ExitCode {
         match self {
             PackageError::Corrupt { .. }
             | PackageError::UnsafeEntry { .. }

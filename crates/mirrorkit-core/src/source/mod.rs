@@ -8,7 +8,7 @@ pub mod upstream_url;
 pub mod url_index;
 
 use crate::digest::Digest;
-use crate::exit::ExitCode;
+use crate::exit::{ExitCode, HasExitCode};
 
 /// One upstream version and what it offers.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -70,9 +70,9 @@ pub enum SourceError {
     },
 }
 
-impl SourceError {
+impl HasExitCode for SourceError {
     /// The exit code this error stands for.
-    pub fn exit_code(&self) -> ExitCode {
+    fn exit_code(&self) -> ExitCode {
         match self {
             SourceError::Unreachable { .. } => ExitCode::Unavailable,
             SourceError::Denied { .. } => ExitCode::NoPermission,

@@ -321,7 +321,10 @@ mod tests {
                 .expect_err(doc);
             let msg = err.to_string();
             assert!(msg.contains(needle), "{msg} should mention {needle}");
-            assert_eq!(err.exit_code(), crate::exit::ExitCode::Data);
+            assert_eq!(
+                crate::exit::HasExitCode::exit_code(&err),
+                crate::exit::ExitCode::Data
+            );
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::exit::ExitCode;
+use crate::exit::{ExitCode, HasExitCode};
 
 /// What went wrong with a spec file.
 #[derive(Debug, thiserror::Error)]
@@ -58,9 +58,9 @@ fn render_invalid(
     out
 }
 
-impl SpecError {
+impl HasExitCode for SpecError {
     /// The exit code this error stands for: 79 not found, 74 unreadable, 65 invalid.
-    pub fn exit_code(&self) -> ExitCode {
+    fn exit_code(&self) -> ExitCode {
         match self {
             SpecError::NotFound { .. } => ExitCode::SpecNotFound,
             SpecError::Unreadable { .. } => ExitCode::Io,

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
-use crate::exit::ExitCode;
+use crate::exit::{ExitCode, HasExitCode};
 
 /// A failure to talk to or write into a target. Messages never hold credentials.
 #[derive(Debug, thiserror::Error)]
@@ -51,9 +51,9 @@ pub enum TargetError {
     },
 }
 
-impl TargetError {
+impl HasExitCode for TargetError {
     /// The exit code this error stands for when it ends a run.
-    pub fn exit_code(&self) -> ExitCode {
+    fn exit_code(&self) -> ExitCode {
         match self {
             TargetError::Unreachable { .. } => ExitCode::Unavailable,
             TargetError::Denied { .. } => ExitCode::NoPermission,

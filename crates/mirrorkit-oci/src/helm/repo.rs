@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use mirrorkit_core::digest::{Algorithm, Digest, Hasher};
-use mirrorkit_core::exit::ExitCode;
+use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_core::http::HttpClient;
 use mirrorkit_core::http::credentials::{Credentials, RegistryAuth};
 use mirrorkit_core::http::etag_cache::EtagCache;
