@@ -135,10 +135,8 @@ impl From<OciError> for TargetError {
                 reason: "not found".into(),
             },
             e @ (OciError::DigestMismatch { .. } | OciError::Malformed { .. }) => {
-                TargetError::Rejected {
-                    target: String::new(),
-                    what: "content".into(),
-                    reason: e.to_string(),
+                TargetError::Invalid {
+                    message: e.to_string(),
                 }
             }
         }

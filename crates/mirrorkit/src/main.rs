@@ -1,24 +1,18 @@
 //! The mirrorkit binary: parses the command line, calls the library, prints, and decides the exit
 //! code in one place ([`run`] returns it; `main` only converts it).
 
-mod bundles;
 mod cli;
+mod commands;
 mod diagnostics;
-mod targets;
+mod output;
+mod settings;
 
-use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::io::IsTerminal;
 
-use clap::{CommandFactory, Parser};
-use mirrorkit_core::engine::{self, SyncOptions};
-use mirrorkit_core::exit::{ExitCode, HasExitCode};
-use mirrorkit_core::http::credentials::Credentials;
-use mirrorkit_core::http::{HttpClient, HttpConfig};
-use mirrorkit_core::plan::VersionFilter;
-use mirrorkit_core::spec;
-use mirrorkit_core::work_dir::WorkDirLock;
+use clap::Parser;
+use mirrorkit_core::exit::ExitCode;
 
-use cli::{CascadeAction, CascadeArgs, Cli, Color, Command, Format, SchemaTarget, SyncArgs};
+use cli::{Cli, Color, Command};
 
 fn main() -> std::process::ExitCode {
     let cli = match Cli::try_parse() {
@@ -79,313 +73,16 @@ fn init_logging(cli: &Cli) {
 /// Run one command and return its exit code.
 async fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Sync(args) => sync(args, false).await,
-        Command::Check(args) => sync(args, true).await,
-        Command::Validate { spec } => validate(&spec),
-        Command::Schema { target } => schema(target),
-        Command::Copy(args) => targets::copy(args).await,
-        Command::Cascade(args) => cascade(args).await,
-        Command::Export(args) => bundles::export(args).await,
-        Command::Import(args) => bundles::import(args).await,
-        Command::Bundle(cmd) => bundles::bundle(cmd).await,
-        Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "mirrorkit",
-                &mut std::io::stdout(),
-            );
-            ExitCode::Success
-        }
-        Command::Man => {
-            let mut out = Vec::new();
-            if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut out) {
-                eprintln!("error: cannot render the man page: {e}");
-                return ExitCode::Io;
-            }
-            print_stdout(&String::from_utf8_lossy(&out))
-        }
-    }
-}
-
-/// `sync` and `check`: run the engine and print the report.
-async fn sync(args: SyncArgs, force_dry_run: bool) -> ExitCode {
-    let spec = match spec::load(&args.spec) {
-        Ok(s) => s,
-        Err(e) => return diagnostics::spec_error(&e),
-    };
-    let http = match http_for(&spec) {
-        Ok(h) => h,
-        Err(code) => return code,
-    };
-    let work_dir = work_dir_for(&spec, args.work_dir.as_ref());
-    let dry_run = force_dry_run || args.dry_run;
-    // One run at a time per work dir (a dry run downloads nothing and needs no lock).
-    let _work_dir_lock = if dry_run {
-        None
-    } else {
-        match WorkDirLock::acquire(&work_dir, !args.no_wait, |holder| {
-            eprintln!(
-                "waiting: the work dir {} is in use by {holder} (--no-wait to exit instead)",
-                work_dir.display()
-            )
-        })
-        .await
-        {
-            Ok(lock) => Some(lock),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return e.exit_code();
-            }
-        }
-    };
-    let options = SyncOptions {
-        only: args.only.clone(),
-        filter: VersionFilter {
-            versions: args.versions.clone(),
-            latest: args.latest,
-        },
-        dry_run,
-        fail_fast: args.fail_fast,
-        concurrency: usize::from(args.concurrency),
-        work_dir,
-    };
-    let credentials = Credentials::load();
-    let opener = targets::Opener::new(&spec, http.clone(), credentials.clone());
-    let progress = diagnostics::SyncProgress::new(options.dry_run);
-    let mut insecure_hosts = insecure_hosts_of(&spec);
-    insecure_hosts.extend(args.insecure_registries.iter().cloned());
-    let known_blobs = mirrorkit_oci::images::KnownBlobs::default();
-    let cli_filter = options.filter.clone();
-    let cache_dir = options.work_dir.join("cache");
-    let ctx = mirrorkit_oci::images::SyncContext {
-        http: &http,
-        credentials: &credentials,
-        insecure_hosts: &insecure_hosts,
-        dry_run: options.dry_run,
-        fail_fast: options.fail_fast,
-        known_blobs: &known_blobs,
-        filter: &cli_filter,
-        cache_dir: Some(&cache_dir),
-    };
-    let parts = mirrorkit_oci::helm::HelmParts {
-        skip_charts: args.images_only,
-        skip_images: args.charts_only,
-    };
-    let copy_mirror = async |m: &spec::Mirror| match &m.source {
-        spec::SourceConfig::Oci(src) => mirrorkit_oci::images::sync_oci_mirror(m, src, &ctx).await,
-        spec::SourceConfig::Helm(src) => {
-            mirrorkit_oci::helm::sync_helm_mirror(m, src, parts, &ctx).await
-        }
-        // The engine builds release mirrors itself and never hands them here.
-        _ => mirrorkit_core::report::MirrorReport {
-            error: Some(mirrorkit_core::report::MirrorError {
-                message: "internal: a release mirror reached the image copier".into(),
-                exit_code: ExitCode::ItemFailed,
-            }),
-            ..mirrorkit_core::report::MirrorReport::for_mirror(m)
-        },
-    };
-    let report = engine::sync(
-        &spec,
-        &options,
-        &http,
-        |t| opener.open(t),
-        &|e| progress.update(e),
-        copy_mirror,
-    )
-    .await;
-    progress.finish();
-    let report = match report {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return e.exit_code();
-        }
-    };
-    for (key, e) in report
-        .mirrors
-        .iter()
-        .filter_map(|m| Some((&m.key, m.error.as_ref()?)))
-    {
-        eprintln!("error: mirror {key}: {}", e.message);
-    }
-    print_report(
-        args.format,
-        || report.to_plain(),
-        &report,
-        report.exit_code(),
-    )
-}
-
-/// Registries spoken to over plain HTTP: the spec's `registries` marked insecure and insecure
-/// registry targets.
-fn insecure_hosts_of(spec: &spec::Spec) -> Vec<String> {
-    let mut hosts: Vec<String> = spec
-        .registries
-        .iter()
-        .filter(|(_, s)| s.insecure)
-        .map(|(h, _)| h.clone())
-        .collect();
-    for m in &spec.mirrors {
-        if let spec::TargetConfig::Registry {
-            host,
-            insecure: true,
-        } = &m.target
-        {
-            hosts.push(host.clone());
-        }
-    }
-    hosts.sort();
-    hosts.dedup();
-    hosts
-}
-
-/// The HTTP client a spec's run uses (its `registries:` concurrency limits applied).
-fn http_for(spec: &spec::Spec) -> Result<HttpClient, ExitCode> {
-    let http_config = HttpConfig {
-        host_concurrency: spec
-            .registries
-            .iter()
-            .filter_map(|(host, s)| s.concurrency.map(|n| (host.clone(), n as usize)))
-            .collect(),
-        host_rate_limits: spec
-            .registries
-            .iter()
-            .filter_map(|(host, s)| s.rate_limit.map(|r| (host.clone(), r)))
-            .collect(),
-        host_max_tags: spec
-            .registries
-            .iter()
-            .filter_map(|(host, s)| {
-                s.max_tags
-                    .map(|n| (host.clone(), usize::try_from(n).unwrap_or(usize::MAX)))
-            })
-            .collect(),
-        ..HttpConfig::default()
-    };
-    HttpClient::new(http_config).map_err(|e| {
-        eprintln!("error: {e}");
-        e.exit_code()
-    })
-}
-
-/// `--work-dir`, else the spec's `work_dir`, else `./.mirrorkit`.
-fn work_dir_for(spec: &spec::Spec, flag: Option<&PathBuf>) -> PathBuf {
-    flag.cloned()
-        .or_else(|| spec.work_dir.clone())
-        .unwrap_or_else(|| PathBuf::from(".mirrorkit"))
-}
-
-/// `cascade check|repair`.
-async fn cascade(args: CascadeArgs) -> ExitCode {
-    let spec = match spec::load(&args.spec) {
-        Ok(s) => s,
-        Err(e) => return diagnostics::spec_error(&e),
-    };
-    let http = match http_for(&spec) {
-        Ok(h) => h,
-        Err(code) => return code,
-    };
-    let work_dir = work_dir_for(&spec, args.work_dir.as_ref());
-    let opener = targets::Opener::new(&spec, http.clone(), Credentials::load());
-    let report = match engine::cascade_check(
-        &spec,
-        &args.only,
-        args.action == CascadeAction::Repair,
-        &http,
-        &work_dir,
-        |t| opener.open(t),
-    )
-    .await
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return e.exit_code();
-        }
-    };
-    for (key, e) in report
-        .mirrors
-        .iter()
-        .filter_map(|m| Some((&m.key, m.error.as_ref()?)))
-    {
-        eprintln!("error: mirror {key}: {}", e.message);
-    }
-    print_report(
-        args.format,
-        || report.to_plain(),
-        &report,
-        report.exit_code(),
-    )
-}
-
-/// `validate`: load the spec (offline) and say what it holds.
-fn validate(path: &std::path::Path) -> ExitCode {
-    match spec::load(path) {
-        Ok(s) => {
-            let keys: Vec<&str> = s.mirrors.iter().map(|m| m.key.as_str()).collect();
-            print_stdout(&format!(
-                "{}: valid ({} mirror(s): {})\n",
-                path.display(),
-                keys.len(),
-                keys.join(", ")
-            ))
-        }
-        Err(e) => diagnostics::spec_error(&e),
-    }
-}
-
-/// `schema`: print a JSON Schema.
-fn schema(target: SchemaTarget) -> ExitCode {
-    let value = match target {
-        SchemaTarget::Spec => spec::json_schema(),
-        SchemaTarget::UrlIndex => serde_json::to_value(schemars::schema_for!(
-            mirrorkit_core::source::url_index::IndexDocument
-        ))
-        .unwrap_or_default(),
-    };
-    match serde_json::to_string_pretty(&value) {
-        Ok(s) => print_stdout(&(s + "\n")),
-        Err(e) => {
-            eprintln!("error: cannot render the schema: {e}");
-            ExitCode::Io
-        }
-    }
-}
-
-/// Print a report as a table or JSON; the exit code is `code` unless stdout cannot be written.
-fn print_report(
-    format: Format,
-    plain: impl FnOnce() -> String,
-    json: &impl serde::Serialize,
-    code: ExitCode,
-) -> ExitCode {
-    let out = match format {
-        Format::Plain => plain(),
-        Format::Json => match serde_json::to_string_pretty(json) {
-            Ok(s) => s + "\n",
-            Err(e) => {
-                eprintln!("error: cannot render the report: {e}");
-                return ExitCode::Io;
-            }
-        },
-    };
-    match print_stdout(&out) {
-        ExitCode::Success => code,
-        other => other,
-    }
-}
-
-/// Write to stdout; a closed pipe (`| head`) is a normal end, not an error.
-fn print_stdout(s: &str) -> ExitCode {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(s.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => ExitCode::Success,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::Success,
-        Err(e) => {
-            eprintln!("error: cannot write to stdout: {e}");
-            ExitCode::Io
-        }
+        Command::Sync(args) => commands::sync::run(args, false).await,
+        Command::Check(args) => commands::sync::run(args, true).await,
+        Command::Validate { spec } => commands::validate::run(&spec),
+        Command::Schema { target } => commands::schema::run(target),
+        Command::Copy(args) => commands::copy::run(args).await,
+        Command::Cascade(args) => commands::cascade::run(args).await,
+        Command::Export(args) => commands::export::run(args).await,
+        Command::Import(args) => commands::import::run(args).await,
+        Command::Bundle(cmd) => commands::bundle::run(cmd).await,
+        Command::Completions { shell } => commands::shell::completions(shell),
+        Command::Man => commands::shell::man(),
     }
 }

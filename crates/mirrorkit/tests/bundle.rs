@@ -680,3 +680,40 @@ fn an_import_sends_a_blob_shared_by_several_repositories_once() {
     assert_eq!(total, uploaded.len(), "a blob was uploaded twice:\n{log}");
     assert_eq!(mounts, 2 * uploaded.len(), "{log}");
 }
+
+/// `export SPEC` talks to the spec's registries with the spec's `registries:` settings (it used
+/// to build a default client and ignore them): a `max_tags` below what the target holds stops
+/// the listing with 65, as it stops `sync`.
+#[test]
+fn export_from_a_spec_applies_its_registries_settings() {
+    let a = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    push_index(&a, dir.path(), "mirror/app", "1.0", "one");
+    push_index(&a, dir.path(), "mirror/app", "2.0", "two");
+    push_index(&a, dir.path(), "mirror/app", "3.0", "three");
+    let host = a.host();
+    let spec = |settings: &str| {
+        std::fs::write(
+            dir.path().join("mirror.yml"),
+            format!(
+                "target: {{registry: '{host}'}}\nregistries: {{'{host}': {{insecure: true{settings}}}}}\nmirrors:\n  app:\n    source: {{type: oci, image: 'example.org/app'}}\n    repository: mirror/app\n"
+            ),
+        )
+        .unwrap();
+    };
+    spec(", max_tags: 2");
+    let out = mk(dir.path(), &["export", "mirror.yml", "-o", "b.tar"]);
+    assert_exit(&out, 65);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("more than 2 tags"), "{stderr}");
+    assert!(!dir.path().join("b.tar").exists());
+
+    spec("");
+    let out = mk(dir.path(), &["export", "mirror.yml", "-o", "b.tar"]);
+    assert_exit(&out, 0);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("exported 3 tags"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

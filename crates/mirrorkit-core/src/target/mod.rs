@@ -49,6 +49,13 @@ pub enum TargetError {
         /// Why.
         reason: String,
     },
+    /// The target answered with something that is not what the protocol promises (a malformed
+    /// tag list or manifest, content that does not match its digest).
+    #[error("{message}")]
+    Invalid {
+        /// What was wrong, naming the document.
+        message: String,
+    },
 }
 
 impl HasExitCode for TargetError {
@@ -59,6 +66,7 @@ impl HasExitCode for TargetError {
             TargetError::Denied { .. } => ExitCode::NoPermission,
             TargetError::Io { .. } => ExitCode::Io,
             TargetError::Rejected { .. } => ExitCode::ItemFailed,
+            TargetError::Invalid { .. } => ExitCode::Data,
         }
     }
 }

@@ -1,0 +1,56 @@
+//! `cascade check|repair`: compare every rolling tag (`latest`, `1`, `1.2`) with the versions
+//! published, and repair the ones that drifted.
+
+use mirrorkit_core::engine::{self, CascadeReport};
+use mirrorkit_core::exit::{ExitCode, HasExitCode};
+use mirrorkit_core::spec;
+
+use crate::cli::{CascadeAction, CascadeArgs};
+use crate::diagnostics;
+use crate::output::{self, Render};
+use crate::settings::{Flags, Settings};
+
+impl Render for CascadeReport {
+    fn to_plain(&self) -> String {
+        CascadeReport::to_plain(self)
+    }
+    fn exit_code(&self) -> ExitCode {
+        HasExitCode::exit_code(self)
+    }
+}
+
+/// `cascade check|repair SPEC`.
+pub(crate) async fn run(args: CascadeArgs) -> ExitCode {
+    let spec = match spec::load(&args.spec) {
+        Ok(s) => s,
+        Err(e) => return diagnostics::spec_error(&e),
+    };
+    let flags = Flags {
+        work_dir: args.work_dir.as_deref(),
+        ..Flags::default()
+    };
+    let settings = match Settings::for_spec(&spec, &flags) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let report = match engine::cascade_check(
+        &spec,
+        &args.only,
+        args.action == CascadeAction::Repair,
+        &settings.http,
+        &settings.work_dir,
+        |t| settings.open(t),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => return output::error(&e),
+    };
+    output::mirror_errors(
+        report
+            .mirrors
+            .iter()
+            .map(|m| (m.key.as_str(), m.error.as_ref())),
+    );
+    output::report(args.format, &report)
+}

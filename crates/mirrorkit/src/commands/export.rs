@@ -1,0 +1,288 @@
+//! `export SPEC|REF... --output PATH`: write the tags of a spec's targets (or the images named)
+//! into a bundle, a directory or an archive, for an air-gapped site.
+
+use std::io::Read as _;
+use std::path::Path;
+
+use mirrorkit_core::exit::{ExitCode, HasExitCode};
+use mirrorkit_core::spec::{self, Spec, TargetConfig};
+use mirrorkit_core::target::Target as _;
+use mirrorkit_oci::archive::ArchiveCompression;
+use mirrorkit_oci::bundle::{
+    self, BundleFormat, ExportItem, ExportOptions, ExportReport, SpecOrigin,
+};
+use mirrorkit_oci::reference::ImageReference;
+
+use crate::cli::{BundleFormatArg, CompressArg, ExportArgs, Format};
+use crate::diagnostics;
+use crate::output::{self, Render};
+use crate::settings::{Flags, Settings};
+
+impl Render for ExportReport {
+    fn to_plain(&self) -> String {
+        let report = self;
+        format!(
+            "exported {} tags ({} images), {} blobs, {} bytes{} into {}\nbundle {}\n",
+            report.tags,
+            report.items,
+            report.blobs,
+            report.bytes,
+            if report.base_blobs > 0 {
+                format!(" ({} blobs left to the base bundle)", report.base_blobs)
+            } else {
+                String::new()
+            },
+            report
+                .output
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            report.id
+        )
+    }
+    fn exit_code(&self) -> ExitCode {
+        ExitCode::Success
+    }
+}
+
+fn is_reference(s: &str) -> bool {
+    s.contains("://") || s.starts_with("oci:") || s.starts_with("oci-archive:")
+}
+
+/// The items of a spec: every tag of every mirror's repository, read from its target.
+async fn spec_items(
+    path: &Path,
+    spec: &Spec,
+    only: &[String],
+    settings: &Settings,
+) -> Result<(Vec<ExportItem>, SpecOrigin), ExitCode> {
+    for key in only {
+        if !spec.mirrors.iter().any(|m| &m.key == key) {
+            return Err(output::message(
+                &format!("--only {key}: no such mirror in the spec"),
+                ExitCode::Usage,
+            ));
+        }
+    }
+    let mut items = Vec::new();
+    for m in spec
+        .mirrors
+        .iter()
+        .filter(|m| only.is_empty() || only.contains(&m.key))
+    {
+        let in_mirror = |e: mirrorkit_core::target::TargetError| {
+            output::message(&format!("mirror {}: {e}", m.key), e.exit_code())
+        };
+        let target = settings.open(&m.target).map_err(in_mirror)?;
+        let mut tags = target.list_tags(&m.repository).await.map_err(in_mirror)?;
+        tags.sort();
+        if tags.is_empty() {
+            eprintln!(
+                "warning: mirror {}: {} holds nothing yet; run sync first",
+                m.key, m.repository
+            );
+        }
+        // A helm mirror's images live in their own repositories: they belong in the bundle too.
+        if let spec::SourceConfig::Helm(src) = &m.source {
+            let images = mirrorkit_oci::helm::chart_images_in_target(m, src, &target)
+                .await
+                .map_err(|e| {
+                    output::message(
+                        &format!("mirror {}: reading its charts' images: {e}", m.key),
+                        ExitCode::Data,
+                    )
+                })?;
+            for (repository, tag, digest) in images {
+                let source = match &m.target {
+                    TargetConfig::Registry { host, .. } => ImageReference::Docker {
+                        host: host.clone(),
+                        repository: repository.clone(),
+                        tag: digest.is_none().then(|| tag.clone()),
+                        digest: digest.clone(),
+                    },
+                    TargetConfig::Layout { path } => ImageReference::Layout {
+                        path: path.join(&repository),
+                        reference: Some(digest.as_ref().map_or(tag.clone(), |d| d.to_string())),
+                    },
+                };
+                items.push(ExportItem {
+                    source,
+                    repository,
+                    tag,
+                });
+            }
+        }
+        for tag in tags {
+            let source = match &m.target {
+                TargetConfig::Registry { host, .. } => ImageReference::Docker {
+                    host: host.clone(),
+                    repository: m.repository.clone(),
+                    tag: Some(tag.clone()),
+                    digest: None,
+                },
+                TargetConfig::Layout { path } => ImageReference::Layout {
+                    path: path.join(&m.repository),
+                    reference: Some(tag.clone()),
+                },
+            };
+            items.push(ExportItem {
+                source,
+                repository: m.repository.clone(),
+                tag,
+            });
+        }
+    }
+    let mut digest = mirrorkit_core::digest::Hasher::new(mirrorkit_core::digest::Algorithm::Sha256);
+    let mut text = Vec::new();
+    if let Ok(mut f) = std::fs::File::open(path) {
+        let _ = f.read_to_end(&mut text);
+    }
+    digest.update(&text);
+    let origin = SpecOrigin {
+        file: path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        digest: digest.finish().to_string(),
+    };
+    Ok((items, origin))
+}
+
+/// An item for a reference given on the command line.
+fn reference_item(s: &str) -> Result<ExportItem, ExitCode> {
+    let r: ImageReference = s
+        .parse()
+        .map_err(|e| output::message(&format!("{e}"), ExitCode::Usage))?;
+    let (repository, tag) = match &r {
+        ImageReference::Docker {
+            repository,
+            tag,
+            digest,
+            ..
+        } => (
+            repository.clone(),
+            match (tag, digest) {
+                (Some(t), _) => t.clone(),
+                // A digest reference is filed under the tag form of its digest.
+                (None, Some(d)) => d.to_string().replace(':', "-"),
+                (None, None) => "latest".to_string(),
+            },
+        ),
+        ImageReference::Layout { path, reference }
+        | ImageReference::Archive { path, reference } => {
+            let name = path
+                .file_stem()
+                .map(|n| n.to_string_lossy().to_ascii_lowercase())
+                .unwrap_or_default();
+            (
+                name,
+                reference
+                    .clone()
+                    .map(|t| t.replace(':', "-"))
+                    .unwrap_or_else(|| "latest".into()),
+            )
+        }
+    };
+    Ok(ExportItem {
+        source: r,
+        repository,
+        tag,
+    })
+}
+
+/// `export SPEC|REF... --output PATH`.
+pub(crate) async fn run(args: ExportArgs) -> ExitCode {
+    let flags = Flags {
+        insecure_registries: &args.insecure_registries,
+        ..Flags::default()
+    };
+    let (settings, items, spec_origin) = if args.sources.len() == 1
+        && !is_reference(&args.sources[0])
+    {
+        let path = Path::new(&args.sources[0]);
+        let spec = match spec::load(path) {
+            Ok(s) => s,
+            Err(e) => return diagnostics::spec_error(&e),
+        };
+        let settings = match Settings::for_spec(&spec, &flags) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        match spec_items(path, &spec, &args.only, &settings).await {
+            Ok((items, origin)) => (settings, items, Some(origin)),
+            Err(code) => return code,
+        }
+    } else {
+        if !args.only.is_empty() {
+            return output::message(
+                "--only applies to a spec, not to references",
+                ExitCode::Usage,
+            );
+        }
+        let mut items = Vec::new();
+        for s in &args.sources {
+            if !is_reference(s) {
+                return output::message(
+                    &format!(
+                        "{s:?}: give either one spec file or image references (docker://…, oci:DIR:TAG)"
+                    ),
+                    ExitCode::Usage,
+                );
+            }
+            match reference_item(s) {
+                Ok(i) => items.push(i),
+                Err(code) => return code,
+            }
+        }
+        let settings = match Settings::without_spec(&flags) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        (settings, items, None)
+    };
+    if items.is_empty() {
+        return output::message(
+            "nothing to export (the spec's repositories hold no tags yet?)",
+            ExitCode::ItemFailed,
+        );
+    }
+    let mut copy_opts = settings.copy_options();
+    // A spec's layouts are our own, written verified: their blobs may be linked into the
+    // bundle. References given by hand are read (and hashed) like any source.
+    copy_opts.link_verified_layouts = spec_origin.is_some();
+    let opts = ExportOptions {
+        output: args.output.clone(),
+        format: match args.format {
+            BundleFormatArg::OciLayout => BundleFormat::Layout,
+            BundleFormatArg::OciArchive => BundleFormat::Archive,
+        },
+        compression: match args.compress {
+            CompressArg::None => ArchiveCompression::None,
+            CompressArg::Gzip => ArchiveCompression::Gzip,
+            CompressArg::Zstd => ArchiveCompression::Zstd,
+        },
+        split: args.split,
+        since: args.since.clone(),
+        spec: spec_origin,
+    };
+    if opts.format == BundleFormat::Layout
+        && (opts.split.is_some() || opts.compression != ArchiveCompression::None)
+    {
+        return output::message(
+            "--split and --compress apply to --format oci-archive only",
+            ExitCode::Usage,
+        );
+    }
+    match bundle::export(items, &opts, &copy_opts).await {
+        Ok(report) => output::report(
+            if args.json {
+                Format::Json
+            } else {
+                Format::Plain
+            },
+            &report,
+        ),
+        Err(e) => output::error(&e),
+    }
+}

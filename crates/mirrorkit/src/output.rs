@@ -1,0 +1,62 @@
+//! How every command's result reaches people: its report rendered as a table or as JSON the
+//! same way for every command, and errors printed in one place with the exit code they stand
+//! for.
+
+use std::io::Write as _;
+
+use mirrorkit_core::exit::{ExitCode, HasExitCode};
+
+use crate::cli::Format;
+
+/// A command's report: a table for people, JSON for programs, and the exit code it stands for.
+pub(crate) trait Render: serde::Serialize {
+    /// The plain-text form.
+    fn to_plain(&self) -> String;
+    /// The exit code of the command, from what the report says.
+    fn exit_code(&self) -> ExitCode;
+}
+
+/// Print `report` in `format`; the command's exit code unless stdout cannot be written.
+pub(crate) fn report(format: Format, report: &impl Render) -> ExitCode {
+    let out = match format {
+        Format::Plain => report.to_plain(),
+        Format::Json => match serde_json::to_string_pretty(report) {
+            Ok(s) => s + "\n",
+            Err(e) => return message(&format!("cannot render the report: {e}"), ExitCode::Io),
+        },
+    };
+    match stdout(&out) {
+        ExitCode::Success => report.exit_code(),
+        other => other,
+    }
+}
+
+/// Print `error` and return the exit code it stands for.
+pub(crate) fn error<E: std::fmt::Display + HasExitCode>(error: &E) -> ExitCode {
+    message(&error.to_string(), error.exit_code())
+}
+
+/// Print an error message and return `code`.
+pub(crate) fn message(text: &str, code: ExitCode) -> ExitCode {
+    eprintln!("error: {text}");
+    code
+}
+
+/// The errors that stopped single mirrors (the report lists them too; stderr says them first).
+pub(crate) fn mirror_errors<'a>(
+    errors: impl Iterator<Item = (&'a str, Option<&'a mirrorkit_core::report::MirrorError>)>,
+) {
+    for (key, e) in errors.filter_map(|(k, e)| Some((k, e?))) {
+        eprintln!("error: mirror {key}: {}", e.message);
+    }
+}
+
+/// Write to stdout; a closed pipe (`| head`) is a normal end, not an error.
+pub(crate) fn stdout(s: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(s.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::Success,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::Success,
+        Err(e) => message(&format!("cannot write to stdout: {e}"), ExitCode::Io),
+    }
+}
