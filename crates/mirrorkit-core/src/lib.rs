@@ -10,6 +10,7 @@
 pub mod digest;
 pub mod engine;
 pub mod exit;
+pub mod family;
 pub mod fsutil;
 pub mod http;
 pub mod package;

@@ -41,6 +41,7 @@ use std::time::Instant;
 
 use mirrorkit_core::digest::Digest;
 use mirrorkit_core::exit::{ExitCode, HasExitCode};
+use mirrorkit_core::family::{Family, RunContext};
 use mirrorkit_core::plan::tag_for;
 use mirrorkit_core::report::{MirrorError, MirrorReport, Status, VersionReport};
 use mirrorkit_core::source::images::{ChartVersions, HelmRepo, HelmSource};
@@ -66,6 +67,35 @@ pub struct HelmParts {
     pub skip_charts: bool,
     /// Skip the images the charts use.
     pub skip_images: bool,
+}
+
+/// The chart family: `type: helm` mirrors, and the images their charts use. One per run,
+/// sharing what it learns about the target's blobs with the image family.
+pub struct Charts<'a> {
+    /// Blobs known to be in target repositories during this run.
+    pub known_blobs: &'a crate::images::KnownBlobs,
+    /// `--charts-only` / `--images-only`.
+    pub parts: HelmParts,
+}
+
+impl Family for Charts<'_> {
+    type Source<'s> = &'s HelmSource;
+
+    async fn sync(
+        &self,
+        mirror: &Mirror,
+        source: Self::Source<'_>,
+        ctx: &RunContext<'_>,
+    ) -> MirrorReport {
+        let cache_dir = ctx.options.work_dir.join("cache");
+        sync_helm_mirror(
+            mirror,
+            source,
+            self.parts,
+            &SyncContext::of_run(ctx, self.known_blobs, &cache_dir),
+        )
+        .await
+    }
 }
 
 /// A failure that stops the whole mirror.

@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt as _;
 use mirrorkit_core::digest::Digest;
+use mirrorkit_core::family::{Family, RunContext};
 use mirrorkit_core::http::HttpClient;
 use mirrorkit_core::http::credentials::Credentials;
 use mirrorkit_core::plan::VersionFilter;
@@ -61,6 +62,52 @@ pub struct SyncContext<'a> {
     /// Where documents are kept with their ETag between runs (a chart repository's
     /// `index.yaml`); `None`: nothing is kept.
     pub cache_dir: Option<&'a std::path::Path>,
+}
+
+impl<'a> SyncContext<'a> {
+    /// The context of `run` for the copied families (images, and the images charts use).
+    pub fn of_run(
+        run: &'a RunContext<'a>,
+        known_blobs: &'a KnownBlobs,
+        cache_dir: &'a std::path::Path,
+    ) -> SyncContext<'a> {
+        SyncContext {
+            http: run.http,
+            credentials: run.credentials,
+            insecure_hosts: run.insecure_hosts,
+            dry_run: run.options.dry_run,
+            fail_fast: run.options.fail_fast,
+            known_blobs,
+            filter: &run.options.filter,
+            cache_dir: Some(cache_dir),
+        }
+    }
+}
+
+/// The image family: `type: oci` mirrors. One per run, sharing what it learns about the
+/// target's blobs ([`KnownBlobs`]) with the chart family.
+pub struct Images<'a> {
+    /// Blobs known to be in target repositories during this run.
+    pub known_blobs: &'a KnownBlobs,
+}
+
+impl Family for Images<'_> {
+    type Source<'s> = &'s OciSource;
+
+    async fn sync(
+        &self,
+        mirror: &Mirror,
+        source: Self::Source<'_>,
+        ctx: &RunContext<'_>,
+    ) -> MirrorReport {
+        let cache_dir = ctx.options.work_dir.join("cache");
+        sync_oci_mirror(
+            mirror,
+            source,
+            &SyncContext::of_run(ctx, self.known_blobs, &cache_dir),
+        )
+        .await
+    }
 }
 
 impl SyncContext<'_> {

@@ -93,8 +93,8 @@ impl SyncProgress {
     }
 
     /// Apply one engine event.
-    pub(crate) fn update(&self, event: mirrorkit_core::engine::Progress<'_>) {
-        use mirrorkit_core::engine::Progress;
+    pub(crate) fn update(&self, event: mirrorkit_core::family::Progress<'_>) {
+        use mirrorkit_core::family::Progress;
         let Some(bars) = &self.bars else { return };
         let mut current = self
             .current

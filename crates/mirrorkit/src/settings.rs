@@ -1,143 +1,19 @@
-//! The settings step: flags + spec turned, once per command, into what every command talks
-//! through: the HTTP client (the spec's per-registry concurrency, rate limits and tag limits),
-//! the hosts spoken to over plain HTTP, the credentials, the work dir, and the opener of
-//! targets. Every command that reads a spec goes through [`Settings::for_spec`]; the others
-//! (`copy`, `import`) through [`Settings::without_spec`], so no command forgets a setting.
-
-use std::path::{Path, PathBuf};
+//! The settings step, as the command line takes it: [`mirrorkit_run::Settings`] built from the
+//! spec and the flags, its error printed here and turned into the exit code.
 
 use mirrorkit_core::exit::ExitCode;
-use mirrorkit_core::http::credentials::Credentials;
-use mirrorkit_core::http::{HttpClient, HttpConfig};
-use mirrorkit_core::spec::{Spec, TargetConfig};
-use mirrorkit_core::target::TargetError;
-use mirrorkit_oci::CopyOptions;
-use mirrorkit_oci::layout::LayoutRoot;
-use mirrorkit_oci::registry::Registry;
-use mirrorkit_oci::target::AnyTarget;
+use mirrorkit_core::spec::Spec;
+use mirrorkit_run::Settings;
+pub(crate) use mirrorkit_run::settings::Flags;
 
 use crate::output;
 
-/// What a command's flags say beyond the spec.
-#[derive(Default)]
-pub(crate) struct Flags<'a> {
-    /// `--insecure-registry`.
-    pub(crate) insecure_registries: &'a [String],
-    /// `--work-dir`.
-    pub(crate) work_dir: Option<&'a Path>,
+/// The settings of a command that reads `spec`.
+pub(crate) fn for_spec(spec: &Spec, flags: &Flags<'_>) -> Result<Settings, ExitCode> {
+    Settings::for_spec(spec, flags).map_err(|e| output::error(&e))
 }
 
-/// Everything a command talks through, decided once.
-pub(crate) struct Settings {
-    /// The shared client: one connection pool and one set of host limits for the whole run.
-    pub(crate) http: HttpClient,
-    /// Credentials from the docker/podman config files, loaded once.
-    pub(crate) credentials: Credentials,
-    /// Registries spoken to over plain HTTP: the flags', the spec's `registries:` marked
-    /// `insecure`, and registry targets marked `insecure`.
-    pub(crate) insecure_hosts: Vec<String>,
-    /// `--work-dir`, else the spec's `work_dir`, else `./.mirrorkit`.
-    pub(crate) work_dir: PathBuf,
-}
-
-impl Settings {
-    /// The settings of a run of `spec`; an error is printed and its exit code returned.
-    pub(crate) fn for_spec(spec: &Spec, flags: &Flags<'_>) -> Result<Settings, ExitCode> {
-        let mut insecure_hosts: Vec<String> = spec
-            .registries
-            .iter()
-            .filter(|(_, s)| s.insecure)
-            .map(|(h, _)| h.clone())
-            .collect();
-        for m in &spec.mirrors {
-            if let TargetConfig::Registry {
-                host,
-                insecure: true,
-            } = &m.target
-            {
-                insecure_hosts.push(host.clone());
-            }
-        }
-        insecure_hosts.extend(flags.insecure_registries.iter().cloned());
-        insecure_hosts.sort();
-        insecure_hosts.dedup();
-        Ok(Settings {
-            http: client(http_config(spec))?,
-            credentials: Credentials::load(),
-            insecure_hosts,
-            work_dir: flags
-                .work_dir
-                .map(Path::to_path_buf)
-                .or_else(|| spec.work_dir.clone())
-                .unwrap_or_else(|| PathBuf::from(".mirrorkit")),
-        })
-    }
-
-    /// The settings of a command that reads no spec.
-    pub(crate) fn without_spec(flags: &Flags<'_>) -> Result<Settings, ExitCode> {
-        let mut insecure_hosts = flags.insecure_registries.to_vec();
-        insecure_hosts.sort();
-        insecure_hosts.dedup();
-        Ok(Settings {
-            http: client(HttpConfig::default())?,
-            credentials: Credentials::load(),
-            insecure_hosts,
-            work_dir: flags
-                .work_dir
-                .map_or_else(|| PathBuf::from(".mirrorkit"), Path::to_path_buf),
-        })
-    }
-
-    /// Open one target. No request is sent yet.
-    pub(crate) fn open(&self, target: &TargetConfig) -> Result<AnyTarget, TargetError> {
-        match target {
-            TargetConfig::Registry { host, insecure } => {
-                let insecure = *insecure || self.insecure_hosts.contains(host);
-                Registry::new(host, insecure, self.http.clone(), self.credentials.clone())
-                    .map(|r| AnyTarget::Registry(Box::new(r)))
-                    .map_err(|e| TargetError::Rejected {
-                        target: host.clone(),
-                        what: "registry address".into(),
-                        reason: e.to_string(),
-                    })
-            }
-            TargetConfig::Layout { path } => Ok(AnyTarget::Layout(LayoutRoot::new(path.clone()))),
-        }
-    }
-
-    /// Options for copying images with these settings.
-    pub(crate) fn copy_options(&self) -> CopyOptions {
-        let mut options = CopyOptions::new(self.http.clone(), self.credentials.clone());
-        options.insecure_hosts = self.insecure_hosts.clone();
-        options
-    }
-}
-
-/// The HTTP settings of a spec: its `registries:` concurrency, rate limits and tag limits.
-fn http_config(spec: &Spec) -> HttpConfig {
-    HttpConfig {
-        host_concurrency: spec
-            .registries
-            .iter()
-            .filter_map(|(host, s)| s.concurrency.map(|n| (host.clone(), n as usize)))
-            .collect(),
-        host_rate_limits: spec
-            .registries
-            .iter()
-            .filter_map(|(host, s)| s.rate_limit.map(|r| (host.clone(), r)))
-            .collect(),
-        host_max_tags: spec
-            .registries
-            .iter()
-            .filter_map(|(host, s)| {
-                s.max_tags
-                    .map(|n| (host.clone(), usize::try_from(n).unwrap_or(usize::MAX)))
-            })
-            .collect(),
-        ..HttpConfig::default()
-    }
-}
-
-fn client(config: HttpConfig) -> Result<HttpClient, ExitCode> {
-    HttpClient::new(config).map_err(|e| output::error(&e))
+/// The settings of a command that reads no spec.
+pub(crate) fn without_spec(flags: &Flags<'_>) -> Result<Settings, ExitCode> {
+    Settings::without_spec(flags).map_err(|e| output::error(&e))
 }

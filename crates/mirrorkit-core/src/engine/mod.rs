@@ -1,5 +1,5 @@
-//! The sync engine: for each mirror, discover → plan → (prepare concurrently, push one by one,
-//! oldest version first) → report.
+//! The release family ([`Releases`]): for each release mirror, discover → plan → (prepare
+//! concurrently, push one by one, oldest version first) → report.
 //!
 //! Preparing a version (download, verify, package every platform) runs up to `concurrency`
 //! versions at a time; pushing is sequential in version order, and within a version it is blobs,
@@ -14,64 +14,22 @@ mod publish;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::time::Instant;
 
 use futures_util::StreamExt;
 use futures_util::stream;
 
 use crate::exit::{ExitCode, HasExitCode};
+use crate::family::{Family, RunContext};
+use crate::family::{Progress, SyncOptions};
 use crate::http::HttpClient;
-use crate::plan::{
-    Action, PlatformSelection, Published, VersionFilter, VersionPlan, plan_versions,
-};
-use crate::report::{MirrorError, MirrorReport, PlatformReport, Report, Status, VersionReport};
+use crate::plan::{Action, PlatformSelection, Published, VersionPlan, plan_versions};
+use crate::report::{MirrorError, MirrorReport, PlatformReport, Status, VersionReport};
 use crate::source::SourceError;
-use crate::spec::{Mirror, SourceConfig, Spec, TargetConfig};
+use crate::spec::{FamilySource, Mirror, ReleaseSource, Spec, TargetConfig};
 use crate::store::Store;
 use crate::target::{Target, TargetError};
 use prepare::{Tools, Unprepared, prepare_version};
 use publish::{Publisher, Stamp, push_version};
-
-/// Image and chart mirrors copied at once.
-const COPY_MIRRORS_AT_ONCE: usize = 4;
-
-/// What the command line asks of a sync.
-#[derive(Clone, Debug)]
-pub struct SyncOptions {
-    /// Only the mirrors with these keys (`--only`); empty = all.
-    pub only: Vec<String>,
-    /// Version filters (`--version`, `--latest`).
-    pub filter: VersionFilter,
-    /// Plan only (`check`, `--dry-run`).
-    pub dry_run: bool,
-    /// Stop at the first failure.
-    pub fail_fast: bool,
-    /// Versions prepared at once.
-    pub concurrency: usize,
-    /// Work directory (store and task files).
-    pub work_dir: PathBuf,
-}
-
-/// What the engine tells a progress display while it runs.
-#[derive(Clone, Debug)]
-pub enum Progress<'a> {
-    /// A mirror has been planned: `to_mirror` versions will be downloaded and pushed.
-    MirrorPlanned {
-        /// The mirror's key in the spec.
-        key: &'a str,
-        /// How many versions will be mirrored.
-        to_mirror: usize,
-    },
-    /// A version reached its final status.
-    VersionDone {
-        /// The mirror's key in the spec.
-        key: &'a str,
-        /// The version.
-        version: &'a str,
-        /// Its final status.
-        status: Status,
-    },
-}
 
 /// A failure that stops the whole run before any mirror starts.
 #[derive(Debug, thiserror::Error)]
@@ -104,98 +62,79 @@ impl HasExitCode for EngineError {
     }
 }
 
-/// Run a sync (or a dry run) of `spec`. `open_target` turns a target of the spec into something
-/// that can be published to (the binary passes `mirrorkit-oci`'s registry/layout opener).
-pub async fn sync<T, F, C>(
-    spec: &Spec,
-    options: &SyncOptions,
-    http: &HttpClient,
-    open_target: F,
-    progress: &(dyn Fn(Progress<'_>) + Sync),
-    copy_mirror: C,
-) -> Result<Report, EngineError>
+/// The release family: versions built from downloaded assets (`url_index`, `github_release`),
+/// packaged as ocx layers and published with their rolling tags. One per run: it holds the
+/// run's store (none for a dry run) and the instant every build tag of the run shares.
+pub struct Releases<'a, F> {
+    store: Option<Store>,
+    stamp: Stamp,
+    open_target: &'a F,
+}
+
+impl<'a, T, F> Releases<'a, F>
 where
     T: Target,
     F: Fn(&TargetConfig) -> Result<T, TargetError>,
-    C: AsyncFn(&Mirror) -> MirrorReport,
 {
-    let started = Instant::now();
-    check_only(spec, &options.only)?;
-    let store = if options.dry_run {
-        None
-    } else {
-        Some(
-            Store::open_with_limit(&options.work_dir, spec.max_asset_size).map_err(|e| {
-                EngineError::WorkDir {
-                    path: options.work_dir.clone(),
-                    reason: e.to_string(),
-                }
-            })?,
-        )
-    };
-    let mut report = Report {
-        dry_run: options.dry_run,
-        ..Report::default()
-    };
-    // One instant for the whole run: every build tag and `created` annotation of it agree.
-    let stamp = Stamp::now();
-    let selected: Vec<&Mirror> = spec
-        .mirrors
-        .iter()
-        .filter(|m| options.only.is_empty() || options.only.contains(&m.key))
-        .collect();
-    // Images and charts are copied by the OCI layer (`copy_mirror`); releases are built here.
-    let copy_one = async |mirror: &Mirror| copy_mirror(mirror).await;
-    // Image and chart mirrors are independent and I/O-bound, mostly waiting on round trips:
-    // several run at once (their requests still obey the per-host limits). With --fail-fast they
-    // run one by one so that nothing starts after the first failure.
-    let mut copied: BTreeMap<usize, MirrorReport> = BTreeMap::new();
-    if !options.fail_fast {
-        let copy_one = &copy_one;
-        copied = stream::iter(
-            selected
-                .iter()
-                .enumerate()
-                .filter(|(_, m)| !m.source.is_release()),
-        )
-        .map(|(i, m)| async move { (i, copy_one(m).await) })
-        .buffer_unordered(COPY_MIRRORS_AT_ONCE)
-        .collect()
-        .await;
-    }
-    for (i, mirror) in selected.iter().enumerate() {
-        let mreport = if mirror.source.is_release() {
-            run_mirror(
-                mirror,
-                options,
-                http,
-                store.as_ref(),
-                &open_target,
-                progress,
-                &stamp,
-            )
-            .await
+    /// The family for a run of `spec`: opens the work dir's store unless this is a dry run.
+    /// `open_target` turns a target of the spec into something that can be published to.
+    pub fn new(
+        spec: &Spec,
+        options: &SyncOptions,
+        open_target: &'a F,
+    ) -> Result<Releases<'a, F>, EngineError> {
+        let store = if options.dry_run {
+            None
         } else {
-            match copied.remove(&i) {
-                Some(r) => r,
-                None => copy_one(mirror).await,
-            }
+            Some(
+                Store::open_with_limit(&options.work_dir, spec.max_asset_size).map_err(|e| {
+                    EngineError::WorkDir {
+                        path: options.work_dir.clone(),
+                        reason: e.to_string(),
+                    }
+                })?,
+            )
         };
-        let stop = options.fail_fast
-            && (mreport.error.is_some()
-                || mreport.versions.iter().any(|v| v.status == Status::Failed));
-        report.mirrors.push(mreport);
-        if stop {
-            break;
-        }
+        Ok(Releases {
+            store,
+            // One instant for the whole run: every build tag and `created` annotation agree.
+            stamp: Stamp::now(),
+            open_target,
+        })
     }
-    report.duration_ms = started.elapsed().as_millis() as u64;
-    report.summarize();
-    Ok(report)
 }
 
+impl<T, F> Family for Releases<'_, F>
+where
+    T: Target,
+    F: Fn(&TargetConfig) -> Result<T, TargetError>,
+{
+    type Source<'s> = ReleaseSource<'s>;
+
+    async fn sync(
+        &self,
+        mirror: &Mirror,
+        source: Self::Source<'_>,
+        ctx: &RunContext<'_>,
+    ) -> MirrorReport {
+        run_mirror(
+            mirror,
+            source,
+            ctx.options,
+            ctx.http,
+            self.store.as_ref(),
+            self.open_target,
+            ctx.progress,
+            &self.stamp,
+        )
+        .await
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn run_mirror<T, F>(
     mirror: &Mirror,
+    source: ReleaseSource<'_>,
     options: &SyncOptions,
     http: &HttpClient,
     store: Option<&Store>,
@@ -216,7 +155,7 @@ where
             return report;
         }
     };
-    let releases = match discover(mirror, http, &options.work_dir).await {
+    let releases = match discover(source, http, &options.work_dir).await {
         Ok(r) => r,
         Err(e) => {
             report.error = Some(fail(e.to_string(), SourceError::exit_code(&e)));
@@ -402,21 +341,17 @@ where
 /// List what upstream has for `mirror`. GitHub listings keep their ETags under the work dir, so
 /// an unchanged release list costs no API quota.
 pub async fn discover(
-    mirror: &Mirror,
+    source: ReleaseSource<'_>,
     http: &HttpClient,
     work_dir: &std::path::Path,
 ) -> Result<Vec<crate::source::Release>, SourceError> {
-    match &mirror.source {
-        SourceConfig::UrlIndex(origin) => crate::source::url_index::discover(origin, http).await,
-        SourceConfig::Github(g) => {
+    match source {
+        ReleaseSource::UrlIndex(origin) => crate::source::url_index::discover(origin, http).await,
+        ReleaseSource::Github(g) => {
             let cache = work_dir.join("cache").join("github");
             let cache = std::fs::create_dir_all(&cache).is_ok().then_some(cache);
             crate::source::github::discover(g, http, cache.as_deref()).await
         }
-        SourceConfig::Oci(_) | SourceConfig::Helm(_) => Err(SourceError::Malformed {
-            what: format!("mirror {}", mirror.key),
-            reason: "images and charts are copied, not discovered as releases".into(),
-        }),
     }
 }
 
@@ -571,9 +506,19 @@ where
         };
         let fail = MirrorError::new;
         let outcome: Result<Vec<cascade::AliasState>, MirrorError> = async {
+            // Rolling tags are the release family's: images and charts keep upstream's tags.
+            let FamilySource::Release(source) = mirror.source.family() else {
+                return Err(fail(
+                    format!(
+                        "mirror {}: images and charts keep upstream's tags; cascade applies to release mirrors",
+                        mirror.key
+                    ),
+                    ExitCode::Data,
+                ));
+            };
             let target =
                 open_target(&mirror.target).map_err(|e| fail(e.to_string(), e.exit_code()))?;
-            let releases = discover(mirror, http, work_dir)
+            let releases = discover(source, http, work_dir)
                 .await
                 .map_err(|e| fail(e.to_string(), e.exit_code()))?;
             let tags: BTreeSet<String> = target
@@ -610,7 +555,7 @@ where
 }
 
 /// Refuse `--only` keys the spec does not have.
-fn check_only(spec: &Spec, only: &[String]) -> Result<(), EngineError> {
+pub fn check_only(spec: &Spec, only: &[String]) -> Result<(), EngineError> {
     for key in only {
         if !spec.mirrors.iter().any(|m| &m.key == key) {
             return Err(EngineError::UnknownMirror {

@@ -210,8 +210,38 @@ impl SourceConfig {
     /// Whether versions are built from downloaded assets (`url_index`, `github_release`), as
     /// opposed to copied OCI content (`oci`, `helm`).
     pub fn is_release(&self) -> bool {
-        matches!(self, SourceConfig::UrlIndex(_) | SourceConfig::Github(_))
+        matches!(self.family(), FamilySource::Release(_))
     }
+
+    /// The family that mirrors this source, with that family's part of it.
+    pub fn family(&self) -> FamilySource<'_> {
+        match self {
+            SourceConfig::UrlIndex(o) => FamilySource::Release(ReleaseSource::UrlIndex(o)),
+            SourceConfig::Github(g) => FamilySource::Release(ReleaseSource::Github(g)),
+            SourceConfig::Oci(s) => FamilySource::Images(s),
+            SourceConfig::Helm(s) => FamilySource::Helm(s),
+        }
+    }
+}
+
+/// A source, by the family that mirrors it (see [`crate::family`]).
+#[derive(Clone, Copy, Debug)]
+pub enum FamilySource<'a> {
+    /// Releases built from downloaded assets.
+    Release(ReleaseSource<'a>),
+    /// Images and other OCI content, copied as they are.
+    Images(&'a crate::source::images::OciSource),
+    /// Helm charts and the images they use.
+    Helm(&'a crate::source::images::HelmSource),
+}
+
+/// Where a release mirror's versions are listed.
+#[derive(Clone, Copy, Debug)]
+pub enum ReleaseSource<'a> {
+    /// A url_index document.
+    UrlIndex(&'a IndexOrigin),
+    /// GitHub releases.
+    Github(&'a GithubSource),
 }
 
 /// The asset patterns of one platform.

@@ -1,14 +1,14 @@
 //! `cascade check|repair`: compare every rolling tag (`latest`, `1`, `1.2`) with the versions
 //! published, and repair the ones that drifted.
 
-use mirrorkit_core::engine::{self, CascadeReport};
+use mirrorkit_core::engine::CascadeReport;
 use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_core::spec;
 
 use crate::cli::{CascadeAction, CascadeArgs};
 use crate::diagnostics;
 use crate::output::{self, Render};
-use crate::settings::{Flags, Settings};
+use crate::settings::{self, Flags};
 
 impl Render for CascadeReport {
     fn to_plain(&self) -> String {
@@ -29,17 +29,15 @@ pub(crate) async fn run(args: CascadeArgs) -> ExitCode {
         work_dir: args.work_dir.as_deref(),
         ..Flags::default()
     };
-    let settings = match Settings::for_spec(&spec, &flags) {
+    let settings = match settings::for_spec(&spec, &flags) {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let report = match engine::cascade_check(
+    let report = match mirrorkit_run::cascade(
         &spec,
         &args.only,
         args.action == CascadeAction::Repair,
-        &settings.http,
-        &settings.work_dir,
-        |t| settings.open(t),
+        &settings,
     )
     .await
     {

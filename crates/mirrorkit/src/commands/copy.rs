@@ -8,7 +8,7 @@ use mirrorkit_oci::copy::CopyReport;
 
 use crate::cli::CopyArgs;
 use crate::output::{self, Render};
-use crate::settings::{Flags, Settings};
+use crate::settings::{self, Flags};
 
 impl Render for CopyReport {
     fn to_plain(&self) -> String {
@@ -45,7 +45,7 @@ pub(crate) async fn run(args: CopyArgs) -> ExitCode {
         insecure_registries: &args.insecure_registries,
         ..Flags::default()
     };
-    let settings = match Settings::without_spec(&flags) {
+    let settings = match settings::without_spec(&flags) {
         Ok(s) => s,
         Err(code) => return code,
     };

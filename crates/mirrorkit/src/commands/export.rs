@@ -16,7 +16,7 @@ use mirrorkit_oci::reference::ImageReference;
 use crate::cli::{BundleFormatArg, CompressArg, ExportArgs, Format};
 use crate::diagnostics;
 use crate::output::{self, Render};
-use crate::settings::{Flags, Settings};
+use crate::settings::{self, Flags};
 
 impl Render for ExportReport {
     fn to_plain(&self) -> String {
@@ -55,7 +55,7 @@ async fn spec_items(
     path: &Path,
     spec: &Spec,
     only: &[String],
-    settings: &Settings,
+    settings: &mirrorkit_run::Settings,
 ) -> Result<(Vec<ExportItem>, SpecOrigin), ExitCode> {
     for key in only {
         if !spec.mirrors.iter().any(|m| &m.key == key) {
@@ -205,7 +205,7 @@ pub(crate) async fn run(args: ExportArgs) -> ExitCode {
             Ok(s) => s,
             Err(e) => return diagnostics::spec_error(&e),
         };
-        let settings = match Settings::for_spec(&spec, &flags) {
+        let settings = match settings::for_spec(&spec, &flags) {
             Ok(s) => s,
             Err(code) => return code,
         };
@@ -235,7 +235,7 @@ pub(crate) async fn run(args: ExportArgs) -> ExitCode {
                 Err(code) => return code,
             }
         }
-        let settings = match Settings::without_spec(&flags) {
+        let settings = match settings::without_spec(&flags) {
             Ok(s) => s,
             Err(code) => return code,
         };

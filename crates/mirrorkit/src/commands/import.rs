@@ -5,7 +5,7 @@ use mirrorkit_oci::bundle::{self, ImportReport, ImportTarget};
 
 use crate::cli::ImportArgs;
 use crate::output::{self, Render};
-use crate::settings::{Flags, Settings};
+use crate::settings::{self, Flags};
 
 impl Render for ImportReport {
     fn to_plain(&self) -> String {
@@ -31,7 +31,7 @@ pub(crate) async fn run(args: ImportArgs) -> ExitCode {
         insecure_registries: &args.insecure_registries,
         ..Flags::default()
     };
-    let settings = match Settings::without_spec(&flags) {
+    let settings = match settings::without_spec(&flags) {
         Ok(s) => s,
         Err(code) => return code,
     };

@@ -1,17 +1,18 @@
-//! `sync` and `check`: run every selected mirror of a spec through its family and print the
-//! report.
+//! `sync` and `check`: run every selected mirror of a spec through its family
+//! ([`mirrorkit_run::sync`]) and print the report.
 
-use mirrorkit_core::engine::{self, SyncOptions};
 use mirrorkit_core::exit::{ExitCode, HasExitCode};
+use mirrorkit_core::family::SyncOptions;
 use mirrorkit_core::plan::VersionFilter;
-use mirrorkit_core::report::{MirrorError, MirrorReport, Report};
+use mirrorkit_core::report::Report;
 use mirrorkit_core::spec;
 use mirrorkit_core::work_dir::WorkDirLock;
+use mirrorkit_oci::helm::HelmParts;
 
 use crate::cli::SyncArgs;
 use crate::diagnostics;
 use crate::output::{self, Render};
-use crate::settings::{Flags, Settings};
+use crate::settings::{self, Flags};
 
 impl Render for Report {
     fn to_plain(&self) -> String {
@@ -32,7 +33,7 @@ pub(crate) async fn run(args: SyncArgs, force_dry_run: bool) -> ExitCode {
         insecure_registries: &args.insecure_registries,
         work_dir: args.work_dir.as_deref(),
     };
-    let settings = match Settings::for_spec(&spec, &flags) {
+    let settings = match settings::for_spec(&spec, &flags) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -66,46 +67,12 @@ pub(crate) async fn run(args: SyncArgs, force_dry_run: bool) -> ExitCode {
         work_dir: settings.work_dir.clone(),
     };
     let progress = diagnostics::SyncProgress::new(options.dry_run);
-    let known_blobs = mirrorkit_oci::images::KnownBlobs::default();
-    let cli_filter = options.filter.clone();
-    let cache_dir = options.work_dir.join("cache");
-    let ctx = mirrorkit_oci::images::SyncContext {
-        http: &settings.http,
-        credentials: &settings.credentials,
-        insecure_hosts: &settings.insecure_hosts,
-        dry_run: options.dry_run,
-        fail_fast: options.fail_fast,
-        known_blobs: &known_blobs,
-        filter: &cli_filter,
-        cache_dir: Some(&cache_dir),
-    };
-    let parts = mirrorkit_oci::helm::HelmParts {
+    let parts = HelmParts {
         skip_charts: args.images_only,
         skip_images: args.charts_only,
     };
-    let copy_mirror = async |m: &spec::Mirror| match &m.source {
-        spec::SourceConfig::Oci(src) => mirrorkit_oci::images::sync_oci_mirror(m, src, &ctx).await,
-        spec::SourceConfig::Helm(src) => {
-            mirrorkit_oci::helm::sync_helm_mirror(m, src, parts, &ctx).await
-        }
-        // The engine builds release mirrors itself and never hands them here.
-        _ => MirrorReport {
-            error: Some(MirrorError::new(
-                "internal: a release mirror reached the image copier",
-                ExitCode::ItemFailed,
-            )),
-            ..MirrorReport::for_mirror(m)
-        },
-    };
-    let report = engine::sync(
-        &spec,
-        &options,
-        &settings.http,
-        |t| settings.open(t),
-        &|e| progress.update(e),
-        copy_mirror,
-    )
-    .await;
+    let report =
+        mirrorkit_run::sync(&spec, &options, &settings, parts, &|e| progress.update(e)).await;
     progress.finish();
     let report = match report {
         Ok(r) => r,

@@ -1,0 +1,142 @@
+//! The settings step: a spec and the caller's flags turned, once per command, into what every
+//! command talks through: the HTTP client (the spec's per-registry concurrency, rate limits and
+//! tag limits), the hosts spoken to over plain HTTP, the credentials, the work dir, and the
+//! opener of targets. Every command that reads a spec goes through [`Settings::for_spec`]; the
+//! others (`copy`, `import`) through [`Settings::without_spec`], so no command forgets a
+//! setting.
+
+use std::path::{Path, PathBuf};
+
+use mirrorkit_core::http::credentials::Credentials;
+use mirrorkit_core::http::{HttpClient, HttpConfig, HttpError};
+use mirrorkit_core::spec::{Spec, TargetConfig};
+use mirrorkit_core::target::TargetError;
+use mirrorkit_oci::CopyOptions;
+use mirrorkit_oci::layout::LayoutRoot;
+use mirrorkit_oci::registry::Registry;
+use mirrorkit_oci::target::AnyTarget;
+
+/// What the caller (the command line's flags) says beyond the spec.
+#[derive(Default)]
+pub struct Flags<'a> {
+    /// Registries to speak plain HTTP to (`--insecure-registry`).
+    pub insecure_registries: &'a [String],
+    /// The work dir (`--work-dir`).
+    pub work_dir: Option<&'a Path>,
+}
+
+/// Everything a command talks through, decided once.
+pub struct Settings {
+    /// The shared client: one connection pool and one set of host limits for the whole run.
+    pub http: HttpClient,
+    /// Credentials from the docker/podman config files, loaded once.
+    pub credentials: Credentials,
+    /// Registries spoken to over plain HTTP: the flags', the spec's `registries:` marked
+    /// `insecure`, and registry targets marked `insecure`.
+    pub insecure_hosts: Vec<String>,
+    /// `--work-dir`, else the spec's `work_dir`, else `./.mirrorkit`.
+    pub work_dir: PathBuf,
+}
+
+impl Settings {
+    /// The settings of a run of `spec`, with the caller's plain-HTTP hosts and work dir (the
+    /// command line's `--insecure-registry` and `--work-dir`).
+    pub fn for_spec(spec: &Spec, flags: &Flags<'_>) -> Result<Settings, HttpError> {
+        let mut insecure_hosts: Vec<String> = spec
+            .registries
+            .iter()
+            .filter(|(_, s)| s.insecure)
+            .map(|(h, _)| h.clone())
+            .collect();
+        for m in &spec.mirrors {
+            if let TargetConfig::Registry {
+                host,
+                insecure: true,
+            } = &m.target
+            {
+                insecure_hosts.push(host.clone());
+            }
+        }
+        insecure_hosts.extend(flags.insecure_registries.iter().cloned());
+        insecure_hosts.sort();
+        insecure_hosts.dedup();
+        Ok(Settings {
+            http: client(http_config(spec))?,
+            credentials: Credentials::load(),
+            insecure_hosts,
+            work_dir: flags
+                .work_dir
+                .map(Path::to_path_buf)
+                .or_else(|| spec.work_dir.clone())
+                .unwrap_or_else(|| PathBuf::from(".mirrorkit")),
+        })
+    }
+
+    /// The settings of a command that reads no spec.
+    pub fn without_spec(flags: &Flags<'_>) -> Result<Settings, HttpError> {
+        let mut insecure_hosts = flags.insecure_registries.to_vec();
+        insecure_hosts.sort();
+        insecure_hosts.dedup();
+        Ok(Settings {
+            http: client(HttpConfig::default())?,
+            credentials: Credentials::load(),
+            insecure_hosts,
+            work_dir: flags
+                .work_dir
+                .map_or_else(|| PathBuf::from(".mirrorkit"), Path::to_path_buf),
+        })
+    }
+
+    /// Open one target. No request is sent yet.
+    pub fn open(&self, target: &TargetConfig) -> Result<AnyTarget, TargetError> {
+        match target {
+            TargetConfig::Registry { host, insecure } => {
+                let insecure = *insecure || self.insecure_hosts.contains(host);
+                Registry::new(host, insecure, self.http.clone(), self.credentials.clone())
+                    .map(|r| AnyTarget::Registry(Box::new(r)))
+                    .map_err(|e| TargetError::Rejected {
+                        target: host.clone(),
+                        what: "registry address".into(),
+                        reason: e.to_string(),
+                    })
+            }
+            TargetConfig::Layout { path } => Ok(AnyTarget::Layout(LayoutRoot::new(path.clone()))),
+        }
+    }
+
+    /// Options for copying images with these settings.
+    pub fn copy_options(&self) -> CopyOptions {
+        let mut options = CopyOptions::new(self.http.clone(), self.credentials.clone());
+        options.insecure_hosts = self.insecure_hosts.clone();
+        options
+    }
+}
+
+/// The HTTP settings of a spec: its `registries:` concurrency, rate limits and tag limits.
+fn http_config(spec: &Spec) -> HttpConfig {
+    HttpConfig {
+        host_concurrency: spec
+            .registries
+            .iter()
+            .filter_map(|(host, s)| s.concurrency.map(|n| (host.clone(), n as usize)))
+            .collect(),
+        host_rate_limits: spec
+            .registries
+            .iter()
+            .filter_map(|(host, s)| s.rate_limit.map(|r| (host.clone(), r)))
+            .collect(),
+        host_max_tags: spec
+            .registries
+            .iter()
+            .filter_map(|(host, s)| {
+                s.max_tags
+                    .map(|n| (host.clone(), usize::try_from(n).unwrap_or(usize::MAX)))
+            })
+            .collect(),
+        ..HttpConfig::default()
+    }
+}
+
+fn client(config: HttpConfig) -> Result<HttpClient, HttpError> {
+    HttpClient::new(config)
+}
