@@ -28,7 +28,7 @@ const OCI_LAYOUT_FILE: &str = "oci-layout";
 const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 const INDEX_FILE: &str = "index.json";
 /// Temp files in a layout start with this; archive writers skip them.
-pub(crate) const TEMP_PREFIX: &str = ".tmp-";
+pub const TEMP_PREFIX: &str = ".tmp-";
 
 /// A stream over a local file, in chunks (bounded memory).
 pub async fn file_stream(path: &Path) -> Result<BlobStream, OciError> {

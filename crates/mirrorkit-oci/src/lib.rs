@@ -5,7 +5,6 @@
 //! - [`registry`]: [`Registry`], a thin client over the shared HTTP layer.
 //! - [`layout`]: [`Layout`] (one OCI image layout) and [`LayoutRoot`] (one layout per repository).
 //! - [`archive`]: `oci-archive` tars of a layout (compressed, split).
-//! - [`bundle`]: export/import of air-gapped bundles.
 //! - [`reference`]: `docker://…`, `oci:…`, `oci-archive:…` references.
 //! - [`copy`](mod@copy): [`copy()`] an image or index between any two of them.
 //! - [`target`]: [`target::AnyTarget`], either kind behind one `Target`.
@@ -15,10 +14,8 @@
 #![warn(missing_docs)]
 
 pub mod archive;
-pub mod bundle;
 pub mod copy;
 pub mod error;
-pub mod helm;
 pub mod images;
 pub mod layout;
 pub mod media;

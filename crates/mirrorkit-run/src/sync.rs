@@ -15,7 +15,7 @@ use mirrorkit_core::engine::{self, CascadeReport, EngineError, Releases};
 use mirrorkit_core::family::{Family, Progress, RunContext, SyncOptions};
 use mirrorkit_core::report::{MirrorReport, Report, Status};
 use mirrorkit_core::spec::{FamilySource, Mirror, Spec};
-use mirrorkit_oci::helm::{Charts, HelmParts};
+use mirrorkit_helm::{Charts, HelmParts};
 use mirrorkit_oci::images::{Images, KnownBlobs};
 
 use crate::Settings;

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use mirrorkit_bundle::OpenBundle;
 use mirrorkit_core::exit::ExitCode;
-use mirrorkit_oci::bundle::{self, OpenBundle};
 
 use crate::cli::BundleCommand;
 use crate::output::{self, Render};
@@ -82,7 +82,7 @@ pub(crate) async fn run(cmd: BundleCommand) -> ExitCode {
         BundleCommand::Verify { path, format } => (path, *format, true),
         BundleCommand::Ls { path, format } => (path, *format, false),
     };
-    let opened = match bundle::open(path, Some("unnamed"), None).await {
+    let opened = match mirrorkit_bundle::open(path, Some("unnamed"), None).await {
         Ok(b) => b,
         Err(e) => return output::error(&e),
     };

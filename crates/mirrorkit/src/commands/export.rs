@@ -4,13 +4,11 @@
 use std::io::Read as _;
 use std::path::Path;
 
+use mirrorkit_bundle::{self, BundleFormat, ExportItem, ExportOptions, ExportReport, SpecOrigin};
 use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_core::spec::{self, Spec, TargetConfig};
 use mirrorkit_core::target::Target as _;
 use mirrorkit_oci::archive::ArchiveCompression;
-use mirrorkit_oci::bundle::{
-    self, BundleFormat, ExportItem, ExportOptions, ExportReport, SpecOrigin,
-};
 use mirrorkit_oci::reference::ImageReference;
 
 use crate::cli::{BundleFormatArg, CompressArg, ExportArgs, Format};
@@ -85,7 +83,7 @@ async fn spec_items(
         }
         // A helm mirror's images live in their own repositories: they belong in the bundle too.
         if let spec::SourceConfig::Helm(src) = &m.source {
-            let images = mirrorkit_oci::helm::chart_images_in_target(m, src, &target)
+            let images = mirrorkit_helm::chart_images_in_target(m, src, &target)
                 .await
                 .map_err(|e| {
                     output::message(
@@ -274,7 +272,7 @@ pub(crate) async fn run(args: ExportArgs) -> ExitCode {
             ExitCode::Usage,
         );
     }
-    match bundle::export(items, &opts, &copy_opts).await {
+    match mirrorkit_bundle::export(items, &opts, &copy_opts).await {
         Ok(report) => output::report(
             if args.json {
                 Format::Json

@@ -1,7 +1,7 @@
 //! `import PATH --to TARGET`: verify a bundle and write its tags into a registry or layouts.
 
+use mirrorkit_bundle::{ImportReport, ImportTarget};
 use mirrorkit_core::exit::ExitCode;
-use mirrorkit_oci::bundle::{self, ImportReport, ImportTarget};
 
 use crate::cli::ImportArgs;
 use crate::output::{self, Render};
@@ -39,11 +39,12 @@ pub(crate) async fn run(args: ImportArgs) -> ExitCode {
         ImportTarget::Layouts { root } => Some(root.as_path()),
         ImportTarget::Registry { .. } => None,
     };
-    let opened = match bundle::open(&args.path, args.repository.as_deref(), staging).await {
+    let opened = match mirrorkit_bundle::open(&args.path, args.repository.as_deref(), staging).await
+    {
         Ok(b) => b,
         Err(e) => return output::error(&e),
     };
-    match bundle::import(&opened, &target, args.dry_run, &settings.copy_options()).await {
+    match mirrorkit_bundle::import(&opened, &target, args.dry_run, &settings.copy_options()).await {
         Ok(report) => output::report(args.format, &report),
         Err(e) => output::error(&e),
     }

@@ -7,7 +7,7 @@ use mirrorkit_core::plan::VersionFilter;
 use mirrorkit_core::report::Report;
 use mirrorkit_core::spec;
 use mirrorkit_core::work_dir::WorkDirLock;
-use mirrorkit_oci::helm::HelmParts;
+use mirrorkit_helm::HelmParts;
 
 use crate::cli::SyncArgs;
 use crate::diagnostics;

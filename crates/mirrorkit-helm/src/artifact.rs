@@ -11,7 +11,7 @@ use mirrorkit_core::target::{Target, TargetError};
 use serde::{Deserialize, Serialize};
 
 use super::chart::ChartMeta;
-use crate::media::OCI_MANIFEST;
+use mirrorkit_oci::media::OCI_MANIFEST;
 
 /// Media type of the Helm config blob.
 pub const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";

@@ -28,13 +28,13 @@ use mirrorkit_core::digest::{Digest, Hasher};
 use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use serde::{Deserialize, Serialize};
 
-use crate::archive::{self, ArchiveCompression};
-use crate::copy::{CopyError, CopyOptions, CopyReport, copy, copy_into_layout};
-use crate::error::OciError;
-use crate::layout::{Layout, TEMP_PREFIX};
-use crate::media;
-use crate::reference::{ImageReference, is_valid_repository, is_valid_tag};
-use crate::registry::Registry;
+use mirrorkit_oci::archive::{self, ArchiveCompression};
+use mirrorkit_oci::copy::{CopyError, CopyOptions, CopyReport, copy, copy_into_layout};
+use mirrorkit_oci::error::OciError;
+use mirrorkit_oci::layout::{Layout, TEMP_PREFIX};
+use mirrorkit_oci::media;
+use mirrorkit_oci::reference::{ImageReference, is_valid_repository, is_valid_tag};
+use mirrorkit_oci::registry::Registry;
 
 /// The bundle's own description, inside the layout.
 pub const BUNDLE_FILE: &str = "mirrorkit-bundle.json";

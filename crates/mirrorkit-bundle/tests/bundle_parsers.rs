@@ -1,8 +1,8 @@
 //! Property tests: the bundle manifest parser and strict archive extraction take arbitrary and
 //! mutated input without panicking, and never write outside their directory.
 
+use mirrorkit_bundle::{BundleError, parse_manifest};
 use mirrorkit_oci::archive::extract_reader;
-use mirrorkit_oci::bundle::{BundleError, parse_manifest};
 use proptest::prelude::*;
 
 fn valid_archive() -> Vec<u8> {

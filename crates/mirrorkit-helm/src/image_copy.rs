@@ -1,6 +1,6 @@
 //! Mirroring one image a chart uses into `<namespace>/<path>` of the mirror's target, with every
 //! platform, digests preserved: skipped when the target's tag already points at the source's
-//! digest, else copied with [`crate::copy::copy`].
+//! digest, else copied with [`mirrorkit_oci::copy::copy`].
 
 use mirrorkit_core::digest::Digest;
 use mirrorkit_core::report::Status;
@@ -9,8 +9,8 @@ use mirrorkit_core::target::Target;
 
 use super::discover::ImageRef;
 use super::oci_repo::{source_registry, target_reference};
-use crate::images::SyncContext;
-use crate::reference::{ImageReference, is_valid_repository};
+use mirrorkit_oci::images::SyncContext;
+use mirrorkit_oci::reference::{ImageReference, is_valid_repository};
 
 /// The registry host that serves `host`'s images (Docker Hub's API is on another name).
 pub(crate) fn api_host(host: &str) -> &str {
@@ -127,7 +127,7 @@ async fn try_mirror(
     let mut opts = ctx.copy_options();
     // Signatures, SBOMs and attestations come along unless the mirror says `referrers: false`.
     opts.referrers = super::version::helm_referrers(mirror);
-    let report = crate::copy::copy(&src, &dst, &opts)
+    let report = mirrorkit_oci::copy::copy(&src, &dst, &opts)
         .await
         .map_err(|e| e.to_string())?;
     if report.digest != source_digest {

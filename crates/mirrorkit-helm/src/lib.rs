@@ -48,11 +48,11 @@ use mirrorkit_core::source::images::{ChartVersions, HelmRepo, HelmSource};
 use mirrorkit_core::spec::{Mirror, TargetConfig};
 use url::Url;
 
-use crate::images::SyncContext;
-use crate::layout::LayoutRoot;
-use crate::registry::Registry;
-use crate::target::AnyTarget;
 use discover::ImageRef;
+use mirrorkit_oci::images::SyncContext;
+use mirrorkit_oci::layout::LayoutRoot;
+use mirrorkit_oci::registry::Registry;
+use mirrorkit_oci::target::AnyTarget;
 use oci_repo::OciChart;
 use package::Packaged;
 use repo::IndexEntry;
@@ -73,7 +73,7 @@ pub struct HelmParts {
 /// sharing what it learns about the target's blobs with the image family.
 pub struct Charts<'a> {
     /// Blobs known to be in target repositories during this run.
-    pub known_blobs: &'a crate::images::KnownBlobs,
+    pub known_blobs: &'a mirrorkit_oci::images::KnownBlobs,
     /// `--charts-only` / `--images-only`.
     pub parts: HelmParts,
 }
@@ -424,7 +424,7 @@ fn elapsed(start: Instant) -> u64 {
 pub async fn chart_images_in_target(
     mirror: &Mirror,
     source: &HelmSource,
-    target: &crate::target::AnyTarget,
+    target: &mirrorkit_oci::target::AnyTarget,
 ) -> Result<Vec<(String, String, Option<mirrorkit_core::digest::Digest>)>, String> {
     use futures_util::StreamExt;
     use mirrorkit_core::target::Target;
@@ -456,8 +456,8 @@ pub async fn chart_images_in_target(
             continue; // not a chart (a signature, an index)
         };
         let mut stream = match target {
-            crate::target::AnyTarget::Registry(r) => r.get_blob(repo, &digest).await,
-            crate::target::AnyTarget::Layout(l) => match l.layout(repo) {
+            mirrorkit_oci::target::AnyTarget::Registry(r) => r.get_blob(repo, &digest).await,
+            mirrorkit_oci::target::AnyTarget::Layout(l) => match l.layout(repo) {
                 Ok(layout) => layout.open_blob(&digest).await,
                 Err(e) => Err(e),
             },

@@ -14,11 +14,11 @@ use tokio::io::AsyncWriteExt as _;
 
 use super::artifact::{Blob, chart_layer_of};
 use super::chart::MAX_CHART_BYTES;
-use crate::error::OciError;
-use crate::images::SyncContext;
-use crate::layout::LayoutRoot;
-use crate::reference::ImageReference;
-use crate::registry::Registry;
+use mirrorkit_oci::error::OciError;
+use mirrorkit_oci::images::SyncContext;
+use mirrorkit_oci::layout::LayoutRoot;
+use mirrorkit_oci::reference::ImageReference;
+use mirrorkit_oci::registry::Registry;
 
 /// One chart version in an OCI repository.
 #[derive(Clone)]
@@ -152,7 +152,7 @@ pub(crate) async fn copy_chart(
     let mut opts = ctx.copy_options();
     // Signatures, SBOMs and attestations come along unless the mirror says `referrers: false`.
     opts.referrers = referrers;
-    let report = crate::copy::copy(&src, &dst, &opts)
+    let report = mirrorkit_oci::copy::copy(&src, &dst, &opts)
         .await
         .map_err(|e| e.to_string())?;
     if report.digest != chart.manifest_digest {

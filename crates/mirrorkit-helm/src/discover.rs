@@ -10,9 +10,9 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use super::chart::{ChartArchive, ChartMeta, parse_yaml, scalar_text};
-use crate::reference::{is_valid_repository, is_valid_tag};
 use mirrorkit_core::digest::Digest;
 use mirrorkit_core::source::images::HelmSource;
+use mirrorkit_oci::reference::{is_valid_repository, is_valid_tag};
 
 /// The annotations that list a chart's images.
 const IMAGE_ANNOTATIONS: [&str; 2] = ["helm.sh/images", "artifacthub.io/images"];
