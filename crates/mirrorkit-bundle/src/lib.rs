@@ -19,6 +19,9 @@
 //! a delta leaves to its base), and only then pushes: per image blobs, then manifests, then the
 //! tag, skipping blobs the target has and tags already pointing at the same digest.
 
+// A library reports through `tracing` and its return values; only the binary prints.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -9,7 +9,7 @@ use mirrorkit_core::target::Target;
 
 use super::discover::ImageRef;
 use super::oci_repo::{source_registry, target_reference};
-use mirrorkit_oci::images::SyncContext;
+use mirrorkit_images::SyncContext;
 use mirrorkit_oci::reference::{ImageReference, is_valid_repository};
 
 /// The registry host that serves `host`'s images (Docker Hub's API is on another name).

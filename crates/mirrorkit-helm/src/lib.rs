@@ -22,6 +22,9 @@
 //! `helm template` is not run (there is no helm binary to test it with): images only reachable
 //! through templates are missed unless listed in `extra_images` or an annotation.
 
+// A library reports through `tracing` and its return values; only the binary prints.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod artifact;
 mod chart;
 mod discover;
@@ -49,7 +52,7 @@ use mirrorkit_core::spec::{Mirror, TargetConfig};
 use url::Url;
 
 use discover::ImageRef;
-use mirrorkit_oci::images::SyncContext;
+use mirrorkit_images::SyncContext;
 use mirrorkit_oci::layout::LayoutRoot;
 use mirrorkit_oci::registry::Registry;
 use mirrorkit_oci::target::AnyTarget;
@@ -73,7 +76,7 @@ pub struct HelmParts {
 /// sharing what it learns about the target's blobs with the image family.
 pub struct Charts<'a> {
     /// Blobs known to be in target repositories during this run.
-    pub known_blobs: &'a mirrorkit_oci::images::KnownBlobs,
+    pub known_blobs: &'a mirrorkit_oci::copy::known_blobs::KnownBlobs,
     /// `--charts-only` / `--images-only`.
     pub parts: HelmParts,
 }

@@ -14,8 +14,8 @@ use tokio::io::AsyncWriteExt as _;
 
 use super::artifact::{Blob, chart_layer_of};
 use super::chart::MAX_CHART_BYTES;
+use mirrorkit_images::SyncContext;
 use mirrorkit_oci::error::OciError;
-use mirrorkit_oci::images::SyncContext;
 use mirrorkit_oci::layout::LayoutRoot;
 use mirrorkit_oci::reference::ImageReference;
 use mirrorkit_oci::registry::Registry;

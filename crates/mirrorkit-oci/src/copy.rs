@@ -15,10 +15,11 @@
 //! - `store`: a registry repository or a layout, behind one interface.
 //! - `transfer`: a manifest tree from one store to another.
 
-pub(crate) mod platforms;
+pub mod known_blobs;
+pub mod platforms;
 pub mod referrers;
-pub(crate) mod store;
-pub(crate) mod transfer;
+pub mod store;
+pub mod transfer;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -66,7 +67,7 @@ pub struct CopyOptions {
     /// What copies running side by side learn about the destination: blobs each repository
     /// holds (a blob another copy put in the registry is mounted, not sent again) and one
     /// sender per blob at a time. `None`: each copy on its own.
-    pub known_blobs: Option<Arc<crate::images::KnownBlobs>>,
+    pub known_blobs: Option<Arc<known_blobs::KnownBlobs>>,
 }
 
 impl CopyOptions {
@@ -292,7 +293,7 @@ pub async fn copy_into_layout(
 }
 
 /// A registry client for `host`, shared by every reference to it.
-pub(crate) fn registry_for(
+pub fn registry_for(
     host: &str,
     opts: &CopyOptions,
     registries: &mut HashMap<String, Arc<Registry>>,

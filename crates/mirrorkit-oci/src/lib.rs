@@ -16,7 +16,6 @@
 pub mod archive;
 pub mod copy;
 pub mod error;
-pub mod images;
 pub mod layout;
 pub mod media;
 pub mod reference;

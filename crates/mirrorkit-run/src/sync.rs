@@ -16,7 +16,8 @@ use mirrorkit_core::family::{Family, Progress, RunContext, SyncOptions};
 use mirrorkit_core::report::{MirrorReport, Report, Status};
 use mirrorkit_core::spec::{FamilySource, Mirror, Spec};
 use mirrorkit_helm::{Charts, HelmParts};
-use mirrorkit_oci::images::{Images, KnownBlobs};
+use mirrorkit_images::Images;
+use mirrorkit_oci::copy::known_blobs::KnownBlobs;
 
 use crate::Settings;
 

@@ -24,7 +24,7 @@ const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
 
 /// What a platform filter makes of an index.
 #[derive(Debug)]
-pub(crate) enum Selection {
+pub enum Selection {
     /// Keep the index as it is.
     Whole,
     /// Keep some entries: a new index.
@@ -43,7 +43,7 @@ pub(crate) enum Selection {
 /// Whether an entry's `have` platform is one of `wanted`: os and architecture equal; the variant
 /// only when the wanted one names it (`arm64` and `arm64/v8` are the same); features only when
 /// the wanted one lists some.
-pub(crate) fn matches(wanted: &Platform, have: &Platform) -> bool {
+pub fn matches(wanted: &Platform, have: &Platform) -> bool {
     let norm = |p: &Platform| -> Option<String> {
         match (p.architecture.as_str(), p.variant.as_deref()) {
             ("arm64", Some("v8")) | ("arm64", None) => None,
@@ -57,12 +57,12 @@ pub(crate) fn matches(wanted: &Platform, have: &Platform) -> bool {
 }
 
 /// Whether `have` is any of `wanted`.
-pub(crate) fn any_matches(wanted: &[Platform], have: &Platform) -> bool {
+pub fn any_matches(wanted: &[Platform], have: &Platform) -> bool {
     wanted.iter().any(|w| matches(w, have))
 }
 
 /// The platform an index entry declares; `None` for none or `unknown/unknown`.
-pub(crate) fn entry_platform(entry: &Value) -> Option<Platform> {
+pub fn entry_platform(entry: &Value) -> Option<Platform> {
     entry
         .get("platform")
         .and_then(Platform::from_oci)
@@ -74,7 +74,7 @@ pub(crate) fn entry_platform(entry: &Value) -> Option<Platform> {
 /// Entries with a platform are kept when it matches; a buildx attestation manifest is kept with
 /// the image it describes; entries without a platform are kept (nothing says they do not
 /// belong). An index none of whose entries has a platform (an index of artifacts) is kept whole.
-pub(crate) fn select(m: &RawManifest, wanted: &[Platform]) -> Result<Selection, OciError> {
+pub fn select(m: &RawManifest, wanted: &[Platform]) -> Result<Selection, OciError> {
     let what = || format!("index {}", m.digest);
     let doc: Value =
         serde_json::from_slice(&m.bytes).map_err(|e| OciError::malformed(what(), e))?;
@@ -166,7 +166,7 @@ const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
 /// Apply `wanted` to `top` as found in `store`: an index through [`select`]; a single image
 /// manifest is kept when its config names a wanted platform, or names none (an artifact, or a
 /// config we cannot read as one: nothing says it does not belong).
-pub(crate) async fn choose(
+pub async fn choose(
     store: &Store,
     top: &RawManifest,
     wanted: &[Platform],
@@ -185,10 +185,7 @@ pub(crate) async fn choose(
 
 /// The platform of a single image manifest, read from its config blob in `store`; `None` for an
 /// index, an artifact, or a config that names none.
-pub(crate) async fn image_platform(
-    store: &Store,
-    m: &RawManifest,
-) -> Result<Option<Platform>, OciError> {
+pub async fn image_platform(store: &Store, m: &RawManifest) -> Result<Option<Platform>, OciError> {
     if !media::is_manifest(&m.media_type) {
         return Ok(None);
     }
@@ -204,20 +201,20 @@ pub(crate) async fn image_platform(
 }
 
 /// Bytes of the blobs (config and layers) an image manifest refers to; 0 for anything else.
-pub(crate) fn image_bytes(m: &RawManifest) -> u64 {
+pub fn image_bytes(m: &RawManifest) -> u64 {
     serde_json::from_slice::<ImageManifest>(&m.bytes)
         .map(|im| im.config().size() + im.layers().iter().map(|l| l.size()).sum::<u64>())
         .unwrap_or(0)
 }
 
 /// The platform an image config says (`os`, `architecture`, `variant`), if it says one.
-pub(crate) fn config_platform(config: &[u8]) -> Option<Platform> {
+pub fn config_platform(config: &[u8]) -> Option<Platform> {
     let v: Value = serde_json::from_slice(config).ok()?;
     Platform::from_oci(&v)
 }
 
 /// Whether a config media type is an image config (one that names a platform).
-pub(crate) fn is_image_config(media_type: &str) -> bool {
+pub fn is_image_config(media_type: &str) -> bool {
     matches!(
         media_type,
         "application/vnd.oci.image.config.v1+json"
@@ -226,7 +223,7 @@ pub(crate) fn is_image_config(media_type: &str) -> bool {
 }
 
 /// `linux/amd64, linux/arm64`.
-pub(crate) fn join(platforms: &[Platform]) -> String {
+pub fn join(platforms: &[Platform]) -> String {
     platforms
         .iter()
         .map(|p| p.to_string())

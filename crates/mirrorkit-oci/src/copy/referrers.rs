@@ -66,7 +66,7 @@ pub struct ReferrersApi {
 
 impl ReferrersApi {
     /// What is known of `host`: `Some(true)` it has the API, `Some(false)` it has none.
-    pub(crate) fn known(&self, host: &str) -> Option<bool> {
+    pub fn known(&self, host: &str) -> Option<bool> {
         self.hosts.lock().ok().and_then(|m| m.get(host).copied())
     }
 
@@ -79,7 +79,7 @@ impl ReferrersApi {
 
 /// What refers to one manifest in the source.
 #[derive(Debug, Default)]
-pub(crate) struct Found {
+pub struct Found {
     /// Descriptors of the manifests whose `subject` it is.
     pub descriptors: Vec<Value>,
     /// The source's fallback-tag index, when the descriptors came from it.
@@ -89,7 +89,7 @@ pub(crate) struct Found {
 }
 
 /// Where referrers are looked for: a source store and its tag list.
-pub(crate) struct SourceReferrers<'a> {
+pub struct SourceReferrers<'a> {
     store: &'a Store,
     api: &'a ReferrersApi,
     tags: OnceCell<HashSet<String>>,
@@ -97,7 +97,7 @@ pub(crate) struct SourceReferrers<'a> {
 
 impl<'a> SourceReferrers<'a> {
     /// Referrers in `store`; `tags` is its tag list when the caller already has it.
-    pub(crate) fn new(
+    pub fn new(
         store: &'a Store,
         api: &'a ReferrersApi,
         tags: Option<&[String]>,
@@ -120,7 +120,7 @@ impl<'a> SourceReferrers<'a> {
     }
 
     /// Everything that refers to `subject`.
-    pub(crate) async fn find(&self, subject: &Digest) -> Result<Found, OciError> {
+    pub async fn find(&self, subject: &Digest) -> Result<Found, OciError> {
         let mut found = Found::default();
         let mut from_api = false;
         if let Some((registry, repo)) = self.store.as_registry()
@@ -172,7 +172,7 @@ fn entry_digest(e: &Value) -> Option<Digest> {
 }
 
 /// Copies the referrers of manifests from a transfer's source to its destination.
-pub(crate) struct ReferrerCopy<'a> {
+pub struct ReferrerCopy<'a> {
     /// Moves the referrers' own content.
     pub transfer: &'a Transfer<'a>,
     /// Where they are found.
@@ -183,7 +183,7 @@ pub(crate) struct ReferrerCopy<'a> {
 
 /// What copying referrers did.
 #[derive(Debug, Default)]
-pub(crate) struct Copied {
+pub struct Copied {
     /// Every referrer (copied now or already present), in the order found.
     pub digests: Vec<Digest>,
     /// What was transferred.
@@ -193,7 +193,7 @@ pub(crate) struct Copied {
 impl ReferrerCopy<'_> {
     /// Copy what refers to each of `subjects`, and what refers to those (up to
     /// [`MAX_REFERRER_DEPTH`] levels).
-    pub(crate) async fn copy_for(&self, subjects: &[Digest]) -> Result<Copied, OciError> {
+    pub async fn copy_for(&self, subjects: &[Digest]) -> Result<Copied, OciError> {
         let mut out = Copied::default();
         let mut seen: HashSet<Digest> = subjects.iter().cloned().collect();
         let mut queue: VecDeque<(Digest, usize)> =

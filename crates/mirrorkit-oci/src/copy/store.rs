@@ -16,7 +16,7 @@ use crate::registry::{BlobStream, Registry};
 
 /// A repository of a registry, or an OCI image layout.
 #[derive(Clone)]
-pub(crate) enum Store {
+pub enum Store {
     /// `repository` on `registry`.
     Registry {
         /// The registry client (shared: tokens are cached in it).
@@ -36,7 +36,7 @@ pub(crate) enum Store {
 
 /// How a manifest is stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Publish<'a> {
+pub enum Publish<'a> {
     /// By digest only; in a layout only as a blob (reachable through its parent).
     Child,
     /// By digest, and in a layout as an untagged `index.json` entry.
@@ -47,7 +47,7 @@ pub(crate) enum Publish<'a> {
 
 /// What a manifest reference resolves to.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Resolved {
+pub struct Resolved {
     /// Its digest.
     pub digest: Digest,
     /// Its media type (may be empty when the store does not say).
@@ -56,7 +56,7 @@ pub(crate) struct Resolved {
 
 impl Store {
     /// Where this store is, for messages: `host/repository` or the layout directory.
-    pub(crate) fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         match self {
             Store::Registry {
                 registry,
@@ -67,7 +67,7 @@ impl Store {
     }
 
     /// The registry and repository, for a registry store.
-    pub(crate) fn as_registry(&self) -> Option<(&Arc<Registry>, &str)> {
+    pub fn as_registry(&self) -> Option<(&Arc<Registry>, &str)> {
         match self {
             Store::Registry {
                 registry,
@@ -79,10 +79,7 @@ impl Store {
 
     /// The digest a tag or digest names, `None` when it does not exist. For a layout, `None`
     /// resolves the only entry of `index.json`.
-    pub(crate) async fn resolve(
-        &self,
-        reference: Option<&str>,
-    ) -> Result<Option<Resolved>, OciError> {
+    pub async fn resolve(&self, reference: Option<&str>) -> Result<Option<Resolved>, OciError> {
         match self {
             Store::Registry {
                 registry,
@@ -132,10 +129,7 @@ impl Store {
     }
 
     /// The manifest a tag or digest names (for a layout, `None` is the only entry).
-    pub(crate) async fn get_manifest(
-        &self,
-        reference: Option<&str>,
-    ) -> Result<RawManifest, OciError> {
+    pub async fn get_manifest(&self, reference: Option<&str>) -> Result<RawManifest, OciError> {
         match self {
             Store::Registry {
                 registry,
@@ -160,10 +154,7 @@ impl Store {
     }
 
     /// A manifest named by a descriptor, verified against its digest and size.
-    pub(crate) async fn manifest_by_descriptor(
-        &self,
-        d: &Descriptor,
-    ) -> Result<RawManifest, OciError> {
+    pub async fn manifest_by_descriptor(&self, d: &Descriptor) -> Result<RawManifest, OciError> {
         let digest = descriptor_digest(d)?;
         self.manifest_by_digest(&digest, Some(d.size()), d.media_type().as_ref())
             .await
@@ -171,7 +162,7 @@ impl Store {
 
     /// A manifest by digest, verified (and its size checked when given). `declared` is the media
     /// type its parent says it has (used for layouts, whose files carry none).
-    pub(crate) async fn manifest_by_digest(
+    pub async fn manifest_by_digest(
         &self,
         digest: &Digest,
         size: Option<u64>,
@@ -226,7 +217,7 @@ impl Store {
     }
 
     /// Whether the manifest `digest` is stored.
-    pub(crate) async fn has_manifest(&self, digest: &Digest) -> Result<bool, OciError> {
+    pub async fn has_manifest(&self, digest: &Digest) -> Result<bool, OciError> {
         match self {
             Store::Registry {
                 registry,
@@ -240,7 +231,7 @@ impl Store {
     }
 
     /// The blob as a stream (verified by whoever writes it).
-    pub(crate) async fn open_blob(&self, digest: &Digest) -> Result<BlobStream, OciError> {
+    pub async fn open_blob(&self, digest: &Digest) -> Result<BlobStream, OciError> {
         match self {
             Store::Registry {
                 registry,
@@ -251,11 +242,7 @@ impl Store {
     }
 
     /// A small blob (an image config) read whole, refusing more than `limit` bytes, verified.
-    pub(crate) async fn read_blob_bytes(
-        &self,
-        digest: &Digest,
-        limit: u64,
-    ) -> Result<Bytes, OciError> {
+    pub async fn read_blob_bytes(&self, digest: &Digest, limit: u64) -> Result<Bytes, OciError> {
         let mut stream = self.open_blob(digest).await?;
         let mut out = Vec::new();
         while let Some(chunk) = stream.next().await {
@@ -280,7 +267,7 @@ impl Store {
     }
 
     /// Whether the blob is stored.
-    pub(crate) async fn has_blob(&self, digest: &Digest) -> Result<bool, OciError> {
+    pub async fn has_blob(&self, digest: &Digest) -> Result<bool, OciError> {
         match self {
             Store::Registry {
                 registry,
@@ -291,7 +278,7 @@ impl Store {
     }
 
     /// Write a blob from a stream (hashed; refused on mismatch). Returns the bytes written.
-    pub(crate) async fn push_blob(
+    pub async fn push_blob(
         &self,
         digest: &Digest,
         size: u64,
@@ -311,11 +298,7 @@ impl Store {
     }
 
     /// Store a manifest (raw bytes, never re-serialised) as `how` says.
-    pub(crate) async fn push_manifest(
-        &self,
-        m: &RawManifest,
-        how: Publish<'_>,
-    ) -> Result<(), OciError> {
+    pub async fn push_manifest(&self, m: &RawManifest, how: Publish<'_>) -> Result<(), OciError> {
         match self {
             Store::Registry {
                 registry,
@@ -349,7 +332,7 @@ impl Store {
     }
 
     /// Every tag.
-    pub(crate) async fn tags(&self) -> Result<Vec<String>, OciError> {
+    pub async fn tags(&self) -> Result<Vec<String>, OciError> {
         match self {
             Store::Registry {
                 registry,
@@ -361,7 +344,7 @@ impl Store {
 }
 
 /// The digest of a descriptor, in our type.
-pub(crate) fn descriptor_digest(d: &Descriptor) -> Result<Digest, OciError> {
+pub fn descriptor_digest(d: &Descriptor) -> Result<Digest, OciError> {
     d.digest()
         .to_string()
         .parse()

@@ -15,9 +15,9 @@ use mirrorkit_core::digest::Digest;
 use mirrorkit_core::http::stall::{Progress, Stalled, unless_stalled};
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
+use super::known_blobs::KnownBlobs;
 use super::store::{Publish, Store, descriptor_digest};
 use crate::error::OciError;
-use crate::images::KnownBlobs;
 use crate::media;
 use crate::registry::BlobStream;
 use crate::registry::manifests::RawManifest;
@@ -25,14 +25,14 @@ use crate::registry::upload::UploadStart;
 
 /// Nesting limit for indexes of indexes (a cycle is impossible with content addressing, but a
 /// hostile source could still nest deeply).
-pub(crate) const MAX_DEPTH: usize = 8;
+pub const MAX_DEPTH: usize = 8;
 
 /// Blobs sent at once within one image, unless the source registry's `concurrency` says less.
 pub const DEFAULT_BLOB_CONCURRENCY: usize = 4;
 
 /// What this run learnt about one destination's blobs.
 #[derive(Clone, Copy)]
-pub(crate) struct Known<'a> {
+pub struct Known<'a> {
     /// The run's record.
     pub blobs: &'a KnownBlobs,
     /// The destination (`docker://host` or `oci:ROOT`), the key the record is kept under.
@@ -41,7 +41,7 @@ pub(crate) struct Known<'a> {
 
 /// Counters of a transfer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Stats {
+pub struct Stats {
     /// Manifests written.
     pub manifests: u64,
     /// Blobs whose bytes were sent.
@@ -65,7 +65,7 @@ impl std::ops::AddAssign for Stats {
 }
 
 /// A manifest tree as read from the source.
-pub(crate) struct Tree {
+pub struct Tree {
     /// Child manifests, each after its own children (the order they are stored in).
     pub children: Vec<RawManifest>,
     /// Every blob (config, layers) once.
@@ -79,8 +79,10 @@ enum BlobOutcome {
 }
 
 /// Copies manifest trees from `source` to `dest`.
-pub(crate) struct Transfer<'a> {
+pub struct Transfer<'a> {
+    /// Where the blobs are read.
     pub source: &'a Store,
+    /// Where they are written.
     pub dest: &'a Store,
     /// Hard-link blobs between layouts instead of copying (verified sources only).
     pub link: bool,
@@ -92,7 +94,7 @@ pub(crate) struct Transfer<'a> {
 
 impl Transfer<'_> {
     /// Walk `top`: fetch and verify every child manifest, collect every blob once.
-    pub(crate) async fn collect(&self, top: &RawManifest) -> Result<Tree, OciError> {
+    pub async fn collect(&self, top: &RawManifest) -> Result<Tree, OciError> {
         let mut tree = Tree {
             children: Vec::new(),
             blobs: Vec::new(),
@@ -155,13 +157,13 @@ impl Transfer<'_> {
 
     /// Everything `top` refers to: blobs (several at once), then child manifests by digest.
     /// `top` itself is left to the caller.
-    pub(crate) async fn copy_tree(&self, top: &RawManifest) -> Result<Stats, OciError> {
+    pub async fn copy_tree(&self, top: &RawManifest) -> Result<Stats, OciError> {
         let tree = self.collect(top).await?;
         self.copy_collected(&tree).await
     }
 
     /// [`Transfer::copy_tree`] for a tree already collected.
-    pub(crate) async fn copy_collected(&self, tree: &Tree) -> Result<Stats, OciError> {
+    pub async fn copy_collected(&self, tree: &Tree) -> Result<Stats, OciError> {
         let (mut stats, failures) = self.copy_blob_set(&tree.blobs, false).await;
         if let Some((_, e)) = failures.into_iter().next() {
             return Err(e);
@@ -172,7 +174,7 @@ impl Transfer<'_> {
 
     /// Store the child manifests of `tree` (its blobs must be there); returns how many were
     /// written.
-    pub(crate) async fn store_children(&self, tree: &Tree) -> Result<u64, OciError> {
+    pub async fn store_children(&self, tree: &Tree) -> Result<u64, OciError> {
         let mut written = 0;
         for child in &tree.children {
             if self.store_manifest(child, Publish::Child).await? {
@@ -184,7 +186,7 @@ impl Transfer<'_> {
 
     /// Store `m` as `how` says unless it is already there (by digest; a tag is always written).
     /// Returns whether it was written.
-    pub(crate) async fn store_manifest(
+    pub async fn store_manifest(
         &self,
         m: &RawManifest,
         how: Publish<'_>,
@@ -199,7 +201,7 @@ impl Transfer<'_> {
     /// Send `blobs`, `concurrency` at a time. With `keep_going` a failed blob does not stop the
     /// others and every failure is returned; without, the first failure ends the transfer (blobs
     /// in flight are abandoned; the target commits none of them half-sent).
-    pub(crate) async fn copy_blob_set(
+    pub async fn copy_blob_set(
         &self,
         blobs: &[Descriptor],
         keep_going: bool,

@@ -9,14 +9,16 @@ use mirrorkit_core::platform::Platform;
 use mirrorkit_core::report::{PlatformReport, Status, VersionReport};
 use serde_json::Value;
 
-use super::KnownBlobs;
-use crate::copy::platforms::{self, Selection};
-use crate::copy::referrers::{ReferrerCopy, ReferrersApi, SourceReferrers, is_referrer_tag};
-use crate::copy::store::{Publish, Store};
-use crate::copy::transfer::{Known, Transfer, Tree};
-use crate::error::OciError;
-use crate::media;
-use crate::registry::manifests::RawManifest;
+use mirrorkit_oci::copy::known_blobs::KnownBlobs;
+use mirrorkit_oci::copy::platforms::{self, Selection};
+use mirrorkit_oci::copy::referrers::{
+    ReferrerCopy, ReferrersApi, SourceReferrers, is_referrer_tag,
+};
+use mirrorkit_oci::copy::store::{Publish, Store};
+use mirrorkit_oci::copy::transfer::{Known, Transfer, Tree};
+use mirrorkit_oci::error::OciError;
+use mirrorkit_oci::media;
+use mirrorkit_oci::registry::manifests::RawManifest;
 
 /// What an image mirror copies: a tag, or a manifest by digest.
 #[derive(Clone, Debug, PartialEq, Eq)]
