@@ -1,0 +1,337 @@
+//! One mirror: the fields every family shares (key, repository, target) and the order its fields are checked in.
+
+use super::*;
+
+/// The mirror fields shared by both shapes, borrowed.
+pub(super) struct MirrorFields<'a> {
+    pub(super) prefix: &'static str,
+    pub(super) source: &'a SourceSpec,
+    pub(super) assets: &'a AssetPatterns,
+    pub(super) asset_type: Option<&'a Located<serde_json::Value>>,
+    pub(super) compression: crate::spec::CompressionSpec,
+    pub(super) strip_components: Option<&'a Located<serde_json::Value>>,
+    pub(super) metadata: Option<&'a Located<serde_json::Value>>,
+    pub(super) repository: Option<&'a Located<String>>,
+    pub(super) target: Option<&'a TargetSpec>,
+    pub(super) build_timestamp: crate::spec::BuildTimestampSpec,
+    pub(super) cascade: Option<bool>,
+    pub(super) versions: Option<&'a Located<serde_json::Value>>,
+    pub(super) skip_prereleases: bool,
+    pub(super) exclude: Option<&'a Located<Vec<ExcludeSpec>>>,
+    pub(super) verify: Option<&'a VerifySpec>,
+    pub(super) concurrency: Option<&'a ConcurrencySpec>,
+    pub(super) platforms: Option<&'a Located<serde_json::Value>>,
+    pub(super) tags: Option<&'a Located<crate::spec::model::TagsSpec>>,
+    pub(super) digests: Option<&'a Located<Vec<String>>>,
+    pub(super) referrers: Option<bool>,
+    pub(super) include_host: Option<bool>,
+    pub(super) chart: Option<&'a Located<String>>,
+    pub(super) images: Option<bool>,
+    pub(super) extra_images: Option<&'a Located<Vec<String>>>,
+    pub(super) charts_prefix: Option<&'a Located<String>>,
+}
+
+impl<'a> MirrorFields<'a> {
+    /// A mirror given by its source alone (every other field at its default).
+    pub(super) fn for_source(
+        prefix: &'static str,
+        source: &'a SourceSpec,
+        assets: &'a AssetPatterns,
+    ) -> MirrorFields<'a> {
+        MirrorFields {
+            prefix,
+            source,
+            assets,
+            asset_type: None,
+            compression: Default::default(),
+            strip_components: None,
+            metadata: None,
+            repository: None,
+            target: None,
+            build_timestamp: Default::default(),
+            cascade: None,
+            versions: None,
+            skip_prereleases: false,
+            exclude: None,
+            verify: None,
+            concurrency: None,
+            platforms: None,
+            tags: None,
+            digests: None,
+            referrers: None,
+            include_host: None,
+            chart: None,
+            images: None,
+            extra_images: None,
+            charts_prefix: None,
+        }
+    }
+}
+
+/// Both shapes carry the same mirror fields (see `mirror_fields!` in the model).
+macro_rules! mirror_fields_of {
+    ($shape:ty, $prefix:expr) => {
+        impl<'a> From<&'a $shape> for MirrorFields<'a> {
+            fn from(m: &'a $shape) -> Self {
+                MirrorFields {
+                    prefix: $prefix,
+                    source: &m.source,
+                    assets: &m.assets,
+                    asset_type: m.asset_type.as_ref(),
+                    compression: m.compression,
+                    strip_components: m.strip_components.as_ref(),
+                    metadata: m.metadata.as_ref(),
+                    repository: m.repository.as_ref(),
+                    target: m.target.as_ref(),
+                    build_timestamp: m.build_timestamp,
+                    cascade: m.cascade,
+                    versions: m.versions.as_ref(),
+                    skip_prereleases: m.skip_prereleases,
+                    exclude: m.exclude.as_ref(),
+                    verify: m.verify.as_ref(),
+                    concurrency: m.concurrency.as_ref(),
+                    platforms: m.platforms.as_ref(),
+                    tags: m.tags.as_ref(),
+                    digests: m.digests.as_ref(),
+                    referrers: m.referrers,
+                    include_host: m.include_host,
+                    chart: m.chart.as_ref(),
+                    images: m.images,
+                    extra_images: m.extra_images.as_ref(),
+                    charts_prefix: m.charts_prefix.as_ref(),
+                }
+            }
+        }
+    };
+}
+
+mirror_fields_of!(MirrorSpec, "mirrors.");
+mirror_fields_of!(PackageFile, "");
+
+pub(super) fn mirror(
+    ctx: &Ctx<'_>,
+    key: &Located<String>,
+    m: MirrorFields<'_>,
+    default_target: Option<&TargetSpec>,
+) -> Result<Mirror, SpecError> {
+    // In the one-package form the fields sit at the top level.
+    let field = |f: &str| {
+        if m.prefix.is_empty() {
+            f.to_string()
+        } else {
+            format!("{}{}.{f}", m.prefix, key.value)
+        }
+    };
+    if !is_repository_component(&key.value) {
+        return Err(ctx.err(
+            key,
+            if m.prefix.is_empty() {
+                "name".to_string()
+            } else {
+                format!("mirrors.{}", key.value)
+            },
+            "a mirror key must be lower-case letters, digits and . _ - (it names the repository)",
+        ));
+    }
+    let target_spec = m.target.or(default_target);
+    let (target, namespace) = target(ctx, target_spec, &field("target"))?;
+    // `target.repository` (the ocx-mirror spelling) names the repository of this mirror only.
+    let own_target_repo = m.target.and_then(|t| t.repository.as_ref());
+    if let (Some(a), Some(_)) = (m.repository, own_target_repo) {
+        return Err(ctx.err(
+            a,
+            field("repository"),
+            "give either `repository` or `target.repository`, not both",
+        ));
+    }
+    if m.target.is_none()
+        && let Some(r) = default_target.and_then(|t| t.repository.as_ref())
+    {
+        return Err(ctx.err(
+            r,
+            "target.repository",
+            "the shared target cannot name a repository; set `repository` on each mirror",
+        ));
+    }
+    let repo = match m.repository.or(own_target_repo) {
+        Some(r) => {
+            if !is_repository_path(&r.value) {
+                return Err(ctx.err(
+                    r,
+                    field("repository"),
+                    format!("{:?} is not a valid repository path (lower-case a-z0-9 separated by / . _ -)", r.value),
+                ));
+            }
+            r.value.clone()
+        }
+        None => String::new(),
+    };
+    let eff = effective_source(ctx, &m, &field)?;
+    let source = source(ctx, &eff, &field("source"))?;
+    // The default repository: the key for releases; the source path for images (with the host
+    // first under `include_host`); `<charts_prefix>/<chart>` for charts.
+    let repo = if !repo.is_empty() {
+        repo
+    } else {
+        match &source {
+            SourceConfig::Oci(o) => {
+                if eff.include_host == Some(true) {
+                    format!("{}/{}", o.registry.replace(':', "_"), o.repository)
+                } else {
+                    o.repository.clone()
+                }
+            }
+            SourceConfig::Helm(h) => {
+                let prefix = eff
+                    .charts_prefix
+                    .as_ref()
+                    .map_or("charts", |p| p.value.as_str());
+                let chart = h
+                    .chart
+                    .clone()
+                    .or_else(|| match &h.repo {
+                        crate::source::images::HelmRepo::Path(dir) => chart_dir_name(dir),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| key.value.clone());
+                if prefix.is_empty() {
+                    chart
+                } else {
+                    format!("{prefix}/{chart}")
+                }
+            }
+            _ => key.value.clone(),
+        }
+    };
+    if !is_repository_path(&repo) {
+        return Err(ctx.err(
+            key,
+            field("repository"),
+            format!(
+                "the target repository {repo:?} is not a valid repository path; set `repository`"
+            ),
+        ));
+    }
+    let repository = match &namespace {
+        Some(ns) => format!("{ns}/{repo}"),
+        None => repo,
+    };
+    let mut platforms = if source.is_release() {
+        platforms(ctx, m.assets, &field("assets"))?
+    } else {
+        if let Some((p, _)) = m.assets.iter().next() {
+            return Err(ctx.err(
+                p,
+                field("assets"),
+                "`assets` applies to url_index and github_release sources only",
+            ));
+        }
+        Vec::new()
+    };
+    packaging::apply(ctx, &m, &mut platforms, &field)?;
+    let policy = version_policy(ctx, &m, &field)?;
+    if source.is_release() {
+        platform_settings(ctx, m.platforms, &mut platforms, &field("platforms"))?;
+    } else if let Some(v) = m
+        .versions
+        .filter(|_| matches!(source, SourceConfig::Oci(_)))
+    {
+        return Err(ctx.err(
+            v,
+            field("versions"),
+            "`versions` does not apply to oci sources (use `tags`)",
+        ));
+    }
+    let verify = verify_policy(ctx, m.verify, &field("verify"))?;
+    let concurrency = concurrency(ctx, m.concurrency, &field("concurrency"))?;
+    Ok(Mirror {
+        key: key.value.clone(),
+        repository,
+        namespace,
+        target,
+        source,
+        platforms,
+        compression: m.compression,
+        policy,
+        build_timestamp: m.build_timestamp,
+        cascade: m.cascade.unwrap_or(true),
+        verify,
+        concurrency,
+    })
+}
+
+/// A version bound or excluded version: any non-empty version text without spaces.
+pub(super) fn version_text(
+    ctx: &Ctx<'_>,
+    v: &Located<String>,
+    field: &str,
+) -> Result<String, SpecError> {
+    let t = v.value.trim();
+    if t.is_empty() || t.contains(char::is_whitespace) {
+        return Err(ctx.err(v, field, format!("{:?} is not a version", v.value)));
+    }
+    Ok(t.to_string())
+}
+
+pub(super) fn target(
+    ctx: &Ctx<'_>,
+    t: Option<&TargetSpec>,
+    field: &str,
+) -> Result<(TargetConfig, Option<String>), SpecError> {
+    let Some(t) = t else {
+        return Ok((
+            TargetConfig::Layout {
+                path: PathBuf::from("oci"),
+            },
+            None,
+        ));
+    };
+    match (&t.registry, &t.layout) {
+        (Some(_), Some(l)) => Err(ctx.err(
+            l,
+            format!("{field}.layout"),
+            "give either `registry` or `layout`, not both",
+        )),
+        (Some(r), None) => {
+            if !is_host_port(&r.value) {
+                return Err(ctx.err(
+                    r,
+                    format!("{field}.registry"),
+                    format!("{:?} is not host[:port] (no scheme, no path)", r.value),
+                ));
+            }
+            let namespace = match &t.namespace {
+                Some(ns) if !is_repository_path(&ns.value) => {
+                    return Err(ctx.err(
+                        ns,
+                        format!("{field}.namespace"),
+                        format!("{:?} is not a valid repository path prefix", ns.value),
+                    ));
+                }
+                Some(ns) => Some(ns.value.clone()),
+                None => None,
+            };
+            Ok((
+                TargetConfig::Registry {
+                    host: r.value.clone(),
+                    insecure: t.insecure.unwrap_or(false),
+                },
+                namespace,
+            ))
+        }
+        (None, layout) => {
+            if let Some(ns) = &t.namespace {
+                return Err(ctx.err(
+                    ns,
+                    format!("{field}.namespace"),
+                    "`namespace` applies to a registry target only",
+                ));
+            }
+            let path = layout
+                .as_ref()
+                .map(|l| ctx.resolve(&l.value))
+                .unwrap_or_else(|| PathBuf::from("oci"));
+            Ok((TargetConfig::Layout { path }, None))
+        }
+    }
+}
