@@ -1,4 +1,5 @@
-//! One mirror: the fields every family shares (key, repository, target) and the order its fields are checked in.
+//! One mirror: the fields every family shares (key, repository, target) and the order its fields
+//! are checked in.
 
 use super::*;
 

@@ -1,6 +1,7 @@
 //! `asset_type`, `strip_components` and `metadata`: each a single value for every platform, or a
 //! `default` plus per-platform values (the ocx-mirror forms). They arrive as raw YAML values so
 //! every form gets a precise message.
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

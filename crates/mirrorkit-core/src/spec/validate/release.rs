@@ -1,4 +1,5 @@
-//! The release family's fields: version policy, platforms and their asset patterns, verification, concurrency.
+//! The release family's fields: version policy, platforms and their asset patterns, verification,
+//! concurrency.
 
 use super::*;
 

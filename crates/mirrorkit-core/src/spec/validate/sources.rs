@@ -1,4 +1,5 @@
-//! Sources: which kind a mirror's `source:` is, fields of another kind named as mistakes, and the release sources (`url_index`, `github_release`).
+//! Sources: which kind a mirror's `source:` is, fields of another kind named as mistakes, and the
+//! release sources (`url_index`, `github_release`).
 
 use super::*;
 
