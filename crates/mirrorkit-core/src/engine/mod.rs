@@ -8,9 +8,9 @@
 //!
 //! [`prepare`] downloads, verifies and packages; [`publish`] pushes in order.
 
-pub mod cascade;
 mod prepare;
 mod publish;
+pub mod rolling_tags;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -176,7 +176,7 @@ where
             return report;
         }
     };
-    let mut catalog = cascade::Catalog::new(
+    let mut catalog = rolling_tags::PublishedVersions::new(
         versions
             .iter()
             .map(|(v, pre, t)| (v.as_str(), *pre, t.as_str())),
@@ -312,7 +312,7 @@ where
     report.error = fatal;
     if report.error.is_none() && mirror.cascade {
         // Another run may have moved the same rolling tags meanwhile: check and repair them.
-        match cascade::settle(&target, &mirror.repository, &mut catalog).await {
+        match rolling_tags::settle(&target, &mirror.repository, &mut catalog).await {
             Ok(repaired) => {
                 for w in &repaired {
                     tracing::warn!(mirror = %mirror.key, "{w}");
@@ -406,7 +406,7 @@ pub struct MirrorCascade {
     /// Its repository.
     pub repository: String,
     /// Every rolling tag its published versions imply.
-    pub aliases: Vec<cascade::AliasState>,
+    pub aliases: Vec<rolling_tags::AliasState>,
     /// Why it could not be checked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<MirrorError>,
@@ -505,7 +505,7 @@ where
             error: None,
         };
         let fail = MirrorError::new;
-        let outcome: Result<Vec<cascade::AliasState>, MirrorError> = async {
+        let outcome: Result<Vec<rolling_tags::AliasState>, MirrorError> = async {
             // Rolling tags are the release family's: images and charts keep upstream's tags.
             let FamilySource::Release(source) = mirror.source.family() else {
                 return Err(fail(
@@ -534,13 +534,13 @@ where
                     crate::plan::tag_for(&r.version).map(|t| (r.version.clone(), r.prerelease, t))
                 })
                 .collect();
-            let mut catalog = cascade::Catalog::new(
+            let mut catalog = rolling_tags::PublishedVersions::new(
                 versions
                     .iter()
                     .map(|(v, p, t)| (v.as_str(), *p, t.as_str())),
                 &tags,
             );
-            cascade::check(&target, &mirror.repository, &mut catalog, repair)
+            rolling_tags::check(&target, &mirror.repository, &mut catalog, repair)
                 .await
                 .map_err(|e| fail(e, ExitCode::Unavailable))
         }

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::cascade::{self, Catalog};
 use super::planned_report;
 use super::prepare::{PreparedVersion, task_dir};
+use super::rolling_tags::{self, PublishedVersions};
 use crate::digest::Digest;
 use crate::package::ocx;
 use crate::plan::VersionPlan;
@@ -74,7 +74,7 @@ pub(super) async fn push_version<T: Target>(
     plan: &VersionPlan,
     ready: PreparedVersion,
     publisher: &Publisher<'_, T>,
-    catalog: &mut Catalog,
+    catalog: &mut PublishedVersions,
 ) -> Result<VersionReport, (VersionReport, TargetError)> {
     let Publisher {
         target,
@@ -150,8 +150,8 @@ pub(super) async fn push_version<T: Target>(
                     what: format!("the published index of {}", plan.version),
                     reason,
                 })?;
-            merged.extend(cascade::index_entries(&index).unwrap_or_default());
-            index = cascade::alias_index(&merged, &annotations);
+            merged.extend(rolling_tags::index_entries(&index).unwrap_or_default());
+            index = rolling_tags::alias_index(&merged, &annotations);
         }
         let index_digest = Digest::sha256_of(&index);
         target
@@ -191,7 +191,7 @@ pub(super) async fn push_version<T: Target>(
     match outcome {
         Ok((index_digest, index, annotations)) => {
             if mirror.cascade {
-                let moved = cascade::cascade(
+                let moved = rolling_tags::cascade(
                     target,
                     repo,
                     catalog,
@@ -208,7 +208,7 @@ pub(super) async fn push_version<T: Target>(
                 tags_written.extend(moved.moved);
                 report.warnings.extend(moved.warnings);
             } else {
-                let entries = cascade::index_entries(&index).unwrap_or_default();
+                let entries = rolling_tags::index_entries(&index).unwrap_or_default();
                 catalog.add(&plan.version, plan.prerelease, &plan.tag, entries);
             }
             report.tags_written = tags_written;

@@ -16,9 +16,9 @@
 //! version), so build tags (`1.2.3_20261122…`) and aliases are never mistaken for versions.
 //!
 //! Two runs may publish into one repository at once (different `--version`s, two schedulers).
-//! Each one's [`Catalog`] is read at its start, so each could move an alias without knowing what
+//! Each one's [`PublishedVersions`] is read at its start, so each could move an alias without knowing what
 //! the other published: `latest` ended on 1.2.0 while 2.0.0 was published. So the cascade
-//! re-reads the target's tags before it computes an alias ([`Catalog::refresh`]), and once a
+//! re-reads the target's tags before it computes an alias ([`PublishedVersions::refresh`]), and once a
 //! run has pushed, [`settle`] re-reads again and checks every alias the run moved, repairing one
 //! another run overwrote. A registry offers no compare-and-swap on tags, so this is a loop: it
 //! stops when a check finds nothing to repair, and fails loudly when the aliases keep changing.
@@ -32,27 +32,27 @@ use crate::platform::Platform;
 use crate::target::{Target, TargetError};
 use crate::version;
 
-/// The numeric core of a cascade-eligible version.
+/// The `major.minor` of a version that moves rolling tags (`X.Y.Z`, no prerelease).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Core<'a> {
+pub struct ReleaseNumber<'a> {
     major: &'a str,
     minor: &'a str,
 }
 
 /// `(major, minor)` of an `X.Y.Z[+build]` version (a leading `v` allowed), or `None` for a
 /// prerelease or any other shape.
-pub fn core(v: &str) -> Option<Core<'_>> {
+pub fn release_number(v: &str) -> Option<ReleaseNumber<'_>> {
     let v = v.strip_prefix('v').unwrap_or(v);
     let v = v.split_once('+').map_or(v, |(head, _)| head);
     let mut parts = v.split('.');
     let (major, minor, patch) = (parts.next()?, parts.next()?, parts.next()?);
     let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     (parts.next().is_none() && numeric(major) && numeric(minor) && numeric(patch))
-        .then_some(Core { major, minor })
+        .then_some(ReleaseNumber { major, minor })
 }
 
 /// The rolling tags above a version, most specific first: `X.Y`, `X`, `latest`.
-pub fn aliases(c: Core<'_>) -> [String; 3] {
+pub fn aliases(c: ReleaseNumber<'_>) -> [String; 3] {
     [
         format!("{}.{}", c.major, c.minor),
         c.major.to_string(),
@@ -61,7 +61,7 @@ pub fn aliases(c: Core<'_>) -> [String; 3] {
 }
 
 /// Whether `c` falls under the alias at `level` (0 = `X.Y`, 1 = `X`, 2 = `latest`) of `of`.
-fn under(level: usize, of: Core<'_>, c: Core<'_>) -> bool {
+fn under(level: usize, of: ReleaseNumber<'_>, c: ReleaseNumber<'_>) -> bool {
     match level {
         0 => c.major == of.major && c.minor == of.minor,
         1 => c.major == of.major,
@@ -86,10 +86,10 @@ type Fetched = (
 
 /// What the target holds of a mirror's versions, fetched lazily.
 #[derive(Debug, Default)]
-pub struct Catalog {
+pub struct PublishedVersions {
     versions: BTreeMap<VersionKey, Published>,
     /// Upstream versions whose exact tag was not published when last read: (version,
-    /// prerelease, exact tag). Another run may publish them; [`Catalog::refresh`] looks.
+    /// prerelease, exact tag). Another run may publish them; [`PublishedVersions::refresh`] looks.
     unpublished: Vec<(String, bool, String)>,
     /// The aliases this run moved (checked again by [`settle`]).
     moved: BTreeSet<String>,
@@ -123,21 +123,21 @@ pub fn index_entries(bytes: &[u8]) -> Option<BTreeMap<Platform, Value>> {
     )
 }
 
-impl Catalog {
+impl PublishedVersions {
     /// The versions among `versions` (version, prerelease, exact tag) whose exact tag is in
     /// `tags`.
     pub fn new<'a>(
         versions: impl IntoIterator<Item = (&'a str, bool, &'a str)>,
         tags: &BTreeSet<String>,
-    ) -> Catalog {
-        let mut c = Catalog::default();
+    ) -> PublishedVersions {
+        let mut c = PublishedVersions::default();
         for (v, prerelease, tag) in versions {
             if tags.contains(tag) {
                 c.versions.insert(
                     VersionKey(v.to_string()),
                     Published {
                         tag: tag.to_string(),
-                        eligible: !prerelease && core(v).is_some(),
+                        eligible: !prerelease && release_number(v).is_some(),
                         entries: None,
                     },
                 );
@@ -157,7 +157,7 @@ impl Catalog {
         repo: &str,
     ) -> Result<usize, TargetError> {
         let tags: BTreeSet<String> = target.list_tags(repo).await?.into_iter().collect();
-        let Catalog {
+        let PublishedVersions {
             versions,
             unpublished,
             ..
@@ -171,7 +171,7 @@ impl Catalog {
                 .entry(VersionKey(v.clone()))
                 .or_insert_with(|| Published {
                     tag: tag.clone(),
-                    eligible: !prerelease && core(v).is_some(),
+                    eligible: !prerelease && release_number(v).is_some(),
                     entries: None,
                 });
             false
@@ -192,7 +192,7 @@ impl Catalog {
             VersionKey(version.to_string()),
             Published {
                 tag: tag.to_string(),
-                eligible: !prerelease && core(version).is_some(),
+                eligible: !prerelease && release_number(version).is_some(),
                 entries: Some(entries),
             },
         );
@@ -292,11 +292,13 @@ impl Catalog {
     }
 
     /// Eligible versions above `v` under alias `level` of `of`.
-    fn higher_under(&self, v: &str, level: usize, of: Core<'_>) -> Vec<VersionKey> {
+    fn higher_under(&self, v: &str, level: usize, of: ReleaseNumber<'_>) -> Vec<VersionKey> {
         let key = VersionKey(v.to_string());
         self.versions
             .range((std::ops::Bound::Excluded(key), std::ops::Bound::Unbounded))
-            .filter(|(k, p)| p.eligible && core(&k.0).is_some_and(|c| under(level, of, c)))
+            .filter(|(k, p)| {
+                p.eligible && release_number(&k.0).is_some_and(|c| under(level, of, c))
+            })
             .map(|(k, _)| k.clone())
             .collect()
     }
@@ -317,7 +319,7 @@ pub struct CascadeOutcome {
 pub async fn cascade<T: Target>(
     target: &T,
     repo: &str,
-    catalog: &mut Catalog,
+    catalog: &mut PublishedVersions,
     version: &str,
     prerelease: bool,
     tag: &str,
@@ -327,7 +329,7 @@ pub async fn cascade<T: Target>(
     let mut out = CascadeOutcome::default();
     let entries = index_entries(index).unwrap_or_default();
     catalog.add(version, prerelease, tag, entries.clone());
-    let Some(c) = core(version).filter(|_| !prerelease) else {
+    let Some(c) = release_number(version).filter(|_| !prerelease) else {
         return out;
     };
     // Re-read before computing: another run may have published a higher version since.
@@ -470,7 +472,7 @@ const SETTLE_ROUNDS: usize = 3;
 pub async fn settle<T: Target>(
     target: &T,
     repo: &str,
-    catalog: &mut Catalog,
+    catalog: &mut PublishedVersions,
 ) -> Result<Vec<String>, String> {
     let mut repaired = Vec::new();
     if catalog.moved.is_empty() {
@@ -521,7 +523,7 @@ pub async fn settle<T: Target>(
 pub async fn check<T: Target>(
     target: &T,
     repo: &str,
-    catalog: &mut Catalog,
+    catalog: &mut PublishedVersions,
     repair: bool,
 ) -> Result<Vec<AliasState>, String> {
     check_aliases(target, repo, catalog, repair, None).await
@@ -531,7 +533,7 @@ pub async fn check<T: Target>(
 async fn check_aliases<T: Target>(
     target: &T,
     repo: &str,
-    catalog: &mut Catalog,
+    catalog: &mut PublishedVersions,
     repair: bool,
     only: Option<&BTreeSet<String>>,
 ) -> Result<Vec<AliasState>, String> {
@@ -546,7 +548,9 @@ async fn check_aliases<T: Target>(
         .map(|(k, _)| k.clone())
         .collect();
     for key in keys {
-        let Some(c) = core(&key.0) else { continue };
+        let Some(c) = release_number(&key.0) else {
+            continue;
+        };
         let wanted: Vec<String> = aliases(c)
             .into_iter()
             .filter(|a| only.is_none_or(|o| o.contains(a)))
@@ -772,7 +776,7 @@ mod tests {
         t.tags.lock().unwrap().insert("latest".into(), v2);
         t.failing.insert("2.0.0".into());
         let tags: BTreeSet<String> = ["2.0.0".to_string()].into();
-        let mut catalog = Catalog::new([("2.0.0", false, "2.0.0")], &tags);
+        let mut catalog = PublishedVersions::new([("2.0.0", false, "2.0.0")], &tags);
         let v1 = index("1.0.0", &["linux/amd64"]);
         t.tags.lock().unwrap().insert("1.0.0".into(), v1.clone());
         let out = run(cascade(
@@ -808,7 +812,7 @@ mod tests {
             t.tags.lock().unwrap().insert(v.into(), index(v, ps));
         }
         let tags: BTreeSet<String> = t.tags.lock().unwrap().keys().cloned().collect();
-        let mut catalog = Catalog::new(
+        let mut catalog = PublishedVersions::new(
             [
                 ("1.0.0", false, "1.0.0"),
                 ("1.1.0", false, "1.1.0"),
@@ -835,14 +839,14 @@ mod tests {
 
     #[test]
     fn only_plain_three_part_versions_cascade() {
-        assert!(core("3.28.0").is_some());
-        assert!(core("v3.28.0").is_some());
-        assert!(core("3.28.0+build.1").is_some());
-        assert!(core("3.28.0-rc1").is_none());
-        assert!(core("3.28").is_none());
-        assert!(core("2024.01.15.1").is_none());
-        assert!(core("a.b.c").is_none());
-        let c = core("3.28.1").unwrap();
+        assert!(release_number("3.28.0").is_some());
+        assert!(release_number("v3.28.0").is_some());
+        assert!(release_number("3.28.0+build.1").is_some());
+        assert!(release_number("3.28.0-rc1").is_none());
+        assert!(release_number("3.28").is_none());
+        assert!(release_number("2024.01.15.1").is_none());
+        assert!(release_number("a.b.c").is_none());
+        let c = release_number("3.28.1").unwrap();
         assert_eq!(aliases(c), ["3.28", "3", "latest"]);
     }
 }
