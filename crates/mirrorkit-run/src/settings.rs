@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use mirrorkit_core::http::credentials::Credentials;
+use mirrorkit_core::http::trust::{CERTS_D, HostTls, certs_d};
 use mirrorkit_core::http::{HttpClient, HttpConfig, HttpError};
 use mirrorkit_core::spec::{Spec, TargetConfig};
 use mirrorkit_core::target::TargetError;
@@ -23,6 +24,9 @@ pub struct Flags<'a> {
     pub insecure_registries: &'a [String],
     /// The work dir (`--work-dir`).
     pub work_dir: Option<&'a Path>,
+    /// Certificates for every registry of the command (`--cert-dir`: `*.crt` CAs,
+    /// `NAME.cert` + `NAME.key` a client certificate).
+    pub cert_dir: Option<&'a Path>,
 }
 
 /// Everything a command talks through, decided once.
@@ -60,8 +64,10 @@ impl Settings {
         insecure_hosts.extend(flags.insecure_registries.iter().cloned());
         insecure_hosts.sort();
         insecure_hosts.dedup();
+        let mut config = http_config(spec);
+        trust(&mut config, Some(spec), flags)?;
         Ok(Settings {
-            http: client(http_config(spec))?,
+            http: client(config)?,
             credentials: Credentials::load(),
             insecure_hosts,
             work_dir: flags
@@ -77,8 +83,10 @@ impl Settings {
         let mut insecure_hosts = flags.insecure_registries.to_vec();
         insecure_hosts.sort();
         insecure_hosts.dedup();
+        let mut config = HttpConfig::default();
+        trust(&mut config, None, flags)?;
         Ok(Settings {
-            http: client(HttpConfig::default())?,
+            http: client(config)?,
             credentials: Credentials::load(),
             insecure_hosts,
             work_dir: flags
@@ -135,6 +143,30 @@ fn http_config(spec: &Spec) -> HttpConfig {
             .collect(),
         ..HttpConfig::default()
     }
+}
+
+/// TLS trust beyond the system's roots, from where docker/podman users keep it
+/// (`/etc/containers/certs.d`, `/etc/docker/certs.d`), then the spec's `registries:` (`ca_file`,
+/// `client_cert`), then `--cert-dir` for every host. `SSL_CERT_FILE` is read by the TLS stack.
+fn trust(config: &mut HttpConfig, spec: Option<&Spec>, flags: &Flags<'_>) -> Result<(), HttpError> {
+    let roots: Vec<&Path> = CERTS_D.iter().map(Path::new).collect();
+    config.host_tls = certs_d(&roots).map_err(HttpError::Setup)?;
+    for (host, s) in spec.map(|s| &s.registries).into_iter().flatten() {
+        let mut tls = HostTls::default();
+        if let Some(ca) = &s.ca_file {
+            tls = tls.with_ca_file(ca).map_err(HttpError::Setup)?;
+        }
+        if let (Some(cert), Some(key)) = (&s.client_cert, &s.client_key) {
+            tls = tls.with_client_cert(cert, key).map_err(HttpError::Setup)?;
+        }
+        if !tls.is_empty() {
+            config.host_tls.entry(host.clone()).or_default().merge(tls);
+        }
+    }
+    if let Some(dir) = flags.cert_dir {
+        config.all_hosts_tls = HostTls::from_cert_dir(dir).map_err(HttpError::Setup)?;
+    }
+    Ok(())
 }
 
 fn client(config: HttpConfig) -> Result<HttpClient, HttpError> {

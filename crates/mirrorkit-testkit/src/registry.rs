@@ -41,14 +41,20 @@ enum Auth {
 impl Registry {
     /// Start an anonymous registry (push and pull open to everyone).
     pub fn start() -> Registry {
-        Registry::start_inner(None, Auth::None, false)
+        Registry::start_inner(None, Auth::None, Tls::Off)
     }
 
     /// Start an anonymous registry serving HTTPS (and so HTTP/2, as Go's server negotiates it)
     /// with a certificate of [`crate::tls::test_ca`]: clients trust that CA, nothing is
     /// `insecure`.
     pub fn start_tls() -> Registry {
-        Registry::start_inner(None, Auth::None, true)
+        Registry::start_inner(None, Auth::None, Tls::On)
+    }
+
+    /// [`Registry::start_tls`], and every client must present a certificate signed by the test
+    /// CA ([`crate::tls::TestCa::client_cert`]).
+    pub fn start_mtls() -> Registry {
+        Registry::start_inner(None, Auth::None, Tls::Mutual)
     }
 
     /// Whether the registry serves HTTPS.
@@ -62,7 +68,7 @@ impl Registry {
         Registry::start_inner(
             Some((user.to_string(), pass.to_string())),
             Auth::Token,
-            false,
+            Tls::Off,
         )
     }
 
@@ -76,11 +82,12 @@ impl Registry {
         Registry::start_inner(
             Some((user.to_string(), pass.to_string())),
             Auth::Htpasswd,
-            false,
+            Tls::Off,
         )
     }
 
-    fn start_inner(credentials: Option<(String, String)>, auth: Auth, tls: bool) -> Registry {
+    fn start_inner(credentials: Option<(String, String)>, auth: Auth, mode: Tls) -> Registry {
+        let tls = mode != Tls::Off;
         let mut last_log = String::new();
         // The port is free when we pick it but could be taken before the registry binds it:
         // try a few ports before giving up.
@@ -97,7 +104,7 @@ impl Registry {
                 Auth::Htpasswd => credentials.as_ref(),
                 Auth::None | Auth::Token => None,
             };
-            let config = write_config(dir.path(), port, htpasswd, token.as_ref(), tls);
+            let config = write_config(dir.path(), port, htpasswd, token.as_ref(), mode);
             let log_path = dir.path().join("registry.log");
             let log = std::fs::File::create(&log_path).expect("registry log file");
             let log_err = log.try_clone().expect("registry log file");
@@ -202,6 +209,17 @@ impl Drop for Registry {
     }
 }
 
+/// How a test registry speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tls {
+    /// Plain HTTP.
+    Off,
+    /// HTTPS with the test CA's certificate.
+    On,
+    /// HTTPS, and clients must present a certificate signed by the test CA.
+    Mutual,
+}
+
 fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local addr").port()
@@ -212,7 +230,7 @@ fn write_config(
     port: u16,
     credentials: Option<&(String, String)>,
     token: Option<&crate::token::TokenServer>,
-    tls: bool,
+    tls: Tls,
 ) -> PathBuf {
     let data = dir.join("data");
     std::fs::create_dir_all(&data).expect("registry data dir");
@@ -220,13 +238,19 @@ fn write_config(
         "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: mirrorkit-test-secret\n",
         data.display()
     );
-    if tls {
+    if tls != Tls::Off {
         let ca = crate::tls::test_ca();
         yaml.push_str(&format!(
             "  tls:\n    certificate: {}\n    key: {}\n",
             ca.server_cert().display(),
             ca.server_key().display()
         ));
+        if tls == Tls::Mutual {
+            yaml.push_str(&format!(
+                "    clientcas:\n      - {}\n",
+                ca.ca_cert().display()
+            ));
+        }
     }
     if let Some((user, pass)) = credentials {
         let out = Command::new("htpasswd")

@@ -32,6 +32,16 @@ impl TestCa {
     pub fn server_key(&self) -> PathBuf {
         self.dir.join("server.key")
     }
+
+    /// A client certificate (PEM) signed by the CA, for registries that require one (mTLS).
+    pub fn client_cert(&self) -> PathBuf {
+        self.dir.join("client.crt")
+    }
+
+    /// The client certificate's key (PEM).
+    pub fn client_key(&self) -> PathBuf {
+        self.dir.join("client.key")
+    }
 }
 
 /// The process's test CA, made on first use (kept until the process ends).
@@ -122,6 +132,46 @@ fn make(dir: &Path) {
             "server.ext",
             "-out",
             "server.crt",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=mirrorkit test client",
+            "-keyout",
+            "client.key",
+            "-out",
+            "client.csr",
+        ],
+    );
+    std::fs::write(
+        dir.join("client.ext"),
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n",
+    )
+    .expect("write client.ext");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "client.ext",
+            "-out",
+            "client.crt",
         ],
     );
     let certs = dir.join("certs.d");

@@ -204,6 +204,10 @@ pub(crate) struct ExportArgs {
     /// A registry to talk plain HTTP to (repeatable).
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     pub insecure_registries: Vec<String>,
+    /// Certificates for the registries: `*.crt` CAs to trust, `NAME.cert` + `NAME.key` a client
+    /// certificate (as skopeo's `--cert-dir` and docker's `certs.d/HOST/`).
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -225,6 +229,10 @@ pub(crate) struct ImportArgs {
     /// A registry to talk plain HTTP to (repeatable).
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     pub insecure_registries: Vec<String>,
+    /// Certificates for the registries: `*.crt` CAs to trust, `NAME.cert` + `NAME.key` a client
+    /// certificate (as skopeo's `--cert-dir` and docker's `certs.d/HOST/`).
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Plain)]
     pub format: Format,
@@ -312,6 +320,10 @@ pub(crate) struct CopyArgs {
     /// A registry to talk plain HTTP to (repeatable).
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     pub insecure_registries: Vec<String>,
+    /// Certificates for the registries: `*.crt` CAs to trust, `NAME.cert` + `NAME.key` a client
+    /// certificate (as skopeo's `--cert-dir` and docker's `certs.d/HOST/`).
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
     /// Only this platform of an index (repeatable); a subset is written as a new index.
     #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]")]
     pub platforms: Vec<String>,

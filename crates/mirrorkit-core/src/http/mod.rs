@@ -15,6 +15,7 @@ pub mod link;
 pub mod redact;
 pub mod retry;
 pub mod stall;
+pub mod trust;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +42,11 @@ pub struct HttpConfig {
     /// The most tags a registry host may list for one repository before the listing is refused
     /// (a spec's `registries: {host: {max_tags: N}}`; default [`DEFAULT_MAX_TAGS`]).
     pub host_max_tags: std::collections::BTreeMap<String, usize>,
+    /// Extra TLS trust per host (`host:port`, or `host` for every port): CAs and client
+    /// certificates ([`trust`]).
+    pub host_tls: std::collections::BTreeMap<String, trust::HostTls>,
+    /// Extra TLS trust for every host (`--cert-dir`).
+    pub all_hosts_tls: trust::HostTls,
     /// When and how often to retry.
     pub retry: RetryPolicy,
     /// Give up connecting (TCP + TLS) after this long; counts as a retryable connect failure.
@@ -62,6 +68,8 @@ impl Default for HttpConfig {
             host_concurrency: std::collections::BTreeMap::new(),
             host_rate_limits: std::collections::BTreeMap::new(),
             host_max_tags: std::collections::BTreeMap::new(),
+            host_tls: std::collections::BTreeMap::new(),
+            all_hosts_tls: trust::HostTls::default(),
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(120),
@@ -173,6 +181,8 @@ impl Response {
 #[derive(Clone)]
 pub struct HttpClient {
     inner: reqwest::Client,
+    /// Clients for hosts with their own TLS trust (`host:port` or `host`).
+    per_host: Arc<std::collections::BTreeMap<String, reqwest::Client>>,
     config: Arc<HttpConfig>,
     limits: Arc<HostLimits>,
 }
@@ -181,7 +191,31 @@ impl HttpClient {
     /// Build a client: rustls with certificate verification on, at most 10 redirects and never
     /// from https to plain http.
     pub fn new(config: HttpConfig) -> Result<HttpClient, HttpError> {
-        let inner = reqwest::Client::builder()
+        let inner = Self::build(&config, &config.all_hosts_tls)?;
+        let mut per_host = std::collections::BTreeMap::new();
+        for (host, tls) in &config.host_tls {
+            let mut both = config.all_hosts_tls.clone();
+            both.merge(tls.clone());
+            per_host.insert(host.clone(), Self::build(&config, &both)?);
+        }
+
+        Ok(HttpClient {
+            inner,
+            per_host: Arc::new(per_host),
+            limits: Arc::new(config.host_rate_limits.iter().fold(
+                config.host_concurrency.iter().fold(
+                    HostLimits::new(config.per_host_concurrency),
+                    |l, (host, n)| l.with_override(host, *n),
+                ),
+                |l, (host, r)| l.with_rate(host, *r),
+            )),
+            config: Arc::new(config),
+        })
+    }
+
+    /// A reqwest client with `config`'s settings and `tls`'s extra trust.
+    fn build(config: &HttpConfig, tls: &trust::HostTls) -> Result<reqwest::Client, HttpError> {
+        let mut builder = reqwest::Client::builder()
             .user_agent(config.user_agent.clone())
             .connect_timeout(config.connect_timeout)
             .read_timeout(config.read_timeout)
@@ -197,25 +231,29 @@ impl HttpClient {
                 } else {
                     attempt.follow()
                 }
-            }))
+            }));
+        for pem in &tls.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| HttpError::Setup(format!("{}: {e}", files(tls))))?;
+            builder = builder.tls_certs_merge(certs);
+        }
+        if let Some(pem) = &tls.identity_pem {
+            let identity = reqwest::Identity::from_pem(pem)
+                .map_err(|e| HttpError::Setup(format!("{}: {e}", files(tls))))?;
+            builder = builder.identity(identity);
+        }
+        builder
             .build()
-            .map_err(|e| HttpError::Setup(redact::error_chain(&e)))?;
-        Ok(HttpClient {
-            inner,
-            limits: Arc::new(config.host_rate_limits.iter().fold(
-                config.host_concurrency.iter().fold(
-                    HostLimits::new(config.per_host_concurrency),
-                    |l, (host, n)| l.with_override(host, *n),
-                ),
-                |l, (host, r)| l.with_rate(host, *r),
-            )),
-            config: Arc::new(config),
-        })
+            .map_err(|e| HttpError::Setup(redact::error_chain(&e)))
     }
 
-    /// The underlying reqwest client, for building requests.
-    pub fn reqwest(&self) -> &reqwest::Client {
-        &self.inner
+    /// The reqwest client for `url`'s host: its own when it has TLS settings, else the shared one.
+    pub fn reqwest_for(&self, url: &url::Url) -> &reqwest::Client {
+        let bare = url.host_str().unwrap_or_default();
+        self.per_host
+            .get(&HostLimits::key(url))
+            .or_else(|| self.per_host.get(bare))
+            .unwrap_or(&self.inner)
     }
 
     /// The settings this client was built with.
@@ -258,7 +296,7 @@ impl HttpClient {
         loop {
             let last = attempt >= policy.max_retries;
             self.limits.pace(url).await;
-            match build(&self.inner).send().await {
+            match build(self.reqwest_for(url)).send().await {
                 Ok(inner) => {
                     let status = inner.status().as_u16();
                     if last || !retry::is_retryable_status(status) {
@@ -287,7 +325,7 @@ impl HttpClient {
                 }
                 Err(e) => {
                     let retryable = is_retryable_error(&e);
-                    let reason = redact::error_chain(&e.without_url());
+                    let reason = trust_hint(redact::error_chain(&e.without_url()), url);
                     if !retryable {
                         return Err(HttpError::Request {
                             url: SafeUrl::new(url),
@@ -326,4 +364,25 @@ fn is_retryable_error(e: &reqwest::Error) -> bool {
         return false;
     }
     e.is_connect() || e.is_timeout() || e.is_request()
+}
+
+/// The files a trust setting came from, for an error message.
+fn files(tls: &trust::HostTls) -> String {
+    tls.files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A certificate the TLS stack refused gets a sentence saying how to trust it.
+fn trust_hint(reason: String, url: &url::Url) -> String {
+    if !reason.to_ascii_lowercase().contains("certificate") {
+        return reason;
+    }
+    let host = HostLimits::key(url);
+    format!(
+        "{reason}; to trust this registry's certificate authority: `registries: {{{host}: {{ca_file: CA.pem}}}}` in the spec, \
+         /etc/containers/certs.d/{host}/ca.crt, `--cert-dir DIR` (copy, export, import), or SSL_CERT_FILE"
+    )
 }

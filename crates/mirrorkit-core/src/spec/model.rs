@@ -45,6 +45,13 @@ pub struct RegistrySettings {
     /// The most tags one repository of this registry may list (default 100,000); a listing
     /// past it fails the mirror instead of running on.
     pub max_tags: Option<u64>,
+    /// A CA certificate file (PEM) trusted for this registry besides the system's roots
+    /// (relative to the spec).
+    pub ca_file: Option<std::path::PathBuf>,
+    /// A client certificate (PEM) presented to this registry (mTLS); needs `client_key`.
+    pub client_cert: Option<std::path::PathBuf>,
+    /// The key of `client_cert` (PEM).
+    pub client_key: Option<std::path::PathBuf>,
 }
 
 /// The kind of a source.

@@ -160,12 +160,12 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Spec, SpecError> {
             mirrors.push(mirror(&ctx, key, m.into(), file.target.as_ref())?);
         }
         check_unique_repositories(&ctx, &mirrors)?;
-        check_registries(&ctx, &file.registries)?;
-        share_insecure_hosts(&mut mirrors, &file.registries);
+        let registries = check_registries(&ctx, file.registries.clone())?;
+        share_insecure_hosts(&mut mirrors, &registries);
         Ok(Spec {
             path: path.to_path_buf(),
             work_dir: file.work_dir.as_deref().map(|p| ctx.resolve(p)),
-            registries: file.registries,
+            registries,
             max_asset_size: max_asset_size(&ctx, file.max_asset_size.as_ref())?,
             mirrors,
         })
@@ -173,13 +173,13 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Spec, SpecError> {
         let file: PackageFile = serde_saphyr::from_str(text).map_err(|e| yaml_error(path, &e))?;
         ctx.custom_platforms = file.custom_platforms.clone();
         let m = mirror(&ctx, &file.name, (&file).into(), None)?;
-        check_registries(&ctx, &file.registries)?;
+        let registries = check_registries(&ctx, file.registries.clone())?;
         let mut mirrors = vec![m];
-        share_insecure_hosts(&mut mirrors, &file.registries);
+        share_insecure_hosts(&mut mirrors, &registries);
         Ok(Spec {
             path: path.to_path_buf(),
             work_dir: file.work_dir.as_deref().map(|p| ctx.resolve(p)),
-            registries: file.registries.clone(),
+            registries,
             max_asset_size: max_asset_size(&ctx, file.max_asset_size.as_ref())?,
             mirrors,
         })
@@ -236,11 +236,26 @@ fn check_unique_repositories(ctx: &Ctx<'_>, mirrors: &[Mirror]) -> Result<(), Sp
     Ok(())
 }
 
+/// Check `registries:` and resolve its files against the spec's directory. A certificate file
+/// that is missing or not PEM is named here, offline, not at the first TLS handshake.
 fn check_registries(
     ctx: &Ctx<'_>,
-    registries: &BTreeMap<String, super::RegistrySettings>,
-) -> Result<(), SpecError> {
-    for (host, settings) in registries {
+    mut registries: BTreeMap<String, super::RegistrySettings>,
+) -> Result<BTreeMap<String, super::RegistrySettings>, SpecError> {
+    for (host, settings) in &mut registries {
+        for file in [
+            &mut settings.ca_file,
+            &mut settings.client_cert,
+            &mut settings.client_key,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *file = ctx.resolve(file);
+        }
+        check_tls_files(settings).map_err(|(field, message)| {
+            ctx.err_nowhere(format!("registries.{host}.{field}"), message)
+        })?;
         if !is_host_port(host) {
             return Err(ctx.err_nowhere(
                 format!("registries.{host}"),
@@ -263,7 +278,28 @@ fn check_registries(
             ));
         }
     }
-    Ok(())
+    Ok(registries)
+}
+
+/// A registry's certificate files exist and are PEM: `Err((field, message))` otherwise.
+fn check_tls_files(settings: &super::RegistrySettings) -> Result<(), (&'static str, String)> {
+    use crate::http::trust::HostTls;
+    if let Some(ca) = &settings.ca_file {
+        HostTls::default()
+            .with_ca_file(ca)
+            .map_err(|e| ("ca_file", e))?;
+    }
+    match (&settings.client_cert, &settings.client_key) {
+        (Some(cert), Some(key)) => HostTls::default()
+            .with_client_cert(cert, key)
+            .map(|_| ())
+            .map_err(|e| ("client_cert", e)),
+        (None, None) => Ok(()),
+        (Some(_), None) | (None, Some(_)) => Err((
+            "client_cert",
+            "client_cert and client_key go together".to_string(),
+        )),
+    }
 }
 
 /// One path component of an OCI repository name: `[a-z0-9]+([._-][a-z0-9]+)*` (the

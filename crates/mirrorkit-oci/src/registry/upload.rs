@@ -167,7 +167,7 @@ impl Registry {
         let permit = self.http.limits().acquire(&url).await;
         let mut req = self
             .http
-            .reqwest()
+            .reqwest_for(&url)
             .put(url.clone())
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, size)

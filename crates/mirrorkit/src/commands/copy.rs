@@ -43,6 +43,7 @@ impl Render for CopyReport {
 pub(crate) async fn run(args: CopyArgs) -> ExitCode {
     let flags = Flags {
         insecure_registries: &args.insecure_registries,
+        cert_dir: args.cert_dir.as_deref(),
         ..Flags::default()
     };
     let settings = match settings::without_spec(&flags) {

@@ -193,6 +193,7 @@ fn reference_item(s: &str) -> Result<ExportItem, ExitCode> {
 pub(crate) async fn run(args: ExportArgs) -> ExitCode {
     let flags = Flags {
         insecure_registries: &args.insecure_registries,
+        cert_dir: args.cert_dir.as_deref(),
         ..Flags::default()
     };
     let (settings, items, spec_origin) = if args.sources.len() == 1

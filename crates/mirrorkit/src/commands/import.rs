@@ -29,6 +29,7 @@ pub(crate) async fn run(args: ImportArgs) -> ExitCode {
     };
     let flags = Flags {
         insecure_registries: &args.insecure_registries,
+        cert_dir: args.cert_dir.as_deref(),
         ..Flags::default()
     };
     let settings = match settings::without_spec(&flags) {

@@ -32,6 +32,7 @@ pub(crate) async fn run(args: SyncArgs, force_dry_run: bool) -> ExitCode {
     let flags = Flags {
         insecure_registries: &args.insecure_registries,
         work_dir: args.work_dir.as_deref(),
+        ..Flags::default()
     };
     let settings = match settings::for_spec(&spec, &flags) {
         Ok(s) => s,
