@@ -12,11 +12,11 @@
 
 use std::path::PathBuf;
 
+use crate::exit::{ExitCode, HasExitCode};
 use crate::http::HttpClient;
 use crate::http::credentials::Credentials;
-use crate::plan::VersionFilter;
 use crate::report::{MirrorReport, Status};
-use crate::spec::Mirror;
+use crate::spec::{Mirror, Spec};
 
 /// What the command line asks of a run.
 #[derive(Clone, Debug)]
@@ -85,4 +85,90 @@ pub trait Family {
         source: Self::Source<'_>,
         ctx: &RunContext<'_>,
     ) -> MirrorReport;
+}
+
+/// Which versions the command line asks for.
+#[derive(Clone, Debug, Default)]
+pub struct VersionFilter {
+    /// Only these versions (`--version`); empty = all.
+    pub versions: Vec<String>,
+    /// Only the highest version left after every other filter (`--latest`).
+    pub latest: bool,
+}
+
+impl VersionFilter {
+    /// Whether neither `--version` nor `--latest` was given.
+    pub fn is_empty(&self) -> bool {
+        self.versions.is_empty() && !self.latest
+    }
+
+    /// Narrow the versions (or tags) of an image or chart mirror, sorted lowest first, as
+    /// `--version` and `--latest` ask: only those named; of those left, the highest stable
+    /// version (else the highest version, else the last).
+    pub fn narrow(&self, mut sorted: Vec<String>) -> Vec<String> {
+        if !self.versions.is_empty() {
+            sorted.retain(|v| self.versions.contains(v));
+        }
+        if self.latest {
+            let semver = |t: &String| crate::source::images::tag_semver(t);
+            let keep = sorted
+                .iter()
+                .rposition(|t| semver(t).is_some_and(|v| v.pre.is_empty()))
+                .or_else(|| sorted.iter().rposition(|t| semver(t).is_some()))
+                .or(sorted.len().checked_sub(1));
+            sorted = keep
+                .map(|i| vec![sorted.swap_remove(i)])
+                .unwrap_or_default();
+        }
+        sorted
+    }
+}
+
+/// A failure that stops the whole run before any mirror starts.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// `--only` names a mirror the spec does not have.
+    #[error("--only {key}: no such mirror in the spec (mirrors: {known})")]
+    UnknownMirror {
+        /// The key given.
+        key: String,
+        /// The spec's mirror keys, comma-separated.
+        known: String,
+    },
+    /// The work directory cannot be used.
+    #[error("work directory {}: {reason}", path.display())]
+    WorkDir {
+        /// The work directory.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl HasExitCode for RunError {
+    /// The exit code it stands for.
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            RunError::UnknownMirror { .. } => ExitCode::Usage,
+            RunError::WorkDir { .. } => ExitCode::Io,
+        }
+    }
+}
+
+/// Refuse `--only` keys the spec does not have.
+pub fn check_only(spec: &Spec, only: &[String]) -> Result<(), RunError> {
+    for key in only {
+        if !spec.mirrors.iter().any(|m| &m.key == key) {
+            return Err(RunError::UnknownMirror {
+                key: key.clone(),
+                known: spec
+                    .mirrors
+                    .iter()
+                    .map(|m| m.key.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+    }
+    Ok(())
 }

@@ -7,11 +7,12 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
+use crate::family::VersionFilter;
 use crate::platform::Platform;
 use crate::select::{Selection, select};
 use crate::source::{Asset, Release};
 use crate::spec::{BackfillSpec, Mirror};
-use crate::version;
+use crate::version::{self, tag_for};
 
 /// The plan of a whole run.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -123,56 +124,6 @@ pub struct Published {
     pub tags: BTreeSet<String>,
     /// Exact tag → platforms in its index.
     pub platforms: std::collections::BTreeMap<String, BTreeSet<Platform>>,
-}
-
-/// Which versions the command line asks for.
-#[derive(Clone, Debug, Default)]
-pub struct VersionFilter {
-    /// Only these versions (`--version`); empty = all.
-    pub versions: Vec<String>,
-    /// Only the highest version left after every other filter (`--latest`).
-    pub latest: bool,
-}
-
-impl VersionFilter {
-    /// Whether neither `--version` nor `--latest` was given.
-    pub fn is_empty(&self) -> bool {
-        self.versions.is_empty() && !self.latest
-    }
-
-    /// Narrow the versions (or tags) of an image or chart mirror, sorted lowest first, as
-    /// `--version` and `--latest` ask: only those named; of those left, the highest stable
-    /// version (else the highest version, else the last).
-    pub fn narrow(&self, mut sorted: Vec<String>) -> Vec<String> {
-        if !self.versions.is_empty() {
-            sorted.retain(|v| self.versions.contains(v));
-        }
-        if self.latest {
-            let semver = |t: &String| crate::source::images::tag_semver(t);
-            let keep = sorted
-                .iter()
-                .rposition(|t| semver(t).is_some_and(|v| v.pre.is_empty()))
-                .or_else(|| sorted.iter().rposition(|t| semver(t).is_some()))
-                .or(sorted.len().checked_sub(1));
-            sorted = keep
-                .map(|i| vec![sorted.swap_remove(i)])
-                .unwrap_or_default();
-        }
-        sorted
-    }
-}
-
-/// The OCI tag a version is published under: `+` (semver build metadata) becomes `_`, as Helm and
-/// ocx do, because `+` is not allowed in a tag. `None` when the result is still not a valid tag.
-pub fn tag_for(version: &str) -> Option<String> {
-    let tag = version.replace('+', "_");
-    let b = tag.as_bytes();
-    let valid = !b.is_empty()
-        && b.len() <= 128
-        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(c));
-    valid.then_some(tag)
 }
 
 /// Plan the versions of `mirror` given upstream `releases` and the tags the target holds.

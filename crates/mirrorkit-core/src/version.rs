@@ -74,6 +74,19 @@ pub fn sort(versions: &mut [String]) {
     versions.sort_by(|a, b| compare(a, b));
 }
 
+/// The OCI tag a version is published under: `+` (semver build metadata) becomes `_`, as Helm and
+/// ocx do, because `+` is not allowed in a tag. `None` when the result is still not a valid tag.
+pub fn tag_for(version: &str) -> Option<String> {
+    let tag = version.replace('+', "_");
+    let b = tag.as_bytes();
+    let valid = !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(c));
+    valid.then_some(tag)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

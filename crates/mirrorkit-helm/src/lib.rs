@@ -45,10 +45,10 @@ use std::time::Instant;
 use mirrorkit_core::digest::Digest;
 use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_core::family::{Family, RunContext};
-use mirrorkit_core::plan::tag_for;
 use mirrorkit_core::report::{MirrorError, MirrorReport, Status, VersionReport};
 use mirrorkit_core::source::images::{ChartVersions, HelmRepo, HelmSource};
 use mirrorkit_core::spec::{Mirror, TargetConfig};
+use mirrorkit_core::version::tag_for;
 use url::Url;
 
 use discover::ImageRef;
@@ -357,7 +357,7 @@ impl Run<'_> {
                 ));
             }
             let named = ChartVersions::List(filter.versions.clone()).apply(all);
-            return mirrorkit_core::plan::VersionFilter {
+            return mirrorkit_core::family::VersionFilter {
                 versions: Vec::new(),
                 latest: filter.latest,
             }

@@ -25,10 +25,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use futures_util::StreamExt as _;
+use mirrorkit_core::family::VersionFilter;
 use mirrorkit_core::family::{Family, RunContext};
 use mirrorkit_core::http::HttpClient;
 use mirrorkit_core::http::credentials::Credentials;
-use mirrorkit_core::plan::VersionFilter;
 use mirrorkit_core::report::{MirrorError, MirrorReport, Status, VersionReport};
 use mirrorkit_core::source::images::OciSource;
 use mirrorkit_core::spec::{Mirror, TargetConfig};

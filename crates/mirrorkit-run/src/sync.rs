@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use futures_util::StreamExt as _;
 use futures_util::stream;
-use mirrorkit_core::engine::{self, CascadeReport, EngineError, Releases};
-use mirrorkit_core::family::{Family, Progress, RunContext, SyncOptions};
+use mirrorkit_core::engine::{self, CascadeReport, Releases};
+use mirrorkit_core::family::{Family, Progress, RunContext, RunError, SyncOptions};
 use mirrorkit_core::report::{MirrorReport, Report, Status};
 use mirrorkit_core::spec::{FamilySource, Mirror, Spec};
 use mirrorkit_helm::{Charts, HelmParts};
@@ -31,9 +31,9 @@ pub async fn sync(
     settings: &Settings,
     helm_parts: HelmParts,
     progress: &(dyn Fn(Progress<'_>) + Sync),
-) -> Result<Report, EngineError> {
+) -> Result<Report, RunError> {
     let started = Instant::now();
-    engine::check_only(spec, &options.only)?;
+    mirrorkit_core::family::check_only(spec, &options.only)?;
     let open_target = |t: &_| settings.open(t);
     let releases = Releases::new(spec, options, &open_target)?;
     let known_blobs = KnownBlobs::default();
@@ -105,7 +105,7 @@ pub async fn cascade(
     only: &[String],
     repair: bool,
     settings: &Settings,
-) -> Result<CascadeReport, EngineError> {
+) -> Result<CascadeReport, RunError> {
     engine::cascade_check(
         spec,
         only,

@@ -13,13 +13,12 @@ mod publish;
 pub mod rolling_tags;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 
 use futures_util::StreamExt;
 use futures_util::stream;
 
 use crate::exit::{ExitCode, HasExitCode};
-use crate::family::{Family, RunContext};
+use crate::family::{Family, RunContext, RunError, check_only};
 use crate::family::{Progress, SyncOptions};
 use crate::http::HttpClient;
 use crate::plan::{Action, PlatformSelection, Published, VersionPlan, plan_versions};
@@ -30,37 +29,6 @@ use crate::store::Store;
 use crate::target::{Target, TargetError};
 use prepare::{Tools, Unprepared, prepare_version};
 use publish::{Publisher, Stamp, push_version};
-
-/// A failure that stops the whole run before any mirror starts.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    /// `--only` names a mirror the spec does not have.
-    #[error("--only {key}: no such mirror in the spec (mirrors: {known})")]
-    UnknownMirror {
-        /// The key given.
-        key: String,
-        /// The spec's mirror keys, comma-separated.
-        known: String,
-    },
-    /// The work directory cannot be used.
-    #[error("work directory {}: {reason}", path.display())]
-    WorkDir {
-        /// The work directory.
-        path: PathBuf,
-        /// What went wrong.
-        reason: String,
-    },
-}
-
-impl HasExitCode for EngineError {
-    /// The exit code it stands for.
-    fn exit_code(&self) -> ExitCode {
-        match self {
-            EngineError::UnknownMirror { .. } => ExitCode::Usage,
-            EngineError::WorkDir { .. } => ExitCode::Io,
-        }
-    }
-}
 
 /// The release family: versions built from downloaded assets (`url_index`, `github_release`),
 /// packaged as ocx layers and published with their rolling tags. One per run: it holds the
@@ -82,13 +50,13 @@ where
         spec: &Spec,
         options: &SyncOptions,
         open_target: &'a F,
-    ) -> Result<Releases<'a, F>, EngineError> {
+    ) -> Result<Releases<'a, F>, RunError> {
         let store = if options.dry_run {
             None
         } else {
             Some(
                 Store::open_with_limit(&options.work_dir, spec.max_asset_size).map_err(|e| {
-                    EngineError::WorkDir {
+                    RunError::WorkDir {
                         path: options.work_dir.clone(),
                         reason: e.to_string(),
                     }
@@ -166,7 +134,7 @@ where
         .iter()
         .filter(|r| r.excluded.is_none())
         .filter_map(|r| {
-            crate::plan::tag_for(&r.version).map(|t| (r.version.clone(), r.prerelease, t))
+            crate::version::tag_for(&r.version).map(|t| (r.version.clone(), r.prerelease, t))
         })
         .collect();
     let existing: BTreeSet<String> = match target.list_tags(&mirror.repository).await {
@@ -483,7 +451,7 @@ pub async fn cascade_check<T, F>(
     http: &HttpClient,
     work_dir: &std::path::Path,
     open_target: F,
-) -> Result<CascadeReport, EngineError>
+) -> Result<CascadeReport, RunError>
 where
     T: Target,
     F: Fn(&TargetConfig) -> Result<T, TargetError>,
@@ -531,7 +499,7 @@ where
                 .iter()
                 .filter(|r| r.excluded.is_none())
                 .filter_map(|r| {
-                    crate::plan::tag_for(&r.version).map(|t| (r.version.clone(), r.prerelease, t))
+                    crate::version::tag_for(&r.version).map(|t| (r.version.clone(), r.prerelease, t))
                 })
                 .collect();
             let mut catalog = rolling_tags::PublishedVersions::new(
@@ -552,22 +520,4 @@ where
         report.mirrors.push(entry);
     }
     Ok(report)
-}
-
-/// Refuse `--only` keys the spec does not have.
-pub fn check_only(spec: &Spec, only: &[String]) -> Result<(), EngineError> {
-    for key in only {
-        if !spec.mirrors.iter().any(|m| &m.key == key) {
-            return Err(EngineError::UnknownMirror {
-                key: key.clone(),
-                known: spec
-                    .mirrors
-                    .iter()
-                    .map(|m| m.key.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
-        }
-    }
-    Ok(())
 }

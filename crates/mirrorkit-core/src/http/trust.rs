@@ -150,7 +150,10 @@ mod tests {
             ..HostTls::default()
         };
         let shown = format!("{tls:?}");
-        assert!(!shown.contains("secret") && !shown.contains("PRIVATE"), "{shown}");
+        assert!(
+            !shown.contains("secret") && !shown.contains("PRIVATE"),
+            "{shown}"
+        );
     }
 
     #[test]

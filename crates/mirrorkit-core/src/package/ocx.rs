@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::digest::Digest;
 use crate::platform::Platform;
+use crate::spec::ocx_metadata;
 
 use super::error::PackageError;
 
@@ -40,9 +41,6 @@ pub const ANNOTATION_VERSION: &str = "org.opencontainers.image.version";
 pub const ANNOTATION_SOURCE: &str = "org.opencontainers.image.source";
 /// OCI annotation: creation time, RFC 3339.
 pub const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
-
-/// The ocx bundle metadata format version this config declares (`"version": 1`).
-const BUNDLE_FORMAT_VERSION: u64 = 1;
 
 /// A content descriptor: what a manifest says about a blob or another manifest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -101,43 +99,15 @@ impl Descriptor {
 pub fn package_config(metadata: Option<&serde_json::Value>) -> Result<Vec<u8>, PackageError> {
     let mut config: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     if let Some(metadata) = metadata {
-        let object = metadata.as_object().ok_or_else(|| {
-            PackageError::InvalidMetadata("package metadata must be a JSON object".to_string())
-        })?;
-        for (key, value) in object {
+        ocx_metadata::check(metadata).map_err(PackageError::InvalidMetadata)?;
+        for (key, value) in metadata.as_object().into_iter().flatten() {
             config.insert(key.clone(), value.clone());
         }
-    }
-    match config.get("type") {
-        None => {}
-        Some(serde_json::Value::String(t)) if t == "bundle" => {}
-        Some(other) => {
-            return Err(PackageError::InvalidMetadata(format!(
-                "metadata \"type\" is {other}; ocx packages built by mirrorkit are \"bundle\""
-            )));
-        }
-    }
-    match config.get("version") {
-        None => {}
-        Some(v) if v.as_u64() == Some(BUNDLE_FORMAT_VERSION) => {}
-        Some(other) => {
-            return Err(PackageError::InvalidMetadata(format!(
-                "metadata \"version\" is {other}; it is the ocx metadata format version and must be 1 \
-                 (the package version goes into the manifest annotations)"
-            )));
-        }
-    }
-    if config.contains_key("strip_components") {
-        return Err(PackageError::InvalidMetadata(
-            "metadata must not set \"strip_components\": mirrorkit strips while building the \
-             layer (set strip_components on the mirror instead)"
-                .to_string(),
-        ));
     }
     config.insert("type".to_string(), serde_json::Value::from("bundle"));
     config.insert(
         "version".to_string(),
-        serde_json::Value::from(BUNDLE_FORMAT_VERSION),
+        serde_json::Value::from(ocx_metadata::FORMAT_VERSION),
     );
     Ok(to_json(&config))
 }

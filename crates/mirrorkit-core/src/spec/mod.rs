@@ -8,6 +8,7 @@
 pub mod error;
 pub mod located;
 pub mod model;
+pub mod ocx_metadata;
 pub mod size;
 mod validate;
 

@@ -3,7 +3,7 @@
 
 use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_core::family::SyncOptions;
-use mirrorkit_core::plan::VersionFilter;
+use mirrorkit_core::family::VersionFilter;
 use mirrorkit_core::report::Report;
 use mirrorkit_core::spec;
 use mirrorkit_core::work_dir::WorkDirLock;

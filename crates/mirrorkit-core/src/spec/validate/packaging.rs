@@ -246,7 +246,7 @@ pub(super) fn apply(
             {
                 strip = s.as_u64().and_then(|n| u32::try_from(n).ok());
             }
-            if let Err(e) = crate::package::ocx::package_config(Some(&value)) {
+            if let Err(e) = crate::spec::ocx_metadata::check(&value) {
                 let at = m.metadata.map_or((0, 0), |a| (a.line, a.column));
                 return Err(SpecError::Invalid {
                     path: ctx.path.to_path_buf(),
