@@ -8,16 +8,12 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod digest;
-pub mod engine;
 pub mod exit;
 pub mod family;
 pub mod fsutil;
 pub mod http;
-pub mod package;
-pub mod plan;
 pub mod platform;
 pub mod report;
-pub mod select;
 pub mod source;
 pub mod spec;
 pub mod store;

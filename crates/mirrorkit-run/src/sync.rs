@@ -11,13 +11,13 @@ use std::time::Instant;
 
 use futures_util::StreamExt as _;
 use futures_util::stream;
-use mirrorkit_core::engine::{self, CascadeReport, Releases};
 use mirrorkit_core::family::{Family, Progress, RunContext, RunError, SyncOptions};
 use mirrorkit_core::report::{MirrorReport, Report, Status};
 use mirrorkit_core::spec::{FamilySource, Mirror, Spec};
 use mirrorkit_helm::{Charts, HelmParts};
 use mirrorkit_images::Images;
 use mirrorkit_oci::copy::known_blobs::KnownBlobs;
+use mirrorkit_release::{CascadeReport, Releases};
 
 use crate::Settings;
 
@@ -106,7 +106,7 @@ pub async fn cascade(
     repair: bool,
     settings: &Settings,
 ) -> Result<CascadeReport, RunError> {
-    engine::cascade_check(
+    mirrorkit_release::cascade_check(
         spec,
         only,
         repair,

@@ -1,7 +1,6 @@
 //! Sources: what upstream has. Each kind lists its releases ([`Release`]) with the assets each one
 //! offers; the plan then selects assets per platform and compares with the target.
 
-pub mod checksums;
 pub mod github;
 pub mod images;
 pub mod upstream_url;

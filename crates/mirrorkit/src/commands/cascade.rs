@@ -1,9 +1,9 @@
 //! `cascade check|repair`: compare every rolling tag (`latest`, `1`, `1.2`) with the versions
 //! published, and repair the ones that drifted.
 
-use mirrorkit_core::engine::CascadeReport;
 use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_core::spec;
+use mirrorkit_release::CascadeReport;
 
 use crate::cli::{CascadeAction, CascadeArgs};
 use crate::diagnostics;

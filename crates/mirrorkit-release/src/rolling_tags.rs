@@ -27,10 +27,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::package::ocx;
-use crate::platform::Platform;
-use crate::target::{Target, TargetError};
-use crate::version;
+use crate::ocx::manifest;
+use mirrorkit_core::platform::Platform;
+use mirrorkit_core::target::{Target, TargetError};
+use mirrorkit_core::version;
 
 /// The `major.minor` of a version that moves rolling tags (`X.Y.Z`, no prerelease).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -412,7 +412,7 @@ async fn push_alias<T: Target>(
 ) -> Result<(), TargetError> {
     let bytes = alias_index(entries, annotations);
     target
-        .push_manifest(repo, alias, ocx::MEDIA_TYPE_IMAGE_INDEX, &bytes)
+        .push_manifest(repo, alias, manifest::MEDIA_TYPE_IMAGE_INDEX, &bytes)
         .await?;
     Ok(())
 }
@@ -425,10 +425,13 @@ pub fn alias_index(
 ) -> Vec<u8> {
     let mut doc = serde_json::Map::new();
     doc.insert("schemaVersion".into(), Value::from(2));
-    doc.insert("mediaType".into(), Value::from(ocx::MEDIA_TYPE_IMAGE_INDEX));
+    doc.insert(
+        "mediaType".into(),
+        Value::from(manifest::MEDIA_TYPE_IMAGE_INDEX),
+    );
     doc.insert(
         "artifactType".into(),
-        Value::from(ocx::ARTIFACT_TYPE_PACKAGE),
+        Value::from(manifest::ARTIFACT_TYPE_PACKAGE),
     );
     doc.insert(
         "manifests".into(),
@@ -663,7 +666,7 @@ fn index_annotations(bytes: &[u8]) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::digest::Digest;
+    use mirrorkit_core::digest::Digest;
     use std::sync::Mutex;
 
     /// Manifests by tag in memory, with tags whose reads fail. The end-to-end tests run the
@@ -706,7 +709,7 @@ mod tests {
                 .lock()
                 .unwrap()
                 .get(reference)
-                .map(|b| (ocx::MEDIA_TYPE_IMAGE_INDEX.to_string(), b.clone())))
+                .map(|b| (manifest::MEDIA_TYPE_IMAGE_INDEX.to_string(), b.clone())))
         }
         async fn has_blob(&self, _: &str, _: &Digest) -> Result<bool, TargetError> {
             Ok(true)
@@ -741,7 +744,7 @@ mod tests {
             .map(|p| {
                 let platform: Platform = p.parse().unwrap();
                 let entry = serde_json::json!({
-                    "mediaType": ocx::MEDIA_TYPE_IMAGE_MANIFEST,
+                    "mediaType": manifest::MEDIA_TYPE_IMAGE_MANIFEST,
                     "digest": Digest::sha256_of(format!("{version}/{p}").as_bytes()).to_string(),
                     "size": 1,
                     "platform": {"os": platform.os, "architecture": platform.architecture},

@@ -2,7 +2,7 @@
 //!
 //! - [`layer`]: [`build_layer`] repacks an archive (or wraps a single binary) into a compressed
 //!   tar of the package root, hashing it while it is written.
-//! - [`ocx`]: the exact bytes of the package config, the per-platform image manifest and the
+//! - [`manifest`]: the exact bytes of the package config, the per-platform image manifest and the
 //!   per-version image index, in the shape ocx installs.
 //! - [`archive`], [`entry`], [`compress`]: reading input archives, the safety rules for their
 //!   entries, and the layer encoders.
@@ -14,9 +14,9 @@ pub mod compress;
 mod entry;
 pub mod error;
 pub mod layer;
-pub mod ocx;
+pub mod manifest;
 
 pub use compress::Compression;
 pub use error::PackageError;
 pub use layer::{AssetType, BuiltLayer, LayerOptions, build_layer};
-pub use ocx::{Descriptor, image_index, image_manifest, package_config};
+pub use manifest::{Descriptor, image_index, image_manifest, package_config};

@@ -6,27 +6,41 @@
 //! then per-platform manifests, then the index by digest, and only then the tag. A version that
 //! fails anywhere before its tag is written leaves no tag behind.
 //!
-//! [`prepare`] downloads, verifies and packages; [`publish`] pushes in order.
+//! - [`plan`], [`select`]: versions × platforms → mirror / skip / exclude, and which asset is a
+//!   platform's package.
+//! - `prepare`: download, verify (the asset's digest, a [`checksums`] file) and package into an
+//!   [`ocx`] layer; `publish`: push in order.
+//! - [`rolling_tags`]: `X.Y`, `X` and `latest` moved, checked and repaired.
+//!
+//! The sources (`github_release`, `url_index`) are listed by `mirrorkit_core::source`, beside
+//! the spec that names them.
 
+// A library reports through `tracing` and its return values; only the binary prints.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod checksums;
+pub mod ocx;
+pub mod plan;
 mod prepare;
 mod publish;
 pub mod rolling_tags;
+pub mod select;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::StreamExt;
 use futures_util::stream;
 
-use crate::exit::{ExitCode, HasExitCode};
-use crate::family::{Family, RunContext, RunError, check_only};
-use crate::family::{Progress, SyncOptions};
-use crate::http::HttpClient;
 use crate::plan::{Action, PlatformSelection, Published, VersionPlan, plan_versions};
-use crate::report::{MirrorError, MirrorReport, PlatformReport, Status, VersionReport};
-use crate::source::SourceError;
-use crate::spec::{FamilySource, Mirror, ReleaseSource, Spec, TargetConfig};
-use crate::store::Store;
-use crate::target::{Target, TargetError};
+use mirrorkit_core::exit::{ExitCode, HasExitCode};
+use mirrorkit_core::family::{Family, RunContext, RunError, check_only};
+use mirrorkit_core::family::{Progress, SyncOptions};
+use mirrorkit_core::http::HttpClient;
+use mirrorkit_core::report::{MirrorError, MirrorReport, PlatformReport, Status, VersionReport};
+use mirrorkit_core::source::SourceError;
+use mirrorkit_core::spec::{FamilySource, Mirror, ReleaseSource, Spec, TargetConfig};
+use mirrorkit_core::store::Store;
+use mirrorkit_core::target::{Target, TargetError};
 use prepare::{Tools, Unprepared, prepare_version};
 use publish::{Publisher, Stamp, push_version};
 
@@ -134,7 +148,8 @@ where
         .iter()
         .filter(|r| r.excluded.is_none())
         .filter_map(|r| {
-            crate::version::tag_for(&r.version).map(|t| (r.version.clone(), r.prerelease, t))
+            mirrorkit_core::version::tag_for(&r.version)
+                .map(|t| (r.version.clone(), r.prerelease, t))
         })
         .collect();
     let existing: BTreeSet<String> = match target.list_tags(&mirror.repository).await {
@@ -312,19 +327,21 @@ pub async fn discover(
     source: ReleaseSource<'_>,
     http: &HttpClient,
     work_dir: &std::path::Path,
-) -> Result<Vec<crate::source::Release>, SourceError> {
+) -> Result<Vec<mirrorkit_core::source::Release>, SourceError> {
     match source {
-        ReleaseSource::UrlIndex(origin) => crate::source::url_index::discover(origin, http).await,
+        ReleaseSource::UrlIndex(origin) => {
+            mirrorkit_core::source::url_index::discover(origin, http).await
+        }
         ReleaseSource::Github(g) => {
             let cache = work_dir.join("cache").join("github");
             let cache = std::fs::create_dir_all(&cache).is_ok().then_some(cache);
-            crate::source::github::discover(g, http, cache.as_deref()).await
+            mirrorkit_core::source::github::discover(g, http, cache.as_deref()).await
         }
     }
 }
 
 /// The report entry of a version that is not (or not yet) mirrored.
-pub(super) fn planned_report(p: &VersionPlan, mirror_status: Status) -> VersionReport {
+pub(crate) fn planned_report(p: &VersionPlan, mirror_status: Status) -> VersionReport {
     let status = match p.action {
         Action::Mirror => mirror_status,
         Action::Skip => Status::Skipped,
@@ -499,7 +516,7 @@ where
                 .iter()
                 .filter(|r| r.excluded.is_none())
                 .filter_map(|r| {
-                    crate::version::tag_for(&r.version).map(|t| (r.version.clone(), r.prerelease, t))
+                    mirrorkit_core::version::tag_for(&r.version).map(|t| (r.version.clone(), r.prerelease, t))
                 })
                 .collect();
             let mut catalog = rolling_tags::PublishedVersions::new(

@@ -6,19 +6,19 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::planned_report;
-use crate::digest::{Algorithm, Digest, Hasher};
-use crate::exit::{ExitCode, HasExitCode};
-use crate::http::HttpClient;
-use crate::package::layer::{self as package, BuiltLayer, LayerOptions};
-use crate::package::ocx;
+use crate::ocx::layer::{self as package, BuiltLayer, LayerOptions};
+use crate::ocx::manifest;
 use crate::plan::{PlatformSelection, VersionPlan};
-use crate::platform::Platform;
-use crate::report::{PlatformReport, Status, VersionReport};
-use crate::source::Asset;
-use crate::spec::{
+use mirrorkit_core::digest::{Algorithm, Digest, Hasher};
+use mirrorkit_core::exit::{ExitCode, HasExitCode};
+use mirrorkit_core::http::HttpClient;
+use mirrorkit_core::platform::Platform;
+use mirrorkit_core::report::{PlatformReport, Status, VersionReport};
+use mirrorkit_core::source::Asset;
+use mirrorkit_core::spec::{
     AssetTypeSpec, CompressionSpec, DigestPolicySpec, Mirror, PlatformAssets, SourceConfig,
 };
-use crate::store::Store;
+use mirrorkit_core::store::Store;
 /// What preparing a version uses, shared by every preparation of a run.
 pub(super) struct Tools<'a> {
     pub(super) http: &'a HttpClient,
@@ -42,7 +42,7 @@ pub(super) struct PreparedPlatform {
     pub(super) report: PlatformReport,
     pub(super) layer: BuiltLayer,
     pub(super) config_path: PathBuf,
-    pub(super) config: ocx::Descriptor,
+    pub(super) config: manifest::Descriptor,
     pub(super) manifest: Vec<u8>,
     pub(super) manifest_digest: Digest,
 }
@@ -202,9 +202,9 @@ fn layer_options(mirror: &Mirror, platform: &PlatformAssets, threads: u32) -> La
             AssetTypeSpec::Binary => package::AssetType::Binary,
         },
         compression: match mirror.compression {
-            CompressionSpec::Xz => crate::package::compress::Compression::Xz,
-            CompressionSpec::Zstd => crate::package::compress::Compression::Zstd,
-            CompressionSpec::Gzip => crate::package::compress::Compression::Gzip,
+            CompressionSpec::Xz => crate::ocx::compress::Compression::Xz,
+            CompressionSpec::Zstd => crate::ocx::compress::Compression::Zstd,
+            CompressionSpec::Gzip => crate::ocx::compress::Compression::Gzip,
         },
         strip_components: platform.strip_components,
         threads: Some(threads),
@@ -222,7 +222,7 @@ async fn fetch_checksums(
     tools: &Tools<'_>,
     url: &url::Url,
 ) -> Result<BTreeMap<String, Digest>, (String, bool)> {
-    let safe = crate::http::redact::SafeUrl::new(url);
+    let safe = mirrorkit_core::http::redact::SafeUrl::new(url);
     let blob = {
         let _slot = tools.downloads.acquire().await;
         tools
@@ -248,7 +248,7 @@ async fn fetch_checksums(
         let local = e.kind() != std::io::ErrorKind::InvalidData;
         (format!("checksums file {safe}: {e}"), local)
     })?;
-    crate::source::checksums::parse_checksums(&text)
+    crate::checksums::parse_checksums(&text)
         .map_err(|e| item(format!("checksums file {safe}: {e}")))
 }
 
@@ -528,11 +528,12 @@ async fn prepare_platform(
             }
         }
     };
-    let config_bytes = match ocx::package_config(settings.metadata.as_deref()) {
+    let config_bytes = match manifest::package_config(settings.metadata.as_deref()) {
         Ok(c) => c,
         Err(e) => return Err(failed(report, e.to_string())),
     };
-    let config = ocx::Descriptor::for_bytes(ocx::MEDIA_TYPE_PACKAGE_CONFIG, &config_bytes);
+    let config =
+        manifest::Descriptor::for_bytes(manifest::MEDIA_TYPE_PACKAGE_CONFIG, &config_bytes);
     let config_path = pdir.join("config.json");
     if let Err(e) = tokio::fs::write(&config_path, &config_bytes).await {
         return Err(local(
@@ -541,14 +542,17 @@ async fn prepare_platform(
         ));
     }
     let mut annotations = BTreeMap::new();
-    annotations.insert(ocx::ANNOTATION_VERSION.to_string(), plan.version.clone());
-    annotations.insert(ocx::ANNOTATION_TITLE.to_string(), asset.name.clone());
     annotations.insert(
-        ocx::ANNOTATION_SOURCE.to_string(),
-        crate::http::redact::SafeUrl::new(&asset.url).to_string(),
+        manifest::ANNOTATION_VERSION.to_string(),
+        plan.version.clone(),
     );
-    let layer_descriptor = ocx::Descriptor::for_layer(&layer, &asset.name);
-    let manifest = ocx::image_manifest(&config, &layer_descriptor, &annotations);
+    annotations.insert(manifest::ANNOTATION_TITLE.to_string(), asset.name.clone());
+    annotations.insert(
+        manifest::ANNOTATION_SOURCE.to_string(),
+        mirrorkit_core::http::redact::SafeUrl::new(&asset.url).to_string(),
+    );
+    let layer_descriptor = manifest::Descriptor::for_layer(&layer, &asset.name);
+    let manifest = manifest::image_manifest(&config, &layer_descriptor, &annotations);
     let manifest_digest = Digest::sha256_of(&manifest);
     report.bytes = Some(layer.size);
     report.layer_digest = Some(layer.digest.clone());

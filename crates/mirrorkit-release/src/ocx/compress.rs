@@ -14,7 +14,9 @@ use std::io::{self, Write};
 use liblzma::stream::{Check, MtStreamBuilder};
 
 use super::error::PackageError;
-use super::ocx::{MEDIA_TYPE_LAYER_TAR_GZIP, MEDIA_TYPE_LAYER_TAR_XZ, MEDIA_TYPE_LAYER_TAR_ZSTD};
+use super::manifest::{
+    MEDIA_TYPE_LAYER_TAR_GZIP, MEDIA_TYPE_LAYER_TAR_XZ, MEDIA_TYPE_LAYER_TAR_ZSTD,
+};
 
 /// Memory the xz encoder may use for its worker threads before it uses fewer of them.
 const XZ_THREADING_MEMLIMIT: u64 = 1 << 30;

@@ -4,8 +4,8 @@
 //! matches anything decides: one match selects that asset; two or more fail the version, naming
 //! them; when no regex matches, the platform is absent for that version.
 
-use crate::source::Asset;
-use crate::spec::PlatformAssets;
+use mirrorkit_core::source::Asset;
+use mirrorkit_core::spec::PlatformAssets;
 
 /// The outcome of selecting one platform's asset.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,7 +60,7 @@ mod tests {
                 .iter()
                 .map(|p| regex::Regex::new(p).unwrap())
                 .collect(),
-            asset_type: crate::spec::AssetTypeSpec::Archive,
+            asset_type: mirrorkit_core::spec::AssetTypeSpec::Archive,
             binary_name: None,
             strip_components: 0,
             metadata: None,

@@ -2,7 +2,7 @@
 //! never panics. The bytes are often given a real magic prefix so the walk gets past detection
 //! into each decoder.
 
-use mirrorkit_core::package::{AssetType, Compression, LayerOptions, build_layer};
+use mirrorkit_release::ocx::{AssetType, Compression, LayerOptions, build_layer};
 use proptest::prelude::*;
 
 const PREFIXES: &[&[u8]] = &[

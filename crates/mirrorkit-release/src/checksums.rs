@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::digest::Digest;
+use mirrorkit_core::digest::Digest;
 
 /// Parse a checksum file into base name → digest. The error names the (1-based) line.
 pub fn parse_checksums(text: &str) -> Result<BTreeMap<String, Digest>, String> {

@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::digest::Digest;
-use crate::platform::Platform;
-use crate::spec::ocx_metadata;
+use mirrorkit_core::digest::Digest;
+use mirrorkit_core::platform::Platform;
+use mirrorkit_core::spec::ocx_metadata;
 
 use super::error::PackageError;
 

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::exit::{ExitCode, HasExitCode};
+use mirrorkit_core::exit::{ExitCode, HasExitCode};
 
 /// A packaging failure.
 ///

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::digest::{Digest, HashingWriter};
+use mirrorkit_core::digest::{Digest, HashingWriter};
 
 use super::archive::{self, EntryKind, InputEntry};
 use super::compress::{Compression, Encoder};

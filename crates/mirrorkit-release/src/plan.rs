@@ -7,12 +7,12 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use crate::family::VersionFilter;
-use crate::platform::Platform;
 use crate::select::{Selection, select};
-use crate::source::{Asset, Release};
-use crate::spec::{BackfillSpec, Mirror};
-use crate::version::{self, tag_for};
+use mirrorkit_core::family::VersionFilter;
+use mirrorkit_core::platform::Platform;
+use mirrorkit_core::source::{Asset, Release};
+use mirrorkit_core::spec::{BackfillSpec, Mirror};
+use mirrorkit_core::version::{self, tag_for};
 
 /// The plan of a whole run.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -82,7 +82,7 @@ fn serialize_safe_url_opt<S: serde::Serializer>(
     s: S,
 ) -> Result<S::Ok, S::Error> {
     match url {
-        Some(u) => s.collect_str(&crate::http::redact::SafeUrl::new(u)),
+        Some(u) => s.collect_str(&mirrorkit_core::http::redact::SafeUrl::new(u)),
         None => s.serialize_none(),
     }
 }

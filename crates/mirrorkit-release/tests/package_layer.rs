@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 
 use mirrorkit_core::digest::Digest;
 use mirrorkit_core::exit::{ExitCode, HasExitCode};
-use mirrorkit_core::package::{
+use mirrorkit_release::ocx::{
     AssetType, BuiltLayer, Compression, LayerOptions, PackageError, build_layer,
 };
 

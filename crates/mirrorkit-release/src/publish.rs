@@ -7,13 +7,13 @@ use std::path::Path;
 use super::planned_report;
 use super::prepare::{PreparedVersion, task_dir};
 use super::rolling_tags::{self, PublishedVersions};
-use crate::digest::Digest;
-use crate::package::ocx;
+use crate::ocx::manifest;
 use crate::plan::VersionPlan;
-use crate::report::{Status, VersionReport};
-use crate::spec::{BuildTimestampSpec, Mirror, SourceConfig};
-use crate::store::Store;
-use crate::target::{Target, TargetError};
+use mirrorkit_core::digest::Digest;
+use mirrorkit_core::report::{Status, VersionReport};
+use mirrorkit_core::spec::{BuildTimestampSpec, Mirror, SourceConfig};
+use mirrorkit_core::store::Store;
+use mirrorkit_core::target::{Target, TargetError};
 /// When this run publishes: one instant for every version of the run, so all build tags and
 /// `created` annotations of a run agree.
 #[derive(Clone, Debug)]
@@ -102,7 +102,7 @@ pub(super) async fn push_version<T: Target>(
                     .push_manifest(
                         repo,
                         &p.manifest_digest.to_string(),
-                        ocx::MEDIA_TYPE_IMAGE_MANIFEST,
+                        manifest::MEDIA_TYPE_IMAGE_MANIFEST,
                         &p.manifest,
                     )
                     .await
@@ -124,8 +124,8 @@ pub(super) async fn push_version<T: Target>(
             }
             entries.push((
                 p.report.platform.clone(),
-                ocx::Descriptor {
-                    media_type: ocx::MEDIA_TYPE_IMAGE_MANIFEST.to_string(),
+                manifest::Descriptor {
+                    media_type: manifest::MEDIA_TYPE_IMAGE_MANIFEST.to_string(),
                     digest: p.manifest_digest.clone(),
                     size: p.manifest.len() as u64,
                     annotations: BTreeMap::new(),
@@ -133,12 +133,18 @@ pub(super) async fn push_version<T: Target>(
             ));
         }
         let mut annotations = BTreeMap::new();
-        annotations.insert(ocx::ANNOTATION_VERSION.to_string(), plan.version.clone());
-        annotations.insert(ocx::ANNOTATION_CREATED.to_string(), stamp.created.clone());
+        annotations.insert(
+            manifest::ANNOTATION_VERSION.to_string(),
+            plan.version.clone(),
+        );
+        annotations.insert(
+            manifest::ANNOTATION_CREATED.to_string(),
+            stamp.created.clone(),
+        );
         if let Some(source) = source_annotation(mirror) {
-            annotations.insert(ocx::ANNOTATION_SOURCE.to_string(), source);
+            annotations.insert(manifest::ANNOTATION_SOURCE.to_string(), source);
         }
-        let mut index = ocx::image_index(&entries, &annotations);
+        let mut index = manifest::image_index(&entries, &annotations);
         if plan.completes {
             // The version is published already: add the new platforms to its index, keeping
             // every platform it holds.
@@ -158,7 +164,7 @@ pub(super) async fn push_version<T: Target>(
             .push_manifest(
                 repo,
                 &index_digest.to_string(),
-                ocx::MEDIA_TYPE_IMAGE_INDEX,
+                manifest::MEDIA_TYPE_IMAGE_INDEX,
                 &index,
             )
             .await?;
@@ -166,12 +172,12 @@ pub(super) async fn push_version<T: Target>(
         // immutable build tag first, then the exact version tag.
         if let Some(build) = stamp.build_tag(&plan.tag, mirror.build_timestamp) {
             target
-                .push_manifest(repo, &build, ocx::MEDIA_TYPE_IMAGE_INDEX, &index)
+                .push_manifest(repo, &build, manifest::MEDIA_TYPE_IMAGE_INDEX, &index)
                 .await?;
             tags_written.push(build);
         }
         target
-            .push_manifest(repo, &plan.tag, ocx::MEDIA_TYPE_IMAGE_INDEX, &index)
+            .push_manifest(repo, &plan.tag, manifest::MEDIA_TYPE_IMAGE_INDEX, &index)
             .await?;
         tags_written.push(plan.tag.clone());
         Ok((index_digest, index, annotations))
@@ -248,8 +254,8 @@ pub(super) async fn push_version<T: Target>(
 /// when there is one.
 fn source_annotation(mirror: &Mirror) -> Option<String> {
     match &mirror.source {
-        SourceConfig::UrlIndex(crate::source::url_index::IndexOrigin::Url(url)) => {
-            Some(crate::http::redact::SafeUrl::new(url).to_string())
+        SourceConfig::UrlIndex(mirrorkit_core::source::url_index::IndexOrigin::Url(url)) => {
+            Some(mirrorkit_core::http::redact::SafeUrl::new(url).to_string())
         }
         SourceConfig::UrlIndex(_) | SourceConfig::Oci(_) | SourceConfig::Helm(_) => None,
         // The repository's web page on github.com; for another API host (GitHub Enterprise,
@@ -258,7 +264,7 @@ fn source_annotation(mirror: &Mirror) -> Option<String> {
             None => format!("https://github.com/{}/{}", g.owner, g.repo),
             Some(api) => format!(
                 "{}/repos/{}/{}",
-                crate::http::redact::SafeUrl::new(api)
+                mirrorkit_core::http::redact::SafeUrl::new(api)
                     .to_string()
                     .trim_end_matches('/'),
                 g.owner,
