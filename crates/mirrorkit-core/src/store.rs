@@ -302,9 +302,15 @@ impl Store {
             Ok(()) => {}
             // The file lives on another filesystem: copy it next to the blobs, then rename.
             Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {
-                let (tmp, copied, _, _) = copy_hashing(path, &self.inner.tmp, false)?;
+                // The file is the caller's own (in the work dir): failing to read it is local
+                // I/O, not a bad source.
+                let (tmp, copied, _, _) =
+                    copy_hashing(path, &self.inner.tmp, false).map_err(|e| match e {
+                        StoreError::LocalSource { path, source } => StoreError::Io { path, source },
+                        e => e,
+                    })?;
                 if copied != digest {
-                    return Err(StoreError::LocalSource {
+                    return Err(StoreError::Io {
                         path: path.to_path_buf(),
                         source: std::io::Error::other("file changed while it was ingested"),
                     });

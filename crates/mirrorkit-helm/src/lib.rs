@@ -19,8 +19,9 @@
 //! - [`image_copy`]: mirroring one image into the target.
 //! - [`version`]: one chart version, from what the target holds to its report.
 //!
-//! `helm template` is not run (there is no helm binary to test it with): images only reachable
-//! through templates are missed unless listed in `extra_images` or an annotation.
+//! - [`template`]: images a chart renders, from the real `helm template` when a helm binary is
+//!   there; without one, images only reachable through templates are missed unless listed in
+//!   `extra_images` or an annotation.
 
 // A library reports through `tracing` and its return values; only the binary prints.
 #![warn(clippy::print_stdout, clippy::print_stderr)]

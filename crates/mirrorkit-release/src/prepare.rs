@@ -448,13 +448,15 @@ async fn prepare_platform(
             .await
         {
             Ok(b) => b,
+            // The work dir first: a full disk is not a checksum problem, whatever the digest's
+            // origin.
+            Err(e) if e.exit_code() == ExitCode::Io => return Err(local(report, e.to_string())),
             Err(e) if expected.is_some() && asset.checksum.as_ref() != expected.as_ref() => {
                 return Err(failed(
                     report,
                     format!("{e} (the expected digest is from the checksums file)"),
                 ));
             }
-            Err(e) if e.exit_code() == ExitCode::Io => return Err(local(report, e.to_string())),
             Err(e) => return Err(failed(report, e.to_string())),
         }
     };

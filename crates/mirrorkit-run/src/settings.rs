@@ -2,8 +2,8 @@
 //! command talks through: the HTTP client (the spec's per-registry concurrency, rate limits and
 //! tag limits), the hosts spoken to over plain HTTP, the credentials, the work dir, and the
 //! opener of targets. Every command that reads a spec goes through [`Settings::for_spec`]; the
-//! others (`copy`, `import`) through [`Settings::without_spec`], so no command forgets a
-//! setting.
+//! others (`copy`, `import`, `export` of references) through [`Settings::without_spec`], so no
+//! command forgets a setting.
 
 use std::path::{Path, PathBuf};
 
@@ -150,7 +150,11 @@ fn http_config(spec: &Spec) -> HttpConfig {
 /// `client_cert`), then `--cert-dir` for every host. `SSL_CERT_FILE` is read by the TLS stack.
 fn trust(config: &mut HttpConfig, spec: Option<&Spec>, flags: &Flags<'_>) -> Result<(), HttpError> {
     let roots: Vec<&Path> = CERTS_D.iter().map(Path::new).collect();
-    config.host_tls = certs_d(&roots).map_err(HttpError::Setup)?;
+    let (found, problems) = certs_d(&roots);
+    for problem in problems {
+        tracing::warn!("{problem}");
+    }
+    config.host_tls = found;
     for (host, s) in spec.map(|s| &s.registries).into_iter().flatten() {
         let mut tls = HostTls::default();
         if let Some(ca) = &s.ca_file {

@@ -119,7 +119,7 @@ pub(crate) struct SyncArgs {
     /// When another run holds the work dir, exit at once (75) instead of waiting for it.
     #[arg(long)]
     pub no_wait: bool,
-    /// A registry to speak plain HTTP to, as a source (repeatable; a spec's
+    /// A registry to speak plain HTTP to, source or target (repeatable; a spec's
     /// `registries: {HOST: {insecure: true}}` does the same).
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     pub insecure_registries: Vec<String>,

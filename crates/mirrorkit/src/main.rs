@@ -58,7 +58,9 @@ fn init_logging(cli: &Cli) {
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("MIRRORKIT_LOG").unwrap_or_else(|_| {
             tracing_subscriber::EnvFilter::new(format!(
-                "warn,mirrorkit={level},mirrorkit_core={level},mirrorkit_oci={level}"
+                "warn,mirrorkit={level},mirrorkit_core={level},mirrorkit_oci={level},\
+                 mirrorkit_run={level},mirrorkit_release={level},mirrorkit_images={level},\
+                 mirrorkit_helm={level},mirrorkit_bundle={level}"
             ))
         });
     let _ = tracing_subscriber::fmt()

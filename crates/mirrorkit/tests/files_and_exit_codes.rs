@@ -169,8 +169,16 @@ impl Drop for SmallDisk {
     }
 }
 
+/// Both ways an asset's digest can be known: published beside it (the index), or listed in a
+/// checksums file (a full disk must not pass for a checksum problem).
 #[test]
-fn a_full_work_dir_stops_the_run_with_74_and_publishes_nothing() {
+fn a_full_work_dir_stops_the_mirror_with_74_and_publishes_nothing() {
+    for checksums_file in [false, true] {
+        full_work_dir_case(checksums_file);
+    }
+}
+
+fn full_work_dir_case(checksums_file: bool) {
     let Some(disk) = SmallDisk::mount("512k") else {
         eprintln!(
             "SKIPPED: cannot mount a tmpfs here (needs root); the full-disk exit code is not tested"
@@ -182,12 +190,28 @@ fn a_full_work_dir_stops_the_run_with_74_and_publishes_nothing() {
     for (i, v) in ["1.0.0", "1.1.0", "1.2.0"].iter().enumerate() {
         let name = format!("t-{v}-linux-amd64.tar.gz");
         let asset = tar_gz_asset(dir.path(), &name, "t", &noise(i as u64 + 20, 2 << 20));
-        versions.push((*v, vec![(name.clone(), name, Some(file_digest(&asset)))]));
+        let digest = file_digest(&asset);
+        if checksums_file {
+            let sums = format!("SUMS-{v}.txt");
+            let hex = digest.trim_start_matches("sha256:");
+            std::fs::write(dir.path().join(&sums), format!("{hex}  {name}\n")).unwrap();
+            versions.push((
+                *v,
+                vec![(name.clone(), name, None), (sums.clone(), sums, None)],
+            ));
+        } else {
+            versions.push((*v, vec![(name.clone(), name, Some(digest))]));
+        }
     }
     std::fs::write(dir.path().join("index.json"), index_json(&versions)).unwrap();
+    let verify = if checksums_file {
+        "verify: {checksums_file: 'SUMS-{version}.txt'}\n"
+    } else {
+        ""
+    };
     std::fs::write(
         dir.path().join("mirror.yml"),
-        "name: t\nsource: {type: url_index, url: index.json}\nassets: {linux/amd64: [linux-amd64]}\nstrip_components: 1\n",
+        format!("name: t\nsource: {{type: url_index, url: index.json}}\nassets: {{linux/amd64: [linux-amd64]}}\nstrip_components: 1\n{verify}"),
     )
     .unwrap();
     let out = run(mirrorkit(dir.path())
@@ -196,6 +220,10 @@ fn a_full_work_dir_stops_the_run_with_74_and_publishes_nothing() {
     assert_exit(&out, 74);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("work dir"), "{stderr}");
+    assert!(
+        !stderr.contains("checksums file)"),
+        "not a checksum problem: {stderr}"
+    );
     assert!(
         stderr.contains(&disk.dir.path().display().to_string()),
         "names the full directory: {stderr}"

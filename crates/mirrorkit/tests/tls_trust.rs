@@ -119,6 +119,12 @@ fn a_registry_is_trusted_through_etc_containers_certs_d() {
     let src = Registry::start_tls();
     let digest = push_image(dir.path(), &src, false);
     let host_dir = Path::new("/etc/containers/certs.d").join(src.host());
+    // Remove what this test creates, and only that: the first missing directory on the way.
+    let created = host_dir
+        .ancestors()
+        .take_while(|d| !d.exists())
+        .last()
+        .map(Path::to_path_buf);
     if std::fs::create_dir_all(&host_dir).is_err() {
         eprintln!("SKIPPED: cannot write {} (needs root)", host_dir.display());
         return;
@@ -129,8 +135,11 @@ fn a_registry_is_trusted_through_etc_containers_certs_d() {
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
-    let _cleanup = Remove(host_dir.clone());
-    std::fs::copy(test_ca().ca_cert(), host_dir.join("ca.crt")).unwrap();
+    let _cleanup = Remove(created.unwrap_or_else(|| host_dir.clone()));
+    // Written whole, then renamed: other tests' runs read certs.d too.
+    let staged = host_dir.join("ca.staged");
+    std::fs::copy(test_ca().ca_cert(), &staged).unwrap();
+    std::fs::rename(&staged, host_dir.join("ca.crt")).unwrap();
     image_spec(dir.path(), &src, "");
     let out = sync(dir.path());
     assert_exit(&out, 0);

@@ -193,10 +193,10 @@ impl HttpClient {
     pub fn new(config: HttpConfig) -> Result<HttpClient, HttpError> {
         let inner = Self::build(&config, &config.all_hosts_tls)?;
         let mut per_host = std::collections::BTreeMap::new();
-        for (host, tls) in &config.host_tls {
-            let mut both = config.all_hosts_tls.clone();
-            both.merge(tls.clone());
-            per_host.insert(host.clone(), Self::build(&config, &both)?);
+        for (host, tls) in trust::by_host(&config.host_tls) {
+            let mut all = config.all_hosts_tls.clone();
+            all.merge(tls);
+            per_host.insert(host, Self::build(&config, &all)?);
         }
 
         Ok(HttpClient {

@@ -111,14 +111,25 @@ impl HostTls {
     }
 }
 
-/// Every host with a directory under the `certs.d` roots that exist: `host[:port]` → its trust.
-/// A directory that cannot be read is an error naming it (a certificate the user put there and
-/// that is silently ignored would fail later with "unknown issuer", far from the cause).
-pub fn certs_d(roots: &[&Path]) -> Result<BTreeMap<String, HostTls>, String> {
+/// Every host with a directory under the `certs.d` roots that exist: `host[:port]` → its trust,
+/// and what could not be used. A host directory that cannot be read (a root-only `client.key`,
+/// a file that is not PEM) is left out and reported, not fatal: it may belong to a registry
+/// this run never contacts, and the run goes on (a host that needed it then fails its
+/// handshake, and the warning says why).
+pub fn certs_d(roots: &[&Path]) -> (BTreeMap<String, HostTls>, Vec<String>) {
     let mut out: BTreeMap<String, HostTls> = BTreeMap::new();
+    let mut problems = Vec::new();
     for root in roots {
-        let Ok(entries) = std::fs::read_dir(root) else {
-            continue;
+        let entries = match std::fs::read_dir(root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                problems.push(format!(
+                    "{}: {e}; its certificates are not used",
+                    root.display()
+                ));
+                continue;
+            }
         };
         for entry in entries.flatten() {
             let path = entry.path();
@@ -126,13 +137,41 @@ pub fn certs_d(roots: &[&Path]) -> Result<BTreeMap<String, HostTls>, String> {
                 continue;
             }
             let host = entry.file_name().to_string_lossy().into_owned();
-            let tls = HostTls::from_cert_dir(&path)?;
-            if !tls.is_empty() {
-                out.entry(host).or_default().merge(tls);
+            match HostTls::from_cert_dir(&path) {
+                Ok(tls) if tls.is_empty() => {}
+                Ok(tls) => out.entry(host).or_default().merge(tls),
+                Err(e) => problems.push(format!("{e}; the certificates for {host} are not used")),
             }
         }
     }
-    Ok(out)
+    (out, problems)
+}
+
+/// One trust per `host[:port]` as the client looks it up: keys lower-cased (URLs carry lower-case
+/// hosts), and a `host:port` entry also holding what its bare `host` entry gives, so trust from
+/// two places (a spec's `client_cert` for `reg`, certs.d's CA for `reg:5000`) adds up instead
+/// of one hiding the other.
+pub fn by_host(trust: &BTreeMap<String, HostTls>) -> BTreeMap<String, HostTls> {
+    let mut lower: BTreeMap<String, HostTls> = BTreeMap::new();
+    for (host, tls) in trust {
+        lower
+            .entry(host.to_ascii_lowercase())
+            .or_default()
+            .merge(tls.clone());
+    }
+    let mut out = BTreeMap::new();
+    for (host, tls) in &lower {
+        let mut all = HostTls::default();
+        if let Some((bare, port)) = host.rsplit_once(':')
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && let Some(b) = lower.get(bare)
+        {
+            all.merge(b.clone());
+        }
+        all.merge(tls.clone());
+        out.insert(host.clone(), all);
+    }
+    out
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, String> {
@@ -153,6 +192,43 @@ mod tests {
         assert!(
             !shown.contains("secret") && !shown.contains("PRIVATE"),
             "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_host_and_port_entry_adds_up_with_the_bare_host_entry() {
+        let ca = |n: u8| HostTls {
+            ca_pem: vec![vec![n]],
+            ..HostTls::default()
+        };
+        let mut trust = BTreeMap::new();
+        trust.insert("Reg.Example".to_string(), ca(1));
+        trust.insert("reg.example:5000".to_string(), ca(2));
+        let by = by_host(&trust);
+        assert_eq!(by["reg.example:5000"].ca_pem, vec![vec![1], vec![2]]);
+        assert_eq!(by["reg.example"].ca_pem, vec![vec![1]]);
+    }
+
+    #[test]
+    fn an_unreadable_host_directory_is_reported_and_the_others_used() {
+        let root = tempfile::tempdir().unwrap();
+        let good = root.path().join("good:5000");
+        std::fs::create_dir_all(&good).unwrap();
+        std::fs::copy(
+            mirrorkit_testkit::tls::test_ca().ca_cert(),
+            good.join("ca.crt"),
+        )
+        .unwrap();
+        let bad = root.path().join("bad:5000");
+        std::fs::create_dir_all(&bad).unwrap();
+        std::fs::write(bad.join("client.cert"), b"x").unwrap();
+        let (trust, problems) = certs_d(&[root.path()]);
+        assert!(!trust.contains_key("bad:5000"));
+        assert_eq!(trust["good:5000"].ca_pem.len(), 1);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.contains("bad:5000")),
+            "{problems:?}"
         );
     }
 

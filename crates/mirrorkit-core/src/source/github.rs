@@ -516,7 +516,6 @@ fn header_str(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String
         .filter(|s| !s.is_empty())
 }
 
-/// Read a body of at most `max` bytes.
 /// Parse a page body, or say what is wrong with it.
 fn parse_page(
     body: &[u8],
