@@ -66,6 +66,8 @@ pub struct RunContext<'a> {
     pub insecure_hosts: &'a [String],
     /// The command line's options.
     pub options: &'a SyncOptions,
+    /// Where documents are kept with their `ETag` between runs (`<work dir>/cache`).
+    pub cache_dir: &'a std::path::Path,
     /// Progress events (a display; nothing when not on a terminal).
     pub progress: &'a (dyn Fn(Progress<'_>) + Sync),
 }

@@ -91,14 +91,8 @@ impl Family for Charts<'_> {
         source: Self::Source<'_>,
         ctx: &RunContext<'_>,
     ) -> MirrorReport {
-        let cache_dir = ctx.options.work_dir.join("cache");
-        sync_helm_mirror(
-            mirror,
-            source,
-            self.parts,
-            &SyncContext::of_run(ctx, self.known_blobs, &cache_dir),
-        )
-        .await
+        let run = SyncContext::of_run(ctx, self.known_blobs);
+        sync_helm_mirror(mirror, source, self.parts, &run).await
     }
 }
 

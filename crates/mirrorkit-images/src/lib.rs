@@ -69,11 +69,7 @@ pub struct SyncContext<'a> {
 
 impl<'a> SyncContext<'a> {
     /// The context of `run` for the copied families (images, and the images charts use).
-    pub fn of_run(
-        run: &'a RunContext<'a>,
-        known_blobs: &'a KnownBlobs,
-        cache_dir: &'a std::path::Path,
-    ) -> SyncContext<'a> {
+    pub fn of_run(run: &'a RunContext<'a>, known_blobs: &'a KnownBlobs) -> SyncContext<'a> {
         SyncContext {
             http: run.http,
             credentials: run.credentials,
@@ -82,7 +78,7 @@ impl<'a> SyncContext<'a> {
             fail_fast: run.options.fail_fast,
             known_blobs,
             filter: &run.options.filter,
-            cache_dir: Some(cache_dir),
+            cache_dir: Some(run.cache_dir),
         }
     }
 }
@@ -103,13 +99,7 @@ impl Family for Images<'_> {
         source: Self::Source<'_>,
         ctx: &RunContext<'_>,
     ) -> MirrorReport {
-        let cache_dir = ctx.options.work_dir.join("cache");
-        sync_oci_mirror(
-            mirror,
-            source,
-            &SyncContext::of_run(ctx, self.known_blobs, &cache_dir),
-        )
-        .await
+        sync_oci_mirror(mirror, source, &SyncContext::of_run(ctx, self.known_blobs)).await
     }
 }
 

@@ -44,7 +44,9 @@ pub async fn sync(
         known_blobs: &known_blobs,
         parts: helm_parts,
     };
+    let cache_dir = options.work_dir.join("cache");
     let ctx = RunContext {
+        cache_dir: &cache_dir,
         http: &settings.http,
         credentials: &settings.credentials,
         insecure_hosts: &settings.insecure_hosts,
