@@ -953,12 +953,7 @@ pub async fn import(
 ) -> Result<ImportReport, BundleError> {
     // Where the target stands: the current digest of every tag, and the delta's base blobs.
     let registry = match target {
-        ImportTarget::Registry { host, .. } => Some(Registry::new(
-            host,
-            copy_opts.insecure_hosts.iter().any(|h| h == host),
-            copy_opts.http.clone(),
-            copy_opts.credentials.clone(),
-        )?),
+        ImportTarget::Registry { host, .. } => Some(copy_opts.access().registry(host, false)?),
         ImportTarget::Layouts { .. } => None,
     };
     let target_repo = |repo: &str| match target {

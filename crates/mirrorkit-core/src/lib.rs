@@ -1,8 +1,8 @@
-//! mirrorkit-core: the spec model, sources, plan, store, packaging, engine and report of mirrorkit,
-//! plus the shared HTTP layer (retries, `Retry-After`, per-host limits, credentials, redaction).
-//!
-//! The flow is one direction: spec → [`source`] discovery → [`plan`] → [`store`] (fetch + verify)
-//! → [`package`] → [`target`] publish → [`report`].
+//! mirrorkit-core: what every family of mirrors shares — the spec model and its validation, the
+//! upstream sources, the verified download [`store`], the [`report`] and exit codes, the
+//! [`family`] trait a family implements, and the HTTP layer (retries, `Retry-After`, per-host
+//! limits and trust, credentials, redaction). Targets (registries, layouts) are in
+//! `mirrorkit-oci`; the families are crates of their own.
 
 // A library reports through `tracing` and its return values; only the binary prints.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
@@ -17,6 +17,5 @@ pub mod report;
 pub mod source;
 pub mod spec;
 pub mod store;
-pub mod target;
 pub mod version;
 pub mod work_dir;

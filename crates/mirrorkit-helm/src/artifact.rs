@@ -7,7 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use mirrorkit_core::digest::Digest;
-use mirrorkit_core::target::{Target, TargetError};
+use mirrorkit_oci::OciError;
+use mirrorkit_oci::target::Target;
 use serde::{Deserialize, Serialize};
 
 use super::chart::ChartMeta;
@@ -75,10 +76,10 @@ pub(crate) fn build(
     chart: Blob,
     prov: Option<Blob>,
     dir: &Path,
-) -> Result<Artifact, TargetError> {
+) -> Result<Artifact, OciError> {
     let config_bytes = meta.config_json();
     let config_path = dir.join(format!("config-{}.json", chart.digest.hex()));
-    std::fs::write(&config_path, &config_bytes).map_err(|source| TargetError::Io {
+    std::fs::write(&config_path, &config_bytes).map_err(|source| OciError::Io {
         path: config_path.clone(),
         source,
     })?;
@@ -103,7 +104,7 @@ pub(crate) fn build(
         layers: layers.iter().map(|(b, m)| descriptor(b, m)).collect(),
         annotations: meta.oci_annotations(),
     };
-    let manifest = serde_json::to_vec(&manifest).map_err(|e| TargetError::Rejected {
+    let manifest = serde_json::to_vec(&manifest).map_err(|e| OciError::Rejected {
         target: "helm artifact".into(),
         what: "manifest".into(),
         reason: e.to_string(),
@@ -131,7 +132,7 @@ impl Artifact {
         target: &impl Target,
         repository: &str,
         tag: &str,
-    ) -> Result<(), TargetError> {
+    ) -> Result<(), OciError> {
         for blob in std::iter::once(&self.config).chain(self.layers.iter().map(|(b, _)| b)) {
             target
                 .push_blob(repository, &blob.digest, blob.size, &blob.path)
@@ -166,7 +167,7 @@ pub(crate) async fn existing(
     target: &impl Target,
     repository: &str,
     tag: &str,
-) -> Result<Option<Existing>, TargetError> {
+) -> Result<Option<Existing>, OciError> {
     let Some((_, bytes)) = target.fetch_manifest(repository, tag).await? else {
         return Ok(None);
     };

@@ -5,7 +5,7 @@
 use mirrorkit_core::digest::Digest;
 use mirrorkit_core::report::Status;
 use mirrorkit_core::spec::Mirror;
-use mirrorkit_core::target::Target;
+use mirrorkit_oci::target::Target;
 
 use super::discover::ImageRef;
 use super::oci_repo::{source_registry, target_reference};

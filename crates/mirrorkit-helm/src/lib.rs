@@ -48,14 +48,12 @@ use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_core::family::{Family, RunContext};
 use mirrorkit_core::report::{MirrorError, MirrorReport, Status, VersionReport};
 use mirrorkit_core::source::images::{ChartVersions, HelmRepo, HelmSource};
-use mirrorkit_core::spec::{Mirror, TargetConfig};
+use mirrorkit_core::spec::Mirror;
 use mirrorkit_core::version::tag_for;
 use url::Url;
 
 use discover::ImageRef;
 use mirrorkit_images::SyncContext;
-use mirrorkit_oci::layout::LayoutRoot;
-use mirrorkit_oci::registry::Registry;
 use mirrorkit_oci::target::AnyTarget;
 use oci_repo::OciChart;
 use package::Packaged;
@@ -121,7 +119,8 @@ pub async fn sync_helm_mirror(
 ) -> MirrorReport {
     let mut report = MirrorReport::for_mirror(mirror);
     let outcome = async {
-        let target = open_target(&mirror.target, ctx)?;
+        let target = AnyTarget::open(&mirror.target, ctx.access())
+            .map_err(|e| Fatal::new(e.exit_code(), e.to_string()))?;
         let temp = tempfile::tempdir()
             .map_err(|e| Fatal::new(ExitCode::Io, format!("temp directory: {e}")))?;
         let mut run = Run {
@@ -150,19 +149,6 @@ pub async fn sync_helm_mirror(
         report.error = Some(MirrorError::new(f.message, f.exit_code));
     }
     report
-}
-
-/// The mirror's target, as the binary's opener makes it.
-fn open_target(target: &TargetConfig, ctx: &SyncContext<'_>) -> Result<AnyTarget, Fatal> {
-    match target {
-        TargetConfig::Registry { host, insecure } => {
-            let insecure = *insecure || ctx.insecure_hosts.iter().any(|h| h == host);
-            Registry::new(host, insecure, ctx.http.clone(), ctx.credentials.clone())
-                .map(|r| AnyTarget::Registry(Box::new(r)))
-                .map_err(|e| Fatal::new(e.exit_code(), e.to_string()))
-        }
-        TargetConfig::Layout { path } => Ok(AnyTarget::Layout(LayoutRoot::new(path.clone()))),
-    }
 }
 
 /// Where one chart version comes from.
@@ -425,7 +411,7 @@ pub async fn chart_images_in_target(
     target: &mirrorkit_oci::target::AnyTarget,
 ) -> Result<Vec<(String, String, Option<mirrorkit_core::digest::Digest>)>, String> {
     use futures_util::StreamExt;
-    use mirrorkit_core::target::Target;
+    use mirrorkit_oci::target::Target;
     if !source.images && source.extra_images.is_empty() {
         return Ok(Vec::new());
     }
@@ -453,14 +439,8 @@ pub async fn chart_images_in_target(
         else {
             continue; // not a chart (a signature, an index)
         };
-        let mut stream = match target {
-            mirrorkit_oci::target::AnyTarget::Registry(r) => r.get_blob(repo, &digest).await,
-            mirrorkit_oci::target::AnyTarget::Layout(l) => match l.layout(repo) {
-                Ok(layout) => layout.open_blob(&digest).await,
-                Err(e) => Err(e),
-            },
-        }
-        .map_err(|e| e.to_string())?;
+        let store = target.store(repo).map_err(|e| e.to_string())?;
+        let mut stream = store.open_blob(&digest).await.map_err(|e| e.to_string())?;
         let temp = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
         {
             use std::io::Write as _;

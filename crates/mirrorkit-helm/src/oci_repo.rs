@@ -37,8 +37,7 @@ pub(crate) struct OciChart {
 
 /// A client for a source registry (plain HTTP when the spec marks it insecure).
 pub(crate) fn source_registry(host: &str, ctx: &SyncContext<'_>) -> Result<Registry, OciError> {
-    let insecure = ctx.insecure_hosts.iter().any(|h| h == host);
-    Registry::new(host, insecure, ctx.http.clone(), ctx.credentials.clone())
+    ctx.access().registry(host, false)
 }
 
 /// The chart versions among `tags`: tags that read as versions once `_` is `+` again (as Helm

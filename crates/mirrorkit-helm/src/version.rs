@@ -10,7 +10,7 @@ use mirrorkit_core::exit::ExitCode;
 use mirrorkit_core::http::redact::SafeUrl;
 use mirrorkit_core::report::{ChartImage, Status, VersionReport};
 use mirrorkit_core::source::images::HelmRepo;
-use mirrorkit_core::target::TargetError;
+use mirrorkit_oci::OciError;
 use url::Url;
 
 use super::artifact::{self, Blob};
@@ -327,7 +327,7 @@ impl Run<'_> {
         artifact
             .push(self.target, repository, tag)
             .await
-            .map_err(|e: TargetError| e.to_string())?;
+            .map_err(|e: OciError| e.to_string())?;
         let target_key = self.mirror.target.to_string();
         for d in artifact.blob_digests() {
             self.ctx.known_blobs.record_in(&target_key, &d, repository);

@@ -22,7 +22,6 @@
 mod item;
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
 
 use futures_util::StreamExt as _;
 use mirrorkit_core::family::VersionFilter;
@@ -38,8 +37,7 @@ use mirrorkit_oci::copy::referrers::{SourceReferrers, is_referrer_tag};
 use mirrorkit_oci::copy::store::Store;
 use mirrorkit_oci::copy::{CopyOptions, DEFAULT_BLOB_CONCURRENCY, registry_for};
 use mirrorkit_oci::error::OciError;
-use mirrorkit_oci::layout::{Layout, LayoutRoot};
-use mirrorkit_oci::registry::Registry;
+use mirrorkit_oci::target::{Access, AnyTarget};
 
 pub use item::ImageItem;
 use item::{ImageJob, Prepared, ToCopy};
@@ -104,6 +102,15 @@ impl Family for Images<'_> {
 }
 
 impl SyncContext<'_> {
+    /// What opening a registry needs: the client, credentials and plain-HTTP hosts.
+    pub fn access(&self) -> Access<'_> {
+        Access {
+            http: self.http,
+            credentials: self.credentials,
+            insecure_hosts: self.insecure_hosts,
+        }
+    }
+
     /// Copy options for this run (plain-HTTP hosts, client, credentials).
     pub fn copy_options(&self) -> CopyOptions {
         let mut o = CopyOptions::new(self.http.clone(), self.credentials.clone());
@@ -149,15 +156,20 @@ pub async fn sync_oci_mirror(
         repository: source.repository.clone(),
     };
     let src_name = format!("{}/{}", source.registry, source.repository);
-    let dest_registry = match &mirror.target {
-        TargetConfig::Registry { host, .. } => match registry_for(host, &opts, &mut registries) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                fail(&mut report, &format!("target {}", mirror.target), e);
-                return report;
-            }
-        },
-        TargetConfig::Layout { .. } => None,
+    // The target: a registry client shared with the source when they are one host (one token
+    // cache, one chunk size), or a layout root.
+    let target = match &mirror.target {
+        TargetConfig::Registry { host, .. } => {
+            registry_for(host, &opts, &mut registries).map(AnyTarget::Registry)
+        }
+        layout @ TargetConfig::Layout { .. } => AnyTarget::open(layout, ctx.access()),
+    };
+    let target = match target {
+        Ok(t) => t,
+        Err(e) => {
+            fail(&mut report, &format!("target {}", mirror.target), e);
+            return report;
+        }
     };
     // The source's tags (or, with `digests`, whether it answers) and the target as it stands,
     // read at once. A failure of either is the mirror's.
@@ -176,7 +188,7 @@ pub async fn sync_oci_mirror(
                 .map_err(|e| (format!("source {}", source.registry), e))
         }
     };
-    let target_side = open_target(mirror, dest_registry, ctx.dry_run);
+    let target_side = open_target(&target, &mirror.repository, ctx.dry_run);
     let (source_tags, dest) = match tokio::join!(source_side, target_side) {
         (Err((what, e)), _) => {
             fail(&mut report, &what, e);
@@ -226,7 +238,7 @@ pub async fn sync_oci_mirror(
         source: &src_store,
         source_tags: source_tags.as_deref(),
         dest: dest.store.as_ref(),
-        dest_tags: dest.tags.as_ref(),
+        dest_tags: Some(&dest.tags),
         target_key: mirror.target.to_string(),
         platforms: source.platforms.as_deref(),
         referrers: source.referrers,
@@ -332,53 +344,26 @@ async fn flush(
 }
 
 /// The target repository: its store (`None` in a dry run whose layout does not exist yet) and
-/// its tags as listed at the start (`None` when tags are resolved one by one).
+/// its tags as listed at the start.
 struct OpenTarget {
     store: Option<Store>,
-    tags: Option<BTreeSet<String>>,
+    tags: BTreeSet<String>,
 }
 
 async fn open_target(
-    mirror: &Mirror,
-    registry: Option<Arc<Registry>>,
+    target: &AnyTarget,
+    repository: &str,
     dry_run: bool,
 ) -> Result<OpenTarget, OciError> {
-    match (&mirror.target, registry) {
-        (TargetConfig::Registry { .. }, Some(registry)) => {
-            let tags = registry.list_tags(&mirror.repository).await?;
-            Ok(OpenTarget {
-                store: Some(Store::Registry {
-                    registry,
-                    repository: mirror.repository.clone(),
-                }),
-                tags: Some(tags.into_iter().collect()),
-            })
-        }
-        (TargetConfig::Registry { host, .. }, None) => Err(OciError::malformed(
-            format!("target {host}"),
-            "no registry client",
-        )),
-        (TargetConfig::Layout { path }, _) => {
-            let root = LayoutRoot::new(path.clone());
-            let dir = root.repository_dir(&mirror.repository)?;
-            let layout = if dir.join("oci-layout").exists() {
-                Layout::open(dir)?
-            } else if dry_run {
-                return Ok(OpenTarget {
-                    store: None,
-                    tags: Some(BTreeSet::new()),
-                });
-            } else {
-                root.layout(&mirror.repository)?
-            };
-            let tags = layout.tags()?.into_iter().collect();
-            Ok(OpenTarget {
-                store: Some(Store::Layout {
-                    layout,
-                    root: Some((root, mirror.repository.clone())),
-                }),
-                tags: Some(tags),
-            })
-        }
-    }
+    // A dry run reads what is there and creates no layout directory.
+    let store = if dry_run {
+        target.existing_store(repository)?
+    } else {
+        Some(target.store(repository)?)
+    };
+    let tags = match &store {
+        Some(store) => store.tags().await?.into_iter().collect(),
+        None => BTreeSet::new(),
+    };
+    Ok(OpenTarget { store, tags })
 }

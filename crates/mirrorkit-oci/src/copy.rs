@@ -71,6 +71,15 @@ pub struct CopyOptions {
 }
 
 impl CopyOptions {
+    /// What opening a registry needs: the client, credentials and plain-HTTP hosts.
+    pub fn access(&self) -> crate::target::Access<'_> {
+        crate::target::Access {
+            http: &self.http,
+            credentials: &self.credentials,
+            insecure_hosts: &self.insecure_hosts,
+        }
+    }
+
     /// Options with no insecure host, the default chunk size, every platform, no referrers and
     /// [`DEFAULT_BLOB_CONCURRENCY`] blobs at once.
     pub fn new(http: HttpClient, credentials: Credentials) -> CopyOptions {
@@ -301,8 +310,7 @@ pub fn registry_for(
     if let Some(r) = registries.get(host) {
         return Ok(r.clone());
     }
-    let insecure = opts.insecure_hosts.iter().any(|h| h == host);
-    let mut reg = Registry::new(host, insecure, opts.http.clone(), opts.credentials.clone())?;
+    let mut reg = opts.access().registry(host, false)?;
     if let Some(size) = opts.chunk_size {
         reg = reg.with_chunk_size(size);
     }

@@ -1,10 +1,9 @@
-//! The one error type of the OCI layer: registry, layout, archive and copy all speak it, and it
-//! converts to the engine's [`TargetError`]. Messages never hold credentials or tokens.
+//! The one error type of the OCI layer: registry, layout, archive, copy and publication all speak
+//! it. Messages never hold credentials or tokens.
 
 use std::path::PathBuf;
 
 use mirrorkit_core::exit::{ExitCode, HasExitCode};
-use mirrorkit_core::target::TargetError;
 
 /// A failure while talking to a registry or reading/writing a layout or archive.
 #[derive(Debug, thiserror::Error)]
@@ -102,43 +101,6 @@ impl HasExitCode for OciError {
             OciError::DigestMismatch { .. } | OciError::Malformed { .. } => ExitCode::Data,
             OciError::Io { .. } => ExitCode::Io,
             OciError::Rejected { .. } | OciError::NotFound { .. } => ExitCode::ItemFailed,
-        }
-    }
-}
-
-impl From<OciError> for TargetError {
-    fn from(e: OciError) -> TargetError {
-        match e {
-            OciError::Unreachable { target, reason } => TargetError::Unreachable { target, reason },
-            OciError::Denied {
-                target,
-                status,
-                reason,
-            } => TargetError::Denied {
-                target,
-                status,
-                reason,
-            },
-            OciError::Io { path, source } => TargetError::Io { path, source },
-            OciError::Rejected {
-                target,
-                what,
-                reason,
-            } => TargetError::Rejected {
-                target,
-                what,
-                reason,
-            },
-            OciError::NotFound { target, what } => TargetError::Rejected {
-                target,
-                what,
-                reason: "not found".into(),
-            },
-            e @ (OciError::DigestMismatch { .. } | OciError::Malformed { .. }) => {
-                TargetError::Invalid {
-                    message: e.to_string(),
-                }
-            }
         }
     }
 }

@@ -14,7 +14,6 @@ use std::path::{Component, Path, PathBuf};
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use mirrorkit_core::digest::{Digest, Hasher};
-use mirrorkit_core::target::{Target, TargetError};
 use oci_spec::image::{Descriptor, ImageIndex, MediaType};
 use tokio::io::AsyncWriteExt as _;
 
@@ -362,7 +361,7 @@ fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), OciError> {
 }
 
 /// A directory of OCI layouts, one per repository: `<root>/<repository>/` (e.g.
-/// `./oci/tools/cmake/`). Implements [`Target`].
+/// `./oci/tools/cmake/`). [`crate::target::AnyTarget`] publishes into it.
 #[derive(Clone, Debug)]
 pub struct LayoutRoot {
     root: PathBuf,
@@ -398,137 +397,12 @@ impl LayoutRoot {
     }
 
     /// `repository`'s layout if it exists.
-    fn existing(&self, repository: &str) -> Result<Option<Layout>, OciError> {
+    pub(crate) fn existing(&self, repository: &str) -> Result<Option<Layout>, OciError> {
         let dir = self.repository_dir(repository)?;
         if dir.join(OCI_LAYOUT_FILE).exists() {
             Ok(Some(Layout::open(dir)?))
         } else {
             Ok(None)
         }
-    }
-}
-
-impl Target for LayoutRoot {
-    fn describe(&self) -> String {
-        self.root.display().to_string()
-    }
-
-    async fn list_tags(&self, repository: &str) -> Result<Vec<String>, TargetError> {
-        match self.existing(repository)? {
-            Some(l) => Ok(l.tags()?),
-            None => Ok(Vec::new()),
-        }
-    }
-
-    async fn resolve_tag(
-        &self,
-        repository: &str,
-        tag: &str,
-    ) -> Result<Option<Digest>, TargetError> {
-        let Some(layout) = self.existing(repository)? else {
-            return Ok(None);
-        };
-        let index = layout.index()?;
-        let found = index.manifests().iter().find(|d| ref_name(d) == Some(tag));
-        match found {
-            None => Ok(None),
-            Some(d) => Ok(Some(d.digest().to_string().parse().map_err(|e| {
-                OciError::malformed(format!("{}/index.json", layout.dir.display()), e)
-            })?)),
-        }
-    }
-
-    async fn fetch_manifest(
-        &self,
-        repository: &str,
-        reference: &str,
-    ) -> Result<Option<(String, Vec<u8>)>, TargetError> {
-        let Some(layout) = self.existing(repository)? else {
-            return Ok(None);
-        };
-        let (digest, media_type) = match reference.parse::<Digest>() {
-            Ok(d) => (d, None),
-            Err(_) => {
-                let index = layout.index()?;
-                let Some(d) = index
-                    .manifests()
-                    .iter()
-                    .find(|d| ref_name(d) == Some(reference))
-                else {
-                    return Ok(None);
-                };
-                let digest = d.digest().to_string().parse().map_err(|e| {
-                    OciError::malformed(format!("{}/index.json", layout.dir.display()), e)
-                })?;
-                (digest, Some(d.media_type().to_string()))
-            }
-        };
-        if !layout.has_blob(&digest) {
-            return Ok(None);
-        }
-        let bytes = layout
-            .read_blob_bytes(&digest, crate::media::MAX_MANIFEST_BYTES as u64)
-            .await?;
-        let media_type = media_type
-            .or_else(|| crate::media::sniff(&bytes))
-            .unwrap_or_default();
-        Ok(Some((media_type, bytes.to_vec())))
-    }
-
-    async fn has_blob(&self, repository: &str, digest: &Digest) -> Result<bool, TargetError> {
-        Ok(self
-            .existing(repository)?
-            .is_some_and(|l| l.has_blob(digest)))
-    }
-
-    async fn push_blob(
-        &self,
-        repository: &str,
-        digest: &Digest,
-        size: u64,
-        path: &Path,
-    ) -> Result<(), TargetError> {
-        let layout = self.layout(repository)?;
-        if layout.has_blob(digest) {
-            return Ok(());
-        }
-        let stream = file_stream(path).await?;
-        layout.write_blob(digest, Some(size), stream).await?;
-        Ok(())
-    }
-
-    async fn push_manifest(
-        &self,
-        repository: &str,
-        reference: &str,
-        media_type: &str,
-        bytes: &[u8],
-    ) -> Result<Digest, TargetError> {
-        let digest = Digest::sha256_of(bytes);
-        let by_digest = reference.parse::<Digest>().ok();
-        if let Some(expected) = &by_digest
-            && *expected != digest
-        {
-            return Err(OciError::DigestMismatch {
-                what: format!("manifest pushed as {repository}@{reference}"),
-                expected: expected.to_string(),
-                actual: digest.to_string(),
-            }
-            .into());
-        }
-        if by_digest.is_none() && !crate::reference::is_valid_tag(reference) {
-            return Err(OciError::malformed(format!("tag {reference:?}"), "invalid tag").into());
-        }
-        let layout = self.layout(repository)?;
-        if !layout.has_blob(&digest) {
-            layout
-                .write_blob_bytes(&digest, Bytes::copy_from_slice(bytes))
-                .await?;
-        }
-        // By digest: the blob is enough (children of an index are reached through it).
-        if by_digest.is_none() {
-            layout.set_tag(Some(reference), media_type, &digest, bytes.len() as u64)?;
-        }
-        Ok(digest)
     }
 }

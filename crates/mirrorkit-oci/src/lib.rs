@@ -1,6 +1,6 @@
 //! mirrorkit-oci: the OCI registry client (Distribution API), OCI image layouts and archives, and
-//! `copy` between them. Implements [`mirrorkit_core::target::Target`] for a registry and for a
-//! directory of OCI image layouts.
+//! `copy` between them, and [`target`]: the spec's target (a registry or a directory of layouts),
+//! opened once, seen per repository as a [`copy::store::Store`].
 //!
 //! - [`registry`]: [`Registry`], a thin client over the shared HTTP layer.
 //! - [`layout`]: [`Layout`] (one OCI image layout) and [`LayoutRoot`] (one layout per repository).

@@ -4,8 +4,8 @@
 mod common;
 
 use mirrorkit_core::http::credentials::Credentials;
-use mirrorkit_core::target::Target;
 use mirrorkit_oci::Registry;
+use mirrorkit_oci::target::{AnyTarget, Target as _};
 use mirrorkit_testkit::registry::{self as tk, skopeo_inspect_raw};
 
 #[tokio::test]
@@ -18,6 +18,7 @@ async fn env_credentials_open_an_htpasswd_registry() {
     }
     let client = Registry::new(&reg.host(), true, common::http(2), Credentials::load()).unwrap();
     client.ping().await.unwrap();
+    let client = AnyTarget::Registry(std::sync::Arc::new(client));
 
     let fixture = tempfile::tempdir().unwrap();
     let index = tk::two_platform_index(fixture.path(), "v1", "auth");
@@ -60,7 +61,7 @@ async fn env_credentials_open_an_htpasswd_registry() {
         .await
         .unwrap();
     assert_eq!(
-        Target::list_tags(&client, "secure/img").await.unwrap(),
+        client.list_tags("secure/img").await.unwrap(),
         vec!["v1".to_string()]
     );
 

@@ -2,7 +2,7 @@
 
 mod common;
 
-use mirrorkit_core::target::Target;
+use mirrorkit_oci::target::{AnyTarget, Target as _};
 use mirrorkit_oci::{Layout, LayoutRoot};
 use mirrorkit_testkit::registry::{self as tk, sha256_digest, skopeo_copy, skopeo_inspect_raw};
 
@@ -12,7 +12,7 @@ async fn layout_root_written_through_target_is_copied_by_skopeo() {
     let fixture = tempfile::tempdir().unwrap();
     let index = tk::two_platform_index(fixture.path(), "v1", "layout");
     let root = tempfile::tempdir().unwrap();
-    let target = LayoutRoot::new(root.path());
+    let target = AnyTarget::Layout(LayoutRoot::new(root.path()));
     assert!(target.list_tags("tools/demo").await.unwrap().is_empty());
 
     common::push_fixture(&target, fixture.path(), &index, "tools/demo", "1.0").await;
@@ -57,7 +57,7 @@ async fn retagging_replaces_the_index_entry() {
     let other = tempfile::tempdir().unwrap();
     let second = tk::two_platform_index(other.path(), "v1", "two");
     let root = tempfile::tempdir().unwrap();
-    let target = LayoutRoot::new(root.path());
+    let target = AnyTarget::Layout(LayoutRoot::new(root.path()));
     common::push_fixture(&target, fixture.path(), &first, "r", "latest").await;
     common::push_fixture(&target, other.path(), &second, "r", "latest").await;
     common::push_fixture(&target, other.path(), &second, "r", "2.0").await;
@@ -79,7 +79,7 @@ async fn retagging_replaces_the_index_entry() {
 #[tokio::test]
 async fn repositories_cannot_leave_the_root() {
     let root = tempfile::tempdir().unwrap();
-    let target = LayoutRoot::new(root.path().join("inner"));
+    let target = AnyTarget::Layout(LayoutRoot::new(root.path().join("inner")));
     for bad in ["../escape", "/abs", "a/../../b", ""] {
         assert!(target.list_tags(bad).await.is_err(), "{bad}");
     }
@@ -88,7 +88,7 @@ async fn repositories_cannot_leave_the_root() {
 #[tokio::test]
 async fn a_manifest_is_refused_when_its_digest_reference_does_not_match() {
     let root = tempfile::tempdir().unwrap();
-    let target = LayoutRoot::new(root.path());
+    let target = AnyTarget::Layout(LayoutRoot::new(root.path()));
     let wrong = mirrorkit_core::digest::Digest::sha256_of(b"other");
     let err = target
         .push_manifest(

@@ -6,12 +6,13 @@ use bytes::Bytes;
 use mirrorkit_core::digest::Digest;
 use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_core::http::credentials::Credentials;
-use mirrorkit_core::target::{Target, TargetError};
 use mirrorkit_oci::registry::upload::UploadStart;
+use mirrorkit_oci::target::{AnyTarget, Target as _};
 use mirrorkit_oci::{OciError, Registry};
 use mirrorkit_testkit::registry::{self as tk, skopeo_inspect_raw};
+use std::sync::Arc;
 
-use common::{client, http, layout_json, push_fixture};
+use common::{client, http, layout_json, push_fixture, target};
 
 #[tokio::test]
 async fn pushed_index_is_served_byte_for_byte() {
@@ -20,14 +21,15 @@ async fn pushed_index_is_served_byte_for_byte() {
     let index = tk::two_platform_index(fixture.path(), "v1", "push");
     let client = client(&reg);
     client.ping().await.unwrap();
+    let target = target(&reg);
 
-    push_fixture(&client, fixture.path(), &index, "tools/demo", "1.0").await;
+    push_fixture(&target, fixture.path(), &index, "tools/demo", "1.0").await;
 
     let served = skopeo_inspect_raw(&reg.docker_ref("tools/demo:1.0"), &[]).unwrap();
     let (expected, _) = layout_json(fixture.path(), &index);
     assert_eq!(served, expected);
     assert_eq!(
-        client
+        target
             .resolve_tag("tools/demo", "1.0")
             .await
             .unwrap()
@@ -35,14 +37,14 @@ async fn pushed_index_is_served_byte_for_byte() {
         Some(index.clone())
     );
     assert_eq!(
-        client.resolve_tag("tools/demo", "nope").await.unwrap(),
+        target.resolve_tag("tools/demo", "nope").await.unwrap(),
         None
     );
     let raw = client.get_manifest("tools/demo", &index).await.unwrap();
     assert_eq!(raw.bytes, Bytes::from(expected));
     assert_eq!(raw.media_type, "application/vnd.oci.image.index.v1+json");
     // Pushing again is a no-op that still succeeds (HEAD finds every blob).
-    push_fixture(&client, fixture.path(), &index, "tools/demo", "1.0").await;
+    push_fixture(&target, fixture.path(), &index, "tools/demo", "1.0").await;
 }
 
 #[tokio::test]
@@ -119,14 +121,15 @@ fn pseudo_random(len: usize) -> Vec<u8> {
 #[tokio::test]
 async fn chunked_upload_with_small_chunks_stores_the_exact_bytes() {
     let reg = tk::Registry::start();
-    let client = client(&reg).with_chunk_size(64 * 1024);
+    let client = Arc::new(client(&reg).with_chunk_size(64 * 1024));
+    let target = AnyTarget::Registry(client.clone());
     let data = pseudo_random(300 * 1024 + 17);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("blob");
     std::fs::write(&path, &data).unwrap();
     let digest = Digest::sha256_of(&data);
 
-    client
+    target
         .push_blob("big/blob", &digest, data.len() as u64, &path)
         .await
         .unwrap();
@@ -198,7 +201,7 @@ async fn tag_listing_with_more_tags_than_a_page_terminates() {
     let fixture = tempfile::tempdir().unwrap();
     let index = tk::two_platform_index(fixture.path(), "v1", "tags");
     let client = client(&reg);
-    push_fixture(&client, fixture.path(), &index, "many/tags", "t0").await;
+    push_fixture(&target(&reg), fixture.path(), &index, "many/tags", "t0").await;
     let (bytes, _) = layout_json(fixture.path(), &index);
     for i in 1..130 {
         client
@@ -211,18 +214,13 @@ async fn tag_listing_with_more_tags_than_a_page_terminates() {
             .await
             .unwrap();
     }
-    let mut tags = Target::list_tags(&client, "many/tags").await.unwrap();
+    let mut tags = client.list_tags("many/tags").await.unwrap();
     tags.sort();
     let mut expected: Vec<String> = (0..130).map(|i| format!("t{i}")).collect();
     expected.sort();
     assert_eq!(tags, expected);
     // A repository that does not exist has no tags (404 NAME_UNKNOWN).
-    assert!(
-        Target::list_tags(&client, "no/such/repo")
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(client.list_tags("no/such/repo").await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -239,8 +237,8 @@ async fn unreachable_registry_is_exit_69() {
         Credentials::default(),
     )
     .unwrap();
-    let err = Target::list_tags(&client, "a/b").await.unwrap_err();
-    assert!(matches!(err, TargetError::Unreachable { .. }), "{err:?}");
+    let err = client.list_tags("a/b").await.unwrap_err();
+    assert!(matches!(err, OciError::Unreachable { .. }), "{err:?}");
     assert_eq!(err.exit_code(), ExitCode::Unavailable);
 }
 
@@ -250,7 +248,7 @@ async fn htpasswd_registry_without_credentials_is_denied_77() {
     let client = client(&reg);
     let err = client.ping().await.unwrap_err();
     assert!(matches!(err, OciError::Denied { .. }), "{err:?}");
-    let err = Target::list_tags(&client, "a/b").await.unwrap_err();
+    let err = client.list_tags("a/b").await.unwrap_err();
     assert_eq!(err.exit_code(), ExitCode::NoPermission);
     assert!(!err.to_string().contains("s3cret-pass"));
 }

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mirrorkit_core::digest::Digest;
 use mirrorkit_core::http::credentials::Credentials;
-use mirrorkit_core::target::Target;
 use mirrorkit_oci::Registry;
+use mirrorkit_oci::target::{AnyTarget, Target as _};
 use mirrorkit_testkit::registry as tk;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -87,6 +87,7 @@ async fn chunked_upload_resumes_after_a_dropped_patch() {
     )
     .unwrap()
     .with_chunk_size(32 * 1024);
+    let client = AnyTarget::Registry(std::sync::Arc::new(client));
     let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
     let digest = Digest::sha256_of(&data);
     let dir = tempfile::tempdir().unwrap();

@@ -40,7 +40,8 @@ use mirrorkit_core::report::{MirrorError, MirrorReport, PlatformReport, Status, 
 use mirrorkit_core::source::SourceError;
 use mirrorkit_core::spec::{FamilySource, Mirror, ReleaseSource, Spec, TargetConfig};
 use mirrorkit_core::store::Store;
-use mirrorkit_core::target::{Target, TargetError};
+use mirrorkit_oci::OciError;
+use mirrorkit_oci::target::Target;
 use prepare::{Tools, Unprepared, prepare_version};
 use publish::{Publisher, Stamp, push_version};
 
@@ -56,7 +57,7 @@ pub struct Releases<'a, F> {
 impl<'a, T, F> Releases<'a, F>
 where
     T: Target,
-    F: Fn(&TargetConfig) -> Result<T, TargetError>,
+    F: Fn(&TargetConfig) -> Result<T, OciError>,
 {
     /// The family for a run of `spec`: opens the work dir's store unless this is a dry run.
     /// `open_target` turns a target of the spec into something that can be published to.
@@ -89,7 +90,7 @@ where
 impl<T, F> Family for Releases<'_, F>
 where
     T: Target,
-    F: Fn(&TargetConfig) -> Result<T, TargetError>,
+    F: Fn(&TargetConfig) -> Result<T, OciError>,
 {
     type Source<'s> = ReleaseSource<'s>;
 
@@ -126,7 +127,7 @@ async fn run_mirror<T, F>(
 ) -> MirrorReport
 where
     T: Target,
-    F: Fn(&TargetConfig) -> Result<T, TargetError>,
+    F: Fn(&TargetConfig) -> Result<T, OciError>,
 {
     let mut report = MirrorReport::for_mirror(mirror);
     let fail = MirrorError::new;
@@ -254,9 +255,9 @@ where
                             // version too: stop and report it with its own exit code.
                             if matches!(
                                 e,
-                                TargetError::Unreachable { .. }
-                                    | TargetError::Denied { .. }
-                                    | TargetError::Io { .. }
+                                OciError::Unreachable { .. }
+                                    | OciError::Denied { .. }
+                                    | OciError::Io { .. }
                             ) {
                                 fatal = Some(fail(e.to_string(), e.exit_code()));
                             }
@@ -471,7 +472,7 @@ pub async fn cascade_check<T, F>(
 ) -> Result<CascadeReport, RunError>
 where
     T: Target,
-    F: Fn(&TargetConfig) -> Result<T, TargetError>,
+    F: Fn(&TargetConfig) -> Result<T, OciError>,
 {
     check_only(spec, only)?;
     let mut report = CascadeReport {

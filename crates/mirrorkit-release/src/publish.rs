@@ -13,7 +13,8 @@ use mirrorkit_core::digest::Digest;
 use mirrorkit_core::report::{Status, VersionReport};
 use mirrorkit_core::spec::{BuildTimestampSpec, Mirror, SourceConfig};
 use mirrorkit_core::store::Store;
-use mirrorkit_core::target::{Target, TargetError};
+use mirrorkit_oci::OciError;
+use mirrorkit_oci::target::Target;
 /// When this run publishes: one instant for every version of the run, so all build tags and
 /// `created` annotations of a run agree.
 #[derive(Clone, Debug)]
@@ -75,7 +76,7 @@ pub(super) async fn push_version<T: Target>(
     ready: PreparedVersion,
     publisher: &Publisher<'_, T>,
     catalog: &mut PublishedVersions,
-) -> Result<VersionReport, (VersionReport, TargetError)> {
+) -> Result<VersionReport, (VersionReport, OciError)> {
     let Publisher {
         target,
         store,
@@ -85,10 +86,10 @@ pub(super) async fn push_version<T: Target>(
     let mut report = planned_report(plan, Status::Failed);
     let repo = &mirror.repository;
     let mut tags_written = Vec::new();
-    let outcome: Result<PushedIndex, TargetError> = async {
+    let outcome: Result<PushedIndex, OciError> = async {
         let mut entries = Vec::new();
         for p in &ready.platforms {
-            let push_blobs = async || -> Result<(), TargetError> {
+            let push_blobs = async || -> Result<(), OciError> {
                 target
                     .push_blob(repo, &p.layer.digest, p.layer.size, &p.layer.path)
                     .await?;
@@ -113,7 +114,7 @@ pub(super) async fn push_version<T: Target>(
                 // docker-registry has answered the manifest with MANIFEST_BLOB_UNKNOWN while the
                 // other upload of that blob committed. Check the blobs again (uploading any that
                 // is missing) and try once more.
-                Err(TargetError::Rejected { reason, .. }) if reason.contains("BLOB_UNKNOWN") => {
+                Err(OciError::Rejected { reason, .. }) if reason.contains("BLOB_UNKNOWN") => {
                     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
                     push_blobs().await?;
                     push_manifest().await?;
@@ -151,7 +152,7 @@ pub(super) async fn push_version<T: Target>(
             let mut merged = catalog
                 .published_entries(target, repo, &plan.version)
                 .await
-                .map_err(|reason| TargetError::Rejected {
+                .map_err(|reason| OciError::Rejected {
                     target: target.describe(),
                     what: format!("the published index of {}", plan.version),
                     reason,

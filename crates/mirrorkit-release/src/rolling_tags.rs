@@ -29,8 +29,9 @@ use serde_json::Value;
 
 use crate::ocx::manifest;
 use mirrorkit_core::platform::Platform;
-use mirrorkit_core::target::{Target, TargetError};
 use mirrorkit_core::version;
+use mirrorkit_oci::OciError;
+use mirrorkit_oci::target::Target;
 
 /// The `major.minor` of a version that moves rolling tags (`X.Y.Z`, no prerelease).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,7 +82,7 @@ struct Published {
 type Fetched = (
     VersionKey,
     String,
-    Result<Option<(String, Vec<u8>)>, TargetError>,
+    Result<Option<(String, Vec<u8>)>, OciError>,
 );
 
 /// What the target holds of a mirror's versions, fetched lazily.
@@ -151,11 +152,7 @@ impl PublishedVersions {
 
     /// Re-read the target's tags and add the upstream versions published since the catalog was
     /// made (by another run). Returns how many were added; their indexes are read lazily.
-    pub async fn refresh<T: Target>(
-        &mut self,
-        target: &T,
-        repo: &str,
-    ) -> Result<usize, TargetError> {
+    pub async fn refresh<T: Target>(&mut self, target: &T, repo: &str) -> Result<usize, OciError> {
         let tags: BTreeSet<String> = target.list_tags(repo).await?.into_iter().collect();
         let PublishedVersions {
             versions,
@@ -409,7 +406,7 @@ async fn push_alias<T: Target>(
     alias: &str,
     entries: &BTreeMap<Platform, Value>,
     annotations: &BTreeMap<String, String>,
-) -> Result<(), TargetError> {
+) -> Result<(), OciError> {
     let bytes = alias_index(entries, annotations);
     target
         .push_manifest(repo, alias, manifest::MEDIA_TYPE_IMAGE_INDEX, &bytes)
@@ -682,10 +679,10 @@ mod tests {
         fn describe(&self) -> String {
             "memory".into()
         }
-        async fn list_tags(&self, _: &str) -> Result<Vec<String>, TargetError> {
+        async fn list_tags(&self, _: &str) -> Result<Vec<String>, OciError> {
             Ok(self.tags.lock().unwrap().keys().cloned().collect())
         }
-        async fn resolve_tag(&self, _: &str, tag: &str) -> Result<Option<Digest>, TargetError> {
+        async fn resolve_tag(&self, _: &str, tag: &str) -> Result<Option<Digest>, OciError> {
             Ok(self
                 .tags
                 .lock()
@@ -697,9 +694,9 @@ mod tests {
             &self,
             _: &str,
             reference: &str,
-        ) -> Result<Option<(String, Vec<u8>)>, TargetError> {
+        ) -> Result<Option<(String, Vec<u8>)>, OciError> {
             if self.failing.contains(reference) {
-                return Err(TargetError::Unreachable {
+                return Err(OciError::Unreachable {
                     target: "memory".into(),
                     reason: "connection reset".into(),
                 });
@@ -711,7 +708,7 @@ mod tests {
                 .get(reference)
                 .map(|b| (manifest::MEDIA_TYPE_IMAGE_INDEX.to_string(), b.clone())))
         }
-        async fn has_blob(&self, _: &str, _: &Digest) -> Result<bool, TargetError> {
+        async fn has_blob(&self, _: &str, _: &Digest) -> Result<bool, OciError> {
             Ok(true)
         }
         async fn push_blob(
@@ -720,7 +717,7 @@ mod tests {
             _: &Digest,
             _: u64,
             _: &std::path::Path,
-        ) -> Result<(), TargetError> {
+        ) -> Result<(), OciError> {
             Ok(())
         }
         async fn push_manifest(
@@ -729,7 +726,7 @@ mod tests {
             reference: &str,
             _: &str,
             bytes: &[u8],
-        ) -> Result<Digest, TargetError> {
+        ) -> Result<Digest, OciError> {
             self.tags
                 .lock()
                 .unwrap()

@@ -11,11 +11,8 @@ use mirrorkit_core::http::credentials::Credentials;
 use mirrorkit_core::http::trust::{CERTS_D, HostTls, certs_d};
 use mirrorkit_core::http::{HttpClient, HttpConfig, HttpError};
 use mirrorkit_core::spec::{Spec, TargetConfig};
-use mirrorkit_core::target::TargetError;
-use mirrorkit_oci::CopyOptions;
-use mirrorkit_oci::layout::LayoutRoot;
-use mirrorkit_oci::registry::Registry;
-use mirrorkit_oci::target::AnyTarget;
+use mirrorkit_oci::target::{Access, AnyTarget};
+use mirrorkit_oci::{CopyOptions, OciError};
 
 /// What the caller (the command line's flags) says beyond the spec.
 #[derive(Default)]
@@ -96,19 +93,16 @@ impl Settings {
     }
 
     /// Open one target. No request is sent yet.
-    pub fn open(&self, target: &TargetConfig) -> Result<AnyTarget, TargetError> {
-        match target {
-            TargetConfig::Registry { host, insecure } => {
-                let insecure = *insecure || self.insecure_hosts.contains(host);
-                Registry::new(host, insecure, self.http.clone(), self.credentials.clone())
-                    .map(|r| AnyTarget::Registry(Box::new(r)))
-                    .map_err(|e| TargetError::Rejected {
-                        target: host.clone(),
-                        what: "registry address".into(),
-                        reason: e.to_string(),
-                    })
-            }
-            TargetConfig::Layout { path } => Ok(AnyTarget::Layout(LayoutRoot::new(path.clone()))),
+    pub fn open(&self, target: &TargetConfig) -> Result<AnyTarget, OciError> {
+        AnyTarget::open(target, self.access())
+    }
+
+    /// What opening a registry needs: the client, credentials and plain-HTTP hosts.
+    pub fn access(&self) -> Access<'_> {
+        Access {
+            http: &self.http,
+            credentials: &self.credentials,
+            insecure_hosts: &self.insecure_hosts,
         }
     }
 

@@ -6,16 +6,14 @@
 //! ignores `n`/`last` makes it loop). Those are the behaviours a mirror depends on, so we own this
 //! layer: [`auth`] (401 challenges, Basic and Bearer tokens), [`manifests`] (HEAD/GET/PUT with
 //! digest verification), [`blobs`] (HEAD/GET streams), [`upload`] (monolithic, chunked with
-//! resume, mount), [`referrers`] (the OCI 1.1 referrers API), [`tags`] (listing with a
-//! non-advancing-pagination guard) and [`target`] (the engine's
-//! [`mirrorkit_core::target::Target`]).
+//! resume, mount), [`referrers`] (the OCI 1.1 referrers API) and [`tags`] (listing with a
+//! non-advancing-pagination guard).
 
 pub mod auth;
 pub mod blobs;
 pub mod manifests;
 pub mod referrers;
 pub mod tags;
-pub mod target;
 pub mod upload;
 
 use bytes::Bytes;

@@ -9,7 +9,7 @@ use mirrorkit_core::digest::Digest;
 use mirrorkit_core::http::credentials::Credentials;
 use mirrorkit_core::http::retry::RetryPolicy;
 use mirrorkit_core::http::{HttpClient, HttpConfig};
-use mirrorkit_core::target::Target;
+use mirrorkit_oci::target::{AnyTarget, Target};
 use mirrorkit_oci::{CopyOptions, Registry};
 
 /// An HTTP client with few, short retries (tests must not wait long on a dead port).
@@ -28,6 +28,11 @@ pub(crate) fn http(max_retries: u32) -> HttpClient {
 /// A plain-HTTP client for a testkit registry, without credentials.
 pub(crate) fn client(reg: &mirrorkit_testkit::registry::Registry) -> Registry {
     Registry::new(&reg.host(), true, http(2), Credentials::default()).unwrap()
+}
+
+/// The registry as a publication target.
+pub(crate) fn target(reg: &mirrorkit_testkit::registry::Registry) -> AnyTarget {
+    AnyTarget::Registry(std::sync::Arc::new(client(reg)))
 }
 
 /// Copy options treating every given registry as insecure (plain HTTP).

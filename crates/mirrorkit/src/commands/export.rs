@@ -7,9 +7,9 @@ use std::path::Path;
 use mirrorkit_bundle::{self, BundleFormat, ExportItem, ExportOptions, ExportReport, SpecOrigin};
 use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_core::spec::{self, Spec, TargetConfig};
-use mirrorkit_core::target::Target as _;
 use mirrorkit_oci::archive::ArchiveCompression;
 use mirrorkit_oci::reference::ImageReference;
+use mirrorkit_oci::target::Target as _;
 
 use crate::cli::{BundleFormatArg, CompressArg, ExportArgs, Format};
 use crate::diagnostics;
@@ -69,7 +69,7 @@ async fn spec_items(
         .iter()
         .filter(|m| only.is_empty() || only.contains(&m.key))
     {
-        let in_mirror = |e: mirrorkit_core::target::TargetError| {
+        let in_mirror = |e: mirrorkit_oci::OciError| {
             output::message(&format!("mirror {}: {e}", m.key), e.exit_code())
         };
         let target = settings.open(&m.target).map_err(in_mirror)?;
