@@ -14,6 +14,9 @@
 //! (and, when the caller gave a digest, verified) and fsynced; nothing is read whole into memory.
 //! A blob found on disk is re-hashed before it is handed out from the cache, so a corrupt file is
 //! detected, deleted and fetched again.
+//!
+//! Why one long file: fetch, resume, verify and ingest share the one on-disk layout and its
+//! locking; the last 90 lines are its unit tests.
 
 mod fetch;
 

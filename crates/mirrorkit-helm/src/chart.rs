@@ -5,6 +5,9 @@
 //! The Helm OCI config blob is the metadata as Helm writes it: Go's `encoding/json` of
 //! `chart.Metadata` — fields in the struct's order, empty ones left out, strings sanitised as
 //! Helm's `Validate` does, `<`, `>` and `&` escaped.
+//!
+//! Why one long file: reading a chart archive and writing Helm's config blob byte for byte are
+//! one job; the last 90 lines are its unit tests.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;

@@ -22,6 +22,9 @@
 //! run has pushed, [`settle`] re-reads again and checks every alias the run moved, repairing one
 //! another run overwrote. A registry offers no compare-and-swap on tags, so this is a loop: it
 //! stops when a check finds nothing to repair, and fails loudly when the aliases keep changing.
+//!
+//! Why one long file: computing, pushing, settling and checking the aliases are one protocol
+//! over one data model; the last 190 lines are its unit tests against an in-memory target.
 
 use std::collections::{BTreeMap, BTreeSet};
 

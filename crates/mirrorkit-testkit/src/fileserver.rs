@@ -8,6 +8,9 @@
 //! `Connection: close` on every response (one request per connection keeps it simple and makes a
 //! mid-body reset unambiguous). Faults are programmed per path and apply to the first K requests
 //! for that path; every request is logged.
+//!
+//! Why one long file: one small HTTP server with its fault injection; the last 100 lines are
+//! its unit tests.
 
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader, Read as _, Seek as _, SeekFrom, Write as _};

@@ -30,6 +30,9 @@
 //!
 //! Which requests count against the budget ("charged"): every API request answered 200 (or 404).
 //! Not charged: 304s, the 403s of an exhausted budget, 429 faults and 401s.
+//!
+//! Why one long file: it is one fake server; the last 250 lines are the unit tests that hold
+//! it to GitHub's documented behaviour.
 
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader, Write as _};

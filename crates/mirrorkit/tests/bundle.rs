@@ -1,6 +1,9 @@
 //! Bundles end to end: export from a real docker-registry (and from a spec), import into another,
 //! digests checked with skopeo; interoperability with skopeo's own layouts; deltas; split
 //! archives; and hostile archives built here, which must be refused with nothing tagged.
+//!
+//! Why one long file: export and import are tested as a round trip, sharing the fixtures at the
+//! top.
 
 mod common;
 

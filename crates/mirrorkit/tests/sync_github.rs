@@ -1,6 +1,9 @@
 //! End to end: GitHub releases (a faithful local fake of the REST API serving real files) into a
 //! real docker-registry, checked with skopeo: build, exact and rolling tags, cascade rules,
 //! `cascade check|repair`, verification, version policy, rate limits and conditional requests.
+//!
+//! Why one long file: the release family's end-to-end suite against the GitHub fake, sharing its
+//! fixtures at the top.
 
 mod common;
 

@@ -2,6 +2,10 @@
 //! served by a local HTTP server, an OCI chart repository and the images charts use in a source
 //! docker-registry, a chart directory; published into a target docker-registry (or a layout) and
 //! checked with skopeo.
+//!
+//! Why one long file: it is the chart family's end-to-end suite, and its tests share one set of
+//! fixtures (charts, a chart server, source and target registries); split it by source kind
+//! (classic, OCI, directory) when it grows further.
 
 mod common;
 

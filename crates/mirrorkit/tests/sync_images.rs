@@ -1,6 +1,9 @@
 //! `mirrorkit sync` of `type: oci` sources: registry to registry (two real docker-registry
 //! instances), images pushed into the source with skopeo, what arrives checked with
 //! `skopeo inspect --raw` and the registries' access logs.
+//!
+//! Why one long file: it is the image family's end-to-end suite; its tests share the registry
+//! and skopeo fixtures at the top.
 
 mod common;
 #[path = "support/oci_fixtures.rs"]

@@ -24,6 +24,10 @@
 //! expected JSON, or whose `Link` header points somewhere it must not, is
 //! [`SourceError::Malformed`] (65: the document is wrong); 401 and other 403s are
 //! [`SourceError::Denied`] (77).
+//!
+//! Why one long file: the listing (pagination, conditional requests, rate limits) is about 700
+//! lines and the rest is its unit tests. The listing is release-only and moves to
+//! `mirrorkit-release` once settings and listing are split (see docs/architecture.md).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;

@@ -4,6 +4,9 @@
 //! ocx-mirror style (top-level `name`, `source`, `assets`, …). The mirror fields are declared once
 //! (in [`mirror_fields!`]) and stamped into both shapes, because serde's `flatten` cannot be
 //! combined with `deny_unknown_fields` and unknown fields must be errors.
+//!
+//! Why one long file: it is the whole spec as data, declared once so the JSON Schema is
+//! generated from the same types; validation is split by family in `validate/`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
