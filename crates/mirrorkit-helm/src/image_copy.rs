@@ -7,7 +7,7 @@ use mirrorkit_core::report::Status;
 use mirrorkit_core::spec::Mirror;
 use mirrorkit_oci::target::Target;
 
-use super::discover::ImageRef;
+use super::image_ref::ImageRef;
 use super::oci_repo::{source_registry, target_reference};
 use mirrorkit_images::SyncContext;
 use mirrorkit_oci::reference::{ImageReference, is_valid_repository};
@@ -126,7 +126,7 @@ async fn try_mirror(
         target_reference(&mirror.target, &repository, &dest_ref).map_err(|e| e.to_string())?;
     let mut opts = ctx.copy_options();
     // Signatures, SBOMs and attestations come along unless the mirror says `referrers: false`.
-    opts.referrers = super::version::helm_referrers(mirror);
+    opts.referrers = helm_referrers(mirror);
     let report = mirrorkit_oci::copy::copy(&src, &dst, &opts)
         .await
         .map_err(|e| e.to_string())?;
@@ -137,4 +137,12 @@ async fn try_mirror(
         ));
     }
     Ok(Status::Pushed)
+}
+
+/// The mirror's `referrers:` setting (default true).
+pub(crate) fn helm_referrers(mirror: &mirrorkit_core::spec::Mirror) -> bool {
+    match &mirror.source {
+        mirrorkit_core::spec::SourceConfig::Helm(h) => h.referrers,
+        _ => true,
+    }
 }

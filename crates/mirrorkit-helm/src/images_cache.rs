@@ -13,7 +13,7 @@ use mirrorkit_core::digest::Digest;
 use mirrorkit_core::source::images::HelmSource;
 use serde::{Deserialize, Serialize};
 
-use super::discover::Found;
+use super::image_ref::Found;
 use super::template;
 
 /// Bump when discovery finds different images for the same inputs.

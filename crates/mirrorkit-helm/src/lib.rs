@@ -31,6 +31,7 @@ mod chart;
 mod discover;
 mod ignore;
 mod image_copy;
+mod image_ref;
 mod images_cache;
 mod oci_repo;
 mod package;
@@ -52,7 +53,7 @@ use mirrorkit_core::spec::Mirror;
 use mirrorkit_core::version::tag_for;
 use url::Url;
 
-use discover::ImageRef;
+use image_ref::ImageRef;
 use mirrorkit_images::SyncContext;
 use mirrorkit_oci::target::AnyTarget;
 use oci_repo::OciChart;

@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::io::AsyncReadExt as _;
 
 use super::chart::parse_yaml;
-use super::discover::Found;
+use super::image_ref::Found;
 
 /// Longest a render may take.
 const TIMEOUT: Duration = Duration::from_secs(120);

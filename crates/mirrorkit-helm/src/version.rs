@@ -15,7 +15,9 @@ use url::Url;
 
 use super::artifact::{self, Blob};
 use super::chart::{self, ArchiveError, ChartArchive};
-use super::discover::{self, ImageRef};
+use super::discover;
+use super::image_copy::helm_referrers;
+use super::image_ref::{Found, ImageRef};
 use super::images_cache::ImagesCache;
 use super::repo::{self, IndexEntry};
 use super::{ChartSource, Fatal, IMAGE_CONCURRENCY, Run, failed, image_copy, oci_repo};
@@ -417,18 +419,10 @@ impl Run<'_> {
 }
 
 /// Only the spec's `extra_images`.
-fn extra_only(extra: &[String]) -> discover::Found {
-    let mut found = discover::Found::default();
+fn extra_only(extra: &[String]) -> Found {
+    let mut found = Found::default();
     for image in extra {
         found.add(image, "extra_images");
     }
     found
-}
-
-/// The mirror's `referrers:` setting (default true).
-pub(crate) fn helm_referrers(mirror: &mirrorkit_core::spec::Mirror) -> bool {
-    match &mirror.source {
-        mirrorkit_core::spec::SourceConfig::Helm(h) => h.referrers,
-        _ => true,
-    }
 }

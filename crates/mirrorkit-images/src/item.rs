@@ -9,11 +9,9 @@ use mirrorkit_core::platform::Platform;
 use mirrorkit_core::report::{PlatformReport, Status, VersionReport};
 use serde_json::Value;
 
-use mirrorkit_oci::copy::known_blobs::KnownBlobs;
+use mirrorkit_oci::copy::known_blobs::{KnownBlobs, ReferrersApi};
 use mirrorkit_oci::copy::platforms::{self, Selection};
-use mirrorkit_oci::copy::referrers::{
-    ReferrerCopy, ReferrersApi, SourceReferrers, is_referrer_tag,
-};
+use mirrorkit_oci::copy::referrers::{ReferrerCopy, SourceReferrers, is_referrer_tag};
 use mirrorkit_oci::copy::store::{Publish, Store};
 use mirrorkit_oci::copy::transfer::{Known, Transfer, Tree};
 use mirrorkit_oci::error::OciError;

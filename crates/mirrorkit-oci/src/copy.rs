@@ -37,8 +37,9 @@ use crate::layout::Layout;
 use crate::reference::{ImageReference, ReferenceError};
 use crate::registry::Registry;
 use crate::registry::manifests::RawManifest;
+use known_blobs::ReferrersApi;
 use platforms::Selection;
-use referrers::{ReferrerCopy, ReferrersApi, SourceReferrers};
+use referrers::{ReferrerCopy, SourceReferrers};
 use store::{Publish, Store};
 use transfer::{Stats, Transfer};
 

@@ -2,12 +2,10 @@
 //! blob is transferred once per run and mounted wherever else it is needed, and which registries
 //! answer the referrers API.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use mirrorkit_core::digest::Digest;
-
-use super::referrers::ReferrersApi;
 
 /// The lock of one blob being sent.
 type BlobLock = std::sync::Arc<tokio::sync::Mutex<()>>;
@@ -108,5 +106,24 @@ mod tests {
         assert_eq!(known.holder_in("docker://b", &d, "mirror/y"), None);
         known.record(&d, "other");
         assert_eq!(known.holder(&d, "x").as_deref(), Some("other"));
+    }
+}
+
+/// Which registries answer the referrers API, learnt once per registry and run.
+#[derive(Default)]
+pub struct ReferrersApi {
+    hosts: Mutex<HashMap<String, bool>>,
+}
+
+impl ReferrersApi {
+    /// What is known of `host`: `Some(true)` it has the API, `Some(false)` it has none.
+    pub fn known(&self, host: &str) -> Option<bool> {
+        self.hosts.lock().ok().and_then(|m| m.get(host).copied())
+    }
+
+    pub(crate) fn learn(&self, host: &str, supported: bool) {
+        if let Ok(mut m) = self.hosts.lock() {
+            m.insert(host.to_string(), supported);
+        }
     }
 }

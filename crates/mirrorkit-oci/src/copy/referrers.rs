@@ -12,14 +12,14 @@
 //! `sha256-<hex>` is written too, merged with the referrers it already lists. Cosign tags are
 //! copied as tags. Referrers of referrers come along, a few levels deep.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Mutex;
+use std::collections::{HashSet, VecDeque};
 
 use bytes::Bytes;
 use mirrorkit_core::digest::Digest;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
+use super::known_blobs::ReferrersApi;
 use super::store::{Publish, Store};
 use super::transfer::{Stats, Transfer};
 use crate::error::OciError;
@@ -56,25 +56,6 @@ pub fn is_referrer_tag(tag: &str) -> bool {
         && hex
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-/// Which registries answer the referrers API, learnt once per registry and run.
-#[derive(Default)]
-pub struct ReferrersApi {
-    hosts: Mutex<HashMap<String, bool>>,
-}
-
-impl ReferrersApi {
-    /// What is known of `host`: `Some(true)` it has the API, `Some(false)` it has none.
-    pub fn known(&self, host: &str) -> Option<bool> {
-        self.hosts.lock().ok().and_then(|m| m.get(host).copied())
-    }
-
-    fn learn(&self, host: &str, supported: bool) {
-        if let Ok(mut m) = self.hosts.lock() {
-            m.insert(host.to_string(), supported);
-        }
-    }
 }
 
 /// What refers to one manifest in the source.
