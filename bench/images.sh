@@ -12,7 +12,9 @@
 # Goals (from the issue): cold ≥ 1.5× faster than skopeo, warm ≥ 10× faster, peak RSS < 150 MiB,
 # cold within 1.3× of the plain HTTP copy.
 # Knobs: IMG_REPOS (24), IMG_TAGS (2), IMG_MIN_MIB (1), IMG_MAX_MIB (16), IMG_RUNS (3),
-#        IMG_SEED (1), BENCH_SKIP_BUILD=1, BENCH_KEEP=1, MIRRORKIT_BIN.
+#        IMG_SEED (1), BENCH_SKIP_BUILD=1, BENCH_KEEP=1, MIRRORKIT_BIN,
+#        MIRRORKIT_BIN_B (a second binary, e.g. an older commit's: timed in the same runs, into
+#        its own fresh target, the two taking turns at going first).
 source "$(dirname "$0")/lib.sh"
 
 IMG_REPOS="${IMG_REPOS:-24}"
@@ -23,6 +25,10 @@ IMG_RUNS="${IMG_RUNS:-3}"
 IMG_SEED="${IMG_SEED:-1}"
 command -v skopeo >/dev/null || { echo "missing tool: skopeo" >&2; exit 1; }
 T="$BENCH_TMP"
+MK_B=""
+if [[ -n "${MIRRORKIT_BIN_B:-}" ]]; then
+  cp "$MIRRORKIT_BIN_B" "$T/mirrorkit-b"; MK_B="$T/mirrorkit-b"
+fi
 HERE="$(cd "$(dirname "$0")" && pwd)"
 echo "# images.sh: ${IMG_REPOS} repos × ${IMG_TAGS} tags, layers ${IMG_MIN_MIB}..${IMG_MAX_MIB} MiB, ${IMG_RUNS} runs, $(print_env)" >&2
 
@@ -76,10 +82,19 @@ for run in $(seq 1 "$IMG_RUNS"); do
   start_registry "$T/dst-mk-$run"; DST_MK="$REGISTRY_HOST"
   start_registry "$T/dst-sk-$run"; DST_SK="$REGISTRY_HOST"
   start_registry "$T/dst-http-$run"; DST_HTTP="$REGISTRY_HOST"
-  spec "$DST_MK"
-  rm -rf "$T/work"
-  timed mk-cold "$MK" sync "$T/spec.yml" --work-dir "$T/work" --format json
-  timed mk-warm "$MK" sync "$T/spec.yml" --work-dir "$T/work" --format json
+  mk_pair() { # mk_pair NAME BINARY TARGET_HOST: a cold then a warm sync into a fresh work dir
+    spec "$3"
+    rm -rf "$T/work"
+    timed "$1-cold" "$2" sync "$T/spec.yml" --work-dir "$T/work" --format json
+    timed "$1-warm" "$2" sync "$T/spec.yml" --work-dir "$T/work" --format json
+  }
+  if [[ -n "$MK_B" ]]; then
+    start_registry "$T/dst-mkb-$run"; DST_MKB="$REGISTRY_HOST"
+    if (( run % 2 )); then mk_pair mkb "$MK_B" "$DST_MKB"; mk_pair mk "$MK" "$DST_MK"
+    else mk_pair mk "$MK" "$DST_MK"; mk_pair mkb "$MK_B" "$DST_MKB"; fi
+  else
+    mk_pair mk "$MK" "$DST_MK"
+  fi
   # skopeo sync files each image under DEST/<last path component> (app0, app1, …: unique here).
   timed sk-cold skopeo sync --all --src yaml --dest docker --dest-tls-verify=false "$T/sync.yml" "$DST_SK/sk"
   timed sk-warm skopeo sync --all --src yaml --dest docker --dest-tls-verify=false "$T/sync.yml" "$DST_SK/sk"
@@ -121,3 +136,15 @@ $(print_env)
 
 Every manifest digest in mirrorkit's target equals the source's (skopeo inspect --raw, run 1).
 EOF
+if [[ -n "$MK_B" ]]; then
+  bc="$(med mkb-cold)"; bw="$(med mkb-warm)"
+  cat <<EOF
+
+Binary B ($(sha256sum "$MK_B" | cut -c1-12)) in the same runs, into its own fresh target:
+
+| measurement | mirrorkit (A) | mirrorkit B | A ÷ B |
+|---|---|---|---|
+| cold | $(fmt_s "$mc") s | $(fmt_s "$bc") s | $(ratio "$mc" "$bc") |
+| warm | $(fmt_s "$mw") s | $(fmt_s "$bw") s | $(ratio "$mw" "$bw") |
+EOF
+fi

@@ -29,14 +29,6 @@ async fn pushed_index_is_served_byte_for_byte() {
     let (expected, _) = layout_json(fixture.path(), &index);
     assert_eq!(served, expected);
     assert_eq!(
-        target
-            .resolve_tag("tools/demo", "1.0")
-            .await
-            .unwrap()
-            .map(|d| d.to_string()),
-        Some(index.clone())
-    );
-    assert_eq!(
         target.resolve_tag("tools/demo", "nope").await.unwrap(),
         None
     );
@@ -135,12 +127,7 @@ async fn chunked_upload_with_small_chunks_stores_the_exact_bytes() {
         .unwrap();
 
     // The registry's own storage holds exactly our bytes.
-    let stored = reg
-        .data_dir()
-        .join("docker/registry/v2/blobs/sha256")
-        .join(&digest.hex()[..2])
-        .join(digest.hex())
-        .join("data");
+    let stored = reg.blob_dir(digest.hex()).join("data");
     assert_eq!(std::fs::read(stored).unwrap(), data);
     // And it streams back identically.
     let mut stream = client.get_blob("big/blob", &digest).await.unwrap();

@@ -103,11 +103,6 @@ async fn chunked_upload_resumes_after_a_dropped_patch() {
     assert_eq!(faults.status_probes.load(Ordering::SeqCst), 1);
     // 3 full chunks (the 2nd sent twice); the 1696-byte tail goes with the closing PUT.
     assert_eq!(faults.patches.load(Ordering::SeqCst), 4);
-    let stored = reg
-        .data_dir()
-        .join("docker/registry/v2/blobs/sha256")
-        .join(&digest.hex()[..2])
-        .join(digest.hex())
-        .join("data");
+    let stored = reg.blob_dir(digest.hex()).join("data");
     assert_eq!(std::fs::read(stored).unwrap(), data);
 }

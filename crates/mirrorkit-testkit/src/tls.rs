@@ -59,16 +59,7 @@ pub fn test_ca() -> &'static TestCa {
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run openssl (apt-get install openssl)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::process::output_of(Command::new("openssl").current_dir(dir).args(args));
 }
 
 fn make(dir: &Path) {

@@ -5,6 +5,7 @@
 use std::io::Write as _;
 
 use mirrorkit_core::exit::{ExitCode, HasExitCode};
+use mirrorkit_core::report::MirrorError;
 
 use crate::cli::Format;
 
@@ -14,10 +15,18 @@ pub(crate) trait Render: serde::Serialize {
     fn to_plain(&self) -> String;
     /// The exit code of the command, from what the report says.
     fn exit_code(&self) -> ExitCode;
+    /// The errors that stopped single mirrors, by mirror key (none for reports without mirrors).
+    fn mirror_errors(&self) -> Vec<(&str, &MirrorError)> {
+        Vec::new()
+    }
 }
 
-/// Print `report` in `format`; the command's exit code unless stdout cannot be written.
+/// Print `report` in `format` (and first, on stderr, the errors that stopped single mirrors:
+/// the report lists them too); the command's exit code unless stdout cannot be written.
 pub(crate) fn report(format: Format, report: &impl Render) -> ExitCode {
+    for (key, e) in report.mirror_errors() {
+        eprintln!("error: mirror {key}: {}", e.message);
+    }
     let out = match format {
         Format::Plain => report.to_plain(),
         Format::Json => match serde_json::to_string_pretty(report) {
@@ -40,15 +49,6 @@ pub(crate) fn error<E: std::fmt::Display + HasExitCode>(error: &E) -> ExitCode {
 pub(crate) fn message(text: &str, code: ExitCode) -> ExitCode {
     eprintln!("error: {text}");
     code
-}
-
-/// The errors that stopped single mirrors (the report lists them too; stderr says them first).
-pub(crate) fn mirror_errors<'a>(
-    errors: impl Iterator<Item = (&'a str, Option<&'a mirrorkit_core::report::MirrorError>)>,
-) {
-    for (key, e) in errors.filter_map(|(k, e)| Some((k, e?))) {
-        eprintln!("error: mirror {key}: {}", e.message);
-    }
 }
 
 /// Write to stdout; a closed pipe (`| head`) is a normal end, not an error.

@@ -46,12 +46,8 @@ fn a_remote_index_cannot_publish_a_local_file() {
         "name: m\nsource: {type: url_index, url: files/index.json}\nassets: {linux/amd64: [linux-amd64]}\nasset_type: binary\nverify: {require: false}\n",
     )
     .unwrap();
-    let out = run(mirrorkit(dir.path()).args(["check", "local.yml", "--format", "json"]));
-    assert_exit(&out, 0);
-    assert_eq!(
-        statuses(&report(&out)),
-        [("1.0.0".into(), "planned".into())]
-    );
+    let rep = json_report(mirrorkit(dir.path()).args(["check", "local.yml"]), 0);
+    assert_eq!(statuses(&rep), [("1.0.0".into(), "planned".into())]);
 }
 
 /// A fake registry (this machine's docker-registry cannot be made to misbehave) whose
@@ -215,9 +211,7 @@ fn an_asset_body_that_never_ends_fails_its_version_at_max_asset_size_and_leaves_
         &asset,
         mirrorkit_testkit::fileserver::Fault::Endless { times: 1 },
     );
-    let out = run(mirrorkit(dir.path()).args(["sync", "mirror.yml", "--format", "json"]));
-    assert_exit(&out, 1);
-    let r = report(&out);
+    let r = json_report(mirrorkit(dir.path()).args(["sync", "mirror.yml"]), 1);
     assert_eq!(statuses(&r), [("1.0.0".into(), "failed".into())]);
     let reason = r["mirrors"][0]["versions"][0].to_string();
     assert!(
@@ -236,9 +230,8 @@ fn an_asset_body_that_never_ends_fails_its_version_at_max_asset_size_and_leaves_
 fn an_asset_announced_larger_than_max_asset_size_is_refused_before_its_body() {
     let dir = tempfile::tempdir().unwrap();
     let (_server, asset) = asset_upstream(dir.path(), 200_000, Some("100000"));
-    let out = run(mirrorkit(dir.path()).args(["sync", "mirror.yml", "--format", "json"]));
-    assert_exit(&out, 1);
-    let reason = report(&out)["mirrors"][0]["versions"][0].to_string();
+    let rep = json_report(mirrorkit(dir.path()).args(["sync", "mirror.yml"]), 1);
+    let reason = rep["mirrors"][0]["versions"][0].to_string();
     assert!(
         reason.contains(&asset) && reason.contains("the server announced"),
         "{reason}"

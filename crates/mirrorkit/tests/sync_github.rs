@@ -10,7 +10,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use common::{assert_exit, mirrorkit, noise, report, run, statuses, tar_gz_asset};
+use common::{
+    all_output, assert_exit, json_report, mirrorkit, noise, report, run, statuses, tar_gz_asset,
+};
 use mirrorkit_testkit::github::{AssetSpec, DigestMode, GithubFake, ReleaseSpec};
 use mirrorkit_testkit::registry::{Registry, sha256_digest, skopeo_inspect_raw};
 
@@ -271,10 +273,11 @@ fn rolling_tags_follow_the_highest_version_per_platform_even_when_pushed_out_of_
     assert_eq!(w.platforms("latest"), expected);
 
     // The rolling tags are what `cascade check` computes from scratch.
-    let out =
-        run(mirrorkit(w.dir.path()).args(["cascade", "check", "mirror.yml", "--format", "json"]));
-    assert_exit(&out, 0);
-    let states: Vec<String> = report(&out)["mirrors"][0]["aliases"]
+    let rep = json_report(
+        mirrorkit(w.dir.path()).args(["cascade", "check", "mirror.yml"]),
+        0,
+    );
+    let states: Vec<String> = rep["mirrors"][0]["aliases"]
         .as_array()
         .unwrap()
         .iter()
@@ -450,9 +453,7 @@ fn the_version_policy_decides_what_is_mirrored() {
          exclude: [{version: 1.4.0, reason: broken build}]\n\
          platforms: {linux/arm64: {min_version: 1.3.0}}\n",
     );
-    let out = run(mirrorkit(w.dir.path()).args(["check", "mirror.yml", "--format", "json"]));
-    assert_exit(&out, 0);
-    let r = report(&out);
+    let r = json_report(mirrorkit(w.dir.path()).args(["check", "mirror.yml"]), 0);
     let plan: Vec<(String, String, String)> = r["mirrors"][0]["versions"]
         .as_array()
         .unwrap()
@@ -528,11 +529,7 @@ fn an_exhausted_rate_limit_exits_69_saying_when_to_retry_and_never_shows_the_tok
         .env("GITHUB_TOKEN", token)
         .args(["sync", "mirror.yml"]));
     assert_exit(&out, 69);
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let all = all_output(&out);
     assert!(all.contains("rate limit"), "{all}");
     assert!(all.contains("retry"), "{all}");
     assert!(!all.contains(token), "the token leaked: {all}");

@@ -356,11 +356,7 @@ fn a_digest_mismatch_fails_that_version_and_tags_nothing() {
     let tags: serde_json::Value = serde_json::from_slice(&tags).unwrap();
     assert_eq!(tags["Tags"], serde_json::json!(["1.0.0"]));
     // Nothing of the bad archive reached the registry.
-    let blob_dir = target
-        .data_dir()
-        .join("docker/registry/v2/blobs/sha256")
-        .join(&sha256_hex(&bad)[..2])
-        .join(sha256_hex(&bad));
+    let blob_dir = target.blob_dir(&sha256_hex(&bad));
     assert!(!blob_dir.exists(), "the mismatching archive was uploaded");
 }
 
@@ -827,13 +823,9 @@ fn file_repositories_into_a_layout_and_unverifiable_archives() {
     };
     let spec = spec_with("");
     // A dry run plans and downloads nothing.
-    let out = run(mirrorkit(dir.path())
-        .arg("check")
-        .arg(&spec)
-        .args(["--format", "json"]));
-    assert_exit(&out, 1);
+    let rep = json_report(mirrorkit(dir.path()).arg("check").arg(&spec), 1);
     assert_eq!(
-        statuses(&report(&out)),
+        statuses(&rep),
         [
             ("1.0.0".into(), "planned".into()),
             ("2.0.0".into(), "failed".into())

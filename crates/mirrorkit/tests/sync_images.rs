@@ -523,13 +523,9 @@ fn a_warm_run_skips_everything_without_reading_a_blob() {
     );
     // A dry run of a new tag plans it and writes nothing.
     w.push_index("team/app:1.2.0", "warm-c");
-    let out = run(mirrorkit(w.dir.path())
-        .arg("check")
-        .arg(&spec)
-        .args(["--format", "json"]));
-    assert_exit(&out, 0);
+    let rep = json_report(mirrorkit(w.dir.path()).arg("check").arg(&spec), 0);
     assert_eq!(
-        statuses(&report(&out)),
+        statuses(&rep),
         pairs(&[
             ("1.0.0", "skipped"),
             ("1.1.0", "skipped"),
@@ -878,12 +874,8 @@ fn a_layout_target_gets_the_images_and_their_referrers() {
     )
     .unwrap();
     // A dry run plans the tag and creates nothing.
-    let out = run(mirrorkit(w.dir.path())
-        .arg("check")
-        .arg(&path)
-        .args(["--format", "json"]));
-    assert_exit(&out, 0);
-    assert_eq!(statuses(&report(&out)), pairs(&[("1.0.0", "planned")]));
+    let rep = json_report(mirrorkit(w.dir.path()).arg("check").arg(&path), 0);
+    assert_eq!(statuses(&rep), pairs(&[("1.0.0", "planned")]));
     assert!(!w.dir.path().join("oci").exists());
     let out = w.sync(&path, &[]);
     assert_exit(&out, 0);
@@ -923,19 +915,7 @@ fn referrers_travel_through_the_referrers_api_when_both_registries_have_it() {
         .len();
     // An SBOM whose subject is the index, pushed by digest through the front (which indexes it).
     let mut l = LayoutWriter::new(w.dir.path().join("api-sbom"));
-    let empty = l.blob(b"{}");
-    let sbom = l.blob(br#"{"spdxVersion":"SPDX-2.3","name":"api"}"#);
-    let (artifact, _) = l.manifest(
-        &json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "artifactType": "application/spdx+json",
-            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty.0, "size": empty.1},
-            "layers": [{"mediaType": "application/spdx+json", "digest": sbom.0, "size": sbom.1}],
-            "subject": {"mediaType": OCI_INDEX, "digest": index, "size": size},
-        }),
-        "sbom",
-    );
+    let (artifact, _) = l.sbom("api", (&index, OCI_INDEX, size), "sbom");
     skopeo_copy(
         &l.oci_ref("sbom"),
         &src.docker_ref(&format!("team/app@{artifact}")),

@@ -87,13 +87,9 @@ fn quickstart_mirrors_into_a_layout_skopeo_reads_and_a_second_run_skips() {
     )
     .unwrap();
 
-    let out = run(mirrorkit(dir.path())
-        .arg("sync")
-        .arg(&spec)
-        .args(["--format", "json"]));
-    assert_exit(&out, 0);
+    let rep = json_report(mirrorkit(dir.path()).arg("sync").arg(&spec), 0);
     assert_eq!(
-        statuses(&report(&out)),
+        statuses(&rep),
         [
             ("1.0.0".into(), "skipped".into()),
             ("1.1.0".into(), "skipped".into())
@@ -235,9 +231,8 @@ fn a_generator_command_can_provide_the_index() {
         "mirrors:\n  t:\n    source: {type: url_index, generator: {command: [cat, index.json]}}\n    assets: {linux/amd64: [linux-amd64]}\n    strip_components: 1\n    verify: {require: false}\n",
     )
     .unwrap();
-    let out = run(mirrorkit(dir.path()).args(["sync", "mirror.yml", "--format", "json"]));
-    assert_exit(&out, 0);
-    assert_eq!(statuses(&report(&out)), [("1.0.0".into(), "pushed".into())]);
+    let rep = json_report(mirrorkit(dir.path()).args(["sync", "mirror.yml"]), 0);
+    assert_eq!(statuses(&rep), [("1.0.0".into(), "pushed".into())]);
 
     // A generator that fails is an unreachable upstream (69), with its stderr in the message.
     std::fs::write(
@@ -301,9 +296,7 @@ fn checksum_mismatch_fails_that_version_and_publishes_nothing_of_it() {
         "name: t\nsource: {type: url_index, url: index.json}\nassets: {linux/amd64: [linux-amd64], linux/arm64: [linux-arm64]}\nverify: {require: false}\n",
     )
     .unwrap();
-    let out = run(mirrorkit(dir.path()).args(["sync", "mirror.yml", "--format", "json"]));
-    assert_exit(&out, 1);
-    let r = report(&out);
+    let r = json_report(mirrorkit(dir.path()).args(["sync", "mirror.yml"]), 1);
     assert_eq!(
         statuses(&r),
         [
@@ -355,9 +348,7 @@ fn an_ambiguous_asset_fails_the_version_naming_both_and_absent_platforms_are_exc
         "name: t\nsource: {type: url_index, url: index.json}\nassets: {linux/amd64: [linux-amd64], darwin/arm64: [darwin]}\n",
     )
     .unwrap();
-    let out = run(mirrorkit(dir.path()).args(["sync", "mirror.yml", "--format", "json"]));
-    assert_exit(&out, 1);
-    let r = report(&out);
+    let r = json_report(mirrorkit(dir.path()).args(["sync", "mirror.yml"]), 1);
     let v = &r["mirrors"][0]["versions"][0];
     assert_eq!(v["status"], "failed");
     let reason = v["reason"].as_str().unwrap();

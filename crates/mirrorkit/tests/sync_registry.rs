@@ -156,12 +156,8 @@ fn sync_publishes_an_index_per_version_with_every_platform() {
 
     // A second run asks the registry for tags and downloads nothing.
     let before = up.server.requests().len();
-    let out = run(mirrorkit(up.dir.path())
-        .arg("sync")
-        .arg(&spec)
-        .args(["--format", "json"]));
-    assert_exit(&out, 0);
-    assert!(statuses(&report(&out)).iter().all(|(_, s)| s == "skipped"));
+    let rep = json_report(mirrorkit(up.dir.path()).arg("sync").arg(&spec), 0);
+    assert!(statuses(&rep).iter().all(|(_, s)| s == "skipped"));
     let after: Vec<_> = up.server.requests()[before..].to_vec();
     assert!(
         after.iter().all(|r| r.path == "/index.json"),
@@ -180,12 +176,8 @@ fn a_download_cut_off_resumes_on_the_next_run_with_a_range_request() {
         Fault::close_after(400_000, 100),
     );
     let spec = up.spec(&registry.host(), "");
-    let out = run(mirrorkit(up.dir.path())
-        .arg("sync")
-        .arg(&spec)
-        .args(["--format", "json"]));
-    assert_exit(&out, 1);
-    assert_eq!(statuses(&report(&out)), [("1.0.0".into(), "failed".into())]);
+    let rep = json_report(mirrorkit(up.dir.path()).arg("sync").arg(&spec), 1);
+    assert_eq!(statuses(&rep), [("1.0.0".into(), "failed".into())]);
     // Nothing of the failed version is tagged.
     let err = skopeo_inspect_raw(&registry.docker_ref("mirror/tool:1.0.0"), &[]).unwrap_err();
     assert!(
@@ -284,11 +276,7 @@ fn a_registry_that_refuses_credentials_exits_77_and_accepts_the_right_ones() {
         .env("MIRRORKIT_REGISTRY_USERNAME", "mirror")
         .env("MIRRORKIT_REGISTRY_PASSWORD", "wrong-pass"));
     assert_exit(&out, 77);
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let all = all_output(&out);
     assert!(!all.contains("wrong-pass"), "the password leaked: {all}");
 
     let out = run(mirrorkit(up.dir.path())
@@ -298,11 +286,7 @@ fn a_registry_that_refuses_credentials_exits_77_and_accepts_the_right_ones() {
         .env("MIRRORKIT_REGISTRY_USERNAME", "mirror")
         .env("MIRRORKIT_REGISTRY_PASSWORD", "s3cret-pass"));
     assert_exit(&out, 0);
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let all = all_output(&out);
     assert!(!all.contains("s3cret-pass"), "the password leaked: {all}");
     assert_eq!(statuses(&report(&out)), [("1.0.0".into(), "pushed".into())]);
 }
@@ -328,13 +312,9 @@ fn fail_fast_stops_at_the_first_failure() {
     assert!(skopeo_inspect_raw(&registry.docker_ref("mirror/tool:3.0.0"), &[]).is_err());
 
     // Without --fail-fast every other version completes and the exit code is 1.
-    let out = run(mirrorkit(up.dir.path())
-        .arg("sync")
-        .arg(&spec)
-        .args(["--format", "json"]));
-    assert_exit(&out, 1);
+    let rep = json_report(mirrorkit(up.dir.path()).arg("sync").arg(&spec), 1);
     assert_eq!(
-        statuses(&report(&out)),
+        statuses(&rep),
         [
             ("1.0.0".into(), "failed".into()),
             ("2.0.0".into(), "pushed".into()),
@@ -396,11 +376,7 @@ fn a_sync_killed_mid_download_resumes_without_refetching_what_it_had() {
         .requests_for("/tool-1.0.0-linux-amd64.tar.gz")
         .len();
     let before = up.server.requests_for(asset).len();
-    let out = run(mirrorkit(up.dir.path())
-        .arg("sync")
-        .arg(&spec)
-        .args(["--format", "json"]));
-    assert_exit(&out, 0);
+    let rep = json_report(mirrorkit(up.dir.path()).arg("sync").arg(&spec), 0);
     let again = up.server.requests_for(asset)[before..].to_vec();
     assert_eq!(again.len(), 1, "{again:?}");
     assert_eq!(
@@ -415,7 +391,7 @@ fn a_sync_killed_mid_download_resumes_without_refetching_what_it_had() {
             .len(),
         amd64_before
     );
-    let r = report(&out);
+    let r = rep;
     let arm = &r["mirrors"][0]["versions"][0]["platforms"][1];
     assert_eq!(
         arm["asset_digest"],
@@ -430,13 +406,9 @@ fn a_corrupt_download_in_the_work_dir_is_detected_and_fetched_again() {
     up.server
         .set_fault("/tool-1.0.0-linux-arm64.tar.gz", Fault::status(404, 1));
     let spec = up.spec(&registry.host(), "");
-    let out = run(mirrorkit(up.dir.path())
-        .arg("sync")
-        .arg(&spec)
-        .args(["--format", "json"]));
-    assert_exit(&out, 1);
+    let rep = json_report(mirrorkit(up.dir.path()).arg("sync").arg(&spec), 1);
     // The amd64 download is in the store; damage it.
-    let r = report(&out);
+    let r = rep;
     let digest = r["mirrors"][0]["versions"][0]["platforms"][0]["asset_digest"]
         .as_str()
         .unwrap()
@@ -448,11 +420,7 @@ fn a_corrupt_download_in_the_work_dir_is_detected_and_fetched_again() {
         .join(&digest["sha256:".len()..]);
     std::fs::write(&blob, b"not what was downloaded").unwrap();
 
-    let out = run(mirrorkit(up.dir.path())
-        .arg("sync")
-        .arg(&spec)
-        .args(["--format", "json"]));
-    assert_exit(&out, 0);
+    let rep = json_report(mirrorkit(up.dir.path()).arg("sync").arg(&spec), 0);
     assert_eq!(
         up.server
             .requests_for("/tool-1.0.0-linux-amd64.tar.gz")
@@ -461,7 +429,7 @@ fn a_corrupt_download_in_the_work_dir_is_detected_and_fetched_again() {
         "fetched again"
     );
     assert_eq!(
-        report(&out)["mirrors"][0]["versions"][0]["platforms"][0]["asset_digest"],
+        rep["mirrors"][0]["versions"][0]["platforms"][0]["asset_digest"],
         digest
     );
 }
@@ -503,11 +471,7 @@ fn credentials_come_from_a_docker_config_file() {
         .arg(&spec)
         .env("REGISTRY_AUTH_FILE", &config));
     assert_exit(&out, 0);
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let all = all_output(&out);
     assert!(!all.contains("from-config-file") && !all.contains(&auth));
 }
 
@@ -529,11 +493,7 @@ fn a_registry_with_bearer_token_auth_is_pushed_to_with_a_token_from_its_realm() 
         .env("MIRRORKIT_REGISTRY_PASSWORD", "token-pass"));
     assert_exit(&out, 0);
     assert_eq!(statuses(&report(&out)), [("1.0.0".into(), "pushed".into())]);
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let all = all_output(&out);
     assert!(!all.contains("token-pass"), "the password leaked");
     assert!(!all.contains("eyJ"), "a token (JWT) reached the output");
     assert!(registry.tokens_issued() > 0);

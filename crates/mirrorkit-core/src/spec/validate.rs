@@ -160,27 +160,42 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Spec, SpecError> {
             mirrors.push(mirror(&ctx, key, m.into(), file.target.as_ref())?);
         }
         check_unique_repositories(&ctx, &mirrors)?;
-        let registries = check_registries(&ctx, file.registries.clone())?;
-        share_insecure_hosts(&mut mirrors, &registries);
-        Ok(Spec {
-            path: path.to_path_buf(),
-            work_dir: file.work_dir.as_deref().map(|p| ctx.resolve(p)),
-            registries,
-            max_asset_size: max_asset_size(&ctx, file.max_asset_size.as_ref())?,
-            mirrors,
-        })
+        let shared = Shared {
+            work_dir: file.work_dir.as_deref(),
+            registries: file.registries.clone(),
+            max_asset_size: file.max_asset_size.as_ref(),
+        };
+        shared.into_spec(&ctx, mirrors)
     } else {
         let file: PackageFile = serde_saphyr::from_str(text).map_err(|e| yaml_error(path, &e))?;
         ctx.custom_platforms = file.custom_platforms.clone();
         let m = mirror(&ctx, &file.name, (&file).into(), None)?;
-        let registries = check_registries(&ctx, file.registries.clone())?;
-        let mut mirrors = vec![m];
+        let shared = Shared {
+            work_dir: file.work_dir.as_deref(),
+            registries: file.registries.clone(),
+            max_asset_size: file.max_asset_size.as_ref(),
+        };
+        shared.into_spec(&ctx, vec![m])
+    }
+}
+
+/// The top-level settings both spec shapes have, besides their mirrors.
+struct Shared<'f> {
+    work_dir: Option<&'f Path>,
+    registries: BTreeMap<String, super::RegistrySettings>,
+    max_asset_size: Option<&'f Located<SizeValue>>,
+}
+
+impl Shared<'_> {
+    /// The spec: these settings checked, and the GitHub sources told the insecure hosts.
+    fn into_spec(self, ctx: &Ctx<'_>, mut mirrors: Vec<Mirror>) -> Result<Spec, SpecError> {
+        let registries = check_registries(ctx, self.registries)?;
         share_insecure_hosts(&mut mirrors, &registries);
         Ok(Spec {
-            path: path.to_path_buf(),
-            work_dir: file.work_dir.as_deref().map(|p| ctx.resolve(p)),
+            path: ctx.path.to_path_buf(),
+            work_dir: self.work_dir.map(|p| ctx.resolve(p)),
             registries,
-            max_asset_size: max_asset_size(&ctx, file.max_asset_size.as_ref())?,
+            max_asset_size: max_asset_size(ctx, self.max_asset_size)?,
             mirrors,
         })
     }

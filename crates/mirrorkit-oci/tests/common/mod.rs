@@ -95,4 +95,13 @@ pub(crate) async fn push_fixture(
         .await
         .unwrap();
     assert_eq!(d.to_string(), index);
+    // The tag resolves to what was pushed under it.
+    assert_eq!(
+        target
+            .resolve_tag(repo, tag)
+            .await
+            .unwrap()
+            .map(|d| d.to_string()),
+        Some(index.to_string())
+    );
 }

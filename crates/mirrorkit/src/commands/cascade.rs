@@ -2,6 +2,7 @@
 //! published, and repair the ones that drifted.
 
 use mirrorkit_core::exit::{ExitCode, HasExitCode};
+use mirrorkit_core::report::MirrorError;
 use mirrorkit_core::spec;
 use mirrorkit_release::CascadeReport;
 
@@ -16,6 +17,12 @@ impl Render for CascadeReport {
     }
     fn exit_code(&self) -> ExitCode {
         HasExitCode::exit_code(self)
+    }
+    fn mirror_errors(&self) -> Vec<(&str, &MirrorError)> {
+        self.mirrors
+            .iter()
+            .filter_map(|m| Some((m.key.as_str(), m.error.as_ref()?)))
+            .collect()
     }
 }
 
@@ -44,11 +51,5 @@ pub(crate) async fn run(args: CascadeArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return output::error(&e),
     };
-    output::mirror_errors(
-        report
-            .mirrors
-            .iter()
-            .map(|m| (m.key.as_str(), m.error.as_ref())),
-    );
     output::report(args.format, &report)
 }

@@ -8,7 +8,7 @@ use mirrorkit_oci::copy::CopyReport;
 
 use crate::cli::CopyArgs;
 use crate::output::{self, Render};
-use crate::settings::{self, Flags};
+use crate::settings;
 
 impl Render for CopyReport {
     fn to_plain(&self) -> String {
@@ -41,11 +41,7 @@ impl Render for CopyReport {
 
 /// `copy SRC DST`.
 pub(crate) async fn run(args: CopyArgs) -> ExitCode {
-    let flags = Flags {
-        insecure_registries: &args.insecure_registries,
-        cert_dir: args.cert_dir.as_deref(),
-        ..Flags::default()
-    };
+    let flags = settings::reference_flags(&args.insecure_registries, args.cert_dir.as_deref());
     let settings = match settings::without_spec(&flags) {
         Ok(s) => s,
         Err(code) => return code,

@@ -14,7 +14,7 @@ use mirrorkit_oci::target::Target as _;
 use crate::cli::{BundleFormatArg, CompressArg, ExportArgs, Format};
 use crate::diagnostics;
 use crate::output::{self, Render};
-use crate::settings::{self, Flags};
+use crate::settings;
 
 impl Render for ExportReport {
     fn to_plain(&self) -> String {
@@ -191,11 +191,7 @@ fn reference_item(s: &str) -> Result<ExportItem, ExitCode> {
 
 /// `export SPEC|REF... --output PATH`.
 pub(crate) async fn run(args: ExportArgs) -> ExitCode {
-    let flags = Flags {
-        insecure_registries: &args.insecure_registries,
-        cert_dir: args.cert_dir.as_deref(),
-        ..Flags::default()
-    };
+    let flags = settings::reference_flags(&args.insecure_registries, args.cert_dir.as_deref());
     let (settings, items, spec_origin) = if args.sources.len() == 1
         && !is_reference(&args.sources[0])
     {

@@ -5,7 +5,7 @@ use mirrorkit_core::exit::ExitCode;
 
 use crate::cli::ImportArgs;
 use crate::output::{self, Render};
-use crate::settings::{self, Flags};
+use crate::settings;
 
 impl Render for ImportReport {
     fn to_plain(&self) -> String {
@@ -27,11 +27,7 @@ pub(crate) async fn run(args: ImportArgs) -> ExitCode {
         Ok(t) => t,
         Err(e) => return output::error(&e),
     };
-    let flags = Flags {
-        insecure_registries: &args.insecure_registries,
-        cert_dir: args.cert_dir.as_deref(),
-        ..Flags::default()
-    };
+    let flags = settings::reference_flags(&args.insecure_registries, args.cert_dir.as_deref());
     let settings = match settings::without_spec(&flags) {
         Ok(s) => s,
         Err(code) => return code,

@@ -4,7 +4,7 @@
 use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_core::family::SyncOptions;
 use mirrorkit_core::family::VersionFilter;
-use mirrorkit_core::report::Report;
+use mirrorkit_core::report::{MirrorError, Report};
 use mirrorkit_core::spec;
 use mirrorkit_core::work_dir::WorkDirLock;
 use mirrorkit_helm::HelmParts;
@@ -20,6 +20,12 @@ impl Render for Report {
     }
     fn exit_code(&self) -> ExitCode {
         HasExitCode::exit_code(self)
+    }
+    fn mirror_errors(&self) -> Vec<(&str, &MirrorError)> {
+        self.mirrors
+            .iter()
+            .filter_map(|m| Some((m.key.as_str(), m.error.as_ref()?)))
+            .collect()
     }
 }
 
@@ -79,11 +85,5 @@ pub(crate) async fn run(args: SyncArgs, force_dry_run: bool) -> ExitCode {
         Ok(r) => r,
         Err(e) => return output::error(&e),
     };
-    output::mirror_errors(
-        report
-            .mirrors
-            .iter()
-            .map(|m| (m.key.as_str(), m.error.as_ref())),
-    );
     output::report(args.format, &report)
 }

@@ -49,6 +49,15 @@ pub(crate) fn assert_exit(out: &Output, expected: i32) {
     );
 }
 
+/// Everything the run printed, stdout then stderr (to check that a secret appears nowhere).
+pub(crate) fn all_output(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// Deterministic pseudo-random bytes (incompressible enough for tests).
 pub(crate) fn noise(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -121,6 +130,14 @@ pub(crate) fn index_json(versions: &[(&str, Vec<AssetEntry>)]) -> String {
         );
     }
     serde_json::json!({ "versions": doc }).to_string()
+}
+
+/// Run `cmd` with `--format json`, check its exit code (showing its output when it differs), and
+/// return the JSON report it printed.
+pub(crate) fn json_report(cmd: &mut Command, expected_exit: i32) -> serde_json::Value {
+    let out = run(cmd.args(["--format", "json"]));
+    assert_exit(&out, expected_exit);
+    report(&out)
 }
 
 /// Parse stdout as the JSON report.

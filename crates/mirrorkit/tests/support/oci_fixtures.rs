@@ -58,6 +58,31 @@ impl LayoutWriter {
         (digest, size)
     }
 
+    /// Store an SBOM artifact (SPDX, named `name`) whose `subject` is (digest, media type, size),
+    /// tagged `tag`; its digest and size.
+    pub(crate) fn sbom(
+        &mut self,
+        name: &str,
+        subject: (&str, &str, usize),
+        tag: &str,
+    ) -> (String, usize) {
+        let (subject_digest, subject_type, subject_size) = subject;
+        let empty = self.blob(b"{}");
+        let sbom =
+            self.blob(format!("{{\"spdxVersion\":\"SPDX-2.3\",\"name\":\"{name}\"}}").as_bytes());
+        self.manifest(
+            &json!({
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "artifactType": "application/spdx+json",
+                "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty.0, "size": empty.1},
+                "layers": [{"mediaType": "application/spdx+json", "digest": sbom.0, "size": sbom.1}],
+                "subject": {"mediaType": subject_type, "digest": subject_digest, "size": subject_size},
+            }),
+            tag,
+        )
+    }
+
     pub(crate) fn oci_ref(&self, tag: &str) -> String {
         format!("oci:{}:{tag}", self.dir.display())
     }
@@ -73,22 +98,11 @@ pub(crate) fn attach_referrers(
     subject: (&str, &str, usize),
     seed: &str,
 ) -> (String, String) {
-    let (subject_digest, subject_type, subject_size) = subject;
+    let subject_digest = subject.0;
     let hex = &subject_digest["sha256:".len()..];
     let mut l = LayoutWriter::new(dir.join(format!("referrers-{seed}")));
+    let (artifact, artifact_size) = l.sbom(seed, subject, "artifact");
     let empty = l.blob(b"{}");
-    let sbom = l.blob(format!("{{\"spdxVersion\":\"SPDX-2.3\",\"name\":\"{seed}\"}}").as_bytes());
-    let (artifact, artifact_size) = l.manifest(
-        &json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "artifactType": "application/spdx+json",
-            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty.0, "size": empty.1},
-            "layers": [{"mediaType": "application/spdx+json", "digest": sbom.0, "size": sbom.1}],
-            "subject": {"mediaType": subject_type, "digest": subject_digest, "size": subject_size},
-        }),
-        "artifact",
-    );
     // skopeo 1.9 cannot push an index entry carrying `artifactType` unchanged; the tag schema
     // does not need it.
     l.manifest(
