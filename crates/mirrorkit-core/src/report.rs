@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::digest::Digest;
@@ -10,7 +11,7 @@ use crate::exit::{ExitCode, HasExitCode};
 use crate::platform::Platform;
 
 /// Outcome of a version or of one of its platforms.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Published in this run.
@@ -38,7 +39,8 @@ impl Status {
 }
 
 /// The whole run.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Report {
     /// Whether this was a dry run (`check`, `--dry-run`): nothing was downloaded or pushed.
     pub dry_run: bool,
@@ -51,7 +53,8 @@ pub struct Report {
 }
 
 /// One mirror.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct MirrorReport {
     /// The mirror's key.
     pub key: String,
@@ -104,7 +107,8 @@ impl MirrorReport {
 }
 
 /// A failure that stopped a whole mirror, with the exit code it stands for.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct MirrorError {
     /// What happened (credential-free).
     pub message: String,
@@ -128,7 +132,8 @@ impl MirrorError {
 }
 
 /// One version.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct VersionReport {
     /// Version as upstream names it.
     pub version: String,
@@ -167,7 +172,8 @@ pub struct VersionReport {
 }
 
 /// An image a chart version uses.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct ChartImage {
     /// The reference as found (`registry/repo:tag` or `@digest`).
     pub image: String,
@@ -184,7 +190,8 @@ pub struct ChartImage {
 }
 
 /// One platform of a version.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct PlatformReport {
     /// The platform.
     pub platform: Platform,
@@ -213,7 +220,8 @@ pub struct PlatformReport {
 }
 
 /// Counts of versions by outcome.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Summary {
     /// Versions published.
     pub pushed: usize,

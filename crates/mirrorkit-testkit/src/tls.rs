@@ -62,26 +62,27 @@ fn openssl(dir: &Path, args: &[&str]) {
     crate::process::output_of(Command::new("openssl").current_dir(dir).args(args));
 }
 
+/// A self-signed certificate `cert` with its key `key` (paths relative to `dir`) for `subject`,
+/// with these extra `-addext` extensions.
+pub(crate) fn self_signed(dir: &Path, subject: &str, key: &str, cert: &str, extensions: &[&str]) {
+    let mut args = vec![
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", subject,
+        "-keyout", key, "-out", cert,
+    ];
+    for e in extensions {
+        args.extend(["-addext", e]);
+    }
+    openssl(dir, &args);
+}
+
 fn make(dir: &Path) {
-    openssl(
+    self_signed(
         dir,
+        "/CN=mirrorkit test CA",
+        "ca.key",
+        "ca.crt",
         &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=mirrorkit test CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-addext",
             "basicConstraints=critical,CA:TRUE",
-            "-addext",
             "keyUsage=critical,keyCertSign,cRLSign",
         ],
     );

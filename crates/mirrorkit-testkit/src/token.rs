@@ -42,23 +42,12 @@ impl TokenServer {
     pub fn start(dir: &Path, user: &str, pass: &str) -> TokenServer {
         let key = dir.join("token-key.pem");
         let cert = dir.join("token-cert.pem");
-        crate::process::output_of(
-            Command::new("openssl")
-                .args([
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-days",
-                    "1",
-                    "-subj",
-                    "/CN=mirrorkit-test-token",
-                ])
-                .arg("-keyout")
-                .arg(&key)
-                .arg("-out")
-                .arg(&cert),
+        crate::tls::self_signed(
+            dir,
+            "/CN=mirrorkit-test-token",
+            "token-key.pem",
+            "token-cert.pem",
+            &[],
         );
         let der = crate::process::output_of(
             Command::new("openssl")

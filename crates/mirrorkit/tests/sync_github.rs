@@ -113,11 +113,7 @@ fn platform_digests(raw: &[u8]) -> BTreeMap<String, String> {
         .iter()
         .map(|m| {
             (
-                format!(
-                    "{}/{}",
-                    m["platform"]["os"].as_str().unwrap(),
-                    m["platform"]["architecture"].as_str().unwrap()
-                ),
+                common::platform_of(m),
                 m["digest"].as_str().unwrap().to_string(),
             )
         })

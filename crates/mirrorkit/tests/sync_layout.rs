@@ -15,12 +15,7 @@ fn examples() -> std::path::PathBuf {
 fn quickstart_mirrors_into_a_layout_skopeo_reads_and_a_second_run_skips() {
     let dir = tempfile::tempdir().unwrap();
     let spec = examples().join("quickstart.yml");
-    let out = run(mirrorkit(dir.path())
-        .arg("sync")
-        .arg(&spec)
-        .args(["--format", "json"]));
-    assert_exit(&out, 0);
-    let r = report(&out);
+    let r = json_report(mirrorkit(dir.path()).arg("sync").arg(&spec), 0);
     assert_eq!(
         statuses(&r),
         [

@@ -58,12 +58,7 @@ fn sync_publishes_an_index_per_version_with_every_platform() {
     let registry = Registry::start();
     let up = Upstream::new(&["1.0.0", "1.2.0", "1.10.0"], &["amd64", "arm64"], 300_000);
     let spec = up.spec(&registry.host(), "");
-    let out = run(mirrorkit(up.dir.path())
-        .arg("sync")
-        .arg(&spec)
-        .args(["--format", "json"]));
-    assert_exit(&out, 0);
-    let r = report(&out);
+    let r = json_report(mirrorkit(up.dir.path()).arg("sync").arg(&spec), 0);
     // Oldest first, by version order (not string order).
     assert_eq!(
         statuses(&r),
@@ -92,13 +87,7 @@ fn sync_publishes_an_index_per_version_with_every_platform() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|m| {
-                format!(
-                    "{}/{}",
-                    m["platform"]["os"].as_str().unwrap(),
-                    m["platform"]["architecture"].as_str().unwrap()
-                )
-            })
+            .map(platform_of)
             .collect();
         assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
         // Each platform manifest is there, with its annotations, and matches the report.

@@ -140,6 +140,15 @@ pub(crate) fn json_report(cmd: &mut Command, expected_exit: i32) -> serde_json::
     report(&out)
 }
 
+/// `os/architecture` of an image index entry.
+pub(crate) fn platform_of(entry: &serde_json::Value) -> String {
+    format!(
+        "{}/{}",
+        entry["platform"]["os"].as_str().unwrap_or_default(),
+        entry["platform"]["architecture"].as_str().unwrap_or_default()
+    )
+}
+
 /// Parse stdout as the JSON report.
 pub(crate) fn report(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
