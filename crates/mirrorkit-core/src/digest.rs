@@ -111,20 +111,12 @@ impl serde::Serialize for Digest {
     }
 }
 
-/// In JSON Schemas: `algorithm:hex`.
-impl schemars::JsonSchema for Digest {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Digest".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "description": "A content digest, `sha256:<64 hex>` or `sha512:<128 hex>`.",
-            "type": "string",
-            "pattern": "^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$"
-        })
-    }
-}
+// In JSON Schemas: `algorithm:hex`.
+schema_as!(Digest, "Digest", {
+    "description": "A content digest, `sha256:<64 hex>` or `sha512:<128 hex>`.",
+    "type": "string",
+    "pattern": "^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$"
+});
 
 impl<'de> serde::Deserialize<'de> for Digest {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -40,20 +40,12 @@ impl serde::Serialize for ExitCode {
     }
 }
 
-/// In the report's JSON Schema: one of the documented numbers.
-impl schemars::JsonSchema for ExitCode {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "ExitCode".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "description": "A documented exit code (0, 1, 64, 65, 69, 74, 75, 77, 79).",
-            "type": "integer",
-            "enum": [0, 1, 64, 65, 69, 74, 75, 77, 79]
-        })
-    }
-}
+// In the report's JSON Schema: one of the documented numbers.
+schema_as!(ExitCode, "ExitCode", {
+    "description": "A documented exit code (0, 1, 64, 65, 69, 74, 75, 77, 79).",
+    "type": "integer",
+    "enum": [0, 1, 64, 65, 69, 74, 75, 77, 79]
+});
 
 impl ExitCode {
     /// The numeric process exit code.

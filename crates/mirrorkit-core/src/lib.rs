@@ -7,6 +7,22 @@
 // A library reports through `tracing` and its return values; only the binary prints.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+/// `impl JsonSchema` for a type that serialises itself as one JSON value (a digest, a platform,
+/// an exit code), described by the `json_schema!` document given.
+macro_rules! schema_as {
+    ($ty:ty, $name:literal, $($schema:tt)+) => {
+        impl schemars::JsonSchema for $ty {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                $name.into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!($($schema)+)
+            }
+        }
+    };
+}
+
 pub mod digest;
 pub mod exit;
 pub mod family;

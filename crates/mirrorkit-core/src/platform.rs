@@ -204,20 +204,12 @@ impl serde::Serialize for Platform {
     }
 }
 
-/// In JSON Schemas: `os/arch[/variant]`.
-impl schemars::JsonSchema for Platform {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Platform".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "description": "A platform, `os/arch` or `os/arch/variant`.",
-            "type": "string",
-            "pattern": "^[^/]+/[^/]+(/[^/]+)?$"
-        })
-    }
-}
+// In JSON Schemas: `os/arch[/variant]`.
+schema_as!(Platform, "Platform", {
+    "description": "A platform, `os/arch` or `os/arch/variant`.",
+    "type": "string",
+    "pattern": "^[^/]+/[^/]+(/[^/]+)?$"
+});
 
 #[cfg(test)]
 mod tests {

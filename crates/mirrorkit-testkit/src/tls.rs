@@ -66,8 +66,8 @@ fn openssl(dir: &Path, args: &[&str]) {
 /// with these extra `-addext` extensions.
 pub(crate) fn self_signed(dir: &Path, subject: &str, key: &str, cert: &str, extensions: &[&str]) {
     let mut args = vec![
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", subject,
-        "-keyout", key, "-out", cert,
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", subject, "-keyout",
+        key, "-out", cert,
     ];
     for e in extensions {
         args.extend(["-addext", e]);

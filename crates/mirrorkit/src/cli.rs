@@ -97,6 +97,8 @@ pub(crate) enum SchemaTarget {
     Spec,
     /// The url_index source document.
     UrlIndex,
+    /// The report `sync` and `check` print with `--format json`.
+    Report,
 }
 
 #[derive(Debug, Args)]

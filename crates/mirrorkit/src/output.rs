@@ -21,6 +21,28 @@ pub(crate) trait Render: serde::Serialize {
     }
 }
 
+/// [`Render`] for the report of a run over mirrors (`sync`, `cascade`): the report's own
+/// `to_plain()` and exit code, and the errors of its `mirrors` (each has a `key` and an `error`).
+macro_rules! render_mirror_run {
+    ($report:ty) => {
+        impl $crate::output::Render for $report {
+            fn to_plain(&self) -> String {
+                <$report>::to_plain(self)
+            }
+            fn exit_code(&self) -> mirrorkit_core::exit::ExitCode {
+                mirrorkit_core::exit::HasExitCode::exit_code(self)
+            }
+            fn mirror_errors(&self) -> Vec<(&str, &mirrorkit_core::report::MirrorError)> {
+                self.mirrors
+                    .iter()
+                    .filter_map(|m| Some((m.key.as_str(), m.error.as_ref()?)))
+                    .collect()
+            }
+        }
+    };
+}
+pub(crate) use render_mirror_run;
+
 /// Print `report` in `format` (and first, on stderr, the errors that stopped single mirrors:
 /// the report lists them too); the command's exit code unless stdout cannot be written.
 pub(crate) fn report(format: Format, report: &impl Render) -> ExitCode {

@@ -28,16 +28,11 @@ fn copy_preserves_the_index_digest_across_layout_registry_and_archive() {
         dir.path().join("hello.tar").display()
     );
     let in_b = format!("docker://{}/hello@{original}", b.host());
-    let insecure = [
-        "--insecure-registry",
-        &a.host(),
-        "--insecure-registry",
-        &b.host(),
-    ];
+    let insecure = insecure_flags(&[&a, &b]);
 
     let out = run(mirrorkit(dir.path())
         .args(["copy", &layout, &in_a, "--format", "json"])
-        .args(insecure));
+        .args(&insecure));
     assert_exit(&out, 0);
     let r = report(&out);
     assert_eq!(r["digest"], original);
@@ -50,14 +45,14 @@ fn copy_preserves_the_index_digest_across_layout_registry_and_archive() {
     // Again: everything is already there, no blob is sent.
     let out = run(mirrorkit(dir.path())
         .args(["copy", &layout, &in_a, "--format", "json"])
-        .args(insecure));
+        .args(&insecure));
     assert_exit(&out, 0);
     assert_eq!(report(&out)["blobs_copied"], 0);
 
     for (src, dst) in [(&in_a, &archive), (&archive, &in_b)] {
         let out = run(mirrorkit(dir.path())
             .args(["copy", src, dst])
-            .args(insecure));
+            .args(&insecure));
         assert_exit(&out, 0);
     }
     assert_eq!(
@@ -104,12 +99,7 @@ fn copy_platform_keeps_a_subset_and_referrers_come_along_when_asked() {
         .len();
     let (artifact, signature) =
         attach_referrers(&a, dir.path(), "team/app", (&index, OCI_INDEX, size), "cli");
-    let insecure = [
-        "--insecure-registry",
-        &a.host(),
-        "--insecure-registry",
-        &b.host(),
-    ];
+    let insecure = insecure_flags(&[&a, &b]);
 
     // One platform: a new index holding it, the report names both digests.
     let out = run(mirrorkit(dir.path())
@@ -119,7 +109,7 @@ fn copy_platform_keeps_a_subset_and_referrers_come_along_when_asked() {
             &b.docker_ref("arm/app:1.0"),
         ])
         .args(["--platform", "linux/arm64", "--format", "json"])
-        .args(insecure));
+        .args(&insecure));
     assert_exit(&out, 0);
     let r = report(&out);
     assert_eq!(r["source_digest"], index);
@@ -144,7 +134,7 @@ fn copy_platform_keeps_a_subset_and_referrers_come_along_when_asked() {
         ])
         .args(["--platform", "linux/arm64", "--platform", "linux/amd64"])
         .args(["--referrers", "--format", "json"])
-        .args(insecure));
+        .args(&insecure));
     assert_exit(&out, 0);
     let r = report(&out);
     assert_eq!(r["digest"], index);
@@ -175,7 +165,7 @@ fn copy_platform_keeps_a_subset_and_referrers_come_along_when_asked() {
             &b.docker_ref("none/app:1.0"),
         ])
         .args(["--platform", "linux/s390x"])
-        .args(insecure));
+        .args(&insecure));
     assert_exit(&out, 1);
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("linux/s390x"),

@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use common::{
-    all_output, assert_exit, json_report, mirrorkit, noise, report, run, statuses, tar_gz_asset,
+    all_output, assert_exit, entry, json_report, mirrorkit, noise, report, run, statuses,
+    tar_gz_asset,
 };
 use mirrorkit_testkit::github::{AssetSpec, DigestMode, GithubFake, ReleaseSpec};
 use mirrorkit_testkit::registry::{Registry, sha256_digest, skopeo_inspect_raw};
@@ -312,13 +313,7 @@ fn cascade_repair_fixes_a_hand_broken_alias() {
     let out = check("check");
     assert_exit(&out, 1);
     let r = report(&out);
-    let latest = r["mirrors"][0]["aliases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["alias"] == "latest")
-        .unwrap()
-        .clone();
+    let latest = entry(&r["mirrors"][0]["aliases"], "alias", "latest").clone();
     assert_eq!(latest["state"], "drift");
     assert_eq!(latest["expected"]["linux/amd64"], "1.1.0");
     assert!(
@@ -420,13 +415,7 @@ fn digests_and_checksums_files_are_verified_and_unverifiable_assets_refused_by_d
     let out = w.sync(&["--version", "1.3.0"]);
     assert_exit(&out, 0);
     let r = report(&out);
-    let v = r["mirrors"][0]["versions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["version"] == "1.3.0")
-        .unwrap()
-        .clone();
+    let v = entry(&r["mirrors"][0]["versions"], "version", "1.3.0").clone();
     assert_eq!(v["status"], "pushed");
     assert!(
         v["warnings"][0].as_str().unwrap().contains("unverified"),
@@ -478,13 +467,12 @@ fn the_version_policy_decides_what_is_mirrored() {
         assert!(reason.contains(er), "{v}: {reason:?} should contain {er:?}");
     }
     // Per-platform bounds: linux/arm64 only from 1.3.0 on.
-    let arm = r["mirrors"][0]["versions"][3]["platforms"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["platform"] == "linux/arm64")
-        .unwrap()
-        .clone();
+    let arm = entry(
+        &r["mirrors"][0]["versions"][3]["platforms"],
+        "platform",
+        "linux/arm64",
+    )
+    .clone();
     assert_eq!(arm["status"], "excluded");
     assert!(arm["reason"].as_str().unwrap().contains("min_version"));
 

@@ -597,13 +597,7 @@ fn an_interrupted_sync_killed_mid_copy_finishes_without_sending_blobs_again() {
             .filter(|p| p.ends_with("data"))
             .count()
     };
-    let mut child = mirrorkit_process(w.dir.path())
-        .arg("sync")
-        .arg(&spec)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_sync(w.dir.path(), &spec);
     let start = std::time::Instant::now();
     while count_blobs() < 2 && start.elapsed() < std::time::Duration::from_secs(60) {
         if child.try_wait().unwrap().is_some() {

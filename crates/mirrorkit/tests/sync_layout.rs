@@ -46,13 +46,8 @@ fn quickstart_mirrors_into_a_layout_skopeo_reads_and_a_second_run_skips() {
             .collect();
         assert_eq!(archs, ["amd64", "arm64"]);
         // The report's index digest is the digest of the bytes skopeo reads back.
-        let reported = r["mirrors"][0]["versions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|v| v["version"] == version)
-            .unwrap()["index_digest"]
-            .clone();
+        let reported =
+            entry(&r["mirrors"][0]["versions"], "version", version)["index_digest"].clone();
         assert_eq!(reported, mirrorkit_testkit::registry::sha256_digest(&raw));
     }
     // A pushed version leaves no intermediate files behind in the work dir.
@@ -351,12 +346,7 @@ fn an_ambiguous_asset_fails_the_version_naming_both_and_absent_platforms_are_exc
         reason.contains("t-linux-amd64.tar.gz") && reason.contains("t-linux-amd64-musl.tar.gz"),
         "{reason}"
     );
-    let darwin = v["platforms"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["platform"] == "darwin/arm64")
-        .unwrap();
+    let darwin = entry(&v["platforms"], "platform", "darwin/arm64");
     assert_eq!(darwin["status"], "excluded");
 }
 

@@ -319,13 +319,7 @@ fn a_sync_killed_mid_download_resumes_without_refetching_what_it_had() {
     let asset = "/tool-1.0.0-linux-arm64.tar.gz";
     up.server.set_fault(asset, Fault::stall_after(2_500_000, 1));
     let spec = up.spec(&registry.host(), "");
-    let mut child = mirrorkit_process(up.dir.path())
-        .arg("sync")
-        .arg(&spec)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_sync(up.dir.path(), &spec);
     // Wait until the amd64 download is complete and verified and the stalled arm64 download has
     // written a first piece to disk, then kill -9.
     let work_dir = up.dir.path().join(".mirrorkit");

@@ -1,4 +1,5 @@
-//! `schema spec|url-index`: print a JSON Schema generated from the types that parse the file.
+//! `schema spec|url-index|report`: print a JSON Schema generated from the types that parse the
+//! file (or, for the report, the types that print it).
 
 use mirrorkit_core::exit::ExitCode;
 use mirrorkit_core::spec;
@@ -13,6 +14,15 @@ pub(crate) fn run(target: SchemaTarget) -> ExitCode {
         SchemaTarget::UrlIndex => serde_json::to_value(schemars::schema_for!(
             mirrorkit_core::source::url_index::IndexDocument
         ))
+        .unwrap_or_default(),
+        // The report is written, never read: its schema describes what serialising produces
+        // (a field skipped when empty is optional).
+        SchemaTarget::Report => serde_json::to_value(
+            schemars::generate::SchemaSettings::default()
+                .for_serialize()
+                .into_generator()
+                .into_root_schema_for::<mirrorkit_core::report::Report>(),
+        )
         .unwrap_or_default(),
     };
     match serde_json::to_string_pretty(&value) {

@@ -1,33 +1,20 @@
 //! `sync` and `check`: run every selected mirror of a spec through its family
 //! ([`mirrorkit_run::sync`]) and print the report.
 
-use mirrorkit_core::exit::{ExitCode, HasExitCode};
+use mirrorkit_core::exit::ExitCode;
 use mirrorkit_core::family::SyncOptions;
 use mirrorkit_core::family::VersionFilter;
-use mirrorkit_core::report::{MirrorError, Report};
+use mirrorkit_core::report::Report;
 use mirrorkit_core::spec;
 use mirrorkit_core::work_dir::WorkDirLock;
 use mirrorkit_helm::HelmParts;
 
 use crate::cli::SyncArgs;
 use crate::diagnostics;
-use crate::output::{self, Render};
+use crate::output;
 use crate::settings::{self, Flags};
 
-impl Render for Report {
-    fn to_plain(&self) -> String {
-        Report::to_plain(self)
-    }
-    fn exit_code(&self) -> ExitCode {
-        HasExitCode::exit_code(self)
-    }
-    fn mirror_errors(&self) -> Vec<(&str, &MirrorError)> {
-        self.mirrors
-            .iter()
-            .filter_map(|m| Some((m.key.as_str(), m.error.as_ref()?)))
-            .collect()
-    }
-}
+output::render_mirror_run!(Report);
 
 /// `sync` (or `check` when `force_dry_run`).
 pub(crate) async fn run(args: SyncArgs, force_dry_run: bool) -> ExitCode {

@@ -33,6 +33,25 @@ pub(crate) fn mirrorkit_process(cwd: &Path) -> std::process::Command {
     cmd
 }
 
+/// `mirrorkit sync SPEC` started in the background, its output discarded (to kill it mid-run).
+pub(crate) fn spawn_sync(cwd: &Path, spec: &Path) -> std::process::Child {
+    mirrorkit_process(cwd)
+        .arg("sync")
+        .arg(spec)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn mirrorkit")
+}
+
+/// `--insecure-registry HOST` for each of `registries` (test registries speak plain HTTP).
+pub(crate) fn insecure_flags(registries: &[&mirrorkit_testkit::registry::Registry]) -> Vec<String> {
+    registries
+        .iter()
+        .flat_map(|r| ["--insecure-registry".to_string(), r.host()])
+        .collect()
+}
+
 /// Run and return the output (no assertion on status).
 pub(crate) fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("run mirrorkit")
@@ -133,11 +152,39 @@ pub(crate) fn index_json(versions: &[(&str, Vec<AssetEntry>)]) -> String {
 }
 
 /// Run `cmd` with `--format json`, check its exit code (showing its output when it differs), and
-/// return the JSON report it printed.
+/// return the report it printed (checked against its schema by [`report`]).
 pub(crate) fn json_report(cmd: &mut Command, expected_exit: i32) -> serde_json::Value {
     let out = run(cmd.args(["--format", "json"]));
     assert_exit(&out, expected_exit);
     report(&out)
+}
+
+/// Panic, listing every violation, unless `report` follows `mirrorkit schema report`.
+pub(crate) fn assert_report_schema(report: &serde_json::Value) {
+    let errors = report_schema_violations(report);
+    assert!(
+        errors.is_empty(),
+        "the report does not follow `mirrorkit schema report`:\n{}\nreport: {report:#}",
+        errors.join("\n")
+    );
+}
+
+/// How `value` breaks `mirrorkit schema report` (empty when it follows it). The schema is read
+/// from the binary once per test process.
+pub(crate) fn report_schema_violations(value: &serde_json::Value) -> Vec<String> {
+    static VALIDATOR: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let validator = VALIDATOR.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = run(mirrorkit(dir.path()).args(["schema", "report"]));
+        assert_exit(&out, 0);
+        let schema: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("schema report prints JSON");
+        jsonschema::validator_for(&schema).expect("schema report is a valid JSON Schema")
+    });
+    validator
+        .iter_errors(value)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect()
 }
 
 /// `os/architecture` of an image index entry.
@@ -145,19 +192,41 @@ pub(crate) fn platform_of(entry: &serde_json::Value) -> String {
     format!(
         "{}/{}",
         entry["platform"]["os"].as_str().unwrap_or_default(),
-        entry["platform"]["architecture"].as_str().unwrap_or_default()
+        entry["platform"]["architecture"]
+            .as_str()
+            .unwrap_or_default()
     )
 }
 
-/// Parse stdout as the JSON report.
+/// The element of the JSON array `list` whose `key` is `value` (panics when there is none).
+pub(crate) fn entry<'a, V>(
+    list: &'a serde_json::Value,
+    key: &str,
+    value: V,
+) -> &'a serde_json::Value
+where
+    serde_json::Value: PartialEq<V>,
+    V: Copy + std::fmt::Debug,
+{
+    list.as_array()
+        .and_then(|items| items.iter().find(|item| item[key] == value))
+        .unwrap_or_else(|| panic!("no element with {key} = {value:?} in {list:#}"))
+}
+
+/// Parse stdout as the JSON report. A `sync`/`check` report (the one with `dry_run` and
+/// `summary`) is checked against `mirrorkit schema report` on the way.
 pub(crate) fn report(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         )
-    })
+    });
+    if report.get("dry_run").is_some() && report.get("summary").is_some() {
+        assert_report_schema(&report);
+    }
+    report
 }
 
 /// The statuses of every version of the first mirror: [(version, status)].
