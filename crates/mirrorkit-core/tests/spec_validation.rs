@@ -529,3 +529,60 @@ fn a_lazyoci_mirror_yaml_is_read_as_helm_mirrors_with_their_images() {
     ));
     assert_eq!(line, 12, "{message}");
 }
+
+#[test]
+fn a_release_setting_on_an_image_or_chart_mirror_is_refused_naming_it() {
+    let oci = "    source: {type: oci, image: r.example/a}\n";
+    let helm = "    source: {type: helm, repo: 'https://charts.example/', chart: c}\n";
+    for (source, kind) in [(oci, "oci"), (helm, "helm")] {
+        for (setting, name, line) in [
+            ("    compression: zstd\n", "compression", 0),
+            (
+                "    exclude: [{version: 1.0.0, reason: broken}]\n",
+                "exclude",
+                4,
+            ),
+            ("    skip_prereleases: false\n", "skip_prereleases", 0),
+            ("    cascade: false\n", "cascade", 0),
+            ("    build_timestamp: date\n", "build_timestamp", 0),
+            ("    concurrency: {max_downloads: 2}\n", "concurrency", 0),
+            ("    strip_components: 1\n", "strip_components", 4),
+        ] {
+            let text = format!("mirrors:\n  m:\n{source}{setting}");
+            let (l, _, field, message) = invalid(&text);
+            assert_eq!(field, format!("mirrors.m.{name}"), "{text}");
+            assert!(
+                message.contains(&format!("`{name}` does not apply to {kind} mirrors")),
+                "{message}"
+            );
+            assert_eq!(l, line, "{text}");
+        }
+    }
+    // Images verify nothing of their own (digests are the content's), so `verify` is refused
+    // there; a chart checks its archive's digest, so `verify` is a chart setting.
+    let (_, _, field, _) = invalid(&format!(
+        "mirrors:\n  m:\n{oci}    verify: {{require: false}}\n"
+    ));
+    assert_eq!(field, "mirrors.m.verify");
+    assert!(
+        parse(&format!(
+            "mirrors:\n  m:\n{helm}    verify: {{require: false}}\n"
+        ))
+        .is_ok()
+    );
+    let (_, _, field, message) = invalid(&format!(
+        "mirrors:\n  m:\n{helm}    verify: {{require: false, checksums_file: SHA256SUMS}}\n"
+    ));
+    assert_eq!(field, "mirrors.m.verify.checksums_file");
+    assert!(
+        message.contains("does not apply to helm mirrors"),
+        "{message}"
+    );
+    // The same settings on a release mirror are fine.
+    assert!(
+        parse(
+            "mirrors:\n  t:\n    source: {type: url_index, url: https://e.org/i.json}\n    assets: {linux/amd64: [x]}\n    compression: zstd\n    cascade: false\n    skip_prereleases: true\n"
+        )
+        .is_ok()
+    );
+}

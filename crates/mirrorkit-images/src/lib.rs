@@ -258,29 +258,27 @@ pub async fn sync_oci_mirror(
     // Items to copy go in groups whose blobs travel together; with --fail-fast one at a time,
     // so that nothing after the first failure is sent.
     let group_size = if ctx.fail_fast { 1 } else { COPY_GROUP };
-    let mut slots: Vec<Option<VersionReport>> = Vec::new();
-    let mut group: Vec<(usize, ToCopy)> = Vec::new();
+    let mut writes = Writes {
+        job: &job,
+        refs: &referrer_source,
+        fail_fast: ctx.fail_fast,
+        group: Vec::new(),
+        slots: Vec::new(),
+    };
     let mut stopped = false;
     for p in prepared {
-        let slot = slots.len();
-        slots.push(None);
+        let slot = writes.slots.len();
+        writes.slots.push(None);
         match p {
             Prepared::Copy(c) => {
-                group.push((slot, *c));
-                if group.len() >= group_size {
-                    stopped = flush(
-                        &job,
-                        &mut group,
-                        &mut slots,
-                        ctx.fail_fast,
-                        &referrer_source,
-                    )
-                    .await;
+                writes.group.push((slot, *c));
+                if writes.group.len() >= group_size {
+                    stopped = writes.flush().await;
                 }
             }
             Prepared::Done(v) => {
                 stopped = v.status == Status::Failed && ctx.fail_fast;
-                slots[slot] = Some(v);
+                writes.slots[slot] = Some(v);
             }
             Prepared::Present {
                 report,
@@ -291,7 +289,7 @@ pub async fn sync_oci_mirror(
                     .refresh_referrers(report, &subjects, started, &referrer_source)
                     .await;
                 stopped = v.status == Status::Failed && ctx.fail_fast;
-                slots[slot] = Some(v);
+                writes.slots[slot] = Some(v);
             }
         }
         if stopped {
@@ -299,16 +297,9 @@ pub async fn sync_oci_mirror(
         }
     }
     if !stopped {
-        flush(
-            &job,
-            &mut group,
-            &mut slots,
-            ctx.fail_fast,
-            &referrer_source,
-        )
-        .await;
+        writes.flush().await;
     }
-    let mut versions: Vec<VersionReport> = slots.into_iter().flatten().collect();
+    let mut versions: Vec<VersionReport> = writes.slots.into_iter().flatten().collect();
     if ctx.fail_fast
         && let Some(first) = versions.iter().position(|v| v.status == Status::Failed)
     {
@@ -321,26 +312,33 @@ pub async fn sync_oci_mirror(
 /// Items whose blobs are sent together.
 const COPY_GROUP: usize = 8;
 
-/// Copy a group of items and put their reports in their slots; whether to stop (`fail_fast`
-/// and one failed).
-async fn flush(
-    job: &ImageJob<'_>,
-    group: &mut Vec<(usize, ToCopy)>,
-    slots: &mut [Option<VersionReport>],
+/// The writing half of a mirror's run: items waiting to be copied as a group, and every item's
+/// report in its slot (the order the items were listed in).
+struct Writes<'a> {
+    job: &'a ImageJob<'a>,
+    refs: &'a SourceReferrers<'a>,
     fail_fast: bool,
-    refs: &SourceReferrers<'_>,
-) -> bool {
-    if group.is_empty() {
-        return false;
+    group: Vec<(usize, ToCopy)>,
+    slots: Vec<Option<VersionReport>>,
+}
+
+impl Writes<'_> {
+    /// Copy the waiting group and put its reports in their slots; whether to stop
+    /// (`fail_fast` and one failed).
+    async fn flush(&mut self) -> bool {
+        if self.group.is_empty() {
+            return false;
+        }
+        let (indexes, items): (Vec<usize>, Vec<ToCopy>) =
+            std::mem::take(&mut self.group).into_iter().unzip();
+        let reports = self.job.copy_group(items, !self.fail_fast, self.refs).await;
+        let mut failed = false;
+        for (i, v) in indexes.into_iter().zip(reports) {
+            failed |= v.status == Status::Failed;
+            self.slots[i] = Some(v);
+        }
+        failed && self.fail_fast
     }
-    let (indexes, items): (Vec<usize>, Vec<ToCopy>) = std::mem::take(group).into_iter().unzip();
-    let reports = job.copy_group(items, !fail_fast, refs).await;
-    let mut failed = false;
-    for (i, v) in indexes.into_iter().zip(reports) {
-        failed |= v.status == Status::Failed;
-        slots[i] = Some(v);
-    }
-    failed && fail_fast
 }
 
 /// The target repository: its store (`None` in a dry run whose layout does not exist yet) and

@@ -73,6 +73,19 @@ pub(crate) fn message(text: &str, code: ExitCode) -> ExitCode {
     code
 }
 
+/// One `info` line naming the fields the spec sets that are accepted only so that ocx-mirror
+/// specs load unchanged (README, "Accepted and not used"); nothing when there are none.
+pub(crate) fn compat_notice(spec: &mirrorkit_core::spec::Spec) {
+    let fields = spec.compat_only();
+    if !fields.is_empty() {
+        eprintln!(
+            "info: {}: accepted for ocx-mirror compatibility and not used: {}",
+            spec.path.display(),
+            fields.join(", ")
+        );
+    }
+}
+
 /// Write to stdout; a closed pipe (`| head`) is a normal end, not an error.
 pub(crate) fn stdout(s: &str) -> ExitCode {
     let mut out = std::io::stdout().lock();

@@ -12,6 +12,7 @@ use crate::output;
 
 /// The settings of a command that reads `spec`.
 pub(crate) fn for_spec(spec: &Spec, flags: &Flags<'_>) -> Result<Settings, ExitCode> {
+    output::compat_notice(spec);
     Settings::for_spec(spec, flags).map_err(|e| output::error(&e))
 }
 

@@ -241,3 +241,49 @@ fn full_work_dir_case(checksums_file: bool) {
         );
     }
 }
+
+#[test]
+fn no_setting_is_silently_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    // A release setting on an image mirror: 65 from every command that reads the spec, naming
+    // the field and the mirror type, before any request.
+    assert_spec_refused(
+        dir.path(),
+        "images.yml",
+        "mirrors:\n  nginx:\n    source: {type: oci, image: 127.0.0.1:9/library/nginx}\n    exclude: [{version: 1.0.0, reason: x}]\n",
+        &["mirrors.nginx.exclude", "does not apply to oci mirrors"],
+    );
+
+    // ocx-mirror fields kept for compatibility: accepted, and named in one info line.
+    let spec = std::fs::read_to_string(examples().join("quickstart.yml")).unwrap()
+        + "    tests: {command: [hello, --version]}\n    notify: {slack: '#builds'}\n    concurrency: {max_retries: 3}\n";
+    std::fs::create_dir_all(dir.path().join("quickstart")).unwrap();
+    for f in std::fs::read_dir(examples().join("quickstart")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(
+            &f,
+            dir.path().join("quickstart").join(f.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.path().join("compat.yml"), spec).unwrap();
+    for command in ["validate", "check"] {
+        let out = run(mirrorkit(dir.path()).args([command, "compat.yml"]));
+        assert_exit(&out, 0);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let info: Vec<&str> = stderr.lines().filter(|l| l.starts_with("info:")).collect();
+        assert_eq!(
+            info,
+            [
+                "info: compat.yml: accepted for ocx-mirror compatibility and not used: mirrors.hello.tests, mirrors.hello.notify, mirrors.hello.concurrency.max_retries"
+            ],
+            "{command}: {stderr}"
+        );
+    }
+    // Without them, no such line.
+    let out = run(mirrorkit(dir.path())
+        .arg("validate")
+        .arg(examples().join("quickstart.yml")));
+    assert_exit(&out, 0);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("info:"));
+}

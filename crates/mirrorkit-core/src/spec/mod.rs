@@ -40,6 +40,16 @@ pub struct Spec {
     pub mirrors: Vec<Mirror>,
 }
 
+impl Spec {
+    /// Every field the spec sets that is accepted for ocx-mirror compatibility and not used.
+    pub fn compat_only(&self) -> Vec<&str> {
+        self.mirrors
+            .iter()
+            .flat_map(|m| m.compat_only.iter().map(String::as_str))
+            .collect()
+    }
+}
+
 /// One validated mirror.
 #[derive(Clone, Debug)]
 pub struct Mirror {
@@ -68,6 +78,9 @@ pub struct Mirror {
     pub verify: VerifyPolicy,
     /// Downloads and packaging jobs at once.
     pub concurrency: Concurrency,
+    /// Fields set here that exist only so ocx-mirror specs load (`mirrors.t.tests`, …): unused,
+    /// and named by the binary in one `info` line.
+    pub compat_only: Vec<String>,
 }
 
 /// Which upstream versions a mirror takes (all bounds compare with [`crate::version::compare`]).

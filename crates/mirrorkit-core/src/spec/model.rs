@@ -490,8 +490,7 @@ macro_rules! mirror_fields {
             #[schemars(with = "Option<AssetTypeSchema>")]
             pub asset_type: Option<Located<serde_json::Value>>,
             /// `xz` (default), `zstd` or `gzip`.
-            #[serde(default)]
-            pub compression: CompressionSpec,
+            pub compression: Option<CompressionSpec>,
             /// Leading path components to strip from archive entries (like `tar --strip-components`):
             /// a number, or `{default: N, platforms: {os/arch: N}}`.
             #[schemars(with = "Option<StripComponentsSchema>")]
@@ -501,8 +500,7 @@ macro_rules! mirror_fields {
             #[schemars(with = "Option<MetadataSchema>")]
             pub metadata: Option<Located<serde_json::Value>>,
             /// Suffix of the immutable build tag: `datetime` (default), `date` or `none`.
-            #[serde(default)]
-            pub build_timestamp: BuildTimestampSpec,
+            pub build_timestamp: Option<BuildTimestampSpec>,
             /// Move the rolling tags `X.Y`, `X` and `latest` (default `true`).
             pub cascade: Option<bool>,
             /// Releases: version range and pacing (`{min, max, new_per_run, backfill}`). Helm: which
@@ -511,8 +509,7 @@ macro_rules! mirror_fields {
             #[schemars(with = "Option<MirrorVersionsSchema>")]
             pub versions: Option<Located<serde_json::Value>>,
             /// Leave out versions upstream marks as prereleases.
-            #[serde(default)]
-            pub skip_prereleases: bool,
+            pub skip_prereleases: Option<bool>,
             /// Versions never mirrored, with the reason.
             pub exclude: Option<Located<Vec<ExcludeSpec>>>,
             /// How downloads are verified.

@@ -11,6 +11,7 @@ use crate::{diagnostics, output};
 pub(crate) fn run(path: &Path) -> ExitCode {
     match spec::load(path) {
         Ok(s) => {
+            output::compat_notice(&s);
             let keys: Vec<&str> = s.mirrors.iter().map(|m| m.key.as_str()).collect();
             output::stdout(&format!(
                 "{}: valid ({} mirror(s): {})\n",

@@ -52,6 +52,21 @@ pub(crate) fn insecure_flags(registries: &[&mirrorkit_testkit::registry::Registr
         .collect()
 }
 
+/// Write `text` as the spec `spec` in `cwd`; `validate`, `check` and `sync` of it all exit 65,
+/// before any request, with every one of `needles` in their stderr.
+pub(crate) fn assert_spec_refused(cwd: &Path, spec: &str, text: &str, needles: &[&str]) {
+    std::fs::write(cwd.join(spec), text).expect("write the spec");
+    for command in ["validate", "check", "sync"] {
+        let out = run(mirrorkit(cwd).args([command, spec]));
+        assert_exit(&out, 65);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            needles.iter().all(|n| stderr.contains(n)),
+            "{command} {spec}: {stderr}"
+        );
+    }
+}
+
 /// Run and return the output (no assertion on status).
 pub(crate) fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("run mirrorkit")

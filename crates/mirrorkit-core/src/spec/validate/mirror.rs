@@ -9,15 +9,15 @@ pub(super) struct MirrorFields<'a> {
     pub(super) source: &'a SourceSpec,
     pub(super) assets: &'a AssetPatterns,
     pub(super) asset_type: Option<&'a Located<serde_json::Value>>,
-    pub(super) compression: crate::spec::CompressionSpec,
+    pub(super) compression: Option<crate::spec::CompressionSpec>,
     pub(super) strip_components: Option<&'a Located<serde_json::Value>>,
     pub(super) metadata: Option<&'a Located<serde_json::Value>>,
     pub(super) repository: Option<&'a Located<String>>,
     pub(super) target: Option<&'a TargetSpec>,
-    pub(super) build_timestamp: crate::spec::BuildTimestampSpec,
+    pub(super) build_timestamp: Option<crate::spec::BuildTimestampSpec>,
     pub(super) cascade: Option<bool>,
     pub(super) versions: Option<&'a Located<serde_json::Value>>,
-    pub(super) skip_prereleases: bool,
+    pub(super) skip_prereleases: Option<bool>,
     pub(super) exclude: Option<&'a Located<Vec<ExcludeSpec>>>,
     pub(super) verify: Option<&'a VerifySpec>,
     pub(super) concurrency: Option<&'a ConcurrencySpec>,
@@ -30,6 +30,8 @@ pub(super) struct MirrorFields<'a> {
     pub(super) images: Option<bool>,
     pub(super) extra_images: Option<&'a Located<Vec<String>>>,
     pub(super) charts_prefix: Option<&'a Located<String>>,
+    /// The ocx-mirror CI fields (`tests`, `notify`, …) that are set: accepted, not used.
+    pub(super) compat_only: Vec<&'static str>,
 }
 
 impl<'a> MirrorFields<'a> {
@@ -44,15 +46,15 @@ impl<'a> MirrorFields<'a> {
             source,
             assets,
             asset_type: None,
-            compression: Default::default(),
+            compression: None,
             strip_components: None,
             metadata: None,
             repository: None,
             target: None,
-            build_timestamp: Default::default(),
+            build_timestamp: None,
             cascade: None,
             versions: None,
-            skip_prereleases: false,
+            skip_prereleases: None,
             exclude: None,
             verify: None,
             concurrency: None,
@@ -65,6 +67,7 @@ impl<'a> MirrorFields<'a> {
             images: None,
             extra_images: None,
             charts_prefix: None,
+            compat_only: Vec::new(),
         }
     }
 }
@@ -100,6 +103,16 @@ macro_rules! mirror_fields_of {
                     images: m.images,
                     extra_images: m.extra_images.as_ref(),
                     charts_prefix: m.charts_prefix.as_ref(),
+                    compat_only: [
+                        ("tests", m.tests.is_some()),
+                        ("notify", m.notify.is_some()),
+                        ("catalog", m.catalog.is_some()),
+                        ("ocx_mirror", m.ocx_mirror.is_some()),
+                        ("allow_manual_edits", m.allow_manual_edits.is_some()),
+                    ]
+                    .into_iter()
+                    .filter_map(|(name, set)| set.then_some(name))
+                    .collect(),
                 }
             }
         }
@@ -217,6 +230,9 @@ pub(super) fn mirror(
         Some(ns) => format!("{ns}/{repo}"),
         None => repo,
     };
+    if !source.is_release() {
+        release_only_fields(ctx, &m, &source, &field)?;
+    }
     let mut platforms = if source.is_release() {
         platforms(ctx, m.assets, &field("assets"))?
     } else {
@@ -252,13 +268,113 @@ pub(super) fn mirror(
         target,
         source,
         platforms,
-        compression: m.compression,
+        compression: m.compression.unwrap_or_default(),
         policy,
-        build_timestamp: m.build_timestamp,
+        build_timestamp: m.build_timestamp.unwrap_or_default(),
         cascade: m.cascade.unwrap_or(true),
         verify,
         concurrency,
+        compat_only: compat_only(&m, &field),
     })
+}
+
+/// The ocx-mirror fields this mirror sets that mirrorkit accepts and does not use, by path.
+fn compat_only(m: &MirrorFields<'_>, field: &dyn Fn(&str) -> String) -> Vec<String> {
+    let mut out: Vec<String> = m.compat_only.iter().map(|f| field(f)).collect();
+    if let Some(c) = m.concurrency {
+        for (name, set) in [
+            ("rate_limit_ms", c.rate_limit_ms.is_some()),
+            ("max_retries", c.max_retries.is_some()),
+        ] {
+            if set {
+                out.push(field(&format!("concurrency.{name}")));
+            }
+        }
+    }
+    if let Some(platforms) = m.platforms.and_then(|p| p.value.as_object()) {
+        for (platform, settings) in platforms {
+            for name in ["runner", "containers"] {
+                if settings.get(name).is_some() {
+                    out.push(field(&format!("platforms.{platform}.{name}")));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Refuse, naming it, a field that only release mirrors use (packaging, tags, version policy,
+/// download concurrency) on an image or chart mirror, which would otherwise ignore it.
+fn release_only_fields(
+    ctx: &Ctx<'_>,
+    m: &MirrorFields<'_>,
+    source: &SourceConfig,
+    field: &dyn Fn(&str) -> String,
+) -> Result<(), SpecError> {
+    let (kind, is_oci) = match source {
+        SourceConfig::Oci(_) => ("oci", true),
+        SourceConfig::Helm(_) => ("helm", false),
+        _ => return Ok(()),
+    };
+    // (field, where it is when the spec keeps its position, whether it is set)
+    let at = |line: u64, column: u64| Some((line, column));
+    let given = [
+        (
+            "asset_type",
+            m.asset_type.and_then(|l| at(l.line, l.column)),
+            m.asset_type.is_some(),
+        ),
+        ("compression", None, m.compression.is_some()),
+        (
+            "strip_components",
+            m.strip_components.and_then(|l| at(l.line, l.column)),
+            m.strip_components.is_some(),
+        ),
+        (
+            "metadata",
+            m.metadata.and_then(|l| at(l.line, l.column)),
+            m.metadata.is_some(),
+        ),
+        ("build_timestamp", None, m.build_timestamp.is_some()),
+        ("cascade", None, m.cascade.is_some()),
+        ("skip_prereleases", None, m.skip_prereleases.is_some()),
+        (
+            "exclude",
+            m.exclude.and_then(|l| at(l.line, l.column)),
+            m.exclude.is_some(),
+        ),
+        ("concurrency", None, m.concurrency.is_some()),
+        ("verify", None, is_oci && m.verify.is_some()),
+        // A chart uses `verify.require` only (its archive against the repository's digest).
+        (
+            "verify.github_asset_digest",
+            None,
+            m.verify.is_some_and(|v| v.github_asset_digest.is_some()),
+        ),
+        (
+            "verify.url_index_digest",
+            None,
+            m.verify.is_some_and(|v| v.url_index_digest.is_some()),
+        ),
+        (
+            "verify.checksums_file",
+            m.verify
+                .and_then(|v| v.checksums_file.as_ref())
+                .and_then(|l| at(l.line, l.column)),
+            m.verify.is_some_and(|v| v.checksums_file.is_some()),
+        ),
+    ];
+    let Some((name, position, _)) = given.into_iter().find(|(_, _, set)| *set) else {
+        return Ok(());
+    };
+    let mut error = ctx.err_nowhere(
+        field(name),
+        format!("`{name}` does not apply to {kind} mirrors (it is a release setting); remove it"),
+    );
+    if let (SpecError::Invalid { line, column, .. }, Some((l, c))) = (&mut error, position) {
+        (*line, *column) = (l, c);
+    }
+    Err(error)
 }
 
 /// A version bound or excluded version: any non-empty version text without spaces.

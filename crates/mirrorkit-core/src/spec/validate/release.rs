@@ -9,7 +9,7 @@ pub(super) fn version_policy(
     field: &dyn Fn(&str) -> String,
 ) -> Result<VersionPolicy, SpecError> {
     let mut policy = VersionPolicy {
-        skip_prereleases: m.skip_prereleases,
+        skip_prereleases: m.skip_prereleases.unwrap_or(false),
         ..VersionPolicy::default()
     };
     if let Some(v) = m.versions.filter(|_| is_release(m.source)) {
