@@ -292,7 +292,7 @@ pub struct PlatformSpec {
 }
 
 /// How strictly a publisher's digest is required.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DigestPolicySpec {
     /// Ignore it.
     Off,
@@ -300,6 +300,21 @@ pub enum DigestPolicySpec {
     IfPresent,
     /// Fail an asset upstream publishes no digest for.
     Require,
+}
+
+// The schema says what the hand-written parser below accepts (the derive would name the
+// variants `Off`, `IfPresent`, `Require`, which the parser refuses).
+impl JsonSchema for DigestPolicySpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DigestPolicySpec".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "How strictly a publisher's digest is required: `off`, `if_present` (the default) or `require`; `true` is `if_present`, `false` is `off`.",
+            "enum": ["off", "if_present", "require", true, false, "true", "false"]
+        })
+    }
 }
 
 impl<'de> Deserialize<'de> for DigestPolicySpec {
