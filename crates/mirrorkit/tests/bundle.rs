@@ -10,7 +10,7 @@ mod common;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use common::{assert_exit, mirrorkit, noise, run};
+use common::{assert_exit, mirrorkit, noise, run, write_spec};
 use mirrorkit_testkit::registry::{
     Registry, sha256_digest, skopeo_copy_with, skopeo_inspect_raw, two_platform_index, umoci_image,
 };
@@ -219,14 +219,13 @@ fn layouts_written_by_skopeo_import_and_a_spec_exports_its_repositories() {
     assert_eq!(raw_digest(&b, "lib/thing:3.1").unwrap(), d);
 
     // A spec: every tag of its mirrors' repositories, read from its target.
-    std::fs::write(
-        dir.path().join("mirror.yml"),
+    write_spec(
+        dir.path(),
         format!(
             "target: {{registry: '{}', insecure: true}}\nmirrors:\n  thing:\n    repository: lib/thing\n    source: {{type: url_index, versions: {{}}}}\n    assets: {{linux/amd64: [x]}}\n",
             a.host()
         ),
-    )
-    .unwrap();
+    );
     let out = mk(
         dir.path(),
         &["export", "mirror.yml", "-o", "spec.tar", "--json"],
@@ -696,13 +695,12 @@ fn export_from_a_spec_applies_its_registries_settings() {
     push_index(&a, dir.path(), "mirror/app", "3.0", "three");
     let host = a.host();
     let spec = |settings: &str| {
-        std::fs::write(
-            dir.path().join("mirror.yml"),
+        write_spec(
+            dir.path(),
             format!(
                 "target: {{registry: '{host}'}}\nregistries: {{'{host}': {{insecure: true{settings}}}}}\nmirrors:\n  app:\n    source: {{type: oci, image: 'example.org/app'}}\n    repository: mirror/app\n"
             ),
-        )
-        .unwrap();
+        );
     };
     spec(", max_tags: 2");
     let out = mk(dir.path(), &["export", "mirror.yml", "-o", "b.tar"]);

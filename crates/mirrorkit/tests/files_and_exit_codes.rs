@@ -91,11 +91,7 @@ fn an_empty_version_filter_is_a_usage_error_not_every_version() {
 #[test]
 fn a_spec_that_is_not_utf8_is_a_data_error_naming_where() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("mirror.yml"),
-        b"mirrors:\n  a: {source: \xff\xfe}\n",
-    )
-    .unwrap();
+    write_spec(dir.path(), b"mirrors:\n  a: {source: \xff\xfe}\n");
     for command in ["validate", "sync"] {
         let out = run(mirrorkit(dir.path()).args([command, "mirror.yml"]));
         assert_exit(&out, 65);
@@ -111,13 +107,12 @@ fn a_spec_that_is_not_utf8_is_a_data_error_naming_where() {
 fn validate_refuses_an_unknown_platform_unless_the_spec_lists_it_as_custom() {
     let dir = tempfile::tempdir().unwrap();
     let spec = |custom: &str| {
-        std::fs::write(
-            dir.path().join("mirror.yml"),
+        write_spec(
+            dir.path(),
             format!(
                 "{custom}mirrors:\n  t:\n    source: {{type: url_index, url: index.json}}\n    assets:\n      linux/amd64: [amd64]\n      plan9/mips99: [mips]\n"
             ),
-        )
-        .unwrap();
+        );
     };
     spec("");
     let out = run(mirrorkit(dir.path()).args(["validate", "mirror.yml"]));
@@ -209,11 +204,12 @@ fn full_work_dir_case(checksums_file: bool) {
     } else {
         ""
     };
-    std::fs::write(
-        dir.path().join("mirror.yml"),
-        format!("name: t\nsource: {{type: url_index, url: index.json}}\nassets: {{linux/amd64: [linux-amd64]}}\nstrip_components: 1\n{verify}"),
-    )
-    .unwrap();
+    write_spec(
+        dir.path(),
+        format!(
+            "name: t\nsource: {{type: url_index, url: index.json}}\nassets: {{linux/amd64: [linux-amd64]}}\nstrip_components: 1\n{verify}"
+        ),
+    );
     let out = run(mirrorkit(dir.path())
         .args(["sync", "mirror.yml", "--format", "json", "--work-dir"])
         .arg(disk.dir.path()));
@@ -257,15 +253,7 @@ fn no_setting_is_silently_ignored() {
     // ocx-mirror fields kept for compatibility: accepted, and named in one info line.
     let spec = std::fs::read_to_string(examples().join("quickstart.yml")).unwrap()
         + "    tests: {command: [hello, --version]}\n    notify: {slack: '#builds'}\n    concurrency: {max_retries: 3}\n";
-    std::fs::create_dir_all(dir.path().join("quickstart")).unwrap();
-    for f in std::fs::read_dir(examples().join("quickstart")).unwrap() {
-        let f = f.unwrap().path();
-        std::fs::copy(
-            &f,
-            dir.path().join("quickstart").join(f.file_name().unwrap()),
-        )
-        .unwrap();
-    }
+    copy_quickstart_assets(dir.path());
     std::fs::write(dir.path().join("compat.yml"), spec).unwrap();
     for command in ["validate", "check"] {
         let out = run(mirrorkit(dir.path()).args([command, "compat.yml"]));

@@ -24,13 +24,12 @@ fn a_remote_index_cannot_publish_a_local_file() {
     .unwrap();
     let server = FileServer::start(&files);
     let url = server.url("/index.json");
-    std::fs::write(
-        dir.path().join("mirror.yml"),
+    write_spec(
+        dir.path(),
         format!(
             "name: m\nsource: {{type: url_index, url: '{url}'}}\nassets: {{linux/amd64: [linux-amd64]}}\nasset_type: binary\nverify: {{require: false}}\n"
         ),
-    )
-    .unwrap();
+    );
     let out = run(mirrorkit(dir.path()).args(["sync", "mirror.yml"]));
     assert_exit(&out, 65);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -175,14 +174,13 @@ fn asset_upstream(dir: &Path, size: usize, max_asset_size: Option<&str>) -> (Fil
     let limit = max_asset_size
         .map(|m| format!("max_asset_size: {m}\n"))
         .unwrap_or_default();
-    std::fs::write(
-        dir.join("mirror.yml"),
+    write_spec(
+        dir,
         format!(
             "{limit}mirrors:\n  t:\n    source: {{type: url_index, url: '{}'}}\n    assets: {{linux/amd64: [linux-amd64]}}\n",
             server.url("/index.json")
         ),
-    )
-    .unwrap();
+    );
     (server, format!("/{name}"))
 }
 
@@ -280,11 +278,10 @@ fn a_missing_index_is_69_and_one_that_is_not_a_document_is_65() {
                 server.url(path.trim_end_matches("/index.yaml"))
             ),
         };
-        std::fs::write(
-            dir.path().join("mirror.yml"),
+        write_spec(
+            dir.path(),
             format!("name: m\ntarget: {{layout: oci}}\n{source}"),
-        )
-        .unwrap();
+        );
         let out = run(mirrorkit(dir.path()).args(["sync", "mirror.yml"]));
         assert_exit(&out, code);
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use common::{
     all_output, assert_exit, entry, json_report, mirrorkit, noise, report, run, statuses,
-    tar_gz_asset,
+    tar_gz_asset, write_spec,
 };
 use mirrorkit_testkit::github::{AssetSpec, DigestMode, GithubFake, ReleaseSpec};
 use mirrorkit_testkit::registry::{Registry, sha256_digest, skopeo_inspect_raw};
@@ -501,13 +501,12 @@ fn an_exhausted_rate_limit_exits_69_saying_when_to_retry_and_never_shows_the_tok
     w.release("v1.0.0", &["linux-amd64"], false);
     w.gh.set_rate_limit(60, 0, std::time::Duration::from_secs(3600));
     w.spec("");
-    std::fs::write(
-        w.dir.path().join("mirror.yml"),
+    write_spec(
+        w.dir.path(),
         std::fs::read_to_string(w.dir.path().join("mirror.yml"))
             .unwrap()
             .replace("api_url:", "max_rate_limit_wait_seconds: 1, api_url:"),
-    )
-    .unwrap();
+    );
     let token = "ghp_s3cr3tT0kenValue0123456789";
     let out = run(mirrorkit(w.dir.path())
         .env("GITHUB_TOKEN", token)
@@ -554,8 +553,8 @@ fn metadata_binary_names_and_libc_platforms_shape_the_package() {
         r#"{"type":"bundle","version":1,"env":[{"key":"PATH","type":"path","value":"${installPath}"}]}"#,
     )
     .unwrap();
-    std::fs::write(
-        w.dir.path().join("mirror.yml"),
+    write_spec(
+        w.dir.path(),
         format!(
             "name: tool\ntarget: {{layout: oci}}\n\
              source: {{type: github_release, owner: {OWNER}, repo: {REPO}, api_url: '{}'}}\n\
@@ -564,8 +563,7 @@ fn metadata_binary_names_and_libc_platforms_shape_the_package() {
              build_timestamp: none\n",
             w.gh.api_url()
         ),
-    )
-    .unwrap();
+    );
     let out = w.sync(&[]);
     assert_exit(&out, 0);
     let layout = w.dir.path().join("oci/tool");

@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::*;
 use mirrorkit_testkit::charts::{
@@ -47,12 +47,6 @@ fn tar_names(tgz: &[u8]) -> Vec<String> {
         .unwrap()
         .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
         .collect()
-}
-
-fn write_spec(dir: &Path, text: &str) -> PathBuf {
-    let path = dir.join("mirror.yml");
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 fn sync(dir: &Path, spec: &Path, extra: &[&str]) -> std::process::Output {
@@ -180,7 +174,7 @@ fn classic_repository_charts_become_helm_oci_artifacts() {
     ]);
     let spec = write_spec(
         repo.dir.path(),
-        &format!(
+        format!(
             "target: {{registry: '{}', namespace: mirror, insecure: true}}\nmirrors:\n  app:\n    source: {{type: helm, repo: '{}', chart: app}}\n",
             target.host(),
             repo.server.url("/")
@@ -290,7 +284,7 @@ fn classic_repository_charts_become_helm_oci_artifacts() {
     ] {
         let spec = write_spec(
             repo.dir.path(),
-            &format!(
+            format!(
                 "target: {{registry: '{}', namespace: mirror, insecure: true}}\nmirrors:\n  app:\n    source: {{type: helm, repo: '{}', chart: app, versions: {versions}}}\n",
                 target.host(),
                 repo.server.url("/")
@@ -328,7 +322,7 @@ fn a_digest_mismatch_fails_that_version_and_tags_nothing() {
     ]);
     let spec = write_spec(
         repo.dir.path(),
-        &format!(
+        format!(
             "target: {{registry: '{}', insecure: true}}\nmirrors:\n  app:\n    source: {{type: helm, repo: '{}', chart: app}}\n",
             target.host(),
             repo.server.url("/")
@@ -387,7 +381,7 @@ fn malformed_index_or_chart_yaml_fails_that_mirror_and_the_others_go_on() {
     ]);
     let spec = write_spec(
         repo.dir.path(),
-        &format!(
+        format!(
             "target: {{registry: '{}', insecure: true}}\nmirrors:\n  a-broken-index:\n    source: {{type: helm, repo: '{}', chart: x}}\n  b-bad-chart:\n    source: {{type: helm, repo: '{url}', chart: bad}}\n  c-good:\n    source: {{type: helm, repo: '{url}', chart: good}}\n",
             target.host(),
             broken_server.url("/"),
@@ -438,7 +432,7 @@ fn oci_chart_repositories_are_copied_as_they_are() {
     }
     let spec = write_spec(
         dir.path(),
-        &format!(
+        format!(
             "target: {{registry: '{}', namespace: mirror, insecure: true}}\nregistries:\n  '{src}': {{insecure: true}}\nmirrors:\n  web:\n    source: {{type: helm, repo: 'oci://{src}/helm', chart: web, versions: {{latest: 2}}}}\n",
             target.host(),
             src = source.host(),
@@ -501,7 +495,7 @@ fn a_chart_directory_is_packaged_honouring_helmignore() {
     demo_chart(&dir.path().join("chart"));
     let spec = write_spec(
         dir.path(),
-        &format!(
+        format!(
             "target: {{registry: '{}', insecure: true}}\nmirrors:\n  demo:\n    source: {{type: helm, path: ./chart}}\n  local-layout:\n    target: {{layout: ./oci}}\n    source: {{type: helm, path: ./chart, chart: demo}}\n",
             target.host()
         ),
@@ -621,7 +615,7 @@ fn chart_images_are_found_and_mirrored_under_the_namespace() {
     let spec_for = |target: &Registry, extra: &str| {
         write_spec(
             repo.dir.path(),
-            &format!(
+            format!(
                 "target: {{registry: '{}', namespace: mirror, insecure: true}}\nregistries:\n  '{src}': {{insecure: true}}\nmirrors:\n  app:\n    source: {{type: helm, repo: '{}', chart: app, images: true, extra_images: ['{src}/extra/x:1'{extra}]}}\n",
                 target.host(),
                 repo.server.url("/")
@@ -815,7 +809,7 @@ fn file_repositories_into_a_layout_and_unverifiable_archives() {
     let spec_with = |extra: &str| {
         write_spec(
             dir.path(),
-            &format!(
+            format!(
                 "target: {{layout: ./oci}}\nmirrors:\n  tool:\n    source: {{type: helm, repo: 'file://{}', chart: tool}}\n{extra}",
                 repo_dir.display()
             ),
@@ -932,7 +926,7 @@ fn helm_template_finds_the_images_only_a_template_builds() {
     let spec_for = |target: &Registry, mode: &str| {
         write_spec(
             repo.dir.path(),
-            &format!(
+            format!(
                 "target: {{registry: '{}', namespace: mirror, insecure: true}}\nregistries:\n  '{src}': {{insecure: true}}\nmirrors:\n  app:\n    source: {{type: helm, repo: '{}', chart: app, images: true{mode}}}\n",
                 target.host(),
                 repo.server.url("/")
@@ -1045,7 +1039,7 @@ fn charts_helm_pushed_and_packaged_round_trip_through_helm() {
     );
     let spec = write_spec(
         dir.path(),
-        &format!(
+        format!(
             "target: {{registry: '{}', namespace: mirror, insecure: true}}\nregistries:\n  '{src}': {{insecure: true}}\nmirrors:\n  from-oci:\n    source: {{type: helm, repo: 'oci://{src}/helm', chart: demo}}\n  from-dir:\n    source: {{type: helm, path: ./chart, charts_prefix: packaged}}\n",
             target.host(),
             src = source.host(),
@@ -1145,7 +1139,7 @@ fn a_private_classic_repository_gets_the_credentials_of_its_host_only() {
     let spec_for = |insecure: bool| {
         write_spec(
             repo.dir.path(),
-            &format!(
+            format!(
                 "target: {{registry: '{}', namespace: mirror, insecure: true}}\nregistries:\n  '{repo_host}': {{insecure: {insecure}}}\nmirrors:\n  app:\n    source: {{type: helm, repo: '{}', chart: app}}\n",
                 target.host(),
                 repo.server.url("/")
@@ -1205,7 +1199,7 @@ fn an_unchanged_index_is_asked_for_with_its_etag_and_not_downloaded_again() {
     repo.publish(&[("app", "1.0.0", &[])]);
     let spec = write_spec(
         repo.dir.path(),
-        &format!(
+        format!(
             "target: {{registry: '{}', insecure: true}}\nmirrors:\n  app:\n    source: {{type: helm, repo: '{}', chart: app}}\n",
             target.host(),
             repo.server.url("/")
@@ -1299,7 +1293,7 @@ fn a_lazyoci_mirror_yaml_runs_unchanged() {
     );
     let spec = write_spec(
         dir,
-        &format!(
+        format!(
             "target:\n  url: {}/ns\n  insecure: true\n  charts-prefix: charts\n\nupstreams:\n  app:\n    type: repo\n    repo: {}\n    chart: app\n    versions:\n      - \"1.0.0\"\n      - \"1.1.0\"\n  web:\n    type: oci\n    registry: oci://{src}/helm\n    chart: demo\n    versions:\n      - \"0.3.0\"\n  tool:\n    type: local\n    path: ./charts/tool\n    chart: tool\n    versions:\n      - \"0.1.0\"\n",
             target.host(),
             repo.server.url("/"),

@@ -100,11 +100,10 @@ fn the_layer_of_a_binary_asset_holds_one_executable_file() {
         )]),
     )
     .unwrap();
-    std::fs::write(
-        dir.path().join("mirror.yml"),
+    write_spec(
+        dir.path(),
         "name: tool\nsource: {type: url_index, url: index.json}\nassets: {linux/amd64: [linux-amd64]}\nasset_type: binary\ncompression: gzip\nverify: {require: false}\n",
-    )
-    .unwrap();
+    );
     let out = run(mirrorkit(dir.path()).args(["sync", "mirror.yml"]));
     assert_exit(&out, 0);
 
@@ -216,11 +215,10 @@ fn a_generator_command_can_provide_the_index() {
         )]),
     )
     .unwrap();
-    std::fs::write(
-        dir.path().join("mirror.yml"),
+    write_spec(
+        dir.path(),
         "mirrors:\n  t:\n    source: {type: url_index, generator: {command: [cat, index.json]}}\n    assets: {linux/amd64: [linux-amd64]}\n    strip_components: 1\n    verify: {require: false}\n",
-    )
-    .unwrap();
+    );
     let rep = json_report(mirrorkit(dir.path()).args(["sync", "mirror.yml"]), 0);
     assert_eq!(statuses(&rep), [("1.0.0".into(), "pushed".into())]);
 
@@ -281,11 +279,10 @@ fn checksum_mismatch_fails_that_version_and_publishes_nothing_of_it() {
         ]),
     )
     .unwrap();
-    std::fs::write(
-        dir.path().join("mirror.yml"),
+    write_spec(
+        dir.path(),
         "name: t\nsource: {type: url_index, url: index.json}\nassets: {linux/amd64: [linux-amd64], linux/arm64: [linux-arm64]}\nverify: {require: false}\n",
-    )
-    .unwrap();
+    );
     let r = json_report(mirrorkit(dir.path()).args(["sync", "mirror.yml"]), 1);
     assert_eq!(
         statuses(&r),
@@ -333,11 +330,10 @@ fn an_ambiguous_asset_fails_the_version_naming_both_and_absent_platforms_are_exc
         )]),
     )
     .unwrap();
-    std::fs::write(
-        dir.path().join("mirror.yml"),
+    write_spec(
+        dir.path(),
         "name: t\nsource: {type: url_index, url: index.json}\nassets: {linux/amd64: [linux-amd64], darwin/arm64: [darwin]}\n",
-    )
-    .unwrap();
+    );
     let r = json_report(mirrorkit(dir.path()).args(["sync", "mirror.yml"]), 1);
     let v = &r["mirrors"][0]["versions"][0];
     assert_eq!(v["status"], "failed");
@@ -447,11 +443,10 @@ fn a_failed_version_keeps_its_verified_downloads_and_packaged_layers_for_the_nex
         )]),
     )
     .unwrap();
-    std::fs::write(
-        dir.path().join("mirror.yml"),
+    write_spec(
+        dir.path(),
         "name: t\nsource: {type: url_index, url: index.json}\nassets: {linux/amd64: [linux-amd64], linux/arm64: [linux-arm64]}\nstrip_components: 1\n",
-    )
-    .unwrap();
+    );
     let out = run(mirrorkit(dir.path()).args(["sync", "mirror.yml", "--format", "json"]));
     assert_exit(&out, 1);
     assert!(

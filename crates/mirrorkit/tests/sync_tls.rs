@@ -66,15 +66,14 @@ fn repeated_cold_image_syncs_over_https_complete_with_verified_certificates() {
             })
             .collect();
         // One slot at the target: uploads queue there while the source keeps streaming.
-        std::fs::write(
-            dir.path().join("mirror.yml"),
+        write_spec(
+            dir.path(),
             format!(
                 "target: {{registry: '{}', namespace: mirror}}\nregistries: {{'{}': {{concurrency: 1}}}}\nmirrors:\n{mirrors}",
                 dst.host(),
                 dst.host()
             ),
-        )
-        .unwrap();
+        );
         let out = run(mirrorkit(dir.path())
             .env("SSL_CERT_FILE", test_ca().ca_cert())
             .args(["sync", "mirror.yml", "--format", "json", "--work-dir"])
@@ -96,14 +95,13 @@ fn repeated_cold_image_syncs_over_https_complete_with_verified_certificates() {
 fn an_untrusted_certificate_is_refused_naming_the_registry() {
     let dir = tempfile::tempdir().unwrap();
     let src = Registry::start_tls();
-    std::fs::write(
-        dir.path().join("mirror.yml"),
+    write_spec(
+        dir.path(),
         format!(
             "target: {{layout: ./oci}}\nmirrors:\n  app:\n    source: {{type: oci, image: '{}/team/app'}}\n",
             src.host()
         ),
-    )
-    .unwrap();
+    );
     // No SSL_CERT_FILE: the test CA is not trusted.
     let out = run(mirrorkit(dir.path()).args(["sync", "mirror.yml"]));
     assert_exit(&out, 69);

@@ -5,55 +5,15 @@
 //! from mirrorkit's environment so only the way under test can make the certificate trusted.
 
 mod common;
+#[path = "support/https.rs"]
+mod https;
 
 use std::path::{Path, PathBuf};
 
 use common::*;
-use mirrorkit_testkit::registry::{Registry, sha256_digest, skopeo, umoci_image};
+use https::{inspect, push_image};
+use mirrorkit_testkit::registry::Registry;
 use mirrorkit_testkit::tls::test_ca;
-
-/// A skopeo `--cert-dir` for the test CA, with the client certificate when `client` is set.
-fn skopeo_cert_dir(dir: &Path, client: bool) -> PathBuf {
-    let certs = dir.join(if client { "skopeo-mtls" } else { "skopeo-tls" });
-    std::fs::create_dir_all(&certs).unwrap();
-    std::fs::copy(test_ca().ca_cert(), certs.join("ca.crt")).unwrap();
-    if client {
-        std::fs::copy(test_ca().client_cert(), certs.join("client.cert")).unwrap();
-        std::fs::copy(test_ca().client_key(), certs.join("client.key")).unwrap();
-    }
-    certs
-}
-
-/// Push a one-layer image to `registry` as `team/app:v1`; returns its manifest digest.
-fn push_image(dir: &Path, registry: &Registry, client: bool) -> String {
-    let layout = dir.join("image");
-    umoci_image(&layout, "v1", "amd64", &noise(7, 100_000));
-    let certs = skopeo_cert_dir(dir, client);
-    let cert_arg = format!("--dest-cert-dir={}", certs.display());
-    skopeo(&[
-        "copy",
-        "--quiet",
-        &cert_arg,
-        &format!("oci:{}:v1", layout.display()),
-        &registry.docker_ref("team/app:v1"),
-    ])
-    .unwrap();
-    inspect(dir, registry, "team/app:v1", client).expect("pushed")
-}
-
-/// The manifest digest of `reference` in `registry`, read with verified certificates.
-fn inspect(dir: &Path, registry: &Registry, reference: &str, client: bool) -> Option<String> {
-    let certs = skopeo_cert_dir(dir, client);
-    let cert_arg = format!("--cert-dir={}", certs.display());
-    skopeo(&[
-        "inspect",
-        "--raw",
-        &cert_arg,
-        &registry.docker_ref(reference),
-    ])
-    .ok()
-    .map(|raw| sha256_digest(&raw))
-}
 
 /// The digest the layout `oci/team/app` tags `v1` with.
 fn layout_digest(dir: &Path) -> Option<String> {
@@ -67,20 +27,17 @@ fn layout_digest(dir: &Path) -> Option<String> {
 }
 
 fn image_spec(dir: &Path, src: &Registry, registries: &str) {
-    std::fs::write(
-        dir.join("mirror.yml"),
+    write_spec(
+        dir,
         format!(
             "target: {{layout: ./oci}}\nregistries: {{{registries}}}\nmirrors:\n  app:\n    source: {{type: oci, image: '{}/team/app'}}\n    repository: team/app\n",
             src.host()
         ),
-    )
-    .unwrap();
+    );
 }
 
 fn sync(dir: &Path) -> std::process::Output {
-    run(mirrorkit(dir)
-        .env_remove("SSL_CERT_FILE")
-        .args(["sync", "mirror.yml"]))
+    run(mirrorkit_untrusting(dir).args(["sync", "mirror.yml"]))
 }
 
 #[test]
@@ -153,15 +110,14 @@ fn a_registry_that_requires_a_client_certificate_gets_the_one_the_spec_names() {
     let dst = Registry::start_mtls();
     let digest = push_image(dir.path(), &src, false);
     let spec = |registries: String| {
-        std::fs::write(
-            dir.path().join("mirror.yml"),
+        write_spec(
+            dir.path(),
             format!(
                 "target: {{registry: '{}', namespace: mirror}}\nregistries: {{{registries}}}\nmirrors:\n  app:\n    source: {{type: oci, image: '{}/team/app'}}\n    repository: team/app\n",
                 dst.host(),
                 src.host()
             ),
-        )
-        .unwrap();
+        );
     };
     let ca = test_ca().ca_cert();
     let trusted = format!(
@@ -198,12 +154,9 @@ fn copy_trusts_the_certificates_of_a_cert_dir() {
     let digest = push_image(dir.path(), &src, false);
     let from = src.docker_ref("team/app:v1");
     let to = format!("oci:{}:v1", dir.path().join("copied").display());
-    let out = run(mirrorkit(dir.path())
-        .env_remove("SSL_CERT_FILE")
-        .args(["copy", &from, &to]));
+    let out = run(mirrorkit_untrusting(dir.path()).args(["copy", &from, &to]));
     assert_exit(&out, 69);
-    let out = run(mirrorkit(dir.path())
-        .env_remove("SSL_CERT_FILE")
+    let out = run(mirrorkit_untrusting(dir.path())
         .args(["copy", &from, &to, "--cert-dir"])
         .arg(test_ca().cert_dir()));
     assert_exit(&out, 0);
@@ -226,13 +179,12 @@ fn certificate_files_that_are_missing_or_not_pem_are_spec_errors_naming_the_fiel
         ),
     ];
     for (settings, field) in cases {
-        std::fs::write(
-            dir.path().join("mirror.yml"),
+        write_spec(
+            dir.path(),
             format!(
                 "registries: {{'r.example:5000': {settings}}}\nmirrors:\n  app:\n    source: {{type: oci, image: 'r.example:5000/team/app'}}\n"
             ),
-        )
-        .unwrap();
+        );
         let out = run(mirrorkit(dir.path()).args(["validate", "mirror.yml"]));
         assert_exit(&out, 65);
         let stderr = String::from_utf8_lossy(&out.stderr);

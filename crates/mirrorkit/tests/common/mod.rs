@@ -13,6 +13,14 @@ pub(crate) fn mirrorkit(cwd: &Path) -> Command {
     Command::from_std(mirrorkit_process(cwd))
 }
 
+/// [`mirrorkit`] without `SSL_CERT_FILE`: no certificate authority beyond the system's is
+/// trusted unless the command or spec under test says so.
+pub(crate) fn mirrorkit_untrusting(cwd: &Path) -> Command {
+    let mut cmd = mirrorkit(cwd);
+    cmd.env_remove("SSL_CERT_FILE");
+    cmd
+}
+
 /// The same as [`mirrorkit`], as a plain process (to spawn and kill it).
 pub(crate) fn mirrorkit_process(cwd: &Path) -> std::process::Command {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("mirrorkit"));
@@ -65,6 +73,25 @@ pub(crate) fn assert_spec_refused(cwd: &Path, spec: &str, text: &str, needles: &
             "{command} {spec}: {stderr}"
         );
     }
+}
+
+/// Copy the quickstart example's index and assets (`examples/quickstart/`) into `dir/quickstart/`.
+pub(crate) fn copy_quickstart_assets(dir: &Path) {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart");
+    std::fs::create_dir_all(dir.join("quickstart")).expect("quickstart dir");
+    for f in std::fs::read_dir(&from).expect("examples/quickstart") {
+        let f = f.expect("entry").path();
+        if let Some(name) = f.file_name() {
+            std::fs::copy(&f, dir.join("quickstart").join(name)).expect("copy");
+        }
+    }
+}
+
+/// Write `text` as `dir/mirror.yml`; its path.
+pub(crate) fn write_spec(dir: &Path, text: impl AsRef<[u8]>) -> PathBuf {
+    let path = dir.join("mirror.yml");
+    std::fs::write(&path, text).expect("write mirror.yml");
+    path
 }
 
 /// Run and return the output (no assertion on status).

@@ -1,0 +1,121 @@
+//! Every family end to end against HTTPS registries with verification on: releases and charts
+//! synced into a TLS docker-registry (trusted through the spec's `ca_file`), and a bundle
+//! exported from one TLS registry and imported into another (trusted through `--cert-dir`).
+//! Images over HTTPS are in `sync_tls.rs` and `tls_trust.rs`. What arrived is read back with
+//! skopeo given the CA (`--cert-dir`), never with `--tls-verify=false`; `SSL_CERT_FILE` is removed
+//! from mirrorkit's environment so only the way under test makes the certificate trusted.
+
+mod common;
+#[path = "support/https.rs"]
+mod https;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use https::{inspect, inspect_raw, push_image};
+use mirrorkit_testkit::charts::{chart_yaml, write_dir};
+use mirrorkit_testkit::registry::Registry;
+use mirrorkit_testkit::tls::test_ca;
+
+/// A spec publishing `mirrors` into the TLS registry `target`, trusting it through `ca_file`.
+fn spec_into(dir: &Path, target: &Registry, mirrors: &str) -> PathBuf {
+    std::fs::copy(test_ca().ca_cert(), dir.join("ca.pem")).unwrap();
+    let spec = dir.join("mirror.yml");
+    std::fs::write(
+        &spec,
+        format!(
+            "target: {{registry: '{host}'}}\nregistries: {{'{host}': {{ca_file: ca.pem}}}}\nmirrors:\n{mirrors}",
+            host = target.host()
+        ),
+    )
+    .unwrap();
+    spec
+}
+
+/// `sync SPEC` with no `SSL_CERT_FILE`: only the spec can make the registry trusted. Must pass.
+fn sync_verified(dir: &Path, spec: &Path) -> serde_json::Value {
+    json_report(mirrorkit_untrusting(dir).arg("sync").arg(spec), 0)
+}
+
+#[test]
+fn a_release_is_published_into_an_https_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Registry::start_tls();
+    copy_quickstart_assets(dir.path());
+    let spec = spec_into(
+        dir.path(),
+        &target,
+        "  hello:\n    source: {type: url_index, url: quickstart/index.json}\n    assets: {linux/amd64: ['^hello-.*-linux-amd64\\.tar\\.gz$']}\n    strip_components: 1\n",
+    );
+    let r = sync_verified(dir.path(), &spec);
+    assert_eq!(r["summary"]["pushed"], 2, "{r:#}");
+    for v in r["mirrors"][0]["versions"].as_array().unwrap() {
+        let tag = format!("hello:{}", v["tag"].as_str().unwrap());
+        assert_eq!(
+            inspect(dir.path(), &target, &tag, false).as_deref(),
+            v["index_digest"].as_str(),
+            "{tag}"
+        );
+    }
+}
+
+#[test]
+fn a_chart_is_published_into_an_https_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Registry::start_tls();
+    write_dir(
+        &dir.path().join("chart"),
+        &[
+            ("Chart.yaml", chart_yaml("demo", "0.3.0", "").as_bytes()),
+            ("values.yaml", b"replicas: 1\n"),
+        ],
+    );
+    let spec = spec_into(
+        dir.path(),
+        &target,
+        "  demo:\n    source: {type: helm, path: ./chart}\n",
+    );
+    let r = sync_verified(dir.path(), &spec);
+    assert_eq!(statuses(&r), [("0.3.0".into(), "pushed".into())]);
+    let raw = inspect_raw(dir.path(), &target, "charts/demo:0.3.0", false).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.cncf.helm.config.v1+json"
+    );
+}
+
+#[test]
+fn a_bundle_travels_between_https_registries() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Registry::start_tls();
+    let dst = Registry::start_tls();
+    let digest = push_image(dir.path(), &src, false);
+    let bundle = dir.path().join("bundle.tar");
+    let cert_dir = test_ca().cert_dir();
+
+    // Untrusted, the export fails and writes nothing.
+    let out = run(mirrorkit_untrusting(dir.path())
+        .args(["export", &src.docker_ref("team/app:v1"), "-o"])
+        .arg(&bundle));
+    assert_exit(&out, 69);
+    assert!(!bundle.exists());
+
+    let out = run(mirrorkit_untrusting(dir.path())
+        .args(["export", &src.docker_ref("team/app:v1"), "-o"])
+        .arg(&bundle)
+        .arg("--cert-dir")
+        .arg(&cert_dir));
+    assert_exit(&out, 0);
+    let out = run(mirrorkit_untrusting(dir.path())
+        .arg("import")
+        .arg(&bundle)
+        .args(["--to", &format!("docker://{}/mirror", dst.host())])
+        .arg("--cert-dir")
+        .arg(&cert_dir));
+    assert_exit(&out, 0);
+    assert_eq!(
+        inspect(dir.path(), &dst, "mirror/team/app:v1", false),
+        Some(digest)
+    );
+}
