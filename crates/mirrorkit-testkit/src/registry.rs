@@ -167,6 +167,23 @@ impl Registry {
         format!("docker://{}/{}", self.host(), repo_and_ref)
     }
 
+    /// Panic unless the registry itself says `repo:tag` holds no manifest: a `404` to the
+    /// Distribution API's manifest `GET`, with `MANIFEST_UNKNOWN` (or `NAME_UNKNOWN`, when the
+    /// repository does not exist at all). A refused connection or any other answer is a failure,
+    /// so "nothing was written" cannot pass because the registry was down. Plain HTTP only.
+    pub fn assert_no_manifest(&self, repo_and_tag: &str) {
+        assert!(!self.tls, "assert_no_manifest speaks plain HTTP");
+        let (repo, tag) = repo_and_tag
+            .rsplit_once(':')
+            .expect("assert_no_manifest wants repo:tag");
+        let (status, body) = http_get(self.port, &format!("/v2/{repo}/manifests/{tag}"))
+            .unwrap_or_else(|| panic!("{} did not answer", self.host()));
+        assert!(
+            status == 404 && (body.contains("MANIFEST_UNKNOWN") || body.contains("NAME_UNKNOWN")),
+            "{repo_and_tag} should not exist, but the registry answered {status}: {body}"
+        );
+    }
+
     /// The tags of `repo`, sorted, as skopeo lists them; empty when the repository does not
     /// exist (or cannot be listed).
     pub fn tags(&self, repo: &str) -> Vec<String> {
@@ -290,16 +307,26 @@ fn write_config(
 
 /// A minimal blocking `GET path` on 127.0.0.1:port returning the status code.
 fn http_status(port: u16, path: &str) -> Option<u16> {
+    http_get(port, path).map(|(status, _)| status)
+}
+
+/// A minimal blocking `GET path` on 127.0.0.1:port (any manifest type accepted): the status
+/// code and the body (small answers only: error documents, not blobs).
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json\r\nConnection: close\r\n\r\n"
     )
     .ok()?;
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+    let mut answer = Vec::new();
+    // The server closes the connection after its answer; a timeout keeps what arrived.
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    let status = text.get(9..12)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    Some((status, body.to_string()))
 }
 
 /// Run skopeo with `--insecure-policy` and the given arguments; `Ok(stdout)` on success,
