@@ -664,3 +664,71 @@ fn assets_uploaded_to_a_release_after_it_was_mirrored_are_added_to_its_index() {
         [("1.0.0".into(), "skipped".into())]
     );
 }
+
+#[test]
+fn github_digest_policies_and_a_date_build_tag_do_what_the_readme_says() {
+    let w = World::new();
+    // 1.0.0 carries GitHub's digest; 1.1.0 does not; 1.2.0's is wrong.
+    w.release("v1.0.0", &["linux-amd64"], false);
+    for (tag, mode) in [("v1.1.0", DigestMode::None), ("v1.2.0", DigestMode::Wrong)] {
+        let (a, bytes) = w.asset(tag.trim_start_matches('v'), "linux-amd64");
+        w.gh.add_release(
+            ReleaseSpec::new(OWNER, REPO, tag)
+                .asset_spec(AssetSpec::new(&a, bytes).with_digest(mode)),
+        );
+    }
+
+    // `require`: an asset without GitHub's digest fails; the one that has it is pushed, and its
+    // build tag is `<version>_<YYYYMMDD>` under `build_timestamp: date`.
+    w.spec("build_timestamp: date\nverify: {github_asset_digest: require}\n");
+    let out = w.sync(&["--version", "1.0.0", "--version", "1.1.0"]);
+    assert_exit(&out, 1);
+    let r = report(&out);
+    assert_eq!(
+        statuses(&r),
+        [
+            ("1.0.0".into(), "pushed".into()),
+            ("1.1.0".into(), "failed".into()),
+            ("1.2.0".into(), "excluded".into())
+        ]
+    );
+    let reason = r["mirrors"][0]["versions"][1]["reason"].as_str().unwrap();
+    assert!(reason.contains("digest"), "{reason}");
+    let build_tags: Vec<String> = w
+        .tags()
+        .into_iter()
+        .filter(|t| t.starts_with("1.0.0_"))
+        .collect();
+    assert_eq!(build_tags.len(), 1, "{build_tags:?}");
+    let stamp = &build_tags[0]["1.0.0_".len()..];
+    assert!(
+        stamp.len() == 8 && stamp.bytes().all(|b| b.is_ascii_digit()),
+        "a date build tag is YYYYMMDD: {stamp}"
+    );
+
+    // The default (`if_present`) checks GitHub's digest when there is one: the wrong one fails,
+    // even with `require: false`.
+    w.spec("verify: {require: false}\n");
+    let out = w.sync(&["--version", "1.2.0"]);
+    assert_exit(&out, 1);
+    let r = report(&out);
+    let v = entry(&r["mirrors"][0]["versions"], "version", "1.2.0");
+    assert_eq!(v["status"], "failed", "{v:#}");
+    assert!(v["reason"].as_str().unwrap().contains("mismatch"), "{v:#}");
+
+    // `off`: GitHub's (wrong) digest is not consulted; nothing else verifies the asset, so it
+    // goes through only with `require: false`, flagged unverified.
+    w.spec("verify: {github_asset_digest: off, require: false}\n");
+    let out = w.sync(&["--version", "1.2.0"]);
+    assert_exit(&out, 0);
+    let r = report(&out);
+    let v = entry(&r["mirrors"][0]["versions"], "version", "1.2.0");
+    assert_eq!(v["status"], "pushed", "{v:#}");
+    assert!(
+        v["warnings"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("unverified"),
+        "{v:#}"
+    );
+}

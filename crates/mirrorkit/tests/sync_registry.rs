@@ -493,3 +493,61 @@ fn a_registry_with_bearer_token_auth_is_pushed_to_with_a_token_from_its_realm() 
         sha256_digest(&raw)
     );
 }
+
+/// The most requests the registry's access log shows in one second (its timestamps have
+/// second resolution), and how many requests it shows in all.
+fn busiest_second(registry: &Registry) -> (usize, usize) {
+    let mut per_second: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut total = 0;
+    for line in registry.log().lines().filter(|l| {
+        l.contains("\"GET /v2/")
+            || l.contains("\"HEAD /v2/")
+            || l.contains("\"PUT /v2/")
+            || l.contains("\"POST /v2/")
+            || l.contains("\"PATCH /v2/")
+    }) {
+        // `… [04/Dec/2026:04:58:01 +0000] "GET …`
+        if let Some(stamp) = line.split('[').nth(1).and_then(|s| s.split(']').next()) {
+            *per_second.entry(stamp.to_string()).or_default() += 1;
+            total += 1;
+        }
+    }
+    (per_second.values().copied().max().unwrap_or(0), total)
+}
+
+#[test]
+fn a_registrys_rate_limit_spaces_the_requests_it_receives() {
+    let spec_for = |dir: &std::path::Path, registry: &Registry, settings: &str| {
+        copy_quickstart_assets(dir);
+        write_spec(
+            dir,
+            format!(
+                "target: {{registry: '{host}'}}\nregistries: {{'{host}': {{insecure: true{settings}}}}}\nmirrors:\n  hello:\n    source: {{type: url_index, url: quickstart/index.json}}\n    assets: {{linux/amd64: ['^hello-.*-linux-amd64\\.tar\\.gz$']}}\n    strip_components: 1\n",
+                host = registry.host()
+            ),
+        )
+    };
+    // Unlimited, the same sync sends many requests within one second: the check below can fail.
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::start();
+    let spec = spec_for(dir.path(), &registry, "");
+    json_report(mirrorkit(dir.path()).arg("sync").arg(&spec), 0);
+    let (busiest, total) = busiest_second(&registry);
+    assert!(
+        busiest > 8,
+        "unlimited: {busiest} of {total} requests in the busiest second"
+    );
+
+    // At 5 requests a second, no second of the registry's log holds more than 5 (+1 for a
+    // request logged at a second's edge).
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::start();
+    let spec = spec_for(dir.path(), &registry, ", rate_limit: 5");
+    json_report(mirrorkit(dir.path()).arg("sync").arg(&spec), 0);
+    let (busiest, total) = busiest_second(&registry);
+    assert!(total > 12, "{total} requests");
+    assert!(
+        busiest <= 6,
+        "rate_limit 5: {busiest} of {total} requests in one second"
+    );
+}
