@@ -732,3 +732,49 @@ fn github_digest_policies_and_a_date_build_tag_do_what_the_readme_says() {
         "{v:#}"
     );
 }
+
+#[test]
+fn exclude_ranges_and_per_platform_upper_bounds_are_exclusive() {
+    let w = World::new();
+    for tag in ["v1.0.0", "v1.1.0", "v1.2.0", "v1.3.0"] {
+        w.release(tag, &["linux-amd64", "linux-arm64"], false);
+    }
+    w.spec(
+        "exclude: [{min_version: 1.1.0, max_version: 1.3.0, reason: known CVE}]\n\
+         platforms: {linux/arm64: {max_version: 1.2.0}}\n",
+    );
+    let r = json_report(mirrorkit(w.dir.path()).args(["check", "mirror.yml"]), 0);
+    let versions = &r["mirrors"][0]["versions"];
+    for (version, status) in [
+        ("1.0.0", "planned"),
+        ("1.1.0", "excluded"),
+        ("1.2.0", "excluded"),
+        ("1.3.0", "planned"),
+    ] {
+        let v = entry(versions, "version", version);
+        assert_eq!(v["status"], status, "{version}: {v:#}");
+        if status == "excluded" {
+            assert!(v["reason"].as_str().unwrap().contains("known CVE"), "{v:#}");
+        }
+    }
+    // The range's max_version (1.3.0) is not excluded, and the platform's max_version (1.2.0)
+    // stops arm64 from 1.2.0 on: 1.0.0 keeps it, 1.3.0 does not.
+    let arm = |version: &str| {
+        entry(
+            &entry(versions, "version", version)["platforms"],
+            "platform",
+            "linux/arm64",
+        )
+        .clone()
+    };
+    assert_eq!(arm("1.0.0")["status"], "planned");
+    assert_eq!(arm("1.3.0")["status"], "excluded");
+    assert!(
+        arm("1.3.0")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("max_version"),
+        "{}",
+        arm("1.3.0")
+    );
+}
