@@ -58,7 +58,8 @@ pub struct ExportOptions {
 }
 
 /// What an export wrote.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct ExportReport {
     /// Files or directory written.
     pub output: Vec<PathBuf>,

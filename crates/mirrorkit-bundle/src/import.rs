@@ -87,7 +87,8 @@ impl ImportTarget {
 }
 
 /// What happened to one tag in an import.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct TagOutcome {
     /// Repository in the target (namespace included).
     pub repository: String,
@@ -104,7 +105,8 @@ pub struct TagOutcome {
 }
 
 /// What an import did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct ImportReport {
     /// The bundle's id, when it has a manifest.
     pub bundle: Option<String>,

@@ -99,7 +99,8 @@ impl CopyOptions {
 }
 
 /// What a copy did.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct CopyReport {
     /// The source reference.
     pub source: String,

@@ -376,7 +376,8 @@ pub(crate) fn planned_report(p: &VersionPlan, mirror_status: Status) -> VersionR
 }
 
 /// The outcome of `mirrorkit cascade check|repair`.
-#[derive(Clone, Debug, Default, serde::Serialize)]
+#[derive(Clone, Debug, Default, serde::Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct CascadeReport {
     /// Whether drifted aliases were repaired.
     pub repair: bool,
@@ -385,7 +386,8 @@ pub struct CascadeReport {
 }
 
 /// The rolling tags of one mirror.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct MirrorCascade {
     /// The mirror's key.
     pub key: String,

@@ -452,7 +452,8 @@ pub fn alias_index(
 }
 
 /// The state of one rolling tag after [`check`].
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct AliasState {
     /// The alias (`3.28`, `3`, `latest`).
     pub alias: String,

@@ -99,6 +99,14 @@ pub(crate) enum SchemaTarget {
     UrlIndex,
     /// The report `sync` and `check` print with `--format json`.
     Report,
+    /// The report of `cascade check|repair --format json`.
+    CascadeReport,
+    /// The report of `copy --format json`.
+    CopyReport,
+    /// The report of `export --format json`.
+    ExportReport,
+    /// The report of `import --format json`.
+    ImportReport,
 }
 
 #[derive(Debug, Args)]

@@ -10,7 +10,7 @@ mod common;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use common::{assert_exit, mirrorkit, noise, run, write_spec};
+use common::{assert_exit, mirrorkit, noise, report, run, write_spec};
 use mirrorkit_testkit::registry::{
     Registry, sha256_digest, skopeo_copy_with, skopeo_inspect_raw, two_platform_index, umoci_image,
 };
@@ -131,22 +131,38 @@ fn a_round_trip_through_an_archive_keeps_every_digest_and_skopeo_reads_the_bundl
     assert_eq!(raw_digest(&b, "imported/team/app:1.0").unwrap(), d1);
     assert_eq!(raw_digest(&b, "imported/team/app:2.0").unwrap(), d2);
     assert_eq!(raw_digest(&b, "imported/tools/cli:v1").unwrap(), d3);
-    // Importing again changes nothing and sends nothing.
-    let out = mk(
-        dir.path(),
-        &[
-            "import",
-            "b.tar.zst",
-            "--to",
-            &to,
-            "--insecure-registry",
-            &b.host(),
-        ],
-    );
-    assert_exit(&out, 0);
-    let text = String::from_utf8_lossy(&out.stdout);
+    // Importing again changes nothing and sends nothing (said in the table and in the JSON
+    // report, which follows `schema import-report`).
+    let again = |format: &str| {
+        let out = mk(
+            dir.path(),
+            &[
+                "import",
+                "b.tar.zst",
+                "--to",
+                &to,
+                "--insecure-registry",
+                &b.host(),
+                "--format",
+                format,
+            ],
+        );
+        assert_exit(&out, 0);
+        out
+    };
+    let text = String::from_utf8_lossy(&again("plain").stdout).to_string();
     assert!(text.contains("0 added, 0 updated, 3 unchanged"), "{text}");
     assert!(text.contains("0 blobs sent"), "{text}");
+    let r = report(&again("json"));
+    assert_eq!(r["blobs_sent"], 0, "{r:#}");
+    assert_eq!(r["dry_run"], false);
+    let statuses: Vec<&str> = r["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["unchanged"; 3], "{r:#}");
 
     // skopeo reads an exported layout directory by `repository:tag`.
     assert_exit(
@@ -231,7 +247,7 @@ fn layouts_written_by_skopeo_import_and_a_spec_exports_its_repositories() {
         &["export", "mirror.yml", "-o", "spec.tar", "--json"],
     );
     assert_exit(&out, 0);
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = report(&out);
     assert_eq!(r["tags"], 1);
     let out = mk(dir.path(), &["bundle", "ls", "spec.tar"]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -292,7 +308,7 @@ fn a_delta_holds_only_what_the_base_lacked_and_needs_the_base_on_the_target() {
         ],
     );
     assert_exit(&out, 0);
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = report(&out);
     assert!(r["base_blobs"].as_u64().unwrap() >= 2, "{r}");
     let full_size = std::fs::metadata(dir.path().join("full.tar"))
         .unwrap()

@@ -1,11 +1,24 @@
-//! `schema spec|url-index|report`: print a JSON Schema generated from the types that parse the
-//! file (or, for the report, the types that print it).
+//! `schema spec|url-index|report|cascade-report|copy-report|export-report|import-report`: print
+//! a JSON Schema generated from the types that parse the file (or, for a report, the types that
+//! print it).
 
 use mirrorkit_core::exit::ExitCode;
 use mirrorkit_core::spec;
 
 use crate::cli::SchemaTarget;
 use crate::output;
+
+/// The schema of a document mirrorkit writes and never reads (a report): it describes what
+/// serialising produces, so a field skipped when empty is optional.
+fn written<T: schemars::JsonSchema>() -> serde_json::Value {
+    serde_json::to_value(
+        schemars::generate::SchemaSettings::default()
+            .for_serialize()
+            .into_generator()
+            .into_root_schema_for::<T>(),
+    )
+    .unwrap_or_default()
+}
 
 /// `schema TARGET`.
 pub(crate) fn run(target: SchemaTarget) -> ExitCode {
@@ -15,15 +28,11 @@ pub(crate) fn run(target: SchemaTarget) -> ExitCode {
             mirrorkit_core::source::url_index::IndexDocument
         ))
         .unwrap_or_default(),
-        // The report is written, never read: its schema describes what serialising produces
-        // (a field skipped when empty is optional).
-        SchemaTarget::Report => serde_json::to_value(
-            schemars::generate::SchemaSettings::default()
-                .for_serialize()
-                .into_generator()
-                .into_root_schema_for::<mirrorkit_core::report::Report>(),
-        )
-        .unwrap_or_default(),
+        SchemaTarget::Report => written::<mirrorkit_core::report::Report>(),
+        SchemaTarget::CascadeReport => written::<mirrorkit_release::CascadeReport>(),
+        SchemaTarget::CopyReport => written::<mirrorkit_oci::CopyReport>(),
+        SchemaTarget::ExportReport => written::<mirrorkit_bundle::ExportReport>(),
+        SchemaTarget::ImportReport => written::<mirrorkit_bundle::ImportReport>(),
     };
     match serde_json::to_string_pretty(&value) {
         Ok(s) => output::stdout(&(s + "\n")),

@@ -203,26 +203,48 @@ pub(crate) fn json_report(cmd: &mut Command, expected_exit: i32) -> serde_json::
 
 /// Panic, listing every violation, unless `report` follows `mirrorkit schema report`.
 pub(crate) fn assert_report_schema(report: &serde_json::Value) {
-    let errors = report_schema_violations(report);
+    assert_follows_schema("report", report);
+}
+
+/// Panic, listing every violation, unless `value` follows `mirrorkit schema <target>`.
+pub(crate) fn assert_follows_schema(target: &str, value: &serde_json::Value) {
+    let errors = schema_violations(target, value);
     assert!(
         errors.is_empty(),
-        "the report does not follow `mirrorkit schema report`:\n{}\nreport: {report:#}",
+        "the output does not follow `mirrorkit schema {target}`:\n{}\noutput: {value:#}",
         errors.join("\n")
     );
 }
 
-/// How `value` breaks `mirrorkit schema report` (empty when it follows it). The schema is read
-/// from the binary once per test process.
+/// How `value` breaks `mirrorkit schema report` (empty when it follows it).
 pub(crate) fn report_schema_violations(value: &serde_json::Value) -> Vec<String> {
-    static VALIDATOR: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
-    let validator = VALIDATOR.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let out = run(mirrorkit(dir.path()).args(["schema", "report"]));
-        assert_exit(&out, 0);
-        let schema: serde_json::Value =
-            serde_json::from_slice(&out.stdout).expect("schema report prints JSON");
-        jsonschema::validator_for(&schema).expect("schema report is a valid JSON Schema")
-    });
+    schema_violations("report", value)
+}
+
+/// How `value` breaks `mirrorkit schema <target>` (empty when it follows it). Each schema is
+/// read from the binary once per test process.
+pub(crate) fn schema_violations(target: &str, value: &serde_json::Value) -> Vec<String> {
+    type Validators = std::collections::HashMap<String, std::sync::Arc<jsonschema::Validator>>;
+    static VALIDATORS: std::sync::Mutex<Option<Validators>> = std::sync::Mutex::new(None);
+    let validator = {
+        let mut cache = VALIDATORS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cache = cache.get_or_insert_with(Default::default);
+        cache
+            .entry(target.to_string())
+            .or_insert_with(|| {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let out = run(mirrorkit(dir.path()).args(["schema", target]));
+                assert_exit(&out, 0);
+                let schema: serde_json::Value =
+                    serde_json::from_slice(&out.stdout).expect("schema prints JSON");
+                std::sync::Arc::new(
+                    jsonschema::validator_for(&schema).expect("a valid JSON Schema"),
+                )
+            })
+            .clone()
+    };
     validator
         .iter_errors(value)
         .map(|e| format!("{e} at {}", e.instance_path()))
@@ -255,8 +277,8 @@ where
         .unwrap_or_else(|| panic!("no element with {key} = {value:?} in {list:#}"))
 }
 
-/// Parse stdout as the JSON report. A `sync`/`check` report (the one with `dry_run` and
-/// `summary`) is checked against `mirrorkit schema report` on the way.
+/// Parse stdout as the JSON report, checked on the way against the schema of the command that
+/// printed it (`mirrorkit schema report|cascade-report|copy-report|export-report|import-report`).
 pub(crate) fn report(out: &Output) -> serde_json::Value {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -265,8 +287,23 @@ pub(crate) fn report(out: &Output) -> serde_json::Value {
             String::from_utf8_lossy(&out.stderr)
         )
     });
-    if report.get("dry_run").is_some() && report.get("summary").is_some() {
-        assert_report_schema(&report);
+    // Which command printed it, by the fields only its report has.
+    let has = |key: &str| report.get(key).is_some();
+    let schema = if has("summary") && has("dry_run") {
+        Some("report")
+    } else if has("repair") && has("mirrors") {
+        Some("cascade-report")
+    } else if has("blobs_copied") {
+        Some("copy-report")
+    } else if has("base_blobs") {
+        Some("export-report")
+    } else if has("blobs_present") {
+        Some("import-report")
+    } else {
+        None
+    };
+    if let Some(schema) = schema {
+        assert_follows_schema(schema, &report);
     }
     report
 }
