@@ -551,3 +551,48 @@ fn a_registrys_rate_limit_spaces_the_requests_it_receives() {
         "rate_limit 5: {busiest} of {total} requests in one second"
     );
 }
+
+#[test]
+fn max_downloads_bounds_the_downloads_in_flight() {
+    // Every asset stalls after its first bytes, so a download that started stays open: the
+    // file server's log then shows how many were let start at once.
+    for (setting, expected) in [("    concurrency: {max_downloads: 2}\n", 2), ("", 4)] {
+        let registry = Registry::start();
+        let up = Upstream::new(&["1.0.0", "2.0.0"], &["amd64", "arm64"], 200_000);
+        let assets: Vec<String> = ["1.0.0", "2.0.0"]
+            .iter()
+            .flat_map(|v| ["amd64", "arm64"].map(|a| format!("/tool-{v}-linux-{a}.tar.gz")))
+            .collect();
+        for a in &assets {
+            up.server.set_fault(a, Fault::stall_after(1_000, 1));
+        }
+        let spec = up.spec(&registry.host(), setting);
+        let mut child = spawn_sync(up.dir.path(), &spec);
+        let started = || {
+            up.server
+                .requests()
+                .iter()
+                .filter(|r| r.method == "GET" && assets.contains(&r.path))
+                .count()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while started() < expected && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        // Time for a download beyond the limit to start, if the limit let one.
+        std::thread::sleep(std::time::Duration::from_millis(1_500));
+        assert_eq!(started(), expected, "downloads in flight with {setting:?}");
+        for a in &assets {
+            up.server.clear_fault(a);
+        }
+        assert!(
+            child.wait().unwrap().success(),
+            "the run completes once released"
+        );
+        let tags = registry.tags("mirror/tool");
+        assert!(
+            tags.contains(&"1.0.0".to_string()) && tags.contains(&"2.0.0".to_string()),
+            "{tags:?}"
+        );
+    }
+}
