@@ -574,6 +574,17 @@ fn a_release_setting_on_an_image_or_chart_mirror_is_refused_naming_it() {
         "mirrors:\n  m:\n{helm}    verify: {{require: false, checksums_file: SHA256SUMS}}\n"
     ));
     assert_eq!(field, "mirrors.m.verify.checksums_file");
+    // A chart has no platforms to choose; images do.
+    let (_, _, field, _) = invalid(&format!(
+        "mirrors:\n  m:\n{helm}    platforms: [linux/amd64]\n"
+    ));
+    assert_eq!(field, "mirrors.m.platforms");
+    assert!(
+        parse(&format!(
+            "mirrors:\n  m:\n{oci}    platforms: [linux/amd64]\n"
+        ))
+        .is_ok()
+    );
     assert!(
         message.contains("does not apply to helm mirrors"),
         "{message}"

@@ -168,10 +168,16 @@ impl Target for AnyTarget {
         let Some(resolved) = store.resolve(Some(reference)).await? else {
             return Ok(None);
         };
-        let m = store
+        // A tag whose manifest is gone (a damaged layout, a registry deleting it meanwhile) is
+        // not there: the publisher pushes it again.
+        match store
             .manifest_by_digest(&resolved.digest, None, &resolved.media_type)
-            .await?;
-        Ok(Some((m.media_type, m.bytes.to_vec())))
+            .await
+        {
+            Ok(m) => Ok(Some((m.media_type, m.bytes.to_vec()))),
+            Err(OciError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     async fn has_blob(&self, repository: &str, digest: &Digest) -> Result<bool, OciError> {

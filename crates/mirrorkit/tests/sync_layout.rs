@@ -376,7 +376,7 @@ fn schemas_completions_and_man_page_are_generated() {
     for target in ["spec", "url-index"] {
         let out = run(mirrorkit(dir.path()).args(["schema", target]));
         assert_exit(&out, 0);
-        let schema = report(&out);
+        let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(
             schema["$schema"],
             "https://json-schema.org/draft/2020-12/schema"

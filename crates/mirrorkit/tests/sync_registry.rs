@@ -499,12 +499,18 @@ fn a_registry_with_bearer_token_auth_is_pushed_to_with_a_token_from_its_realm() 
 fn busiest_second(registry: &Registry) -> (usize, usize) {
     let mut per_second: std::collections::BTreeMap<String, usize> = Default::default();
     let mut total = 0;
+    // Every API request but `GET /v2/`, which the testkit's start-up probe also sends.
     for line in registry.log().lines().filter(|l| {
-        l.contains("\"GET /v2/")
-            || l.contains("\"HEAD /v2/")
-            || l.contains("\"PUT /v2/")
-            || l.contains("\"POST /v2/")
-            || l.contains("\"PATCH /v2/")
+        [
+            "\"GET /v2/",
+            "\"HEAD /v2/",
+            "\"PUT /v2/",
+            "\"POST /v2/",
+            "\"PATCH /v2/",
+        ]
+        .iter()
+        .any(|m| l.contains(m))
+            && !l.contains("\"GET /v2/ HTTP")
     }) {
         // `… [04/Dec/2026:04:58:01 +0000] "GET …`
         if let Some(stamp) = line.split('[').nth(1).and_then(|s| s.split(']').next()) {
@@ -534,7 +540,7 @@ fn a_registrys_rate_limit_spaces_the_requests_it_receives() {
     json_report(mirrorkit(dir.path()).arg("sync").arg(&spec), 0);
     let (busiest, total) = busiest_second(&registry);
     assert!(
-        busiest > 8,
+        busiest > 6,
         "unlimited: {busiest} of {total} requests in the busiest second"
     );
 

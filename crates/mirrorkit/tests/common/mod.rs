@@ -302,8 +302,11 @@ pub(crate) fn report(out: &Output) -> serde_json::Value {
     } else {
         None
     };
-    if let Some(schema) = schema {
-        assert_follows_schema(schema, &report);
+    match schema {
+        Some(schema) => assert_follows_schema(schema, &report),
+        None => panic!(
+            "no report schema fits this output (a field every report has is gone?): {report:#}"
+        ),
     }
     report
 }

@@ -303,8 +303,9 @@ fn compat_only(m: &MirrorFields<'_>, field: &dyn Fn(&str) -> String) -> Vec<Stri
     out
 }
 
-/// Refuse, naming it, a field that only release mirrors use (packaging, tags, version policy,
-/// download concurrency) on an image or chart mirror, which would otherwise ignore it.
+/// Refuse, naming it, a field an image or chart mirror would otherwise ignore: the release
+/// settings (packaging, tags, version policy, download concurrency), `verify` beyond what the
+/// family checks, and `platforms` on a chart.
 fn release_only_fields(
     ctx: &Ctx<'_>,
     m: &MirrorFields<'_>,
@@ -345,6 +346,12 @@ fn release_only_fields(
         ),
         ("concurrency", None, m.concurrency.is_some()),
         ("verify", None, is_oci && m.verify.is_some()),
+        // Images keep the platforms listed; a chart has none to choose.
+        (
+            "platforms",
+            m.platforms.and_then(|l| at(l.line, l.column)),
+            !is_oci && m.platforms.is_some(),
+        ),
         // A chart uses `verify.require` only (its archive against the repository's digest).
         (
             "verify.github_asset_digest",
@@ -369,7 +376,9 @@ fn release_only_fields(
     };
     let mut error = ctx.err_nowhere(
         field(name),
-        format!("`{name}` does not apply to {kind} mirrors (it is a release setting); remove it"),
+        format!(
+            "`{name}` does not apply to {kind} mirrors (README: \"Which settings apply to which mirrors\"); remove it"
+        ),
     );
     if let (SpecError::Invalid { line, column, .. }, Some((l, c))) = (&mut error, position) {
         (*line, *column) = (l, c);
