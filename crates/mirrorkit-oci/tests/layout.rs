@@ -93,3 +93,27 @@ async fn a_manifest_is_refused_when_its_digest_reference_does_not_match() {
         .unwrap_err();
     assert!(err.to_string().contains("digest mismatch"), "{err}");
 }
+
+#[tokio::test]
+async fn a_tag_whose_manifest_blob_is_gone_reads_as_not_there() {
+    let fixture = tempfile::tempdir().unwrap();
+    let index = tk::two_platform_index(fixture.path(), "v1", "gone");
+    let root = tempfile::tempdir().unwrap();
+    let target = AnyTarget::Layout(LayoutRoot::new(root.path()));
+    common::push_fixture(&target, fixture.path(), &index, "r", "1.0").await;
+    assert!(target.fetch_manifest("r", "1.0").await.unwrap().is_some());
+    // A damaged layout: index.json still names the tag, its blob is gone. The publisher must
+    // see "not there" (and push it again), not fail.
+    let hex = index.trim_start_matches("sha256:");
+    std::fs::remove_file(root.path().join("r/blobs/sha256").join(hex)).unwrap();
+    assert_eq!(target.fetch_manifest("r", "1.0").await.unwrap(), None);
+    assert_eq!(target.fetch_manifest("r", "nope").await.unwrap(), None);
+    assert_eq!(
+        target.fetch_manifest("never/pushed", "1.0").await.unwrap(),
+        None
+    );
+    assert!(
+        !root.path().join("never").exists(),
+        "reading creates no layout"
+    );
+}
