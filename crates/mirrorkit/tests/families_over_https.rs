@@ -76,7 +76,7 @@ fn a_chart_is_published_into_an_https_registry() {
         "  demo:\n    source: {type: helm, path: ./chart}\n",
     );
     let r = sync_verified(dir.path(), &spec);
-    assert_eq!(statuses(&r), [("0.3.0".into(), "pushed".into())]);
+    assert_statuses(&r, &[("0.3.0", "pushed")]);
     let raw = inspect_raw(dir.path(), &target, "charts/demo:0.3.0", false).unwrap();
     let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
     assert_eq!(

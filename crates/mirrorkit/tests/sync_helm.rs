@@ -183,13 +183,7 @@ fn classic_repository_charts_become_helm_oci_artifacts() {
     let out = sync(repo.dir.path(), &spec, &[]);
     assert_exit(&out, 0);
     let r = report(&out);
-    assert_eq!(
-        statuses(&r),
-        [
-            ("1.0.0".into(), "pushed".into()),
-            ("1.1.0+build.7".into(), "pushed".into())
-        ]
-    );
+    assert_statuses(&r, &[("1.0.0", "pushed"), ("1.1.0+build.7", "pushed")]);
     assert_eq!(r["mirrors"][0]["repository"], "mirror/charts/app");
     let versions = r["mirrors"][0]["versions"].as_array().unwrap();
     assert_eq!(versions[1]["tag"], "1.1.0_build.7");
@@ -331,13 +325,7 @@ fn a_digest_mismatch_fails_that_version_and_tags_nothing() {
     let out = sync(repo.dir.path(), &spec, &[]);
     assert_exit(&out, 1);
     let r = report(&out);
-    assert_eq!(
-        statuses(&r),
-        [
-            ("1.0.0".into(), "pushed".into()),
-            ("2.0.0".into(), "failed".into())
-        ]
-    );
+    assert_statuses(&r, &[("1.0.0", "pushed"), ("2.0.0", "failed")]);
     let reason = r["mirrors"][0]["versions"][1]["reason"].as_str().unwrap();
     assert!(reason.contains("digest mismatch"), "{reason}");
     assert!(reason.contains(&sha256_digest(&bad)), "{reason}");
@@ -503,7 +491,7 @@ fn a_chart_directory_is_packaged_honouring_helmignore() {
     let out = sync(dir.path(), &spec, &[]);
     assert_exit(&out, 0);
     let r = report(&out);
-    assert_eq!(statuses(&r), [("0.3.0".into(), "pushed".into())]);
+    assert_statuses(&r, &[("0.3.0", "pushed")]);
     let reference = target.docker_ref("charts/demo:0.3.0");
     let m = manifest(&reference);
     assert_eq!(m["config"]["mediaType"], HELM_CONFIG);
@@ -529,7 +517,7 @@ fn a_chart_directory_is_packaged_honouring_helmignore() {
     let out = sync(dir.path(), &spec, &[]);
     assert_exit(&out, 0);
     let r = report(&out);
-    assert_eq!(statuses(&r), [("0.3.0".into(), "skipped".into())]);
+    assert_statuses(&r, &[("0.3.0", "skipped")]);
     assert_eq!(
         mirror_named(&r, "local-layout")["versions"][0]["status"],
         "skipped"
@@ -818,25 +806,13 @@ fn file_repositories_into_a_layout_and_unverifiable_archives() {
     let spec = spec_with("");
     // A dry run plans and downloads nothing.
     let rep = json_report(mirrorkit(dir.path()).arg("check").arg(&spec), 1);
-    assert_eq!(
-        statuses(&rep),
-        [
-            ("1.0.0".into(), "planned".into()),
-            ("2.0.0".into(), "failed".into())
-        ]
-    );
+    assert_statuses(&rep, &[("1.0.0", "planned"), ("2.0.0", "failed")]);
     assert!(!dir.path().join("oci").exists(), "a dry run writes nothing");
 
     let out = sync(dir.path(), &spec, &[]);
     assert_exit(&out, 1);
     let r = report(&out);
-    assert_eq!(
-        statuses(&r),
-        [
-            ("1.0.0".into(), "pushed".into()),
-            ("2.0.0".into(), "failed".into())
-        ]
-    );
+    assert_statuses(&r, &[("1.0.0", "pushed"), ("2.0.0", "failed")]);
     let reason = r["mirrors"][0]["versions"][1]["reason"].as_str().unwrap();
     assert!(reason.contains("no digest"), "{reason}");
     let layout = dir.path().join("oci/charts/tool");
@@ -857,13 +833,7 @@ fn file_repositories_into_a_layout_and_unverifiable_archives() {
     let out = sync(dir.path(), &spec, &[]);
     assert_exit(&out, 0);
     let r = report(&out);
-    assert_eq!(
-        statuses(&r),
-        [
-            ("1.0.0".into(), "skipped".into()),
-            ("2.0.0".into(), "pushed".into())
-        ]
-    );
+    assert_statuses(&r, &[("1.0.0", "skipped"), ("2.0.0", "pushed")]);
     let warnings = r["mirrors"][0]["versions"][1]["warnings"].to_string();
     assert!(warnings.contains("not verified"), "{warnings}");
 }
@@ -978,7 +948,7 @@ fn helm_template_finds_the_images_only_a_template_builds() {
     assert_exit(&out, 0);
     let r = report(&out);
     // --version narrows the chart versions.
-    assert_eq!(statuses(&r), [("1.0.0".into(), "pushed".into())]);
+    assert_statuses(&r, &[("1.0.0", "pushed")]);
     assert!(images_of(&r["mirrors"][0]["versions"][0]).is_empty(), "{r}");
     target.assert_no_manifest("mirror/acme/app:2.1");
 

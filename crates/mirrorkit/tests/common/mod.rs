@@ -311,6 +311,15 @@ pub(crate) fn report(out: &Output) -> serde_json::Value {
     report
 }
 
+/// The first mirror's versions and their statuses are exactly `expected`, in order.
+pub(crate) fn assert_statuses(report: &serde_json::Value, expected: &[(&str, &str)]) {
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(v, s)| (v.to_string(), s.to_string()))
+        .collect();
+    assert_eq!(statuses(report), expected, "{report:#}");
+}
+
 /// The statuses of every version of the first mirror: [(version, status)].
 pub(crate) fn statuses(report: &serde_json::Value) -> Vec<(String, String)> {
     report["mirrors"][0]["versions"]
