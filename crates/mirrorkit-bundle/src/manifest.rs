@@ -11,7 +11,7 @@ use mirrorkit_oci::error::OciError;
 use crate::{BUNDLE_FILE, BundleError, FORMAT_VERSION};
 
 /// `mirrorkit-bundle.json`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct BundleManifest {
     /// Format version ([`FORMAT_VERSION`]).
     pub format: u32,
@@ -35,7 +35,7 @@ pub struct BundleManifest {
 }
 
 /// Which spec a bundle came from.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct SpecOrigin {
     /// The spec file's name.
     pub file: String,
@@ -44,7 +44,7 @@ pub struct SpecOrigin {
 }
 
 /// One image of a bundle.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct BundleItem {
     /// Where it was exported from (a reference, credential-free).
     pub source: String,
@@ -61,7 +61,9 @@ pub struct BundleItem {
 }
 
 /// A blob and its size.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Clone, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, schemars::JsonSchema,
+)]
 pub struct BlobRef {
     /// `sha256:…`.
     pub digest: String,

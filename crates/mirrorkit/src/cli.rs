@@ -107,6 +107,8 @@ pub(crate) enum SchemaTarget {
     ExportReport,
     /// The report of `import --format json`.
     ImportReport,
+    /// What `bundle ls|verify --format json` print.
+    BundleListing,
 }
 
 #[derive(Debug, Args)]

@@ -85,7 +85,7 @@ fn a_round_trip_through_an_archive_keeps_every_digest_and_skopeo_reads_the_bundl
         &["bundle", "ls", "b.tar.zst", "--format", "json"],
     );
     assert_exit(&out, 0);
-    let ls: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ls = report(&out);
     assert_eq!(ls["tags"].as_array().unwrap().len(), 3);
     let item = ls["items"]
         .as_array()

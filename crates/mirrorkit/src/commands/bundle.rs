@@ -16,23 +16,65 @@ struct Listing<'a> {
     verify: bool,
 }
 
+/// `bundle ls|verify --format json` (`mirrorkit schema bundle-listing`).
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct ListingDoc {
+    /// The bundle as given.
+    path: String,
+    /// Its id (`None` for a layout without `mirrorkit-bundle.json`, e.g. skopeo's).
+    id: Option<String>,
+    /// Its format version.
+    format: Option<u32>,
+    /// The bundle a delta builds on.
+    base: Option<String>,
+    /// The spec it was exported from.
+    spec: Option<mirrorkit_bundle::SpecOrigin>,
+    /// Blobs hashed against their names.
+    blobs_verified: usize,
+    /// Blobs a delta leaves to its base.
+    blobs_from_base: usize,
+    /// Every tag.
+    tags: Vec<ListedTag>,
+    /// What `mirrorkit-bundle.json` says it holds.
+    items: Option<Vec<mirrorkit_bundle::BundleItem>>,
+}
+
+/// One tag of a listed bundle.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub(crate) struct ListedTag {
+    repository: String,
+    tag: String,
+    digest: mirrorkit_core::digest::Digest,
+    media_type: String,
+}
+
 impl serde::Serialize for Listing<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let (path, opened) = (self.path, &self.opened);
-        let value = serde_json::json!({
-            "path": path.display().to_string(),
-            "id": opened.manifest.as_ref().map(|m| m.id.clone()),
-            "format": opened.manifest.as_ref().map(|m| m.format),
-            "base": opened.manifest.as_ref().and_then(|m| m.base.clone()),
-            "spec": opened.manifest.as_ref().and_then(|m| m.spec.clone()),
-            "blobs_verified": opened.blobs_verified,
-            "blobs_from_base": opened.needs.values().map(|s| s.len()).sum::<usize>(),
-            "tags": opened.tags.iter().map(|(repo, tag, digest, mt)| serde_json::json!({
-                "repository": repo, "tag": tag, "digest": digest.to_string(), "media_type": mt,
-            })).collect::<Vec<_>>(),
-            "items": opened.manifest.as_ref().map(|m| m.items.clone()),
-        });
-        value.serialize(serializer)
+        let manifest = self.opened.manifest.as_ref();
+        ListingDoc {
+            path: self.path.display().to_string(),
+            id: manifest.map(|m| m.id.clone()),
+            format: manifest.map(|m| m.format),
+            base: manifest.and_then(|m| m.base.clone()),
+            spec: manifest.and_then(|m| m.spec.clone()),
+            blobs_verified: self.opened.blobs_verified,
+            blobs_from_base: self.opened.needs.values().map(|s| s.len()).sum(),
+            tags: self
+                .opened
+                .tags
+                .iter()
+                .map(|(repository, tag, digest, media_type)| ListedTag {
+                    repository: repository.clone(),
+                    tag: tag.clone(),
+                    digest: digest.clone(),
+                    media_type: media_type.clone(),
+                })
+                .collect(),
+            items: manifest.map(|m| m.items.clone()),
+        }
+        .serialize(serializer)
     }
 }
 

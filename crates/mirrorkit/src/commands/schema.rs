@@ -1,4 +1,5 @@
-//! `schema spec|url-index|report|cascade-report|copy-report|export-report|import-report`: print
+//! `schema spec|url-index|report|cascade-report|copy-report|export-report|import-report|
+//! bundle-listing`: print
 //! a JSON Schema generated from the types that parse the file (or, for a report, the types that
 //! print it).
 
@@ -33,6 +34,7 @@ pub(crate) fn run(target: SchemaTarget) -> ExitCode {
         SchemaTarget::CopyReport => written::<mirrorkit_oci::CopyReport>(),
         SchemaTarget::ExportReport => written::<mirrorkit_bundle::ExportReport>(),
         SchemaTarget::ImportReport => written::<mirrorkit_bundle::ImportReport>(),
+        SchemaTarget::BundleListing => written::<super::bundle::ListingDoc>(),
     };
     match serde_json::to_string_pretty(&value) {
         Ok(s) => output::stdout(&(s + "\n")),

@@ -278,7 +278,8 @@ where
 }
 
 /// Parse stdout as the JSON report, checked on the way against the schema of the command that
-/// printed it (`mirrorkit schema report|cascade-report|copy-report|export-report|import-report`).
+/// printed it (`mirrorkit schema report|cascade-report|copy-report|export-report|import-report|
+/// bundle-listing`).
 pub(crate) fn report(out: &Output) -> serde_json::Value {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -299,6 +300,8 @@ pub(crate) fn report(out: &Output) -> serde_json::Value {
         Some("export-report")
     } else if has("blobs_present") {
         Some("import-report")
+    } else if has("blobs_verified") {
+        Some("bundle-listing")
     } else {
         None
     };
