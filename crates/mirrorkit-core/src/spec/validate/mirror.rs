@@ -318,22 +318,21 @@ fn release_only_fields(
         _ => return Ok(()),
     };
     // (field, where it is when the spec keeps its position, whether it is set)
-    let at = |line: u64, column: u64| Some((line, column));
     let given = [
         (
             "asset_type",
-            m.asset_type.and_then(|l| at(l.line, l.column)),
+            m.asset_type.map(|l| (l.line, l.column)),
             m.asset_type.is_some(),
         ),
         ("compression", None, m.compression.is_some()),
         (
             "strip_components",
-            m.strip_components.and_then(|l| at(l.line, l.column)),
+            m.strip_components.map(|l| (l.line, l.column)),
             m.strip_components.is_some(),
         ),
         (
             "metadata",
-            m.metadata.and_then(|l| at(l.line, l.column)),
+            m.metadata.map(|l| (l.line, l.column)),
             m.metadata.is_some(),
         ),
         ("build_timestamp", None, m.build_timestamp.is_some()),
@@ -341,7 +340,7 @@ fn release_only_fields(
         ("skip_prereleases", None, m.skip_prereleases.is_some()),
         (
             "exclude",
-            m.exclude.and_then(|l| at(l.line, l.column)),
+            m.exclude.map(|l| (l.line, l.column)),
             m.exclude.is_some(),
         ),
         ("concurrency", None, m.concurrency.is_some()),
@@ -349,7 +348,7 @@ fn release_only_fields(
         // Images keep the platforms listed; a chart has none to choose.
         (
             "platforms",
-            m.platforms.and_then(|l| at(l.line, l.column)),
+            m.platforms.map(|l| (l.line, l.column)),
             !is_oci && m.platforms.is_some(),
         ),
         // A chart uses `verify.require` only (its archive against the repository's digest).
@@ -367,7 +366,7 @@ fn release_only_fields(
             "verify.checksums_file",
             m.verify
                 .and_then(|v| v.checksums_file.as_ref())
-                .and_then(|l| at(l.line, l.column)),
+                .map(|l| (l.line, l.column)),
             m.verify.is_some_and(|v| v.checksums_file.is_some()),
         ),
     ];
