@@ -7,6 +7,10 @@
 //! registry with the API indexes it), and `GET /v2/<name>/referrers/<digest>` answers the image
 //! index of what was recorded for that subject. Every request line is logged.
 //!
+//! One fault can be switched on: [`ReferrersFront::stall_blob`] makes every `GET` of one blob send
+//! its headers and half its body, then hang until the fault is cleared or the front dropped, so a
+//! test can kill its client while that blob is certainly mid-transfer.
+//!
 //! Test support code: failures panic, which is what a test wants. One request per connection
 //! (`Connection: close`), one thread per connection.
 
@@ -28,6 +32,14 @@ pub struct ReferrersFront {
     port: u16,
     stop: Arc<AtomicBool>,
     log: Arc<Mutex<Vec<String>>>,
+    stall: Arc<Stall>,
+}
+
+/// The blob whose `GET`s hang, and how many have reached the hang.
+#[derive(Default)]
+struct Stall {
+    digest: Mutex<Option<String>>,
+    reached: std::sync::atomic::AtomicUsize,
 }
 
 impl ReferrersFront {
@@ -42,21 +54,38 @@ impl ReferrersFront {
         let stop = Arc::new(AtomicBool::new(false));
         let log = Arc::new(Mutex::new(Vec::new()));
         let recorded: Arc<Mutex<Recorded>> = Arc::new(Mutex::new(HashMap::new()));
-        let (s, l) = (stop.clone(), log.clone());
+        let stall = Arc::new(Stall::default());
+        let (s, l, f) = (stop.clone(), log.clone(), stall.clone());
         std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((conn, _)) => {
                         let (l, r) = (l.clone(), recorded.clone());
+                        let (f, s) = (f.clone(), s.clone());
                         std::thread::spawn(move || {
-                            let _ = serve(conn, backend, &l, &r);
+                            let _ = serve(conn, backend, &l, &r, &f, &s);
                         });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
                 }
             }
         });
-        ReferrersFront { port, stop, log }
+        ReferrersFront {
+            port,
+            stop,
+            log,
+            stall,
+        }
+    }
+
+    /// From now on every `GET` of blob `digest` sends half its body and hangs; `None` clears it.
+    pub fn stall_blob(&self, digest: Option<&str>) {
+        *self.stall.digest.lock().expect("stall lock") = digest.map(str::to_string);
+    }
+
+    /// How many `GET`s have reached the stall so far.
+    pub fn stalls_reached(&self) -> usize {
+        self.stall.reached.load(Ordering::SeqCst)
     }
 
     /// `127.0.0.1:PORT`.
@@ -154,6 +183,8 @@ fn serve(
     backend: u16,
     log: &Mutex<Vec<String>>,
     recorded: &Mutex<Recorded>,
+    stall: &Stall,
+    stop: &AtomicBool,
 ) -> std::io::Result<()> {
     conn.set_nonblocking(false)?;
     let req = read_request(&conn)?;
@@ -244,6 +275,23 @@ fn serve(
         if !list.iter().any(|d| d["digest"] == descriptor["digest"]) {
             list.push(descriptor);
         }
+    }
+    let stalled = stall.digest.lock().expect("stall lock").clone();
+    if method == "GET"
+        && let Some(digest) = stalled
+        && path.ends_with(&format!("/blobs/{digest}"))
+        && let Some(at) = response.windows(4).position(|w| w == b"\r\n\r\n")
+    {
+        let half = at + 4 + (response.len() - at - 4) / 2;
+        conn.write_all(&response[..half])?;
+        conn.flush()?;
+        stall.reached.fetch_add(1, Ordering::SeqCst);
+        while !stop.load(Ordering::Relaxed)
+            && stall.digest.lock().expect("stall lock").as_deref() == Some(digest.as_str())
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        return Ok(()); // the connection closes with the body unfinished
     }
     conn.write_all(&response)?;
     Ok(())

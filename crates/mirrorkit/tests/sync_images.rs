@@ -563,7 +563,8 @@ fn an_interrupted_sync_sends_only_what_is_missing() {
 #[test]
 fn an_interrupted_sync_killed_mid_copy_finishes_without_sending_blobs_again() {
     let w = World::new();
-    // Four layers of 4 MiB, sent one at a time, so the kill lands between blobs.
+    // A config and four layers of 4 MiB; the source is reached through a front whose last layer
+    // stalls half-sent, so the kill always lands mid-transfer.
     let mut l = LayoutWriter::new(w.dir.path().join("big"));
     let mut layers = Vec::new();
     for i in 0..4 {
@@ -584,47 +585,55 @@ fn an_interrupted_sync_killed_mid_copy_finishes_without_sending_blobs_again() {
         "big",
     );
     skopeo_copy(&l.oci_ref("big"), &w.src.docker_ref("team/big:1.0")).unwrap();
-    let spec = w.spec("  big:\n    source: {type: oci, image: 'SRC/team/big'}\n");
+    let front = ReferrersFront::start(&w.src);
+    let stalled = layers[3]["digest"].as_str().unwrap().to_string();
+    front.stall_blob(Some(&stalled));
     // One request at a time to the source.
-    let text = std::fs::read_to_string(&spec)
-        .unwrap()
-        .replace("{insecure: true}}", "{insecure: true, concurrency: 1}}");
-    std::fs::write(&spec, text).unwrap();
+    let spec = w.dir.path().join("big.yml");
+    std::fs::write(
+        &spec,
+        format!(
+            "target: {{registry: '{dst}', namespace: mirror, insecure: true}}\nregistries: {{'{src}': {{insecure: true, concurrency: 1}}}}\nmirrors:\n  big:\n    source: {{type: oci, image: '{src}/team/big'}}\n",
+            dst = w.dst.host(),
+            src = front.host(),
+        ),
+    )
+    .unwrap();
     let blobs_dir = w.dst.data_dir().join("docker/registry/v2/blobs/sha256");
-    let count_blobs = || {
+    let target_blobs = || -> Vec<String> {
         walk_files(&blobs_dir)
             .iter()
             .filter(|p| p.ends_with("data"))
-            .count()
+            .filter_map(|p| p.parent()?.file_name()?.to_str().map(|h| format!("sha256:{h}")))
+            .collect()
     };
     let mut child = spawn_sync(w.dir.path(), &spec);
     let start = std::time::Instant::now();
-    while count_blobs() < 2 && start.elapsed() < std::time::Duration::from_secs(60) {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(2));
+    while front.stalls_reached() == 0 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "mirrorkit ended before it reached the stalled blob"
+        );
+        assert!(start.elapsed() < std::time::Duration::from_secs(120), "never reached the stall");
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    let _ = child.kill();
+    child.kill().unwrap(); // SIGKILL while the stalled layer is half-sent
     let _ = child.wait();
-    let present = count_blobs();
-    eprintln!(
-        "killed after {:?} with {present} blob(s) in the target",
-        start.elapsed()
-    );
-    let interrupted = World::digest_of(&w.dst, "mirror/team/big:1.0").is_none();
+    let present = target_blobs();
+    eprintln!("killed mid-transfer with {} blob(s) in the target", present.len());
+    assert!(!present.contains(&stalled), "the half-sent layer is not a blob in the target");
+    assert_eq!(World::digest_of(&w.dst, "mirror/team/big:1.0"), None, "no tag after a kill");
+    front.stall_blob(None);
     let before = log_len(&w.src);
     let out = w.sync(&spec, &[]);
     assert_exit(&out, 0);
-    let gets = blob_gets_since(&w.src, before);
-    if interrupted {
-        assert_eq!(statuses(&report(&out)), pairs(&[("1.0", "pushed")]));
-        // 5 blobs in all; those the first run completed are not read again.
-        assert_eq!(gets, 5 - present, "present before the re-run: {present}");
-    } else {
-        // The first run finished before the kill: nothing is left to send.
-        assert_eq!(gets, 0);
-    }
+    assert_eq!(statuses(&report(&out)), pairs(&[("1.0", "pushed")]));
+    // 5 blobs in all; those the first run completed are not read again.
+    assert_eq!(
+        blob_gets_since(&w.src, before),
+        5 - present.len(),
+        "present before the re-run: {present:?}"
+    );
     assert_eq!(
         World::digest_of(&w.dst, "mirror/team/big:1.0"),
         World::digest_of(&w.src, "team/big:1.0")
