@@ -11,12 +11,13 @@ use serde::Serialize;
 use mirrorkit_oci::archive::{self, ArchiveCompression};
 use mirrorkit_oci::copy::{CopyOptions, copy_into_layout};
 use mirrorkit_oci::error::OciError;
-use mirrorkit_oci::layout::{Layout, TEMP_PREFIX};
+use mirrorkit_oci::layout::Layout;
 use mirrorkit_oci::media;
 use mirrorkit_oci::reference::{ImageReference, is_valid_repository, is_valid_tag};
 
 use crate::graph::{blob_path, graph};
 use crate::manifest::{BlobRef, BundleItem, BundleManifest, SpecOrigin, load_manifest};
+use crate::staging::Staging;
 use crate::{ANNOTATION_REPOSITORY, BUNDLE_FILE, BundleError, FORMAT_VERSION, REF_NAME};
 
 /// What to export: an image and the repository and tag it is filed under.
@@ -77,34 +78,6 @@ pub struct ExportReport {
     pub base_blobs: usize,
 }
 
-/// A staging directory removed on drop unless kept.
-struct Staging(Option<PathBuf>);
-
-impl Staging {
-    fn new_in(parent: &Path) -> Result<Staging, OciError> {
-        std::fs::create_dir_all(parent).map_err(|e| OciError::io(parent, e))?;
-        let dir = mirrorkit_core::fsutil::temp_dir_in(parent, TEMP_PREFIX)
-            .map_err(|e| OciError::io(parent, e))?;
-        Ok(Staging(Some(dir.keep())))
-    }
-
-    fn path(&self) -> &Path {
-        self.0.as_deref().unwrap_or(Path::new("."))
-    }
-
-    fn keep(mut self) -> PathBuf {
-        self.0.take().unwrap_or_default()
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            let _ = std::fs::remove_dir_all(p);
-        }
-    }
-}
-
 fn parent_of(p: &Path) -> PathBuf {
     match p.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -142,7 +115,7 @@ pub async fn export(
     }
     let base = opts.since.as_deref().map(load_manifest).transpose()?;
     let staging = Staging::new_in(&parent_of(&opts.output))?;
-    let layout = Layout::create(staging.path().to_path_buf())?;
+    let layout = Layout::create(staging.layout())?;
 
     // Copy every image in; group tags by (repository, digest).
     let mut grouped: BTreeMap<(String, Digest), BundleItem> = BTreeMap::new();
@@ -171,7 +144,7 @@ pub async fn export(
     }
 
     // The blob graph: manifests always travel; other blobs a base already carried do not.
-    let dir = staging.path().to_path_buf();
+    let dir = staging.layout();
     let tops: Vec<(Digest, String)> = entries
         .iter()
         .map(|(_, _, d, mt, _)| (d.clone(), mt.clone()))
@@ -186,6 +159,7 @@ pub async fn export(
     })
     .await
     .map_err(|e| BundleError::Usage(format!("export task failed: {e}")))??;
+    staging.prune_blobs(&manifests.keys().chain(blobs.keys()).cloned().collect());
     let base_set: BTreeSet<String> = base
         .iter()
         .flat_map(|b| b.blobs.iter().chain(&b.base_blobs))
@@ -199,7 +173,7 @@ pub async fn export(
             size: *size,
         };
         if !manifests.contains_key(d) && base_set.contains(&r.digest) {
-            let _ = std::fs::remove_file(blob_path(staging.path(), d));
+            let _ = std::fs::remove_file(blob_path(&staging.layout(), d));
             left_to_base.push(r);
         } else {
             kept.push(r);
@@ -247,7 +221,7 @@ pub async fn export(
         base_blobs: left_to_base.clone(),
     };
     let write = |name: &str, value: &dyn erased::Json| -> Result<(), BundleError> {
-        let p = staging.path().join(name);
+        let p = staging.layout().join(name);
         std::fs::write(&p, value.to_json()).map_err(|e| OciError::io(&p, e))?;
         Ok(())
     };
@@ -265,24 +239,22 @@ pub async fn export(
     };
     match opts.format {
         BundleFormat::Layout => {
-            let dir = staging.keep();
-            if opts.output.exists() {
-                let _ = std::fs::remove_dir(&opts.output);
-            }
-            std::fs::rename(&dir, &opts.output).map_err(|e| OciError::io(&opts.output, e))?;
+            staging.publish_layout(&opts.output)?;
             report.output.push(opts.output.clone());
         }
         BundleFormat::Archive => {
-            let (dir, out, c, split) = (
-                staging.path().to_path_buf(),
+            let (dir, work, out, c, split) = (
+                staging.layout(),
+                staging.dir().to_path_buf(),
                 opts.output.clone(),
                 opts.compression,
                 opts.split,
             );
-            report.output =
-                tokio::task::spawn_blocking(move || archive::write_with(&dir, &out, c, split))
-                    .await
-                    .map_err(|e| BundleError::Usage(format!("archive task failed: {e}")))??;
+            report.output = tokio::task::spawn_blocking(move || {
+                archive::write_with(&dir, &out, &work, c, split)
+            })
+            .await
+            .map_err(|e| BundleError::Usage(format!("archive task failed: {e}")))??;
         }
     }
     Ok(report)

@@ -27,6 +27,7 @@ mod graph;
 mod import;
 mod manifest;
 mod open;
+mod staging;
 
 use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_oci::copy::CopyError;

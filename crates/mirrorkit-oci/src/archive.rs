@@ -289,7 +289,18 @@ fn safe_relative(path: &Path) -> Option<PathBuf> {
 /// Tar the layout at `layout_dir` into `archive`, deterministically, replacing it atomically.
 /// Temp files of an interrupted write in the layout are left out. Blocking.
 pub fn write(layout_dir: &Path, archive: &Path) -> Result<(), OciError> {
-    write_with(layout_dir, archive, ArchiveCompression::None, None).map(|_| ())
+    let temp_dir = match archive.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    write_with(
+        layout_dir,
+        archive,
+        temp_dir,
+        ArchiveCompression::None,
+        None,
+    )
+    .map(|_| ())
 }
 
 /// Writes into numbered part files of at most `limit` bytes each (all of it into one file when
@@ -304,14 +315,10 @@ struct SplitWriter {
 }
 
 impl SplitWriter {
-    fn new(base: &Path, limit: Option<u64>) -> SplitWriter {
-        let dir = match base.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+    fn new(base: &Path, temp_dir: &Path, limit: Option<u64>) -> SplitWriter {
         SplitWriter {
             base: base.to_path_buf(),
-            dir,
+            dir: temp_dir.to_path_buf(),
             limit,
             parts: Vec::new(),
             current: None,
@@ -339,11 +346,15 @@ impl SplitWriter {
             w.flush().map_err(|e| OciError::io(&self.base, e))?;
         }
         let split = self.limit.is_some();
-        let mut out = Vec::new();
-        for (i, temp) in self.parts.into_iter().enumerate() {
+        // Every part complete and on disk before the first rename: a failure here leaves the
+        // previous archive's parts as they were.
+        for temp in &self.parts {
             temp.as_file()
                 .sync_all()
                 .map_err(|e| OciError::io(temp.path(), e))?;
+        }
+        let mut out = Vec::new();
+        for (i, temp) in self.parts.into_iter().enumerate() {
             let target = if split {
                 PathBuf::from(format!("{}.part{i:03}", self.base.display()))
             } else {
@@ -384,18 +395,21 @@ impl Write for SplitWriter {
 }
 
 /// Tar the layout at `layout_dir` into `archive` with `compression`, split into parts of at most
-/// `split` bytes (`archive.part000`, …) when given; deterministic. Returns the files written.
-/// Stale parts of an earlier, longer archive with the same name are removed. Blocking.
+/// `split` bytes (`archive.part000`, …) when given; deterministic. The parts are written as temp
+/// files in `temp_dir` (on `archive`'s filesystem) and renamed into place once all are complete.
+/// Returns the files written. Stale parts of an earlier, longer archive with the same name are
+/// removed. Blocking.
 pub fn write_with(
     layout_dir: &Path,
     archive: &Path,
+    temp_dir: &Path,
     compression: ArchiveCompression,
     split: Option<u64>,
 ) -> Result<Vec<PathBuf>, OciError> {
     let mut files = Vec::new();
     collect(layout_dir, Path::new(""), &mut files)?;
     files.sort();
-    let sink = SplitWriter::new(archive, split.filter(|s| *s > 0));
+    let sink = SplitWriter::new(archive, temp_dir, split.filter(|s| *s > 0));
     let io = |e| OciError::io(archive, e);
     let sink = match compression {
         ArchiveCompression::None => tar_into(layout_dir, &files, sink, archive)?,

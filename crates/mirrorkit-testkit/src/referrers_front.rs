@@ -7,9 +7,10 @@
 //! registry with the API indexes it), and `GET /v2/<name>/referrers/<digest>` answers the image
 //! index of what was recorded for that subject. Every request line is logged.
 //!
-//! One fault can be switched on: [`ReferrersFront::stall_blob`] makes every `GET` of one blob send
-//! its headers and half its body, then hang until the fault is cleared or the front dropped, so a
-//! test can kill its client while that blob is certainly mid-transfer.
+//! One fault can be switched on: [`ReferrersFront::stall`] makes every request with a given method
+//! whose line contains a given text hang until the fault is cleared or the front dropped — a `GET`
+//! after sending the headers and half the body, anything else before it reaches the registry — so
+//! a test can kill its client while that transfer is certainly under way.
 //!
 //! Test support code: failures panic, which is what a test wants. One request per connection
 //! (`Connection: close`), one thread per connection.
@@ -35,10 +36,11 @@ pub struct ReferrersFront {
     stall: Arc<Stall>,
 }
 
-/// The blob whose `GET`s hang, and how many have reached the hang.
+/// The (method, text in the request line) of requests that hang, and how many have reached the
+/// hang.
 #[derive(Default)]
 struct Stall {
-    digest: Mutex<Option<String>>,
+    rule: Mutex<Option<(String, String)>>,
     reached: std::sync::atomic::AtomicUsize,
 }
 
@@ -78,12 +80,18 @@ impl ReferrersFront {
         }
     }
 
-    /// From now on every `GET` of blob `digest` sends half its body and hangs; `None` clears it.
-    pub fn stall_blob(&self, digest: Option<&str>) {
-        *self.stall.digest.lock().expect("stall lock") = digest.map(str::to_string);
+    /// From now on every `method` request whose line contains `text` hangs (a `GET` after half its
+    /// body); requests already hanging stay so until [`ReferrersFront::unstall`].
+    pub fn stall(&self, method: &str, text: &str) {
+        *self.stall.rule.lock().expect("stall lock") = Some((method.to_string(), text.to_string()));
     }
 
-    /// How many `GET`s have reached the stall so far.
+    /// Clear the stall: hanging requests end (their connections close unfinished).
+    pub fn unstall(&self) {
+        *self.stall.rule.lock().expect("stall lock") = None;
+    }
+
+    /// How many requests have reached the stall so far.
     pub fn stalls_reached(&self) -> usize {
         self.stall.reached.load(Ordering::SeqCst)
     }
@@ -220,6 +228,16 @@ fn serve(
         conn.write_all(&body)?;
         return Ok(());
     }
+    let stalls = stall
+        .rule
+        .lock()
+        .expect("stall lock")
+        .as_ref()
+        .is_some_and(|(m, text)| *m == method && req.line.contains(text.as_str()));
+    if stalls && method != "GET" {
+        hang(stall, stop);
+        return Ok(()); // never reaches the registry
+    }
     // Everything else: to the registry, as is.
     let mut up = TcpStream::connect(("127.0.0.1", backend))?;
     let mut head = format!("{}\r\n", req.line);
@@ -276,23 +294,25 @@ fn serve(
             list.push(descriptor);
         }
     }
-    let stalled = stall.digest.lock().expect("stall lock").clone();
-    if method == "GET"
-        && let Some(digest) = stalled
-        && path.ends_with(&format!("/blobs/{digest}"))
-        && let Some(at) = response.windows(4).position(|w| w == b"\r\n\r\n")
-    {
-        let half = at + 4 + (response.len() - at - 4) / 2;
-        conn.write_all(&response[..half])?;
+    if stalls && method == "GET" {
+        // Headers and half the body, then hang.
+        let at = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(0, |a| a + 4);
+        conn.write_all(&response[..at + (response.len() - at) / 2])?;
         conn.flush()?;
-        stall.reached.fetch_add(1, Ordering::SeqCst);
-        while !stop.load(Ordering::Relaxed)
-            && stall.digest.lock().expect("stall lock").as_deref() == Some(digest.as_str())
-        {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        return Ok(()); // the connection closes with the body unfinished
+        hang(stall, stop);
+        return Ok(());
     }
     conn.write_all(&response)?;
     Ok(())
+}
+
+/// Count a stalled request and wait until the stall is cleared or the front stopped.
+fn hang(stall: &Stall, stop: &AtomicBool) {
+    stall.reached.fetch_add(1, Ordering::SeqCst);
+    while !stop.load(Ordering::Relaxed) && stall.rule.lock().expect("stall lock").is_some() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -17,7 +17,7 @@ use mirrorkit_testkit::registry::{
     Registry, sha256_digest, skopeo, skopeo_copy, skopeo_copy_with, skopeo_inspect_raw,
     two_platform_index, umoci_image,
 };
-use oci_fixtures::{LayoutWriter, OCI_INDEX, OCI_MANIFEST, attach_referrers};
+use oci_fixtures::{LayoutWriter, OCI_INDEX, OCI_MANIFEST, attach_referrers, push_layered_image};
 use serde_json::{Value, json};
 
 /// A source and a target registry and a directory for specs and fixtures.
@@ -565,29 +565,10 @@ fn an_interrupted_sync_killed_mid_copy_finishes_without_sending_blobs_again() {
     let w = World::new();
     // A config and four layers of 4 MiB; the source is reached through a front whose last layer
     // stalls half-sent, so the kill always lands mid-transfer.
-    let mut l = LayoutWriter::new(w.dir.path().join("big"));
-    let mut layers = Vec::new();
-    for i in 0..4 {
-        let (d, s) = l.blob(&noise(100 + i, 4 << 20));
-        layers.push(
-            json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": s}),
-        );
-    }
-    let config = l
-        .blob(br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#);
-    l.manifest(
-        &json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.0, "size": config.1},
-            "layers": layers,
-        }),
-        "big",
-    );
-    skopeo_copy(&l.oci_ref("big"), &w.src.docker_ref("team/big:1.0")).unwrap();
+    let layers = push_layered_image(&w.src, &w.dir.path().join("big"), "team/big:1.0", 4, 100);
     let front = ReferrersFront::start(&w.src);
-    let stalled = layers[3]["digest"].as_str().unwrap().to_string();
-    front.stall_blob(Some(&stalled));
+    let stalled = layers[3].clone();
+    front.stall("GET", &format!("/blobs/{stalled}"));
     // One request at a time to the source.
     let spec = w.dir.path().join("big.yml");
     std::fs::write(
@@ -604,26 +585,28 @@ fn an_interrupted_sync_killed_mid_copy_finishes_without_sending_blobs_again() {
         walk_files(&blobs_dir)
             .iter()
             .filter(|p| p.ends_with("data"))
-            .filter_map(|p| p.parent()?.file_name()?.to_str().map(|h| format!("sha256:{h}")))
+            .filter_map(|p| {
+                p.parent()?
+                    .file_name()?
+                    .to_str()
+                    .map(|h| format!("sha256:{h}"))
+            })
             .collect()
     };
     let mut child = spawn_sync(w.dir.path(), &spec);
-    let start = std::time::Instant::now();
-    while front.stalls_reached() == 0 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "mirrorkit ended before it reached the stalled blob"
-        );
-        assert!(start.elapsed() < std::time::Duration::from_secs(120), "never reached the stall");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    child.kill().unwrap(); // SIGKILL while the stalled layer is half-sent
-    let _ = child.wait();
+    // Killed while the stalled layer is half-sent, once the other four blobs have arrived.
+    kill_at_stall(&mut child, &front, || target_blobs().len() == 4);
     let present = target_blobs();
-    eprintln!("killed mid-transfer with {} blob(s) in the target", present.len());
-    assert!(!present.contains(&stalled), "the half-sent layer is not a blob in the target");
-    assert_eq!(World::digest_of(&w.dst, "mirror/team/big:1.0"), None, "no tag after a kill");
-    front.stall_blob(None);
+    assert!(
+        !present.contains(&stalled),
+        "the half-sent layer is not a blob in the target"
+    );
+    assert_eq!(
+        World::digest_of(&w.dst, "mirror/team/big:1.0"),
+        None,
+        "no tag after a kill"
+    );
+    front.unstall();
     let before = log_len(&w.src);
     let out = w.sync(&spec, &[]);
     assert_exit(&out, 0);

@@ -43,13 +43,43 @@ pub(crate) fn mirrorkit_process(cwd: &Path) -> std::process::Command {
 
 /// `mirrorkit sync SPEC` started in the background, its output discarded (to kill it mid-run).
 pub(crate) fn spawn_sync(cwd: &Path, spec: &Path) -> std::process::Child {
+    spawn_mirrorkit(cwd, &[std::ffi::OsStr::new("sync"), spec.as_os_str()])
+}
+
+/// `mirrorkit ARGS` started in `cwd` with its output discarded, to be killed.
+pub(crate) fn spawn_mirrorkit<S: AsRef<std::ffi::OsStr>>(
+    cwd: &Path,
+    args: &[S],
+) -> std::process::Child {
     mirrorkit_process(cwd)
-        .arg("sync")
-        .arg(spec)
+        .args(args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn mirrorkit")
+}
+
+/// Wait until `child` has a request hanging in `front`'s stall and `ready()` holds (the transfers
+/// not stalled have finished, say), then SIGKILL it: the kill lands mid-transfer every time.
+pub(crate) fn kill_at_stall(
+    child: &mut std::process::Child,
+    front: &mirrorkit_testkit::referrers_front::ReferrersFront,
+    ready: impl Fn() -> bool,
+) {
+    let start = std::time::Instant::now();
+    while front.stalls_reached() == 0 || !ready() {
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "mirrorkit ended before it reached the stall"
+        );
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "mirrorkit never reached the stall"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
 }
 
 /// `--insecure-registry HOST` for each of `registries` (test registries speak plain HTTP).

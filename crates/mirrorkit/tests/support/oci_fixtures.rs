@@ -11,6 +11,42 @@ use serde_json::{Value, json};
 pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
+/// Push an image of a config and `layers` layers of 4 MiB of noise (seeded by `seed`) to
+/// `registry` as `reference`, built in `dir`; the layers' digests in manifest order. Big enough
+/// that a kill can land between blobs.
+pub(crate) fn push_layered_image(
+    registry: &Registry,
+    dir: &Path,
+    reference: &str,
+    layers: u64,
+    seed: u64,
+) -> Vec<String> {
+    let mut l = LayoutWriter::new(dir.to_path_buf());
+    let mut descriptors = Vec::new();
+    for i in 0..layers {
+        let (d, s) = l.blob(&crate::common::noise(seed + i, 4 << 20));
+        descriptors.push(
+            json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": s}),
+        );
+    }
+    let config = l
+        .blob(br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#);
+    l.manifest(
+        &json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.0, "size": config.1},
+            "layers": descriptors,
+        }),
+        "image",
+    );
+    skopeo_copy(&l.oci_ref("image"), &registry.docker_ref(reference)).unwrap();
+    descriptors
+        .iter()
+        .filter_map(|d| d["digest"].as_str().map(str::to_string))
+        .collect()
+}
+
 /// A hand-written OCI layout for fixtures skopeo then pushes.
 pub(crate) struct LayoutWriter {
     dir: PathBuf,
