@@ -513,10 +513,13 @@ async fn prepare_platform(
                 (blob.path.clone(), asset.name.clone(), pdir.clone());
             let _slot = tools.packaging.acquire().await;
             let _cpus = tools.cpus.acquire_many(threads).await;
+            let (m, v) = (&mirror.key, &plan.version);
+            tracing::debug!(mirror = %m, version = %v, %platform, threads, "packaging started");
             let built = tokio::task::spawn_blocking(move || {
                 package::build_layer(&asset_path, &asset_name, &opts, &out_dir)
             })
             .await;
+            tracing::debug!(mirror = %m, version = %v, %platform, "packaging ended");
             match built {
                 Ok(Ok(l)) => {
                     record_layer(&pdir, &blob.digest, &fingerprint, &l).await;

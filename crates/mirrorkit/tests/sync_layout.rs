@@ -454,3 +454,65 @@ fn a_failed_version_keeps_its_verified_downloads_and_packaged_layers_for_the_nex
     // A pushed version's task files are gone.
     assert!(!dir.path().join(".mirrorkit/tasks/t/1.0.0").exists());
 }
+
+/// `concurrency.max_bundles` and `concurrency.compression_threads` as the packager sees them:
+/// each packaging job logs (at debug) when it starts, with its thread count, and when it ends;
+/// the most jobs running at once is read from the order of those lines.
+#[test]
+fn max_bundles_and_compression_threads_bound_the_packaging_jobs() {
+    let platforms = ["linux-amd64", "linux-arm64", "darwin-arm64"];
+    // (max_bundles, compression_threads) → (most jobs at once, threads each job logged)
+    let run_with = |bundles: usize, threads: u32| -> (usize, Vec<u32>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut assets = Vec::new();
+        for (i, p) in platforms.iter().enumerate() {
+            let name = format!("tool-{p}");
+            std::fs::write(dir.path().join(&name), noise(40 + i as u64, 3 << 20)).unwrap();
+            assets.push((name.clone(), name, None));
+        }
+        std::fs::write(
+            dir.path().join("index.json"),
+            index_json(&[("1.0.0", assets)]),
+        )
+        .unwrap();
+        write_spec(
+            dir.path(),
+            &format!(
+                "name: tool\nsource: {{type: url_index, url: index.json}}\nassets: {{linux/amd64: [linux-amd64], linux/arm64: [linux-arm64], darwin/arm64: [darwin-arm64]}}\nasset_type: binary\ncompression: xz\nverify: {{require: false}}\nconcurrency: {{max_bundles: {bundles}, compression_threads: {threads}}}\n"
+            ),
+        );
+        let out = run(mirrorkit(dir.path()).args(["sync", "mirror.yml", "--log-level", "debug"]));
+        assert_exit(&out, 0);
+        let log = String::from_utf8_lossy(&out.stderr);
+        let (mut running, mut most, mut logged) = (0usize, 0usize, Vec::new());
+        for line in log.lines() {
+            if line.contains("packaging started") {
+                running += 1;
+                most = most.max(running);
+                let t = line
+                    .split("threads=")
+                    .nth(1)
+                    .and_then(|r| r.split_whitespace().next())
+                    .and_then(|n| n.parse().ok())
+                    .expect("threads= on the start line");
+                logged.push(t);
+            } else if line.contains("packaging ended") {
+                running -= 1;
+            }
+        }
+        assert_eq!(logged.len(), platforms.len(), "{log}");
+        (most, logged)
+    };
+    let (most, threads) = run_with(1, 1);
+    assert_eq!(most, 1, "max_bundles: 1 ran {most} packaging jobs at once");
+    assert_eq!(threads, vec![1, 1, 1]);
+    // The control: on a machine with two cores or more, two one-thread jobs do run side by side
+    // when allowed, so the bound above is the setting's doing; threads are capped at the cores.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores >= 2 {
+        let (most, _) = run_with(2, 1);
+        assert_eq!(most, 2, "max_bundles: 2 never ran two jobs at once");
+        let (_, threads) = run_with(1, 2);
+        assert_eq!(threads, vec![2, 2, 2]);
+    }
+}
