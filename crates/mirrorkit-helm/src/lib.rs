@@ -39,6 +39,27 @@ mod repo;
 mod template;
 mod version;
 
+/// The parsers of what a chart repository serves, reachable from the fuzz targets (`fuzz/`); not
+/// an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parse `index.yaml` served at `url` and resolve the entries of `chart`: (version, URLs) of
+    /// each entry, or why the document was refused.
+    pub fn index_entries(
+        bytes: &[u8],
+        url: &url::Url,
+        chart: &str,
+    ) -> Result<Vec<(String, Vec<url::Url>)>, String> {
+        crate::repo::parse_index(bytes, url, chart)
+            .map(|list| list.into_iter().map(|e| (e.version, e.urls)).collect())
+    }
+
+    /// Parse and check a `Chart.yaml`: its (name, version).
+    pub fn chart_yaml(bytes: &[u8]) -> Result<(String, String), String> {
+        crate::chart::ChartMeta::parse(bytes).map(|m| (m.name, m.version))
+    }
+}
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
