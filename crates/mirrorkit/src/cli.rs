@@ -80,6 +80,9 @@ pub(crate) enum Command {
     /// Inspect bundles without importing them.
     #[command(subcommand)]
     Bundle(BundleCommand),
+    /// Mirror packages named by PURLs and SBOMs into a static registry tree that the package
+    /// managers install from (npm so far; PyPI and cargo are refused until built).
+    Mirror(MirrorArgs),
     /// Print shell completions to stdout.
     Completions {
         /// The shell.
@@ -109,6 +112,8 @@ pub(crate) enum SchemaTarget {
     ImportReport,
     /// What `bundle ls|verify --format json` print.
     BundleListing,
+    /// The report of `mirror --format json`.
+    PackagesReport,
 }
 
 #[derive(Debug, Args)]
@@ -342,6 +347,53 @@ pub(crate) struct CopyArgs {
     /// Also copy the referrers (signatures, SBOMs, attestations) of every copied manifest.
     #[arg(long)]
     pub referrers: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Plain)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MirrorArgs {
+    /// Package URLs: `pkg:npm/left-pad@1.3.0`, `pkg:npm/%40scope/name` (every version).
+    #[arg(value_name = "PURL")]
+    pub purls: Vec<String>,
+    /// An SBOM whose packages to mirror: CycloneDX JSON or XML, SPDX JSON or tag-value
+    /// (repeatable). Its own subject is reported and skipped.
+    #[arg(long = "sbom", value_name = "FILE")]
+    pub sboms: Vec<PathBuf>,
+    /// The published tree: `npm/` under it is the npm registry.
+    #[arg(long = "to", value_name = "DIR", default_value = "packages")]
+    pub to: PathBuf,
+    /// The URL the tree is served at; documents point their files under it. Required unless
+    /// --dry-run.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// The registry of an ecosystem, instead of the public one (repeatable):
+    /// `npm=https://npm.internal/`.
+    #[arg(long = "upstream", value_name = "ECOSYSTEM=URL")]
+    pub upstreams: Vec<String>,
+    /// Mirror the whole registry of an ecosystem (refused: not built yet).
+    #[arg(long, value_name = "ECOSYSTEM")]
+    pub registry: Option<String>,
+    /// Resolve and mirror dependencies (refused: not built yet).
+    #[arg(long)]
+    pub dependencies: bool,
+    /// Include prereleases when a PURL names no version.
+    #[arg(long)]
+    pub prereleases: bool,
+    /// Say what would be mirrored; fetch the metadata, download and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Packages mirrored at once.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// The work dir (store and metadata cache).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Certificates for the upstreams: `*.crt` CAs to trust, `NAME.cert` + `NAME.key` a client
+    /// certificate.
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Plain)]
     pub format: Format,

@@ -477,7 +477,7 @@ fn max_bundles_and_compression_threads_bound_the_packaging_jobs() {
         .unwrap();
         write_spec(
             dir.path(),
-            &format!(
+            format!(
                 "name: tool\nsource: {{type: url_index, url: index.json}}\nassets: {{linux/amd64: [linux-amd64], linux/arm64: [linux-arm64], darwin/arm64: [darwin-arm64]}}\nasset_type: binary\ncompression: xz\nverify: {{require: false}}\nconcurrency: {{max_bundles: {bundles}, compression_threads: {threads}}}\n"
             ),
         );

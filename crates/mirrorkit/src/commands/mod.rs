@@ -6,6 +6,7 @@ pub(crate) mod cascade;
 pub(crate) mod copy;
 pub(crate) mod export;
 pub(crate) mod import;
+pub(crate) mod mirror;
 pub(crate) mod schema;
 pub(crate) mod shell;
 pub(crate) mod sync;

@@ -1,5 +1,5 @@
 //! `schema spec|url-index|report|cascade-report|copy-report|export-report|import-report|
-//! bundle-listing`: print
+//! bundle-listing|packages-report`: print
 //! a JSON Schema generated from the types that parse the file (or, for a report, the types that
 //! print it).
 
@@ -35,6 +35,7 @@ pub(crate) fn run(target: SchemaTarget) -> ExitCode {
         SchemaTarget::ExportReport => written::<mirrorkit_bundle::ExportReport>(),
         SchemaTarget::ImportReport => written::<mirrorkit_bundle::ImportReport>(),
         SchemaTarget::BundleListing => written::<super::bundle::ListingDoc>(),
+        SchemaTarget::PackagesReport => written::<mirrorkit_packages::report::PackagesReport>(),
     };
     match serde_json::to_string_pretty(&value) {
         Ok(s) => output::stdout(&(s + "\n")),

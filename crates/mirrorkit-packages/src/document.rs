@@ -1,0 +1,94 @@
+//! Metadata documents (an npm packument, a PyPI project page, a cargo index file) fetched with the
+//! `ETag` they had last time: unchanged, the upstream answers a bodiless 304 and the cached copy
+//! is used, so a warm run costs one conditional request per package.
+
+use mirrorkit_core::exit::{ExitCode, HasExitCode};
+use mirrorkit_core::http::HttpClient;
+use mirrorkit_core::http::etag_cache::EtagCache;
+use mirrorkit_core::http::redact::SafeUrl;
+use url::Url;
+
+/// Refuse metadata documents larger than this (the biggest npm packuments are ~100 MiB).
+const MAX_DOCUMENT_BYTES: u64 = 256 << 20;
+
+/// Why a document could not be had.
+#[derive(Debug)]
+pub(crate) struct DocumentError {
+    pub(crate) message: String,
+    pub(crate) code: ExitCode,
+}
+
+impl HasExitCode for DocumentError {
+    fn exit_code(&self) -> ExitCode {
+        self.code
+    }
+}
+
+/// GET `url` with `accept`, conditionally when `cache` has it; the body (fresh or cached).
+pub(crate) async fn get(
+    http: &HttpClient,
+    cache: &EtagCache,
+    url: &Url,
+    accept: &str,
+) -> Result<Vec<u8>, DocumentError> {
+    let what = SafeUrl::new(url).to_string();
+    let cached = cache.load(url).await;
+    let etag = cached.as_ref().map(|c| c.etag.clone());
+    let response = http
+        .send(url, |c| {
+            let mut r = c.get(url.clone()).header(reqwest::header::ACCEPT, accept);
+            if let Some(e) = &etag {
+                r = r.header(reqwest::header::IF_NONE_MATCH, e.as_str());
+            }
+            r
+        })
+        .await
+        .map_err(|e| DocumentError {
+            code: e.exit_code(),
+            message: e.to_string(),
+        })?;
+    let status = response.status().as_u16();
+    match status {
+        304 => {
+            return cached.map(|c| c.body).ok_or_else(|| DocumentError {
+                code: ExitCode::Unavailable,
+                message: format!("{what}: answered 304 to a request that was not conditional"),
+            });
+        }
+        200 => {}
+        404 | 410 => {
+            return Err(DocumentError {
+                code: ExitCode::ItemFailed,
+                message: format!("{what}: no such package ({status})"),
+            });
+        }
+        401 | 403 => {
+            return Err(DocumentError {
+                code: ExitCode::NoPermission,
+                message: format!("{what}: access refused ({status})"),
+            });
+        }
+        _ => {
+            return Err(DocumentError {
+                code: ExitCode::Unavailable,
+                message: format!("{what}: answered {status}"),
+            });
+        }
+    }
+    let new_etag = response
+        .headers()
+        .get(reqwest::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = response
+        .read_capped(MAX_DOCUMENT_BYTES)
+        .await
+        .map_err(|e| DocumentError {
+            code: ExitCode::Unavailable,
+            message: format!("{what}: {e}"),
+        })?;
+    if let Some(e) = new_etag {
+        cache.store(url, &e, None, &body).await;
+    }
+    Ok(body)
+}

@@ -1,0 +1,77 @@
+//! The interface every ecosystem implements, one file each: where a package's metadata lives,
+//! which versions and files it lists with which digests, where the files go in the published
+//! tree, and the documents that make the tree a registry its clients install from. The engine
+//! ([`crate::engine`]) does the rest the same way for all: conditional metadata fetches, version
+//! selection, verified downloads into the store, files before documents.
+
+pub(crate) mod npm;
+
+use mirrorkit_core::digest::Digest;
+use url::Url;
+
+use crate::tree::Tree;
+
+/// A file of a version: where to get it, what it must hash to, where it goes in the tree.
+#[derive(Clone, Debug)]
+pub(crate) struct RemoteFile {
+    /// Where the upstream serves it.
+    pub(crate) url: Url,
+    /// The registry's own digest of it (SHA-256 or SHA-512); `None` when the registry gives
+    /// none mirrorkit can check, and then the file is refused.
+    pub(crate) digest: Option<Digest>,
+    /// Its path in the published tree (slash-separated, relative).
+    pub(crate) tree_path: String,
+}
+
+/// One ecosystem's registry format.
+pub(crate) trait Registry: Sync {
+    /// A parsed metadata document.
+    type Meta: Send + Sync;
+
+    /// The default upstream.
+    const DEFAULT_UPSTREAM: &'static str;
+    /// `ETag` cache entries of this ecosystem are named with this.
+    const CACHE_KIND: &'static str;
+
+    /// The URL of `name`'s metadata document under `upstream`.
+    fn metadata_url(&self, upstream: &Url, name: &str) -> Result<Url, String>;
+
+    /// The `Accept` header for it.
+    fn accept(&self) -> &'static str;
+
+    /// Parse the document read from `url`.
+    fn parse(&self, name: &str, url: &Url, bytes: &[u8]) -> Result<Self::Meta, String>;
+
+    /// Every version the document lists.
+    fn versions(&self, meta: &Self::Meta) -> Vec<String>;
+
+    /// Whether `version` is a prerelease (left out of "every version" unless asked for).
+    fn is_prerelease(&self, version: &str) -> bool;
+
+    /// The files of `version`.
+    fn files(&self, meta: &Self::Meta, version: &str) -> Result<Vec<RemoteFile>, String>;
+
+    /// The versions of `name` the tree already publishes.
+    fn published(&self, tree: &Tree, name: &str) -> Vec<String>;
+
+    /// Write `name`'s documents so that they list `versions` (whose files are in the tree) and
+    /// nothing else new, keeping what the tree published before; URLs point under `base_url`.
+    fn publish(
+        &self,
+        tree: &Tree,
+        name: &str,
+        meta: &Self::Meta,
+        versions: &[String],
+        base_url: &Url,
+    ) -> Result<(), String>;
+}
+
+/// `base_url` joined with the tree path `rel`.
+pub(crate) fn public_url(base_url: &Url, rel: &str) -> Result<Url, String> {
+    let mut base = base_url.clone();
+    if !base.path().ends_with('/') {
+        base.set_path(&format!("{}/", base.path()));
+    }
+    base.join(rel)
+        .map_err(|e| format!("cannot place {rel:?} under {base}: {e}"))
+}

@@ -1,0 +1,197 @@
+//! One package through its ecosystem's [`Registry`]: metadata fetched conditionally, versions
+//! selected, every file downloaded into the store and checked against the registry's own digest,
+//! placed in the tree, and only then the documents that list them.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use mirrorkit_core::exit::{ExitCode, HasExitCode};
+use mirrorkit_core::http::HttpClient;
+use mirrorkit_core::http::etag_cache::EtagCache;
+use mirrorkit_core::http::redact::SafeUrl;
+use mirrorkit_core::store::Store;
+use url::Url;
+
+use crate::document;
+use crate::ecosystem::Registry;
+use crate::purl::Ecosystem;
+use crate::report::{PackageReport, VersionReport, VersionStatus};
+use crate::tree::Tree;
+
+/// What every package of a run shares.
+pub(crate) struct Context<'a> {
+    pub(crate) http: &'a HttpClient,
+    pub(crate) store: &'a Store,
+    pub(crate) cache_dir: &'a Path,
+    /// The tree and the URL it is served at; `None` on a dry run (nothing is written).
+    pub(crate) tree: Option<(&'a Tree, &'a Url)>,
+    /// Include prereleases when every version is asked for.
+    pub(crate) prereleases: bool,
+}
+
+/// A package as asked for: its name, upstream and the versions named (`None`: every version).
+#[derive(Clone, Debug)]
+pub(crate) struct Wanted {
+    pub(crate) ecosystem: Ecosystem,
+    pub(crate) name: String,
+    pub(crate) upstream: Url,
+    pub(crate) versions: Option<BTreeSet<String>>,
+}
+
+/// Mirror one package.
+pub(crate) async fn mirror_package<R: Registry>(
+    registry: &R,
+    ctx: &Context<'_>,
+    wanted: &Wanted,
+) -> PackageReport {
+    let mut report = PackageReport {
+        ecosystem: wanted.ecosystem,
+        name: wanted.name.clone(),
+        upstream: String::new(),
+        versions: Vec::new(),
+        error: None,
+        failure: None,
+    };
+    let url = match registry.metadata_url(&wanted.upstream, &wanted.name) {
+        Ok(u) => u,
+        Err(e) => return failed(report, e, ExitCode::Usage),
+    };
+    report.upstream = SafeUrl::new(&url).to_string();
+    let cache = EtagCache::new(ctx.cache_dir, R::CACHE_KIND);
+    let bytes = match document::get(ctx.http, &cache, &url, registry.accept()).await {
+        Ok(b) => b,
+        Err(e) => {
+            let code = e.exit_code();
+            return failed(report, e.message, code);
+        }
+    };
+    let meta = match registry.parse(&wanted.name, &url, &bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            let msg = format!("{}: {e}", report.upstream);
+            return failed(report, msg, ExitCode::Data);
+        }
+    };
+    let listed = registry.versions(&meta);
+    let selected: Vec<String> = match &wanted.versions {
+        Some(named) => named.iter().cloned().collect(),
+        None => listed
+            .iter()
+            .filter(|v| ctx.prereleases || !registry.is_prerelease(v))
+            .cloned()
+            .collect(),
+    };
+    let published: BTreeSet<String> = ctx
+        .tree
+        .map(|(t, _)| registry.published(t, &wanted.name).into_iter().collect())
+        .unwrap_or_default();
+    let mut done = Vec::new();
+    for version in selected {
+        let mut v = VersionReport {
+            version: version.clone(),
+            status: VersionStatus::Planned,
+            files: 0,
+            bytes: 0,
+            error: None,
+        };
+        if !listed.contains(&version) {
+            v.status = VersionStatus::Failed;
+            v.error = Some(format!("{} lists no version {version}", report.upstream));
+            report.versions.push(v);
+            continue;
+        }
+        let files = match registry.files(&meta, &version) {
+            Ok(f) => f,
+            Err(e) => {
+                v.status = VersionStatus::Failed;
+                v.error = Some(e);
+                report.versions.push(v);
+                continue;
+            }
+        };
+        v.files = files.len();
+        let Some((tree, _)) = ctx.tree else {
+            v.status = if published.contains(&version) {
+                VersionStatus::Unchanged
+            } else {
+                VersionStatus::Planned
+            };
+            report.versions.push(v);
+            continue;
+        };
+        if published.contains(&version)
+            && files
+                .iter()
+                .all(|f| tree.path(&f.tree_path).is_some_and(|p| p.is_file()))
+        {
+            v.status = VersionStatus::Unchanged;
+            done.push(version);
+            report.versions.push(v);
+            continue;
+        }
+        match fetch_and_place(ctx, tree, &files).await {
+            Ok(bytes) => {
+                v.status = VersionStatus::Published;
+                v.bytes = bytes;
+                done.push(version);
+            }
+            Err((msg, code)) => {
+                v.status = VersionStatus::Failed;
+                v.error = Some(msg);
+                report.failure = Some(code);
+            }
+        }
+        report.versions.push(v);
+    }
+    if let Some((tree, base_url)) = ctx.tree
+        && let Err(e) = registry.publish(tree, &wanted.name, &meta, &done, base_url)
+    {
+        return failed(report, e, ExitCode::Io);
+    }
+    if report.failed() && report.failure.is_none() {
+        report.failure = Some(ExitCode::ItemFailed);
+    }
+    report
+}
+
+fn failed(mut report: PackageReport, message: String, code: ExitCode) -> PackageReport {
+    report.error = Some(message);
+    report.failure = Some(code);
+    report
+}
+
+/// Download every file (verified against its digest) and place it in the tree; the bytes placed.
+async fn fetch_and_place(
+    ctx: &Context<'_>,
+    tree: &Tree,
+    files: &[crate::ecosystem::RemoteFile],
+) -> Result<u64, (String, ExitCode)> {
+    let mut bytes = 0;
+    for f in files {
+        let what = SafeUrl::new(&f.url);
+        let Some(digest) = &f.digest else {
+            return Err((
+                format!(
+                    "{what}: the registry gives no SHA-256 or SHA-512 for this file; an \
+                     unverifiable file is not mirrored"
+                ),
+                ExitCode::ItemFailed,
+            ));
+        };
+        let blob = ctx
+            .store
+            .fetch(ctx.http, &f.url, Some(digest))
+            .await
+            .map_err(|e| {
+                let code = match e.exit_code() {
+                    ExitCode::Data => ExitCode::ItemFailed,
+                    other => other,
+                };
+                (e.to_string(), code)
+            })?;
+        tree.place(&f.tree_path, &blob.path)
+            .map_err(|e| (e, ExitCode::Io))?;
+        bytes += blob.size;
+    }
+    Ok(bytes)
+}

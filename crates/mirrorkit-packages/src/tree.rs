@@ -1,0 +1,105 @@
+//! The published tree: static registries under one directory (`npm/`, `pypi/`, `cargo/`), served
+//! by any web server from its root.
+//!
+//! Every file appears by an atomic rename (a reader sees the old file or the new one, never a
+//! part), and an ecosystem writes a package's files before the documents that name them, so a
+//! reader never finds a document naming a missing file. Files are hard links to the verified
+//! blobs of the store when the tree is on the store's filesystem, copies otherwise. The whole tree
+//! is `flock`ed for the run: two runs publishing into one tree take turns (documents are merged
+//! with what is there, so the second must read what the first wrote).
+
+use std::fs::File;
+use std::path::{Component, Path, PathBuf};
+
+use mirrorkit_core::fsutil::{temp_file_in, write_atomically};
+
+/// Temp files in the tree start with this (skipped by readers, removed by the next run).
+const TEMP_PREFIX: &str = ".mirrorkit-tmp-";
+
+/// A published tree, locked for this run.
+pub struct Tree {
+    root: PathBuf,
+    _lock: File,
+}
+
+impl Tree {
+    /// Open (creating) the tree at `root` and lock it, waiting for another run to finish.
+    pub async fn open(root: &Path) -> Result<Tree, String> {
+        std::fs::create_dir_all(root).map_err(|e| format!("{}: {e}", root.display()))?;
+        let lock = File::open(root).map_err(|e| format!("{}: {e}", root.display()))?;
+        let lock = tokio::task::spawn_blocking(move || lock.lock().map(|()| lock))
+            .await
+            .map_err(|e| format!("{}: {e}", root.display()))?
+            .map_err(|e| format!("{}: cannot lock: {e}", root.display()))?;
+        Ok(Tree {
+            root: root.to_path_buf(),
+            _lock: lock,
+        })
+    }
+
+    /// The tree's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The path of `rel` (slash-separated, relative) in the tree; `None` if it would leave it.
+    pub fn path(&self, rel: &str) -> Option<PathBuf> {
+        let rel = Path::new(rel);
+        rel.components()
+            .all(|c| matches!(c, Component::Normal(_)))
+            .then(|| self.root.join(rel))
+    }
+
+    /// The bytes of `rel`, if it exists.
+    pub fn read(&self, rel: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.path(rel)?).ok()
+    }
+
+    /// Whether `rel` exists with `size` bytes.
+    pub fn has(&self, rel: &str, size: u64) -> bool {
+        self.path(rel)
+            .and_then(|p| std::fs::metadata(p).ok())
+            .is_some_and(|m| m.is_file() && m.len() == size)
+    }
+
+    /// Write a document at `rel`, atomically; untouched when it already holds these bytes.
+    /// Returns whether it changed.
+    pub fn write(&self, rel: &str, bytes: &[u8]) -> Result<bool, String> {
+        let path = self.checked(rel)?;
+        if std::fs::read(&path).is_ok_and(|old| old == bytes) {
+            return Ok(false);
+        }
+        write_atomically(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(true)
+    }
+
+    /// Put the verified blob at `blob` into the tree at `rel` (a hard link, or a copy across
+    /// filesystems), atomically.
+    pub fn place(&self, rel: &str, blob: &Path) -> Result<(), String> {
+        let path = self.checked(rel)?;
+        let dir = path.parent().unwrap_or(&self.root);
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let io = |e: std::io::Error| format!("{}: {e}", path.display());
+        let temp = temp_file_in(dir, TEMP_PREFIX).map_err(io)?;
+        let temp_path = temp.into_temp_path();
+        std::fs::remove_file(&temp_path).map_err(io)?;
+        if std::fs::hard_link(blob, &temp_path).is_err() {
+            std::fs::copy(blob, &temp_path).map_err(io)?;
+            File::open(&temp_path)
+                .and_then(|f| f.sync_all())
+                .map_err(io)?;
+        }
+        temp_path.persist(&path).map_err(|e| io(e.error))?;
+        Ok(())
+    }
+
+    fn checked(&self, rel: &str) -> Result<PathBuf, String> {
+        let path = self
+            .path(rel)
+            .ok_or_else(|| format!("{rel:?} is not a path inside the tree"))?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        Ok(path)
+    }
+}

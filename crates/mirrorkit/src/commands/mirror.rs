@@ -1,0 +1,142 @@
+//! `mirror PURL… [--sbom FILE]…`: packages into a static registry tree, and the report.
+
+use std::collections::BTreeMap;
+
+use mirrorkit_core::exit::{ExitCode, HasExitCode};
+use mirrorkit_core::report::human_bytes;
+use mirrorkit_packages::purl::Ecosystem;
+use mirrorkit_packages::report::{PackagesReport, VersionStatus};
+use mirrorkit_packages::{MirrorRequest, inputs};
+
+use crate::cli::MirrorArgs;
+use crate::output::{self, Render};
+use crate::settings;
+
+impl Render for PackagesReport {
+    fn to_plain(&self) -> String {
+        let mut out = String::new();
+        for s in &self.skipped_subjects {
+            out.push_str(&format!("skipped {s}: the SBOM's own subject\n"));
+        }
+        for p in &self.packages {
+            if let Some(e) = &p.error {
+                out.push_str(&format!("{}/{}  failed: {e}\n", p.ecosystem, p.name));
+            }
+            for v in &p.versions {
+                let status = match v.status {
+                    VersionStatus::Published => "published",
+                    VersionStatus::Unchanged => "unchanged",
+                    VersionStatus::Planned => "planned",
+                    VersionStatus::Failed => "failed",
+                };
+                out.push_str(&format!(
+                    "{}/{}@{}  {status}",
+                    p.ecosystem, p.name, v.version
+                ));
+                if let Some(e) = &v.error {
+                    out.push_str(&format!(": {e}"));
+                }
+                out.push('\n');
+            }
+        }
+        let s = &self.summary;
+        out.push_str(&format!(
+            "{}{} package(s): {} published, {} unchanged, {} planned, {} failed; {} placed in {}\n",
+            if self.dry_run { "dry run: " } else { "" },
+            s.packages,
+            s.published,
+            s.unchanged,
+            s.planned,
+            s.failed,
+            human_bytes(s.bytes),
+            self.output.display(),
+        ));
+        out
+    }
+    fn exit_code(&self) -> ExitCode {
+        HasExitCode::exit_code(self)
+    }
+}
+
+/// `mirror`.
+pub(crate) async fn run(args: MirrorArgs) -> ExitCode {
+    if let Some(r) = &args.registry {
+        return output::message(
+            &format!(
+                "--registry {r}: mirroring a whole registry is not built yet; a public registry \
+                 (npm: millions of packages, terabytes) is never mirrored whole — name the \
+                 packages with PURLs or an SBOM"
+            ),
+            ExitCode::Usage,
+        );
+    }
+    if args.dependencies {
+        return output::message(
+            "--dependencies: dependency resolution is not built yet; mirror from an SBOM (`npm \
+             sbom` lists every dependency) or name the dependencies",
+            ExitCode::Usage,
+        );
+    }
+    if args.purls.is_empty() && args.sboms.is_empty() {
+        return output::message(
+            "name packages (PURLs) or --sbom files to mirror",
+            ExitCode::Usage,
+        );
+    }
+    let inputs = match inputs::collect(&args.purls, &args.sboms) {
+        Ok(i) => i,
+        Err(e) => return output::message(&e, ExitCode::Data),
+    };
+    let mut upstreams = BTreeMap::new();
+    for u in &args.upstreams {
+        let parsed = u
+            .split_once('=')
+            .and_then(|(eco, url)| Some((Ecosystem::parse(eco)?, url::Url::parse(url).ok()?)));
+        match parsed {
+            Some((eco, url)) if matches!(url.scheme(), "http" | "https") => {
+                upstreams.insert(eco, url);
+            }
+            _ => {
+                return output::message(
+                    &format!("--upstream {u:?}: expected ECOSYSTEM=URL (npm=https://…)"),
+                    ExitCode::Usage,
+                );
+            }
+        }
+    }
+    let base_url = match &args.base_url {
+        Some(b) => match url::Url::parse(b) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
+            _ => {
+                return output::message(
+                    &format!("--base-url {b:?}: expected an http(s) URL"),
+                    ExitCode::Usage,
+                );
+            }
+        },
+        None => None,
+    };
+    let flags = settings::Flags {
+        cert_dir: args.cert_dir.as_deref(),
+        work_dir: args.work_dir.as_deref(),
+        ..settings::Flags::default()
+    };
+    let settings = match settings::without_spec(&flags) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let request = MirrorRequest {
+        inputs,
+        upstreams,
+        output: args.to.clone(),
+        base_url,
+        dry_run: args.dry_run,
+        concurrency: args.concurrency,
+        prereleases: args.prereleases,
+        work_dir: settings.work_dir.clone(),
+    };
+    match mirrorkit_packages::mirror(&request, &settings.http).await {
+        Ok(report) => output::report(args.format, &report),
+        Err(e) => output::error(&e),
+    }
+}
