@@ -9,3 +9,4 @@ pub mod referrers_front;
 pub mod registry;
 pub mod tls;
 pub mod token;
+pub mod verdaccio;

@@ -9,7 +9,7 @@
 //! Test support code: failures panic with the command's output, which is what a test wants.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -93,7 +93,7 @@ impl Registry {
         // try a few ports before giving up.
         for _ in 0..5 {
             let dir = tempfile::tempdir().expect("temp dir for the registry");
-            let port = free_port();
+            let port = crate::process::free_port();
             let token = match (&auth, &credentials) {
                 (Auth::Token, Some((user, pass))) => {
                     Some(crate::token::TokenServer::start(dir.path(), user, pass))
@@ -244,11 +244,6 @@ enum Tls {
     On,
     /// HTTPS, and clients must present a certificate signed by the test CA.
     Mutual,
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
 }
 
 fn write_config(

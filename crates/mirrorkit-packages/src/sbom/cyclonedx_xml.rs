@@ -21,6 +21,7 @@ pub(super) fn parse(text: &str) -> Result<Sbom, String> {
     let mut subject = None;
     let mut subject_name = None;
     let mut packages = Vec::new();
+    let mut seen_root = false;
     let line_of = |pos: u64| {
         let end = usize::try_from(pos).unwrap_or(usize::MAX).min(text.len());
         text.as_bytes()[..end]
@@ -33,13 +34,30 @@ pub(super) fn parse(text: &str) -> Result<Sbom, String> {
         let pos = reader.buffer_position();
         match reader.read_event() {
             Err(e) => return Err(format!("line {}: not well-formed XML: {e}", line_of(pos))),
-            Ok(Event::Eof) => break,
+            Ok(Event::Eof) => {
+                if !path.is_empty() {
+                    return Err(format!("ends before </{}>", path[0]));
+                }
+                if !seen_root {
+                    return Err("no CycloneDX <bom> element".into());
+                }
+                break;
+            }
+            Ok(Event::Empty(e)) if path.is_empty() => {
+                let name = e.local_name().as_ref().to_string();
+                return Err(format!(
+                    "the root element is <{name}>, not a CycloneDX <bom>"
+                ));
+            }
             Ok(Event::Start(e)) => {
                 let name = e.local_name().as_ref().to_string();
-                if path.is_empty() && name != "bom" {
-                    return Err(format!(
-                        "the root element is <{name}>, not a CycloneDX <bom>"
-                    ));
+                if path.is_empty() {
+                    if name != "bom" {
+                        return Err(format!(
+                            "the root element is <{name}>, not a CycloneDX <bom>"
+                        ));
+                    }
+                    seen_root = true;
                 }
                 path.push(name);
                 if path.len() > MAX_DEPTH {

@@ -309,7 +309,7 @@ where
 
 /// Parse stdout as the JSON report, checked on the way against the schema of the command that
 /// printed it (`mirrorkit schema report|cascade-report|copy-report|export-report|import-report|
-/// bundle-listing`).
+/// bundle-listing|packages-report`).
 pub(crate) fn report(out: &Output) -> serde_json::Value {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -320,7 +320,9 @@ pub(crate) fn report(out: &Output) -> serde_json::Value {
     });
     // Which command printed it, by the fields only its report has.
     let has = |key: &str| report.get(key).is_some();
-    let schema = if has("summary") && has("dry_run") {
+    let schema = if has("skipped_subjects") {
+        Some("packages-report")
+    } else if has("summary") && has("dry_run") {
         Some("report")
     } else if has("repair") && has("mirrors") {
         Some("cascade-report")

@@ -1,0 +1,346 @@
+//! npm packages end to end: a real npm registry upstream (verdaccio) seeded with `npm publish`;
+//! mirrorkit mirrors from PURLs and from what `npm sbom` writes; the upstream is stopped; then,
+//! in a network namespace with only loopback up, the real npm installs (`npm install`, `npm ci`)
+//! from the published tree served by a plain file server (`python3 -m http.server`).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{assert_exit, mirrorkit, report, run};
+use mirrorkit_testkit::process::{offline, output_of};
+use mirrorkit_testkit::verdaccio::{Verdaccio, npm_package};
+
+/// Inside the namespace every port is free: the tree is served here.
+const OFFLINE_PORT: u16 = 4873;
+
+struct World {
+    dir: tempfile::TempDir,
+    upstream: Verdaccio,
+}
+
+/// leaf 1.0.0, 1.1.0 and 2.0.0-beta.1 (published last, so the upstream's `latest`), mid 1.0.0
+/// (leaf ^1.0.0), @acme/util 1.0.0, top 1.0.0 (mid ^1.0.0, @acme/util ^1.0.0).
+fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Verdaccio::start();
+    let src = dir.path().join("src");
+    for (name, version, deps) in [
+        ("leaf", "1.0.0", vec![]),
+        ("leaf", "1.1.0", vec![]),
+        ("leaf", "2.0.0-beta.1", vec![]),
+        ("mid", "1.0.0", vec![("leaf", "^1.0.0")]),
+        ("@acme/util", "1.0.0", vec![]),
+        (
+            "top",
+            "1.0.0",
+            vec![("mid", "^1.0.0"), ("@acme/util", "^1.0.0")],
+        ),
+    ] {
+        upstream.publish(&npm_package(&src, name, version, &deps));
+    }
+    World { dir, upstream }
+}
+
+impl World {
+    fn tree(&self) -> PathBuf {
+        self.dir.path().join("tree")
+    }
+
+    /// `mirrorkit mirror ARGS --upstream npm=… --to tree --base-url … --format json`.
+    fn mirror(&self, args: &[&str]) -> std::process::Output {
+        let upstream = format!("npm={}", self.upstream.url());
+        let base = format!("http://127.0.0.1:{OFFLINE_PORT}/");
+        run(mirrorkit(self.dir.path())
+            .arg("mirror")
+            .args(args)
+            .args(["--upstream", &upstream, "--to", "tree", "--base-url", &base])
+            .args(["--format", "json"]))
+    }
+
+    /// A project depending on `top`, installed from the upstream, with what `npm sbom` writes
+    /// for it in `format` (`cyclonedx` or `spdx`).
+    fn app_sbom(&self, format: &str) -> PathBuf {
+        let app = self.dir.path().join("app");
+        if !app.join("package-lock.json").exists() {
+            std::fs::create_dir_all(&app).unwrap();
+            std::fs::write(
+                app.join("package.json"),
+                r#"{"name":"app","version":"1.0.0","private":true,"dependencies":{"top":"^1.0.0"}}"#,
+            )
+            .unwrap();
+            output_of(npm(&app, "install").arg(format!("--registry={}", self.upstream.url())));
+        }
+        let sbom = output_of(npm(&app, "sbom").arg(format!("--sbom-format={format}")));
+        let path = self.dir.path().join(format!("app.{format}.json"));
+        std::fs::write(&path, sbom).unwrap();
+        path
+    }
+}
+
+fn npm(dir: &Path, command: &str) -> std::process::Command {
+    let mut c = std::process::Command::new("npm");
+    c.current_dir(dir)
+        .arg(command)
+        .args(["--no-audit", "--no-fund", "--no-update-notifier"])
+        .arg(format!("--cache={}", dir.join(".npm-cache").display()));
+    c
+}
+
+/// Versions of the report's packages: ("name@version", status), sorted.
+fn versions(report: &serde_json::Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for p in report["packages"].as_array().unwrap() {
+        for v in p["versions"].as_array().unwrap() {
+            out.push((
+                format!(
+                    "{}@{}",
+                    p["name"].as_str().unwrap(),
+                    v["version"].as_str().unwrap()
+                ),
+                v["status"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+/// A bash script that serves `tree` on [`OFFLINE_PORT`] with a plain file server, then runs
+/// `then` (in the namespace [`offline`] makes).
+fn serving(tree: &Path, then: &str) -> String {
+    format!(
+        "cd {tree:?}\npython3 -m http.server {OFFLINE_PORT} --bind 127.0.0.1 >/dev/null 2>&1 &\nfor i in $(seq 100); do (echo >/dev/tcp/127.0.0.1/{OFFLINE_PORT}) 2>/dev/null && break; sleep 0.1; done\n{then}\n"
+    )
+}
+
+fn npm_flags(cache: &str) -> String {
+    format!(
+        "--registry=http://127.0.0.1:{OFFLINE_PORT}/npm/ --cache={cache} --no-audit --no-fund --no-update-notifier --fetch-retries=0"
+    )
+}
+
+#[test]
+fn packages_mirrored_from_an_npm_sbom_install_offline_with_npm_install_and_npm_ci() {
+    let mut w = world();
+    let sbom = w.app_sbom("cyclonedx");
+    let out = w.mirror(&["--sbom", sbom.to_str().unwrap()]);
+    assert_exit(&out, 0);
+    let r = report(&out);
+    // The SBOM's subject (the app itself) is reported, not fetched.
+    assert_eq!(
+        r["skipped_subjects"],
+        serde_json::json!(["pkg:npm/app@1.0.0"])
+    );
+    assert_eq!(
+        versions(&r),
+        pairs(&[
+            ("@acme/util@1.0.0", "published"),
+            ("leaf@1.1.0", "published"),
+            ("mid@1.0.0", "published"),
+            ("top@1.0.0", "published"),
+        ])
+    );
+    assert_eq!(r["summary"]["published"], 4);
+    assert!(r["summary"]["bytes"].as_u64().unwrap() > 0);
+    // SPDX output of the same project names the same packages.
+    let spdx = w.app_sbom("spdx");
+    let out = w.mirror(&["--sbom", spdx.to_str().unwrap(), "--dry-run"]);
+    assert_exit(&out, 0);
+    let planned: Vec<String> = versions(&report(&out))
+        .into_iter()
+        .map(|(v, _)| v)
+        .collect();
+    assert_eq!(
+        planned,
+        ["@acme/util@1.0.0", "leaf@1.1.0", "mid@1.0.0", "top@1.0.0"]
+    );
+
+    // The upstream goes away; a new project installs from the tree with the network gone.
+    w.upstream.stop();
+    let client = w.dir.path().join("client");
+    std::fs::create_dir_all(&client).unwrap();
+    std::fs::write(
+        client.join("package.json"),
+        r#"{"name":"client","version":"1.0.0","private":true,"dependencies":{"top":"^1.0.0"}}"#,
+    )
+    .unwrap();
+    let script = serving(
+        &w.tree(),
+        &format!(
+            "cd {client:?}\nnpm install {}\nnode -e 'console.log(require(\"top\"), require(\"leaf\"))'\nrm -rf node_modules\nnpm ci {}\nnode -e 'console.log(require(\"top\"))'\n",
+            npm_flags("cache-a"),
+            npm_flags("cache-b"),
+        ),
+    );
+    let out = offline(&script);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("top@1.0.0 leaf@1.1.0"), "{text}");
+    // `npm ci` ran from the lockfile `npm install` wrote: the integrity of every package pinned.
+    let lock: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(client.join("package-lock.json")).unwrap()).unwrap();
+    let leaf = &lock["packages"]["node_modules/leaf"];
+    assert_eq!(leaf["version"], "1.1.0", "{lock}");
+    assert!(
+        leaf["integrity"].as_str().unwrap().starts_with("sha512-"),
+        "{lock}"
+    );
+}
+
+#[test]
+fn every_version_of_a_purl_without_one_and_a_warm_run_is_one_conditional_request() {
+    let w = world();
+    let out = w.mirror(&["pkg:npm/leaf"]);
+    assert_exit(&out, 0);
+    // Prereleases are left out unless asked for.
+    assert_eq!(
+        versions(&report(&out)),
+        pairs(&[("leaf@1.0.0", "published"), ("leaf@1.1.0", "published")])
+    );
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(w.tree().join("npm/leaf/index.html")).unwrap())
+            .unwrap();
+    // The upstream's latest is the beta, not mirrored: latest is the newest mirrored release.
+    assert_eq!(doc["dist-tags"], serde_json::json!({"latest": "1.1.0"}));
+    assert_eq!(
+        doc["versions"]["1.0.0"]["dist"]["tarball"],
+        format!("http://127.0.0.1:{OFFLINE_PORT}/npm/leaf/-/leaf-1.0.0.tgz")
+    );
+    assert!(doc["versions"].get("2.0.0-beta.1").is_none());
+
+    let before = w.upstream.requests_settled().len();
+    let out = w.mirror(&["pkg:npm/leaf"]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        versions(&report(&out)),
+        pairs(&[("leaf@1.0.0", "unchanged"), ("leaf@1.1.0", "unchanged")])
+    );
+    let all = w.upstream.requests_settled();
+    let warm: Vec<_> = all.iter().skip(before).collect();
+    assert_eq!(
+        warm,
+        [&("GET".to_string(), "/leaf".to_string(), 304)],
+        "one conditional request, nothing downloaded; every request: {all:#?}"
+    );
+
+    // Asked for, prereleases come too; what was published stays listed.
+    let out = w.mirror(&["pkg:npm/leaf", "--prereleases"]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        versions(&report(&out)),
+        pairs(&[
+            ("leaf@1.0.0", "unchanged"),
+            ("leaf@1.1.0", "unchanged"),
+            ("leaf@2.0.0-beta.1", "published"),
+        ])
+    );
+}
+
+#[test]
+fn a_tampered_upstream_tarball_is_refused_and_nothing_of_that_package_is_published() {
+    let w = world();
+    let tarball = w.upstream.storage("leaf").join("leaf-1.0.0.tgz");
+    let mut bytes = std::fs::read(&tarball).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&tarball, bytes).unwrap();
+    let out = w.mirror(&["pkg:npm/leaf@1.0.0", "pkg:npm/mid@1.0.0"]);
+    assert_exit(&out, 1);
+    let r = report(&out);
+    assert_eq!(
+        versions(&r),
+        pairs(&[("leaf@1.0.0", "failed"), ("mid@1.0.0", "published")])
+    );
+    let leaf = &r["packages"][0]["versions"][0]["error"];
+    assert!(leaf.as_str().unwrap().contains("leaf-1.0.0.tgz"), "{leaf}");
+    assert!(
+        leaf.as_str().unwrap().to_lowercase().contains("sha512"),
+        "{leaf}"
+    );
+    assert!(
+        !w.tree().join("npm/leaf").exists(),
+        "nothing of leaf is published"
+    );
+    assert!(w.tree().join("npm/mid/index.html").is_file());
+}
+
+#[test]
+fn npm_refuses_a_tarball_tampered_in_the_published_tree() {
+    let mut w = world();
+    assert_exit(&w.mirror(&["pkg:npm/leaf@1.1.0"]), 0);
+    w.upstream.stop();
+    let published = w.tree().join("npm/leaf/-/leaf-1.1.0.tgz");
+    let mut bytes = std::fs::read(&published).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    // A new file (the published one is a hard link into mirrorkit's store).
+    std::fs::remove_file(&published).unwrap();
+    std::fs::write(&published, bytes).unwrap();
+    let client = w.dir.path().join("client");
+    std::fs::create_dir_all(&client).unwrap();
+    std::fs::write(
+        client.join("package.json"),
+        r#"{"name":"client","version":"1.0.0"}"#,
+    )
+    .unwrap();
+    let out = offline(&serving(
+        &w.tree(),
+        &format!(
+            "cd {client:?}\nnpm install leaf@1.1.0 {}",
+            npm_flags("cache")
+        ),
+    ));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "npm installed a tampered tarball");
+    assert!(stderr.contains("EINTEGRITY"), "{stderr}");
+}
+
+#[test]
+fn bad_input_is_refused_naming_where_it_is_and_unbuilt_parts_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let mk = |args: &[&str]| run(mirrorkit(dir.path()).arg("mirror").args(args));
+    let base = ["--base-url", "http://127.0.0.1:1/"];
+    let out = mk(&[&["pkg:npm/leaf@1.0.0", "npm:leaf"][..], &base].concat());
+    assert_exit(&out, 65);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("argument 2"));
+    std::fs::write(
+        dir.path().join("bad.cdx.json"),
+        r#"{"bomFormat":"CycloneDX","specVersion":"1.6","components":[{"name":"x","components":[{"purl":"pkg:maven/g/a@1"}]}]}"#,
+    )
+    .unwrap();
+    let out = mk(&[&["--sbom", "bad.cdx.json"][..], &base].concat());
+    assert_exit(&out, 65);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.cdx.json#/components/0/components/0/purl"),
+        "{stderr}"
+    );
+    for (args, says) in [
+        (
+            &["pkg:pypi/requests@2.0"][..],
+            "pypi packages are not mirrored yet",
+        ),
+        (&["pkg:npm/leaf", "--dependencies"][..], "--dependencies"),
+        (&["--registry", "npm"][..], "never mirrored whole"),
+    ] {
+        let out = mk(&[args, &base].concat());
+        assert_exit(&out, 64);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    let out = mk(&["pkg:npm/leaf"]);
+    assert_exit(&out, 64);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--base-url"));
+    assert!(!dir.path().join("packages").exists(), "nothing written");
+}
