@@ -5,12 +5,13 @@
 //! - [`purl`]: package URLs → ecosystem, name, version, qualifiers.
 //! - [`sbom`]: CycloneDX (JSON, XML) and SPDX (JSON, tag-value) → PURLs with their places.
 //! - [`inputs`]: the PURLs and SBOMs of a run, a bad one refused naming where it was.
-//! - `ecosystem/`: the [`ecosystem::Registry`] interface, one file per ecosystem (npm so far).
+//! - `ecosystem/`: the [`ecosystem::Registry`] interface, one file per ecosystem (npm, PyPI).
+//! - `html_links`: the anchors of a PEP 503 "simple" page.
 //! - `engine`: one package through its registry: metadata, versions, verified files, documents.
 //! - [`tree`]: the published tree (atomic files, files before documents, locked per run).
 //! - [`report`]: what a run did.
 //!
-//! Built so far: npm. PyPI, cargo and generic packages are refused up front with a sentence
+//! Built so far: npm and PyPI. Cargo and generic packages are refused up front with a sentence
 //! saying so (see [`not_yet_mirrored`]); dependency resolution, version policies and the spec
 //! source come next.
 
@@ -20,6 +21,7 @@
 mod document;
 mod ecosystem;
 mod engine;
+mod html_links;
 pub mod inputs;
 pub mod purl;
 pub mod report;
@@ -81,25 +83,28 @@ impl mirrorkit_core::exit::HasExitCode for MirrorError {
     }
 }
 
+/// The ecosystems mirrored so far.
+const BUILT: [Ecosystem; 2] = [Ecosystem::Npm, Ecosystem::Pypi];
+
 /// The ecosystems whose packages are refused because their mirror is not built yet, with the
 /// sentence saying so; `None` when every requested package can be mirrored.
 pub fn not_yet_mirrored(inputs: &Inputs) -> Option<String> {
     let missing: BTreeSet<&str> = inputs
         .packages
         .iter()
-        .filter(|r| r.package.ecosystem != Ecosystem::Npm)
+        .filter(|r| !BUILT.contains(&r.package.ecosystem))
         .map(|r| r.package.ecosystem.name())
         .collect();
     (!missing.is_empty()).then(|| {
         let first = inputs
             .packages
             .iter()
-            .find(|r| r.package.ecosystem != Ecosystem::Npm)
+            .find(|r| !BUILT.contains(&r.package.ecosystem))
             .map(|r| format!(" ({} at {})", r.package.purl, r.origin))
             .unwrap_or_default();
         format!(
-            "{} packages are not mirrored yet{first}: this version of mirrorkit mirrors npm \
-             packages only",
+            "{} packages are not mirrored yet{first}: this version of mirrorkit mirrors npm and \
+             PyPI packages",
             missing.into_iter().collect::<Vec<_>>().join(", ")
         )
     })
@@ -156,6 +161,7 @@ pub async fn mirror(
         .map(|w| async {
             match w.ecosystem {
                 Ecosystem::Npm => engine::mirror_package(&ecosystem::npm::Npm, &ctx, w).await,
+                Ecosystem::Pypi => engine::mirror_package(&ecosystem::pypi::Pypi, &ctx, w).await,
                 // Refused above by `not_yet_mirrored`.
                 _ => unreachable_family(w),
             }
@@ -164,6 +170,15 @@ pub async fn mirror(
         .collect()
         .await;
     packages.sort_by(|a, b| (a.ecosystem, &a.name).cmp(&(b.ecosystem, &b.name)));
+    if let Some(tree) = &tree
+        && wanted.iter().any(|w| w.ecosystem == Ecosystem::Pypi)
+        && let Err(message) = ecosystem::pypi::Pypi.finish(tree)
+    {
+        return Err(MirrorError {
+            message,
+            code: ExitCode::Io,
+        });
+    }
     let mut report = PackagesReport {
         dry_run: request.dry_run,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -227,7 +242,7 @@ fn group(request: &MirrorRequest) -> Vec<Wanted> {
 fn default_upstream(ecosystem: Ecosystem) -> Url {
     let s = match ecosystem {
         Ecosystem::Npm => ecosystem::npm::Npm::DEFAULT_UPSTREAM,
-        Ecosystem::Pypi => "https://pypi.org/simple/",
+        Ecosystem::Pypi => ecosystem::pypi::Pypi::DEFAULT_UPSTREAM,
         Ecosystem::Cargo => "https://index.crates.io/",
         Ecosystem::Generic => "https://invalid.invalid/",
     };

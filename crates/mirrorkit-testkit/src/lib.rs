@@ -5,6 +5,7 @@ pub mod charts;
 pub mod fileserver;
 pub mod github;
 pub mod process;
+pub mod pypiserver;
 pub mod referrers_front;
 pub mod registry;
 pub mod tls;

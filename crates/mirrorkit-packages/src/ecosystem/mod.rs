@@ -1,10 +1,11 @@
-//! The interface every ecosystem implements, one file each: where a package's metadata lives,
+//! The interface every ecosystem implements, one file each (npm.rs, pypi.rs): where a package's metadata lives,
 //! which versions and files it lists with which digests, where the files go in the published
 //! tree, and the documents that make the tree a registry its clients install from. The engine
 //! ([`crate::engine`]) does the rest the same way for all: conditional metadata fetches, version
 //! selection, verified downloads into the store, files before documents.
 
 pub(crate) mod npm;
+pub(crate) mod pypi;
 
 use mirrorkit_core::digest::Digest;
 use url::Url;
@@ -64,6 +65,12 @@ pub(crate) trait Registry: Sync {
         versions: &[String],
         base_url: &Url,
     ) -> Result<(), String>;
+
+    /// Write what spans every package of the tree (PyPI's root index), once per run after all
+    /// packages.
+    fn finish(&self, _tree: &Tree) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// `base_url` joined with the tree path `rel`.

@@ -1,0 +1,268 @@
+//! PyPI packages end to end: a real index upstream (pypiserver: PEP 503 HTML, no PEP 691) serving
+//! wheels and an sdist written here; mirrorkit mirrors them by PURL; the upstream is stopped;
+//! then, in a network namespace with only loopback up, the real `pip` and `uv` install from the
+//! published tree served by a plain file server.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{assert_exit, mirrorkit, report, run};
+use mirrorkit_testkit::fileserver::FileServer;
+use mirrorkit_testkit::process::offline;
+use mirrorkit_testkit::pypiserver::{PypiServer, sdist, wheel};
+
+const OFFLINE_PORT: u16 = 8089;
+
+struct World {
+    dir: tempfile::TempDir,
+    upstream: PypiServer,
+}
+
+/// pkg-a 1.0 (wheel, requires pkg-b>=1), pkg-b 1.0 (wheel and sdist), pkg-b 2.0rc1 (wheel),
+/// Mixed_Case.Name 0.1 (wheel).
+fn world() -> World {
+    let upstream = PypiServer::start();
+    let p = upstream.packages();
+    wheel(p, "pkg-a", "1.0", &["pkg-b>=1"]);
+    wheel(p, "pkg-b", "1.0", &[]);
+    sdist(p, "pkg-b", "1.0");
+    wheel(p, "pkg-b", "2.0rc1", &[]);
+    wheel(p, "Mixed_Case.Name", "0.1", &[]);
+    World {
+        dir: tempfile::tempdir().unwrap(),
+        upstream,
+    }
+}
+
+impl World {
+    fn tree(&self) -> PathBuf {
+        self.dir.path().join("tree")
+    }
+
+    fn mirror(&self, args: &[&str]) -> std::process::Output {
+        let upstream = format!("pypi={}", self.upstream.index_url());
+        let base = format!("http://127.0.0.1:{OFFLINE_PORT}/");
+        run(mirrorkit(self.dir.path())
+            .arg("mirror")
+            .args(args)
+            .args(["--upstream", &upstream, "--to", "tree", "--base-url", &base])
+            .args(["--format", "json"]))
+    }
+}
+
+fn versions(report: &serde_json::Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for p in report["packages"].as_array().unwrap() {
+        for v in p["versions"].as_array().unwrap() {
+            out.push((
+                format!(
+                    "{}@{}",
+                    p["name"].as_str().unwrap(),
+                    v["version"].as_str().unwrap()
+                ),
+                v["status"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+/// Serve `tree` on [`OFFLINE_PORT`], then run `then`, in the namespace [`offline`] makes.
+fn serving(tree: &Path, then: &str) -> String {
+    format!(
+        "export PIP_CONFIG_FILE=/dev/null UV_NO_CONFIG=1\ncd {tree:?}\npython3 -m http.server {OFFLINE_PORT} --bind 127.0.0.1 >/dev/null 2>&1 &\nfor i in $(seq 100); do (echo >/dev/tcp/127.0.0.1/{OFFLINE_PORT}) 2>/dev/null && break; sleep 0.1; done\n{then}\n"
+    )
+}
+
+fn index() -> String {
+    format!("http://127.0.0.1:{OFFLINE_PORT}/pypi/simple/")
+}
+
+#[test]
+fn pip_and_uv_install_offline_from_what_was_mirrored_by_purl() {
+    let mut w = world();
+    let out = w.mirror(&[
+        "pkg:pypi/pkg-a@1.0",
+        "pkg:pypi/pkg-b",
+        "pkg:pypi/Mixed_Case.Name",
+    ]);
+    assert_exit(&out, 0);
+    let r = report(&out);
+    // PyPI names are normalised; the release candidate is left out.
+    assert_eq!(
+        versions(&r),
+        pairs(&[
+            ("mixed-case-name@0.1", "published"),
+            ("pkg-a@1.0", "published"),
+            ("pkg-b@1.0", "published"),
+        ])
+    );
+    let pkg_b = r["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "pkg-b")
+        .unwrap();
+    assert_eq!(pkg_b["versions"][0]["files"], 2, "the wheel and the sdist");
+    // PEP 503 HTML and PEP 691 JSON, relative links with their SHA-256.
+    let page = std::fs::read_to_string(w.tree().join("pypi/simple/pkg-b/index.html")).unwrap();
+    let wheel =
+        std::fs::read(w.tree().join("pypi/files/pkg-b/pkg_b-1.0-py3-none-any.whl")).unwrap();
+    let sha = mirrorkit_testkit::registry::sha256_digest(&wheel);
+    assert!(
+        page.contains(&format!(
+            "href=\"../../files/pkg-b/pkg_b-1.0-py3-none-any.whl#sha256={}\"",
+            &sha["sha256:".len()..]
+        )),
+        "{page}"
+    );
+    assert!(!page.contains("2.0rc1"), "{page}");
+    let json: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(w.tree().join("pypi/simple/pkg-b/index.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json["versions"], serde_json::json!(["1.0"]));
+    let root = std::fs::read_to_string(w.tree().join("pypi/simple/index.html")).unwrap();
+    for n in ["mixed-case-name", "pkg-a", "pkg-b"] {
+        assert!(
+            root.contains(&format!("<a href=\"{n}/\">{n}</a>")),
+            "{root}"
+        );
+    }
+
+    // Warm: nothing is downloaded again.
+    let before = w.upstream.log().lines().count();
+    let out = w.mirror(&[
+        "pkg:pypi/pkg-a@1.0",
+        "pkg:pypi/pkg-b",
+        "pkg:pypi/Mixed_Case.Name",
+    ]);
+    assert_exit(&out, 0);
+    assert_eq!(report(&out)["summary"]["unchanged"], 3);
+    let log = w.upstream.log();
+    let downloads: Vec<&str> = log
+        .lines()
+        .skip(before)
+        .filter(|l| l.contains("/packages/"))
+        .collect();
+    assert!(downloads.is_empty(), "{downloads:#?}");
+
+    w.upstream.stop();
+    let venvs = w.dir.path().join("venvs");
+    let script = serving(
+        &w.tree(),
+        &format!(
+            "mkdir -p {venvs:?} && cd {venvs:?}\n\
+             python3 -m venv pip-env\n\
+             pip-env/bin/pip install --no-cache-dir --disable-pip-version-check --index-url {idx} pkg-a\n\
+             pip-env/bin/python -c 'import pkg_a, pkg_b; print(pkg_a.VALUE, pkg_b.VALUE)'\n\
+             export UV_CACHE_DIR=$PWD/uv-cache UV_PYTHON_DOWNLOADS=never\n\
+             uv venv -q uv-env\n\
+             uv pip install --python uv-env/bin/python --index-url {idx} pkg-a mixed-case-name\n\
+             uv-env/bin/python -c 'import pkg_a, pkg_b, mixed_case_name; print(\"uv\", pkg_b.VALUE, mixed_case_name.VALUE)'\n",
+            idx = index(),
+        ),
+    );
+    let out = offline(&script);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("pkg-a@1.0 pkg-b@1.0"), "{text}");
+    assert!(text.contains("uv pkg-b@1.0 Mixed_Case.Name@0.1"), "{text}");
+}
+
+#[test]
+fn a_tampered_upstream_wheel_is_refused_and_pip_refuses_one_tampered_in_the_tree() {
+    let mut w = world();
+    // pypiserver hashes what it serves when it lists it, so it cannot be made to serve a file
+    // that differs from its page. A file server that serves pypiserver's own page of pkg-b and a
+    // changed wheel is what a tampered mirror or CDN in front of an index looks like.
+    let page = get(&format!("{}pkg-b/", w.upstream.index_url()));
+    assert!(page.contains("#sha256="), "{page}");
+    let wheel_name = "pkg_b-1.0-py3-none-any.whl";
+    let mut tampered = std::fs::read(w.upstream.packages().join(wheel_name)).unwrap();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 0xff;
+    let sdist_name = "pkg_b-1.0.tar.gz";
+    let cdn = FileServer::with_files([
+        ("simple/pkg-b/".to_string(), page.into_bytes()),
+        (format!("packages/{wheel_name}"), tampered),
+        (
+            format!("packages/{sdist_name}"),
+            std::fs::read(w.upstream.packages().join(sdist_name)).unwrap(),
+        ),
+    ]);
+    let out = run(mirrorkit(w.dir.path())
+        .args([
+            "mirror",
+            "pkg:pypi/pkg-b@1.0",
+            "--to",
+            "tree",
+            "--format",
+            "json",
+        ])
+        .args(["--base-url", "http://127.0.0.1:1/"])
+        .arg(format!("--upstream=pypi={}", cdn.url("simple/"))));
+    assert_exit(&out, 1);
+    let r = report(&out);
+    assert_eq!(versions(&r), pairs(&[("pkg-b@1.0", "failed")]));
+    let error = r["packages"][0]["versions"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains(wheel_name) && error.contains("sha256"),
+        "{error}"
+    );
+    assert!(
+        !w.tree().join("pypi/simple/pkg-b").exists(),
+        "nothing of pkg-b published"
+    );
+
+    // A file tampered in the tree: pip checks it against the page's #sha256.
+    let out = w.mirror(&["pkg:pypi/pkg-a@1.0"]);
+    assert_exit(&out, 0);
+    let published = w.tree().join("pypi/files/pkg-a/pkg_a-1.0-py3-none-any.whl");
+    let bytes = std::fs::read(&published).unwrap();
+    std::fs::remove_file(&published).unwrap(); // a hard link into the store
+    std::fs::write(&published, bytes).unwrap();
+    flip_last_byte(&published);
+    w.upstream.stop();
+    let venv = w.dir.path().join("venv");
+    let out = offline(&serving(
+        &w.tree(),
+        &format!(
+            "python3 -m venv {venv:?}\n{venv:?}/bin/pip install --no-cache-dir --no-deps --disable-pip-version-check --index-url {} pkg-a",
+            index()
+        ),
+    ));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "pip installed a tampered wheel");
+    assert!(stderr.contains("HASHES"), "{stderr}");
+}
+
+fn flip_last_byte(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn get(url: &str) -> String {
+    String::from_utf8_lossy(&mirrorkit_testkit::process::output_of(
+        std::process::Command::new("python3").args([
+            "-c",
+            "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())",
+            url,
+        ]),
+    ))
+    .into_owned()
+}
