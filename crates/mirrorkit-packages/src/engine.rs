@@ -154,6 +154,27 @@ pub(crate) async fn mirror_package<R: Registry>(
     report
 }
 
+/// The report of a package that failed before its metadata was asked for (its upstream's
+/// configuration could not be read, say).
+pub(crate) fn failed_before_metadata(
+    wanted: &Wanted,
+    message: &str,
+    code: ExitCode,
+) -> PackageReport {
+    failed(
+        PackageReport {
+            ecosystem: wanted.ecosystem,
+            name: wanted.name.clone(),
+            upstream: SafeUrl::new(&wanted.upstream).to_string(),
+            versions: Vec::new(),
+            error: None,
+            failure: None,
+        },
+        message.to_string(),
+        code,
+    )
+}
+
 fn failed(mut report: PackageReport, message: String, code: ExitCode) -> PackageReport {
     report.error = Some(message);
     report.failure = Some(code);

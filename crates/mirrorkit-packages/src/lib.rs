@@ -5,13 +5,13 @@
 //! - [`purl`]: package URLs → ecosystem, name, version, qualifiers.
 //! - [`sbom`]: CycloneDX (JSON, XML) and SPDX (JSON, tag-value) → PURLs with their places.
 //! - [`inputs`]: the PURLs and SBOMs of a run, a bad one refused naming where it was.
-//! - `ecosystem/`: the [`ecosystem::Registry`] interface, one file per ecosystem (npm, PyPI).
+//! - `ecosystem/`: the [`ecosystem::Registry`] interface, one file per ecosystem (npm, PyPI, cargo).
 //! - `html_links`: the anchors of a PEP 503 "simple" page.
 //! - `engine`: one package through its registry: metadata, versions, verified files, documents.
 //! - [`tree`]: the published tree (atomic files, files before documents, locked per run).
 //! - [`report`]: what a run did.
 //!
-//! Built so far: npm and PyPI. Cargo and generic packages are refused up front with a sentence
+//! Built so far: npm, PyPI and cargo. Generic packages are refused up front with a sentence
 //! saying so (see [`not_yet_mirrored`]); dependency resolution, version policies and the spec
 //! source come next.
 
@@ -84,7 +84,7 @@ impl mirrorkit_core::exit::HasExitCode for MirrorError {
 }
 
 /// The ecosystems mirrored so far.
-const BUILT: [Ecosystem; 2] = [Ecosystem::Npm, Ecosystem::Pypi];
+const BUILT: [Ecosystem; 3] = [Ecosystem::Npm, Ecosystem::Pypi, Ecosystem::Cargo];
 
 /// The ecosystems whose packages are refused because their mirror is not built yet, with the
 /// sentence saying so; `None` when every requested package can be mirrored.
@@ -103,8 +103,8 @@ pub fn not_yet_mirrored(inputs: &Inputs) -> Option<String> {
             .map(|r| format!(" ({} at {})", r.package.purl, r.origin))
             .unwrap_or_default();
         format!(
-            "{} packages are not mirrored yet{first}: this version of mirrorkit mirrors npm and \
-             PyPI packages",
+            "{} packages are not mirrored yet{first}: this version of mirrorkit mirrors npm, \
+             PyPI and cargo packages",
             missing.into_iter().collect::<Vec<_>>().join(", ")
         )
     })
@@ -157,13 +157,34 @@ pub async fn mirror(
         prereleases: request.prereleases,
     };
     let wanted = group(request);
+    let cargo_upstreams: Vec<Url> = wanted
+        .iter()
+        .filter(|w| w.ecosystem == Ecosystem::Cargo)
+        .map(|w| w.upstream.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let (cargo, cargo_failed) = ecosystem::cargo::Cargo::read_configs(
+        http,
+        &mirrorkit_core::http::etag_cache::EtagCache::new(&cache_dir, "cargo-config"),
+        &cargo_upstreams,
+    )
+    .await;
     let mut packages: Vec<_> = futures_util::stream::iter(wanted.iter())
         .map(|w| async {
             match w.ecosystem {
                 Ecosystem::Npm => engine::mirror_package(&ecosystem::npm::Npm, &ctx, w).await,
                 Ecosystem::Pypi => engine::mirror_package(&ecosystem::pypi::Pypi, &ctx, w).await,
+                Ecosystem::Cargo => match cargo_failed.get(w.upstream.as_str()) {
+                    Some((message, code)) => engine::failed_before_metadata(w, message, *code),
+                    None => engine::mirror_package(&cargo, &ctx, w).await,
+                },
                 // Refused above by `not_yet_mirrored`.
-                _ => unreachable_family(w),
+                Ecosystem::Generic => engine::failed_before_metadata(
+                    w,
+                    "generic packages are not mirrored yet",
+                    ExitCode::Usage,
+                ),
             }
         })
         .buffer_unordered(request.concurrency.max(1))
@@ -190,18 +211,6 @@ pub async fn mirror(
     };
     report.finish();
     Ok(report)
-}
-
-/// A package of an ecosystem [`not_yet_mirrored`] refuses; never reached.
-fn unreachable_family(w: &Wanted) -> report::PackageReport {
-    report::PackageReport {
-        ecosystem: w.ecosystem,
-        name: w.name.clone(),
-        upstream: String::new(),
-        versions: Vec::new(),
-        error: Some(format!("{} packages are not mirrored yet", w.ecosystem)),
-        failure: Some(ExitCode::Usage),
-    }
 }
 
 /// The requested packages grouped by (ecosystem, upstream, name): the versions named, or every
@@ -243,7 +252,7 @@ fn default_upstream(ecosystem: Ecosystem) -> Url {
     let s = match ecosystem {
         Ecosystem::Npm => ecosystem::npm::Npm::DEFAULT_UPSTREAM,
         Ecosystem::Pypi => ecosystem::pypi::Pypi::DEFAULT_UPSTREAM,
-        Ecosystem::Cargo => "https://index.crates.io/",
+        Ecosystem::Cargo => ecosystem::cargo::Cargo::DEFAULT_UPSTREAM,
         Ecosystem::Generic => "https://invalid.invalid/",
     };
     Url::parse(s).unwrap_or_else(|_| unreachable!("a constant URL"))

@@ -127,7 +127,7 @@ pub fn parse(text: &str) -> Result<PackageRef, String> {
             .map(|v| {
                 url::Url::parse(&v)
                     .ok()
-                    .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .filter(|u| is_upstream_scheme(u.scheme()))
                     .ok_or_else(|| format!("{text:?}: {k} {v:?} is not an http(s) URL"))
             })
             .transpose()
@@ -164,6 +164,11 @@ pub fn parse(text: &str) -> Result<PackageRef, String> {
         file_name,
         purl: text.to_string(),
     })
+}
+
+/// Whether an upstream may be reached with `scheme`: http(s), and cargo's `sparse+http(s)`.
+pub fn is_upstream_scheme(scheme: &str) -> bool {
+    matches!(scheme, "http" | "https" | "sparse+http" | "sparse+https")
 }
 
 /// PEP 503 normalisation: lowercase, every run of `-`, `_` and `.` as one `-`.

@@ -328,8 +328,8 @@ fn bad_input_is_refused_naming_where_it_is_and_unbuilt_parts_say_so() {
     );
     for (args, says) in [
         (
-            &["pkg:cargo/serde@1.0.0"][..],
-            "cargo packages are not mirrored yet",
+            &["pkg:generic/tool@1.0?download_url=https://x.test/t"][..],
+            "generic packages are not mirrored yet",
         ),
         (&["pkg:npm/leaf", "--dependencies"][..], "--dependencies"),
         (&["--registry", "npm"][..], "never mirrored whole"),

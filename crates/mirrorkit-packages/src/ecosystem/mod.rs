@@ -1,9 +1,10 @@
-//! The interface every ecosystem implements, one file each (npm.rs, pypi.rs): where a package's metadata lives,
+//! The interface every ecosystem implements, one file each (npm.rs, pypi.rs, cargo.rs): where a package's metadata lives,
 //! which versions and files it lists with which digests, where the files go in the published
 //! tree, and the documents that make the tree a registry its clients install from. The engine
 //! ([`crate::engine`]) does the rest the same way for all: conditional metadata fetches, version
 //! selection, verified downloads into the store, files before documents.
 
+pub(crate) mod cargo;
 pub(crate) mod npm;
 pub(crate) mod pypi;
 

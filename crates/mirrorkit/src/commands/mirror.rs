@@ -93,12 +93,15 @@ pub(crate) async fn run(args: MirrorArgs) -> ExitCode {
             .split_once('=')
             .and_then(|(eco, url)| Some((Ecosystem::parse(eco)?, url::Url::parse(url).ok()?)));
         match parsed {
-            Some((eco, url)) if matches!(url.scheme(), "http" | "https") => {
+            Some((eco, url)) if mirrorkit_packages::purl::is_upstream_scheme(url.scheme()) => {
                 upstreams.insert(eco, url);
             }
             _ => {
                 return output::message(
-                    &format!("--upstream {u:?}: expected ECOSYSTEM=URL (npm=https://…)"),
+                    &format!(
+                        "--upstream {u:?}: expected ECOSYSTEM=URL (npm=https://…, \
+                         cargo=sparse+https://…)"
+                    ),
                     ExitCode::Usage,
                 );
             }
