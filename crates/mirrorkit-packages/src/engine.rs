@@ -27,23 +27,45 @@ pub(crate) struct Context<'a> {
     pub(crate) tree: Option<(&'a Tree, &'a Url)>,
     /// Include prereleases when every version is asked for.
     pub(crate) prereleases: bool,
+    /// Follow the dependencies of what is mirrored.
+    pub(crate) dependencies: bool,
 }
 
-/// A package as asked for: its name, upstream and the versions named (`None`: every version).
+/// Which versions of a package are asked for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Selection {
+    /// Every release (a PURL without a version).
+    pub(crate) all: bool,
+    /// These versions (PURLs with one).
+    pub(crate) exact: BTreeSet<String>,
+    /// The highest version satisfying each of these ranges (dependencies of what was mirrored).
+    pub(crate) ranges: BTreeSet<String>,
+}
+
+/// A package as asked for: its name, upstream and the versions selected.
 #[derive(Clone, Debug)]
 pub(crate) struct Wanted {
     pub(crate) ecosystem: Ecosystem,
     pub(crate) name: String,
     pub(crate) upstream: Url,
-    pub(crate) versions: Option<BTreeSet<String>>,
+    pub(crate) versions: Selection,
 }
 
-/// Mirror one package.
+/// A dependency of a mirrored version: a package of the same ecosystem and upstream, and the
+/// range it must satisfy.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Dependency {
+    pub(crate) name: String,
+    pub(crate) range: String,
+}
+
+/// Mirror one package; its report, and the dependencies of the versions it holds (published or
+/// unchanged) when `ctx.dependencies`.
 pub(crate) async fn mirror_package<R: Registry>(
     registry: &R,
     ctx: &Context<'_>,
     wanted: &Wanted,
-) -> PackageReport {
+) -> (PackageReport, Vec<Dependency>) {
     let mut report = PackageReport {
         ecosystem: wanted.ecosystem,
         name: wanted.name.clone(),
@@ -54,7 +76,7 @@ pub(crate) async fn mirror_package<R: Registry>(
     };
     let url = match registry.metadata_url(&wanted.upstream, &wanted.name) {
         Ok(u) => u,
-        Err(e) => return failed(report, e, ExitCode::Usage),
+        Err(e) => return (failed(report, e, ExitCode::Usage), Vec::new()),
     };
     report.upstream = SafeUrl::new(&url).to_string();
     let cache = EtagCache::new(ctx.cache_dir, R::CACHE_KIND);
@@ -62,25 +84,43 @@ pub(crate) async fn mirror_package<R: Registry>(
         Ok(b) => b,
         Err(e) => {
             let code = e.exit_code();
-            return failed(report, e.message, code);
+            return (failed(report, e.message, code), Vec::new());
         }
     };
     let meta = match registry.parse(&wanted.name, &url, &bytes) {
         Ok(m) => m,
         Err(e) => {
             let msg = format!("{}: {e}", report.upstream);
-            return failed(report, msg, ExitCode::Data);
+            return (failed(report, msg, ExitCode::Data), Vec::new());
         }
     };
     let listed = registry.versions(&meta);
-    let selected: Vec<String> = match &wanted.versions {
-        Some(named) => named.iter().cloned().collect(),
-        None => listed
-            .iter()
-            .filter(|v| ctx.prereleases || !registry.is_prerelease(v))
-            .cloned()
-            .collect(),
-    };
+    let mut selected: BTreeSet<String> = wanted.versions.exact.clone();
+    if wanted.versions.all {
+        selected.extend(
+            listed
+                .iter()
+                .filter(|v| ctx.prereleases || !registry.is_prerelease(v))
+                .cloned(),
+        );
+    }
+    for range in &wanted.versions.ranges {
+        match registry.highest_satisfying(&meta, range) {
+            Some(v) => {
+                selected.insert(v);
+            }
+            None => report.versions.push(VersionReport {
+                version: range.clone(),
+                status: VersionStatus::Failed,
+                files: 0,
+                bytes: 0,
+                error: Some(format!(
+                    "{} lists no version satisfying {range:?} (a dependency)",
+                    report.upstream
+                )),
+            }),
+        }
+    }
     let published: BTreeSet<String> = ctx
         .tree
         .map(|(t, _)| registry.published(t, &wanted.name).into_iter().collect())
@@ -146,12 +186,31 @@ pub(crate) async fn mirror_package<R: Registry>(
     if let Some((tree, base_url)) = ctx.tree
         && let Err(e) = registry.publish(tree, &wanted.name, &meta, &done, base_url)
     {
-        return failed(report, e, ExitCode::Io);
+        return (failed(report, e, ExitCode::Io), Vec::new());
     }
     if report.failed() && report.failure.is_none() {
         report.failure = Some(ExitCode::ItemFailed);
     }
-    report
+    let mut dependencies = Vec::new();
+    if ctx.dependencies {
+        // On a dry run nothing is "done": the planned versions' dependencies are followed.
+        let holding: Vec<&String> = if ctx.tree.is_some() {
+            done.iter().collect()
+        } else {
+            report
+                .versions
+                .iter()
+                .filter(|v| v.status != VersionStatus::Failed)
+                .map(|v| &v.version)
+                .collect()
+        };
+        for v in holding {
+            dependencies.extend(registry.dependencies(&meta, v));
+        }
+        dependencies.sort();
+        dependencies.dedup();
+    }
+    (report, dependencies)
 }
 
 /// The report of a package that failed before its metadata was asked for (its upstream's

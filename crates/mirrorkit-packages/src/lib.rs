@@ -8,12 +8,13 @@
 //! - `ecosystem/`: the [`ecosystem::Registry`] interface, one file per ecosystem (npm, PyPI, cargo).
 //! - `html_links`: the anchors of a PEP 503 "simple" page.
 //! - `engine`: one package through its registry: metadata, versions, verified files, documents.
+//! - `rounds`: the packages asked for, then (with `dependencies`) what they need, round by round.
 //! - [`tree`]: the published tree (atomic files, files before documents, locked per run).
 //! - [`report`]: what a run did.
 //!
 //! Built so far: npm, PyPI and cargo. Generic packages are refused up front with a sentence
-//! saying so (see [`not_yet_mirrored`]); dependency resolution, version policies and the spec
-//! source come next.
+//! saying so (see [`not_yet_mirrored`]); PyPI dependency resolution, version policies and the
+//! spec source come next.
 
 // A library reports through `tracing` and its return values; only the binary prints.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
@@ -25,6 +26,7 @@ mod html_links;
 pub mod inputs;
 pub mod purl;
 pub mod report;
+mod rounds;
 pub mod sbom;
 pub mod tree;
 
@@ -32,14 +34,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use futures_util::StreamExt as _;
 use mirrorkit_core::exit::ExitCode;
 use mirrorkit_core::http::HttpClient;
 use mirrorkit_core::store::Store;
 use url::Url;
 
 use crate::ecosystem::Registry as _;
-use crate::engine::{Context, Wanted};
+use crate::engine::Context;
 use crate::inputs::Inputs;
 use crate::purl::Ecosystem;
 use crate::report::PackagesReport;
@@ -63,6 +64,8 @@ pub struct MirrorRequest {
     pub concurrency: usize,
     /// Include prereleases when every version of a package is asked for.
     pub prereleases: bool,
+    /// Also mirror what the mirrored versions depend on, transitively (npm and cargo).
+    pub dependencies: bool,
     /// The work dir (store and metadata cache).
     pub work_dir: PathBuf,
 }
@@ -116,6 +119,23 @@ pub async fn mirror(
     http: &HttpClient,
 ) -> Result<PackagesReport, MirrorError> {
     let started = Instant::now();
+    if request.dependencies
+        && let Some(p) = request
+            .inputs
+            .packages
+            .iter()
+            .find(|r| r.package.ecosystem == Ecosystem::Pypi)
+    {
+        return Err(MirrorError {
+            message: format!(
+                "--dependencies: PyPI dependencies (Requires-Dist, with markers evaluated for \
+                 the target Pythons) are not resolved yet ({} at {}); name them, or mirror from \
+                 an SBOM of the installed environment",
+                p.package.purl, p.origin
+            ),
+            code: ExitCode::Usage,
+        });
+    }
     if let Some(message) = not_yet_mirrored(&request.inputs) {
         return Err(MirrorError {
             message,
@@ -155,44 +175,11 @@ pub async fn mirror(
         cache_dir: &cache_dir,
         tree: tree.as_ref().zip(base_url),
         prereleases: request.prereleases,
+        dependencies: request.dependencies,
     };
-    let wanted = group(request);
-    let cargo_upstreams: Vec<Url> = wanted
-        .iter()
-        .filter(|w| w.ecosystem == Ecosystem::Cargo)
-        .map(|w| w.upstream.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let (cargo, cargo_failed) = ecosystem::cargo::Cargo::read_configs(
-        http,
-        &mirrorkit_core::http::etag_cache::EtagCache::new(&cache_dir, "cargo-config"),
-        &cargo_upstreams,
-    )
-    .await;
-    let mut packages: Vec<_> = futures_util::stream::iter(wanted.iter())
-        .map(|w| async {
-            match w.ecosystem {
-                Ecosystem::Npm => engine::mirror_package(&ecosystem::npm::Npm, &ctx, w).await,
-                Ecosystem::Pypi => engine::mirror_package(&ecosystem::pypi::Pypi, &ctx, w).await,
-                Ecosystem::Cargo => match cargo_failed.get(w.upstream.as_str()) {
-                    Some((message, code)) => engine::failed_before_metadata(w, message, *code),
-                    None => engine::mirror_package(&cargo, &ctx, w).await,
-                },
-                // Refused above by `not_yet_mirrored`.
-                Ecosystem::Generic => engine::failed_before_metadata(
-                    w,
-                    "generic packages are not mirrored yet",
-                    ExitCode::Usage,
-                ),
-            }
-        })
-        .buffer_unordered(request.concurrency.max(1))
-        .collect()
-        .await;
-    packages.sort_by(|a, b| (a.ecosystem, &a.name).cmp(&(b.ecosystem, &b.name)));
+    let packages = rounds::run(request, http, &ctx, &cache_dir).await;
     if let Some(tree) = &tree
-        && wanted.iter().any(|w| w.ecosystem == Ecosystem::Pypi)
+        && packages.iter().any(|p| p.ecosystem == Ecosystem::Pypi)
         && let Err(message) = ecosystem::pypi::Pypi.finish(tree)
     {
         return Err(MirrorError {
@@ -211,49 +198,4 @@ pub async fn mirror(
     };
     report.finish();
     Ok(report)
-}
-
-/// The requested packages grouped by (ecosystem, upstream, name): the versions named, or every
-/// version when one of its PURLs names none.
-fn group(request: &MirrorRequest) -> Vec<Wanted> {
-    let mut by: BTreeMap<(Ecosystem, String, String), Option<BTreeSet<String>>> = BTreeMap::new();
-    for r in &request.inputs.packages {
-        let p = &r.package;
-        let upstream = p
-            .repository_url
-            .clone()
-            .or_else(|| request.upstreams.get(&p.ecosystem).cloned())
-            .unwrap_or_else(|| default_upstream(p.ecosystem));
-        let entry = by
-            .entry((p.ecosystem, upstream.to_string(), p.name.clone()))
-            .or_insert_with(|| Some(BTreeSet::new()));
-        match (&p.version, entry.as_mut()) {
-            (Some(v), Some(set)) => {
-                set.insert(v.clone());
-            }
-            (None, _) => *entry = None,
-            (Some(_), None) => {}
-        }
-    }
-    by.into_iter()
-        .filter_map(|((ecosystem, upstream, name), versions)| {
-            Some(Wanted {
-                ecosystem,
-                name,
-                upstream: Url::parse(&upstream).ok()?,
-                versions,
-            })
-        })
-        .collect()
-}
-
-/// The public registry of `ecosystem`.
-fn default_upstream(ecosystem: Ecosystem) -> Url {
-    let s = match ecosystem {
-        Ecosystem::Npm => ecosystem::npm::Npm::DEFAULT_UPSTREAM,
-        Ecosystem::Pypi => ecosystem::pypi::Pypi::DEFAULT_UPSTREAM,
-        Ecosystem::Cargo => ecosystem::cargo::Cargo::DEFAULT_UPSTREAM,
-        Ecosystem::Generic => "https://invalid.invalid/",
-    };
-    Url::parse(s).unwrap_or_else(|_| unreachable!("a constant URL"))
 }

@@ -375,7 +375,8 @@ pub(crate) struct MirrorArgs {
     /// Mirror the whole registry of an ecosystem (refused: not built yet).
     #[arg(long, value_name = "ECOSYSTEM")]
     pub registry: Option<String>,
-    /// Resolve and mirror dependencies (refused: not built yet).
+    /// Also mirror what the mirrored versions depend on, transitively: for npm and cargo the
+    /// highest version satisfying each range, as the clients pick (PyPI: refused, not built yet).
     #[arg(long)]
     pub dependencies: bool,
     /// Include prereleases when a PURL names no version.

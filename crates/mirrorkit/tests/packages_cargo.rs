@@ -195,6 +195,36 @@ fn cargo_fetches_and_builds_offline_from_what_was_mirrored_by_purl() {
 }
 
 #[test]
+fn with_dependencies_a_crate_brings_what_it_needs_skipping_yanked_versions() {
+    let w = world();
+    let out = w.mirror(&["pkg:cargo/alpha@1.0.0", "--dependencies"]);
+    assert_exit(&out, 0);
+    // beta ^1: 1.2.0 is yanked, so 1.0.0, as cargo would pick for a new lock file.
+    assert_eq!(
+        versions(&report(&out)),
+        pairs(&[("alpha@1.0.0", "published"), ("beta@1.0.0", "published")])
+    );
+    let app = w.app();
+    let home = w.dir.path().join("cargo-home");
+    let tree = w.tree();
+    let World {
+        dir: _dir,
+        upstream,
+    } = w;
+    drop(upstream);
+    let out = offline(&serving(
+        &tree,
+        &home,
+        &format!("cd {app:?}\ncargo fetch\n"),
+    ));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn a_tampered_crate_is_refused_upstream_and_by_cargo_in_the_tree() {
     let w = world();
     let upstream_crate = w.upstream.crate_file("gamma", "0.1.0");

@@ -199,6 +199,45 @@ fn packages_mirrored_from_an_npm_sbom_install_offline_with_npm_install_and_npm_c
 }
 
 #[test]
+fn with_dependencies_a_purl_brings_what_it_needs_and_npm_installs_it_offline() {
+    let mut w = world();
+    let out = w.mirror(&["pkg:npm/top@1.0.0", "--dependencies"]);
+    assert_exit(&out, 0);
+    // The highest version satisfying each range, as npm picks it: leaf ^1.0.0 is 1.1.0, not
+    // the 2.0.0 beta the upstream calls latest.
+    assert_eq!(
+        versions(&report(&out)),
+        pairs(&[
+            ("@acme/util@1.0.0", "published"),
+            ("leaf@1.1.0", "published"),
+            ("mid@1.0.0", "published"),
+            ("top@1.0.0", "published"),
+        ])
+    );
+    w.upstream.stop();
+    let client = w.dir.path().join("client");
+    std::fs::create_dir_all(&client).unwrap();
+    std::fs::write(
+        client.join("package.json"),
+        r#"{"name":"client","version":"1.0.0"}"#,
+    )
+    .unwrap();
+    let out = offline(&serving(
+        &w.tree(),
+        &format!(
+            "cd {client:?}\nnpm install top@1.0.0 {}\nnode -e 'console.log(require(\"top\"))'",
+            npm_flags("cache")
+        ),
+    ));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && text.contains("top@1.0.0"), "{text}");
+}
+
+#[test]
 fn every_version_of_a_purl_without_one_and_a_warm_run_is_one_conditional_request() {
     let w = world();
     let out = w.mirror(&["pkg:npm/leaf"]);
@@ -331,7 +370,10 @@ fn bad_input_is_refused_naming_where_it_is_and_unbuilt_parts_say_so() {
             &["pkg:generic/tool@1.0?download_url=https://x.test/t"][..],
             "generic packages are not mirrored yet",
         ),
-        (&["pkg:npm/leaf", "--dependencies"][..], "--dependencies"),
+        (
+            &["pkg:pypi/requests@2.0", "--dependencies"][..],
+            "PyPI dependencies",
+        ),
         (&["--registry", "npm"][..], "never mirrored whole"),
     ] {
         let out = mk(&[args, &base].concat());

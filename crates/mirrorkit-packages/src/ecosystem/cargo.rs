@@ -16,6 +16,7 @@ use url::Url;
 
 use super::{Registry, RemoteFile, public_url};
 use crate::document;
+use crate::engine::Dependency;
 use crate::tree::Tree;
 
 /// A sparse registry, with the `dl` template of every upstream read before the crates are.
@@ -73,6 +74,7 @@ struct Line {
     raw: String,
     vers: String,
     cksum: Option<String>,
+    yanked: bool,
 }
 
 /// A crate's index file, and the `dl` template of its upstream.
@@ -162,6 +164,7 @@ fn parse_lines(name: &str, text: &str) -> Result<Vec<Line>, String> {
                 .and_then(Value::as_str)
                 .map(str::to_ascii_lowercase)
                 .filter(|c| c.len() == 64 && c.bytes().all(|b| b.is_ascii_hexdigit())),
+            yanked: v.get("yanked").and_then(Value::as_bool).unwrap_or(false),
         });
     }
     Ok(lines)
@@ -228,6 +231,46 @@ impl Registry for Cargo {
                 .and_then(|c| format!("sha256:{c}").parse::<Digest>().ok()),
             tree_path: crate_path(&meta.name, version),
         }])
+    }
+
+    fn dependencies(&self, meta: &Self::Meta, version: &str) -> Vec<Dependency> {
+        let Some(line) = meta.lines.iter().find(|l| l.vers == version) else {
+            return Vec::new();
+        };
+        let Ok(v) = serde_json::from_str::<Value>(&line.raw) else {
+            return Vec::new();
+        };
+        // Normal and build dependencies, optional ones too (features may turn them on), for
+        // every target; a renamed dependency under its real name (`package`).
+        v.get("deps")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|d| d.get("kind").and_then(Value::as_str) != Some("dev"))
+            .filter(|d| d.get("registry").is_none_or(Value::is_null))
+            .filter_map(|d| {
+                let name = d
+                    .get("package")
+                    .and_then(Value::as_str)
+                    .or(d.get("name").and_then(Value::as_str))?;
+                let range = d.get("req").and_then(Value::as_str)?;
+                Some(Dependency {
+                    name: name.to_string(),
+                    range: range.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    fn highest_satisfying(&self, meta: &Self::Meta, range: &str) -> Option<String> {
+        let req = semver::VersionReq::parse(range).ok()?;
+        meta.lines
+            .iter()
+            .filter(|l| !l.yanked)
+            .filter_map(|l| semver::Version::parse(&l.vers).ok().map(|p| (p, &l.vers)))
+            .filter(|(p, _)| req.matches(p))
+            .max_by(|a, b| a.0.cmp(&b.0))
+            .map(|(_, v)| v.clone())
     }
 
     fn published(&self, tree: &Tree, name: &str) -> Vec<String> {

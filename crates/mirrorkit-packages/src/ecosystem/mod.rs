@@ -11,6 +11,7 @@ pub(crate) mod pypi;
 use mirrorkit_core::digest::Digest;
 use url::Url;
 
+use crate::engine::Dependency;
 use crate::tree::Tree;
 
 /// A file of a version: where to get it, what it must hash to, where it goes in the tree.
@@ -66,6 +67,18 @@ pub(crate) trait Registry: Sync {
         versions: &[String],
         base_url: &Url,
     ) -> Result<(), String>;
+
+    /// The packages `version` needs to install (same ecosystem and upstream), with the range
+    /// each must satisfy.
+    fn dependencies(&self, _meta: &Self::Meta, _version: &str) -> Vec<Dependency> {
+        Vec::new()
+    }
+
+    /// The highest version the document lists that satisfies `range` (prereleases only when the
+    /// range names one; never a yanked one), if any.
+    fn highest_satisfying(&self, _meta: &Self::Meta, _range: &str) -> Option<String> {
+        None
+    }
 
     /// Write what spans every package of the tree (PyPI's root index), once per run after all
     /// packages.

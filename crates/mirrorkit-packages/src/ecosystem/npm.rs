@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::{Registry, RemoteFile, public_url};
+use crate::engine::Dependency;
 use crate::tree::Tree;
 
 /// The npm registry format.
@@ -120,6 +121,49 @@ impl Registry for Npm {
             digest,
             tree_path: tarball_path(name, version),
         }])
+    }
+
+    fn dependencies(&self, meta: &Self::Meta, version: &str) -> Vec<Dependency> {
+        let Some(entry) = meta.doc.get("versions").and_then(|v| v.get(version)) else {
+            return Vec::new();
+        };
+        // What npm installs: dependencies, optional ones, and peers (npm 7 and later install
+        // them), aliases (`npm:real@range`) under their real name; git, file and URL
+        // specifiers are not registry packages and are left out.
+        let mut out = Vec::new();
+        for field in ["dependencies", "optionalDependencies", "peerDependencies"] {
+            for (name, spec) in entry
+                .get(field)
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
+                let Some(spec) = spec.as_str() else { continue };
+                let (name, range) = match spec.strip_prefix("npm:") {
+                    Some(alias) => match alias.rsplit_once('@').filter(|(n, _)| !n.is_empty()) {
+                        Some((n, r)) => (n.to_string(), r.to_string()),
+                        None => (alias.to_string(), "*".to_string()),
+                    },
+                    None => (name.clone(), spec.to_string()),
+                };
+                if nodejs_semver::Range::parse(&range).is_ok() {
+                    out.push(Dependency { name, range });
+                } else {
+                    tracing::warn!(package = %name, %range, "not a registry dependency; left out");
+                }
+            }
+        }
+        out
+    }
+
+    fn highest_satisfying(&self, meta: &Self::Meta, range: &str) -> Option<String> {
+        let range = nodejs_semver::Range::parse(range).ok()?;
+        self.versions(meta)
+            .iter()
+            .filter_map(|v| nodejs_semver::Version::parse(v).ok().map(|p| (p, v)))
+            .filter(|(p, _)| range.satisfies(p))
+            .max_by(|a, b| a.0.cmp(&b.0))
+            .map(|(_, v)| v.clone())
     }
 
     fn published(&self, tree: &Tree, name: &str) -> Vec<String> {

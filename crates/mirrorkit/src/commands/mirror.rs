@@ -70,13 +70,6 @@ pub(crate) async fn run(args: MirrorArgs) -> ExitCode {
             ExitCode::Usage,
         );
     }
-    if args.dependencies {
-        return output::message(
-            "--dependencies: dependency resolution is not built yet; mirror from an SBOM (`npm \
-             sbom` lists every dependency) or name the dependencies",
-            ExitCode::Usage,
-        );
-    }
     if args.purls.is_empty() && args.sboms.is_empty() {
         return output::message(
             "name packages (PURLs) or --sbom files to mirror",
@@ -136,6 +129,7 @@ pub(crate) async fn run(args: MirrorArgs) -> ExitCode {
         dry_run: args.dry_run,
         concurrency: args.concurrency,
         prereleases: args.prereleases,
+        dependencies: args.dependencies,
         work_dir: settings.work_dir.clone(),
     };
     match mirrorkit_packages::mirror(&request, &settings.http).await {
