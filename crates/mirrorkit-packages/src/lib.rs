@@ -113,6 +113,29 @@ pub fn not_yet_mirrored(inputs: &Inputs) -> Option<String> {
     })
 }
 
+/// The first PURL qualifier that would change what is mirrored but is not applied yet
+/// (`file_name`, `checksum`, `download_url` outside generic packages), as a sentence; refused
+/// rather than silently ignored.
+fn unapplied_qualifier(inputs: &Inputs) -> Option<String> {
+    inputs.packages.iter().find_map(|r| {
+        let p = &r.package;
+        let name = if p.file_name.is_some() {
+            "file_name"
+        } else if !p.checksums.is_empty() {
+            "checksum"
+        } else if p.download_url.is_some() && p.ecosystem != Ecosystem::Generic {
+            "download_url"
+        } else {
+            return None;
+        };
+        Some(format!(
+            "{} at {}: the `{name}` qualifier is not applied yet; remove it (every file of the \
+             version is mirrored, each checked against the registry's own digest)",
+            p.purl, r.origin
+        ))
+    })
+}
+
 /// Mirror what `request` names.
 pub async fn mirror(
     request: &MirrorRequest,
@@ -133,6 +156,12 @@ pub async fn mirror(
                  an SBOM of the installed environment",
                 p.package.purl, p.origin
             ),
+            code: ExitCode::Usage,
+        });
+    }
+    if let Some(message) = unapplied_qualifier(&request.inputs) {
+        return Err(MirrorError {
+            message,
             code: ExitCode::Usage,
         });
     }

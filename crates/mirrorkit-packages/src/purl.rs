@@ -108,11 +108,7 @@ pub fn parse(text: &str) -> Result<PackageRef, String> {
         }
         _ => purl.name().to_string(),
     };
-    if name.contains(['\\', '\0'])
-        || name
-            .split('/')
-            .any(|s| s.is_empty() || s == "." || s == "..")
-    {
+    if !is_valid_name(ecosystem, &name) {
         return Err(format!("{text:?}: {name:?} is not a package name"));
     }
     let version = purl.version().map(str::to_string);
@@ -164,6 +160,26 @@ pub fn parse(text: &str) -> Result<PackageRef, String> {
         file_name,
         purl: text.to_string(),
     })
+}
+
+/// Whether `name` can name a package of `ecosystem` and a directory of the tree: no empty, `.`
+/// or `..` segment, no backslash or NUL, and a `/` only in a scoped npm name (`@scope/name`) or a
+/// generic package's namespace. Names read from upstream metadata (dependencies) are held to it
+/// as the PURLs' are.
+pub fn is_valid_name(ecosystem: Ecosystem, name: &str) -> bool {
+    let segments: Vec<&str> = name.split('/').collect();
+    let shape = match ecosystem {
+        Ecosystem::Npm => {
+            segments.len() == 1 || (segments.len() == 2 && segments[0].starts_with('@'))
+        }
+        Ecosystem::Generic => true,
+        Ecosystem::Pypi | Ecosystem::Cargo => segments.len() == 1,
+    };
+    shape
+        && !name.contains(['\\', '\0'])
+        && !segments
+            .iter()
+            .any(|s| s.is_empty() || *s == "." || *s == "..")
 }
 
 /// Whether an upstream may be reached with `scheme`: http(s), and cargo's `sparse+http(s)`.
@@ -231,6 +247,17 @@ mod tests {
             let e = parse(bad).unwrap_err();
             assert!(e.contains(&format!("{bad:?}")), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn names_from_upstream_metadata_stay_in_their_directory() {
+        assert!(is_valid_name(Ecosystem::Npm, "@scope/name"));
+        assert!(is_valid_name(Ecosystem::Npm, "left-pad"));
+        for bad in ["a/b", "@s/a/b", "../x", "@s/..", "", "a\\b"] {
+            assert!(!is_valid_name(Ecosystem::Npm, bad), "{bad}");
+        }
+        assert!(!is_valid_name(Ecosystem::Cargo, "a/b"));
+        assert!(!is_valid_name(Ecosystem::Pypi, ".."));
     }
 
     #[test]

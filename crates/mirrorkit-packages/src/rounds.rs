@@ -105,7 +105,12 @@ pub(crate) async fn run(
         next = BTreeMap::new();
         for (key, report, deps) in results {
             for d in deps {
-                let dep_key = (key.0, key.1.clone(), normalise(key.0, &d.name));
+                let name = normalise(key.0, &d.name);
+                if !crate::purl::is_valid_name(key.0, &name) {
+                    tracing::warn!(package = %key.2, dependency = %d.name, "not a package name; left out");
+                    continue;
+                }
+                let dep_key = (key.0, key.1.clone(), name);
                 let seen = asked.entry(dep_key.clone()).or_default();
                 if seen.all || seen.ranges.contains(&d.range) {
                     continue;

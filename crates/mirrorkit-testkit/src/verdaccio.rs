@@ -1,7 +1,7 @@
 //! [`Verdaccio`]: a real npm registry (verdaccio, installed with `npm install -g verdaccio`) on a
 //! free loopback port, with no uplinks, seeded by the tests with `npm publish` of packages they
 //! generate ([`npm_package`]). Every request it answers is logged as JSON, so tests count what a
-//! client asked for.
+//! client asked for. [`Verdaccio::start_tls`] serves HTTPS with the test CA's server certificate.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,26 +15,47 @@ pub struct Verdaccio {
     port: u16,
     dir: tempfile::TempDir,
     token: String,
+    tls: bool,
 }
 
 impl Verdaccio {
-    /// Start one and register a publishing user.
+    /// Start one on plain HTTP and register a publishing user.
     pub fn start() -> Verdaccio {
+        Self::launch(false)
+    }
+
+    /// Start one on HTTPS (the test CA's server certificate) and register a publishing user.
+    pub fn start_tls() -> Verdaccio {
+        Self::launch(true)
+    }
+
+    fn launch(tls: bool) -> Verdaccio {
         let dir = tempfile::tempdir().expect("tempdir");
+        let https = if tls {
+            let ca = crate::tls::test_ca();
+            format!(
+                "https:\n  key: {:?}\n  cert: {:?}\n",
+                ca.server_key(),
+                ca.server_cert()
+            )
+        } else {
+            String::new()
+        };
         std::fs::write(
             dir.path().join("config.yaml"),
             format!(
-                "storage: ./storage\nauth:\n  htpasswd:\n    file: ./htpasswd\n    max_users: 100\nuplinks: {{}}\npackages:\n  '**':\n    access: $all\n    publish: $authenticated\n    unpublish: $authenticated\nlog: {{type: file, path: {:?}, format: json, level: http}}\n",
+                "storage: ./storage\nauth:\n  htpasswd:\n    file: ./htpasswd\n    max_users: 100\nuplinks: {{}}\npackages:\n  '**':\n    access: $all\n    publish: $authenticated\n    unpublish: $authenticated\nlog: {{type: file, path: {:?}, format: json, level: http}}\n{https}",
                 dir.path().join("requests.log")
             ),
         )
         .expect("write verdaccio config");
         let port = free_port();
+        let scheme = if tls { "https" } else { "http" };
         let child = Command::new("verdaccio")
             .arg("--config")
             .arg(dir.path().join("config.yaml"))
             .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
+            .arg(format!("{scheme}://127.0.0.1:{port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -44,33 +65,52 @@ impl Verdaccio {
             port,
             dir,
             token: String::new(),
+            tls,
         };
         let start = Instant::now();
-        while http(port, "GET", "/-/ping", "").is_none_or(|(status, _)| status != 200) {
+        while v.curl(&["-o", "/dev/null", "-w", "%{http_code}"], "-/ping") != "200" {
             assert!(
                 start.elapsed() < Duration::from_secs(60),
                 "verdaccio did not answer on port {port}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        let (status, body) = http(
-            port,
-            "PUT",
-            "/-/user/org.couchdb.user:publisher",
-            r#"{"name":"publisher","password":"publisher-password"}"#,
-        )
-        .expect("register a user");
+        let body = v.curl(
+            &[
+                "-X",
+                "PUT",
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                r#"{"name":"publisher","password":"publisher-password"}"#,
+            ],
+            "-/user/org.couchdb.user:publisher",
+        );
         let doc: serde_json::Value = serde_json::from_str(&body).expect("user answer JSON");
         v.token = doc["token"]
             .as_str()
-            .unwrap_or_else(|| panic!("no token ({status}): {body}"))
+            .unwrap_or_else(|| panic!("no token: {body}"))
             .to_string();
         v
     }
 
-    /// `http://127.0.0.1:PORT/`.
+    /// `curl -s ARGS URL/path` (trusting the test CA), its stdout; empty when it fails.
+    fn curl(&self, args: &[&str], path: &str) -> String {
+        let mut cmd = Command::new("curl");
+        cmd.arg("-s").args(args);
+        if self.tls {
+            cmd.arg("--cacert").arg(crate::tls::test_ca().ca_cert());
+        }
+        cmd.arg(format!("{}{path}", self.url()));
+        cmd.output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// `http://127.0.0.1:PORT/` (`https://` from [`Verdaccio::start_tls`]).
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}/", self.port)
     }
 
     /// `npm publish` the package in `dir` as the `latest` dist-tag (prereleases too: the
@@ -84,6 +124,10 @@ impl Verdaccio {
                     "--//127.0.0.1:{}/:_authToken={}",
                     self.port, self.token
                 ))
+                // Seeding only: npm (Node 20) refused the test CA for the upload with
+                // `--cafile` and NODE_EXTRA_CA_CERTS alike (curl and mirrorkit accept it). What
+                // is under test, mirrorkit, verifies the certificate.
+                .arg(format!("--strict-ssl={}", !self.tls))
                 .arg(format!(
                     "--cache={}",
                     self.dir.path().join("npm-cache").display()
@@ -153,25 +197,6 @@ impl Drop for Verdaccio {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// One request with `Connection: close`: (status, body), or `None` when nothing answers.
-fn http(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
-    use std::io::{Read as _, Write as _};
-    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(
-        conn,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut response = String::new();
-    conn.read_to_string(&mut response).ok()?;
-    let status = response.split_whitespace().nth(1)?.parse().ok()?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())?;
-    Some((status, body))
 }
 
 /// Write an npm package `name@version` under `dir` (its `package.json` with `dependencies`, and

@@ -346,6 +346,45 @@ fn npm_refuses_a_tarball_tampered_in_the_published_tree() {
 }
 
 #[test]
+fn an_https_registry_is_trusted_through_cert_dir_and_refused_with_69_otherwise() {
+    let upstream = Verdaccio::start_tls();
+    let dir = tempfile::tempdir().unwrap();
+    upstream.publish(&npm_package(dir.path(), "leaf", "1.0.0", &[]));
+    let upstream_flag = format!("npm={}", upstream.url());
+    let args = [
+        "mirror",
+        "pkg:npm/leaf@1.0.0",
+        "--upstream",
+        &upstream_flag,
+        "--base-url",
+        "http://127.0.0.1:1/",
+        "--format",
+        "json",
+    ];
+    // No CA given: the certificate is not trusted, and the message says how to trust it.
+    let out = run(common::mirrorkit_untrusting(dir.path()).args(args));
+    assert_exit(&out, 69);
+    let r = report(&out);
+    let error = r["packages"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("certificate") && error.contains("--cert-dir"),
+        "{error}"
+    );
+    assert!(!dir.path().join("packages/npm/leaf").exists());
+    // The CA given with --cert-dir: verified and published.
+    let cert_dir = mirrorkit_testkit::tls::test_ca().cert_dir();
+    let out = run(common::mirrorkit_untrusting(dir.path())
+        .args(args)
+        .arg("--cert-dir")
+        .arg(&cert_dir));
+    assert_exit(&out, 0);
+    assert_eq!(
+        versions(&report(&out)),
+        pairs(&[("leaf@1.0.0", "published")])
+    );
+}
+
+#[test]
 fn bad_input_is_refused_naming_where_it_is_and_unbuilt_parts_say_so() {
     let dir = tempfile::tempdir().unwrap();
     let mk = |args: &[&str]| run(mirrorkit(dir.path()).arg("mirror").args(args));
@@ -375,6 +414,10 @@ fn bad_input_is_refused_naming_where_it_is_and_unbuilt_parts_say_so() {
             "PyPI dependencies",
         ),
         (&["--registry", "npm"][..], "never mirrored whole"),
+        (
+            &["pkg:pypi/x@1.0?file_name=x-1.0.tar.gz"][..],
+            "`file_name` qualifier is not applied yet",
+        ),
     ] {
         let out = mk(&[args, &base].concat());
         assert_exit(&out, 64);

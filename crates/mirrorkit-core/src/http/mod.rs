@@ -383,6 +383,6 @@ fn trust_hint(reason: String, url: &url::Url) -> String {
     let host = HostLimits::key(url);
     format!(
         "{reason}; to trust this registry's certificate authority: `registries: {{{host}: {{ca_file: CA.pem}}}}` in the spec, \
-         /etc/containers/certs.d/{host}/ca.crt, `--cert-dir DIR` (copy, export, import), or SSL_CERT_FILE"
+         /etc/containers/certs.d/{host}/ca.crt, `--cert-dir DIR` (copy, export, import, mirror), or SSL_CERT_FILE"
     )
 }
