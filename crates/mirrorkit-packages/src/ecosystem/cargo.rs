@@ -11,6 +11,7 @@ use mirrorkit_core::digest::Digest;
 use mirrorkit_core::exit::ExitCode;
 use mirrorkit_core::http::HttpClient;
 use mirrorkit_core::http::etag_cache::EtagCache;
+use mirrorkit_core::http::redact::SafeUrl;
 use serde_json::Value;
 use url::Url;
 
@@ -99,7 +100,7 @@ pub(crate) fn index_path(name: &str) -> String {
 pub(crate) fn upstream_index(upstream: &Url) -> Result<Url, String> {
     let s = upstream.as_str();
     let s = s.strip_prefix("sparse+").unwrap_or(s);
-    let mut u = Url::parse(s).map_err(|e| format!("{s:?}: {e}"))?;
+    let mut u = Url::parse(s).map_err(|e| format!("the upstream is not a URL: {e}"))?;
     if !u.path().ends_with('/') {
         u.set_path(&format!("{}/", u.path()));
     }
@@ -195,7 +196,7 @@ impl Registry for Cargo {
             .iter()
             .find(|(upstream, _)| url.as_str().starts_with(upstream.as_str()))
             .map(|(_, dl)| dl.clone())
-            .ok_or_else(|| format!("no config.json was read for {url}"))?;
+            .ok_or_else(|| format!("no config.json was read for {}", SafeUrl::new(url)))?;
         Ok(IndexFile {
             name: name.to_string(),
             lines: parse_lines(name, text)?,
@@ -219,10 +220,18 @@ impl Registry for Cargo {
             .ok_or_else(|| format!("no index line for {version}"))?;
         let cksum = line.cksum.clone().unwrap_or_default();
         let url = download_url(&meta.dl, &meta.name, version, &cksum);
-        let url = Url::parse(&url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https"))
-            .ok_or_else(|| format!("{url:?}: not an http(s) download URL"))?;
+        let url = Url::parse(&url).map_err(|e| {
+            format!(
+                "{}@{version}: the download URL is not a URL: {e}",
+                meta.name
+            )
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!(
+                "{}: not an http(s) download URL",
+                SafeUrl::new(&url)
+            ));
+        }
         Ok(vec![RemoteFile {
             url,
             digest: line

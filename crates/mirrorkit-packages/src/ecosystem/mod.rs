@@ -93,6 +93,10 @@ pub(crate) fn public_url(base_url: &Url, rel: &str) -> Result<Url, String> {
     if !base.path().ends_with('/') {
         base.set_path(&format!("{}/", base.path()));
     }
-    base.join(rel)
-        .map_err(|e| format!("cannot place {rel:?} under {base}: {e}"))
+    base.join(rel).map_err(|e| {
+        format!(
+            "cannot place {rel:?} under {}: {e}",
+            mirrorkit_core::http::redact::SafeUrl::new(&base)
+        )
+    })
 }

@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use mirrorkit_core::digest::Digest;
+use mirrorkit_core::http::redact::SafeUrl;
 use mirrorkit_core::source::upstream_url;
 use serde_json::{Map, Value};
 use url::Url;
@@ -55,7 +56,7 @@ impl Registry for Npm {
     fn metadata_url(&self, upstream: &Url, name: &str) -> Result<Url, String> {
         let mut url = upstream.clone();
         url.path_segments_mut()
-            .map_err(|()| format!("{upstream} cannot be a registry URL"))?
+            .map_err(|()| format!("{} cannot be a registry URL", SafeUrl::new(upstream)))?
             .pop_if_empty()
             .push(name); // `/` in a scoped name is encoded as %2F, as npm sends it
         Ok(url)

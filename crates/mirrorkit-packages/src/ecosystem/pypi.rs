@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use mirrorkit_core::digest::Digest;
+use mirrorkit_core::http::redact::SafeUrl;
 use mirrorkit_core::source::upstream_url;
 use serde_json::{Value, json};
 use url::Url;
@@ -231,7 +232,7 @@ impl Registry for Pypi {
     fn metadata_url(&self, upstream: &Url, name: &str) -> Result<Url, String> {
         let mut url = upstream.clone();
         url.path_segments_mut()
-            .map_err(|()| format!("{upstream} cannot be an index URL"))?
+            .map_err(|()| format!("{} cannot be an index URL", SafeUrl::new(upstream)))?
             .pop_if_empty()
             .push(name)
             .push("");
