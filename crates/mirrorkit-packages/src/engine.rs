@@ -25,6 +25,8 @@ pub(crate) struct Context<'a> {
     pub(crate) cache_dir: &'a Path,
     /// The tree and the URL it is served at; `None` on a dry run (nothing is written).
     pub(crate) tree: Option<(&'a Tree, &'a Url)>,
+    /// The tree as it is, to tell what it already publishes (on a dry run too).
+    pub(crate) view: Option<&'a Tree>,
     /// Include prereleases when every version is asked for.
     pub(crate) prereleases: bool,
     /// Follow the dependencies of what is mirrored.
@@ -122,8 +124,8 @@ pub(crate) async fn mirror_package<R: Registry>(
         }
     }
     let published: BTreeSet<String> = ctx
-        .tree
-        .map(|(t, _)| registry.published(t, &wanted.name).into_iter().collect())
+        .view
+        .map(|t| registry.published(t, &wanted.name).into_iter().collect())
         .unwrap_or_default();
     let mut done = Vec::new();
     for version in selected {
@@ -150,8 +152,12 @@ pub(crate) async fn mirror_package<R: Registry>(
             }
         };
         v.files = files.len();
+        let in_view = |f: &crate::ecosystem::RemoteFile| {
+            ctx.view
+                .is_some_and(|t| t.path(&f.tree_path).is_some_and(|p| p.is_file()))
+        };
         let Some((tree, _)) = ctx.tree else {
-            v.status = if published.contains(&version) {
+            v.status = if published.contains(&version) && files.iter().all(in_view) {
                 VersionStatus::Unchanged
             } else {
                 VersionStatus::Planned

@@ -176,6 +176,12 @@ pub async fn mirror(
         code: ExitCode::Io,
     })?;
     let cache_dir = request.work_dir.join("cache");
+    // On a dry run the tree is only read, to tell what it already publishes.
+    let view = if request.dry_run {
+        Tree::existing(&request.output)
+    } else {
+        None
+    };
     let (tree, base_url) = match (&request.base_url, request.dry_run) {
         (_, true) => (None, None),
         (Some(base_url), false) => (
@@ -203,6 +209,7 @@ pub async fn mirror(
         store: &store,
         cache_dir: &cache_dir,
         tree: tree.as_ref().zip(base_url),
+        view: tree.as_ref().or(view.as_ref()),
         prereleases: request.prereleases,
         dependencies: request.dependencies,
     };

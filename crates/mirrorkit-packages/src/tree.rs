@@ -16,10 +16,11 @@ use mirrorkit_core::fsutil::{temp_file_in, write_atomically};
 /// Temp files in the tree start with this (skipped by readers, removed by the next run).
 const TEMP_PREFIX: &str = ".mirrorkit-tmp-";
 
-/// A published tree, locked for this run.
+/// A published tree: locked for this run when opened to write ([`Tree::open`]), or only read
+/// ([`Tree::existing`], for a dry run).
 pub struct Tree {
     root: PathBuf,
-    _lock: File,
+    _lock: Option<File>,
 }
 
 impl Tree {
@@ -33,7 +34,16 @@ impl Tree {
             .map_err(|e| format!("{}: cannot lock: {e}", root.display()))?;
         Ok(Tree {
             root: root.to_path_buf(),
-            _lock: lock,
+            _lock: Some(lock),
+        })
+    }
+
+    /// The tree at `root` to read what it publishes, if it exists; nothing is locked or written
+    /// (a dry run).
+    pub fn existing(root: &Path) -> Option<Tree> {
+        root.is_dir().then(|| Tree {
+            root: root.to_path_buf(),
+            _lock: None,
         })
     }
 

@@ -77,6 +77,11 @@ impl CargoRegistry {
         self.server.requests()
     }
 
+    /// The file server (to inject faults: a crate's path is `crates/<name>/<name>-<version>.crate`).
+    pub fn server(&self) -> &FileServer {
+        &self.server
+    }
+
     /// The registry's directory.
     pub fn dir(&self) -> &Path {
         self.dir.path()

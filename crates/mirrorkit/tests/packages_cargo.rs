@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use common::{assert_exit, mirrorkit, report, run};
 use mirrorkit_testkit::cargo_registry::CargoRegistry;
+use mirrorkit_testkit::fileserver::Fault;
 use mirrorkit_testkit::process::offline;
 
 const OFFLINE_PORT: u16 = 8090;
@@ -222,6 +223,76 @@ fn with_dependencies_a_crate_brings_what_it_needs_skipping_yanked_versions() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn a_mirror_killed_mid_download_publishes_nothing_half_and_the_next_run_fetches_only_the_rest() {
+    let w = world();
+    let stalled = "crates/gamma/gamma-0.1.0.crate";
+    w.upstream
+        .server()
+        .set_fault(stalled, Fault::stall_after(40, 1));
+    let upstream = format!("cargo={}", w.upstream.index_url());
+    let args = [
+        "mirror",
+        "pkg:cargo/alpha@1.0.0",
+        "pkg:cargo/beta@1.0.0",
+        "pkg:cargo/gamma@0.1.0",
+        "--upstream",
+        &upstream,
+        "--to",
+        "tree",
+        "--base-url",
+        "http://127.0.0.1:1/",
+    ];
+    let mut child = common::spawn_mirrorkit(w.dir.path(), &args);
+    // Killed while gamma's crate is half-sent, once alpha and beta are published.
+    let tree = w.tree();
+    let start = std::time::Instant::now();
+    while w.upstream.server().requests_for(stalled).is_empty()
+        || !tree.join("cargo/index/al/ph/alpha").is_file()
+        || !tree.join("cargo/index/be/ta/beta").is_file()
+    {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "mirrorkit ended before the stall"
+        );
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "never stalled"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    // Nothing of gamma is published; what was is whole.
+    assert!(!tree.join("cargo/index/ga/mm/gamma").exists());
+    assert!(!tree.join("cargo/crates/gamma").exists());
+    assert!(tree.join("cargo/crates/alpha/alpha-1.0.0.crate").is_file());
+
+    w.upstream.server().clear_fault(stalled);
+    let before = w.upstream.requests().len();
+    let out = w.mirror(&[
+        "pkg:cargo/alpha@1.0.0",
+        "pkg:cargo/beta@1.0.0",
+        "pkg:cargo/gamma@0.1.0",
+    ]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        versions(&report(&out)),
+        pairs(&[
+            ("alpha@1.0.0", "unchanged"),
+            ("beta@1.0.0", "unchanged"),
+            ("gamma@0.1.0", "published"),
+        ])
+    );
+    // Only gamma's crate is fetched again.
+    let crates: Vec<String> = w.upstream.requests()[before..]
+        .iter()
+        .filter(|r| r.path.starts_with("/crates/"))
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(crates, [format!("/{stalled}")]);
 }
 
 #[test]

@@ -258,6 +258,19 @@ fn every_version_of_a_purl_without_one_and_a_warm_run_is_one_conditional_request
     );
     assert!(doc["versions"].get("2.0.0-beta.1").is_none());
 
+    // A dry run reads the tree: what it publishes is `unchanged`, the rest `planned`.
+    let out = w.mirror(&["pkg:npm/leaf", "--prereleases", "--dry-run"]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        versions(&report(&out)),
+        pairs(&[
+            ("leaf@1.0.0", "unchanged"),
+            ("leaf@1.1.0", "unchanged"),
+            ("leaf@2.0.0-beta.1", "planned"),
+        ])
+    );
+    assert!(!w.tree().join("npm/leaf/-/leaf-2.0.0-beta.1.tgz").exists());
+
     let before = w.upstream.requests_settled().len();
     let out = w.mirror(&["pkg:npm/leaf"]);
     assert_exit(&out, 0);
