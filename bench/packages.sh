@@ -14,17 +14,19 @@
 # per package and no download, peak RSS < 100 MiB with the big file. (bandersnatch is not
 # measured here yet.)
 # Knobs: PK_N (200), PK_MIN_KB (10), PK_MAX_KB (5120), PK_BIG_MIB (200), PK_DELAY_MS (20),
-#        PK_RUNS (3), PK_SEED (1), PK_ECOSYSTEMS ("npm pypi cargo"), BENCH_SKIP_BUILD=1, BENCH_KEEP=1.
+#        PK_RUNS (3), PK_SEED (1), PK_ECOSYSTEMS ("npm pypi cargo"), PK_MK_CONCURRENCY (mirrorkit's
+#        --concurrency; default: its own default), BENCH_SKIP_BUILD=1, BENCH_KEEP=1.
 source "$(dirname "$0")/lib.sh"
 
 PK_N="${PK_N:-200}"; PK_MIN_KB="${PK_MIN_KB:-10}"; PK_MAX_KB="${PK_MAX_KB:-5120}"
 PK_BIG_MIB="${PK_BIG_MIB:-200}"; PK_DELAY_MS="${PK_DELAY_MS:-20}"; PK_RUNS="${PK_RUNS:-3}"
 PK_SEED="${PK_SEED:-1}"; PK_ECOSYSTEMS="${PK_ECOSYSTEMS:-npm pypi cargo}"
+MK_FLAGS=(); [[ -n "${PK_MK_CONCURRENCY:-}" ]] && MK_FLAGS=(--concurrency "$PK_MK_CONCURRENCY")
 T="$BENCH_TMP"; HERE="$(cd "$(dirname "$0")" && pwd)"
 for tool in verdaccio npm pypi-server pip cargo; do
   command -v "$tool" >/dev/null || { echo "missing tool: $tool (bash scripts/test installs the test tools)" >&2; exit 1; }
 done
-echo "# packages.sh: $PK_N packages/ecosystem, ${PK_MIN_KB} KiB..${PK_MAX_KB} KiB + ${PK_BIG_MIB} MiB, ${PK_DELAY_MS} ms/request, ${PK_RUNS} runs, $(print_env)" >&2
+echo "# packages.sh: mirrorkit ${MK_FLAGS[*]:-(default concurrency)}, $PK_N packages/ecosystem, ${PK_MIN_KB} KiB..${PK_MAX_KB} KiB + ${PK_BIG_MIB} MiB, ${PK_DELAY_MS} ms/request, ${PK_RUNS} runs, $(print_env)" >&2
 
 proxy() { # proxy UPSTREAM_PORT -> sets PROXY_PORT
   PROXY_PORT="$(free_port)"
@@ -48,10 +50,10 @@ timed() { # timed NAME CMD... -> appends "seconds maxrss_kib" to $T/NAME.times
 mk_pair() { # mk_pair ECO UPSTREAM: mirrorkit cold (fresh work dir and tree) then warm
   rm -rf "$T/work-$1" "$T/tree-$1"
   timed "mk-$1-cold" "$MK" mirror $(cat "$T/corpus/$1.txt") --upstream "$1=$2" --to "$T/tree-$1" \
-    --base-url http://127.0.0.1:1/ --work-dir "$T/work-$1" --format json
+    --base-url http://127.0.0.1:1/ --work-dir "$T/work-$1" --format json "${MK_FLAGS[@]}"
   jq -e '.summary.failed == 0' "$T/mk-$1-cold.out" >/dev/null || { echo "mirrorkit $1 cold failed" >&2; head -c 2000 "$T/mk-$1-cold.out" >&2; exit 1; }
   timed "mk-$1-warm" "$MK" mirror $(cat "$T/corpus/$1.txt") --upstream "$1=$2" --to "$T/tree-$1" \
-    --base-url http://127.0.0.1:1/ --work-dir "$T/work-$1" --format json
+    --base-url http://127.0.0.1:1/ --work-dir "$T/work-$1" --format json "${MK_FLAGS[@]}"
   jq -e ".summary.unchanged == $(wc -l <"$T/corpus/$1.txt")" "$T/mk-$1-warm.out" >/dev/null || { echo "mirrorkit $1 warm was not all unchanged" >&2; exit 1; }
 }
 
