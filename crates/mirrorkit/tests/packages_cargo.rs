@@ -4,13 +4,16 @@
 //! `cargo build --offline` work from the published tree through `[source]` replacement.
 
 mod common;
+#[path = "support/packages.rs"]
+mod packages;
 
 use std::path::{Path, PathBuf};
 
-use common::{assert_exit, mirrorkit, report, run};
+use common::{all_output, assert_exit, mirrorkit, report, run};
 use mirrorkit_testkit::cargo_registry::CargoRegistry;
 use mirrorkit_testkit::fileserver::Fault;
 use mirrorkit_testkit::process::offline;
+use packages::{flip_last_byte, pairs, serving, versions};
 
 const OFFLINE_PORT: u16 = 8090;
 
@@ -74,35 +77,12 @@ impl World {
     }
 }
 
-fn versions(report: &serde_json::Value) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for p in report["packages"].as_array().unwrap() {
-        for v in p["versions"].as_array().unwrap() {
-            out.push((
-                format!(
-                    "{}@{}",
-                    p["name"].as_str().unwrap(),
-                    v["version"].as_str().unwrap()
-                ),
-                v["status"].as_str().unwrap().to_string(),
-            ));
-        }
-    }
-    out.sort();
-    out
-}
-
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
-}
-
-/// Serve `tree` on [`OFFLINE_PORT`], then run `then`, with a cargo home of its own.
-fn serving(tree: &Path, cargo_home: &Path, then: &str) -> String {
+/// [`serving`] the tree with a cargo home of its own and no network retries.
+fn serving_with_cargo(tree: &Path, cargo_home: &Path, then: &str) -> String {
     let cargo = which("cargo");
     format!(
-        "export CARGO_HOME={cargo_home:?} CARGO_NET_RETRY=0\ncargo() {{ {cargo:?} \"$@\"; }}\ncd {tree:?}\npython3 -m http.server {OFFLINE_PORT} --bind 127.0.0.1 >/dev/null 2>&1 &\nfor i in $(seq 100); do (echo >/dev/tcp/127.0.0.1/{OFFLINE_PORT}) 2>/dev/null && break; sleep 0.1; done\n{then}\n"
+        "export CARGO_HOME={cargo_home:?} CARGO_NET_RETRY=0\ncargo() {{ {cargo:?} \"$@\"; }}\n{}",
+        serving(tree, OFFLINE_PORT, then)
     )
 }
 
@@ -169,16 +149,12 @@ fn cargo_fetches_and_builds_offline_from_what_was_mirrored_by_purl() {
         upstream,
     } = w;
     drop(upstream); // the upstream goes away
-    let out = offline(&serving(
+    let out = offline(&serving_with_cargo(
         &tree,
         &home,
         &format!("cd {app:?}\ncargo fetch\ncargo build --offline -q\n./target/debug/app\n"),
     ));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = all_output(&out);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("alpha@1.0.0"), "{text}");
     // The lock file's checksum is the upstream's: cargo resolved beta to 1.0.0 (1.2.0 is
@@ -213,7 +189,7 @@ fn with_dependencies_a_crate_brings_what_it_needs_skipping_yanked_versions() {
         upstream,
     } = w;
     drop(upstream);
-    let out = offline(&serving(
+    let out = offline(&serving_with_cargo(
         &tree,
         &home,
         &format!("cd {app:?}\ncargo fetch\n"),
@@ -299,10 +275,7 @@ fn a_mirror_killed_mid_download_publishes_nothing_half_and_the_next_run_fetches_
 fn a_tampered_crate_is_refused_upstream_and_by_cargo_in_the_tree() {
     let w = world();
     let upstream_crate = w.upstream.crate_file("gamma", "0.1.0");
-    let mut bytes = std::fs::read(&upstream_crate).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0xff;
-    std::fs::write(&upstream_crate, &bytes).unwrap();
+    flip_last_byte(&upstream_crate);
     let out = w.mirror(&["pkg:cargo/gamma@0.1.0", "pkg:cargo/beta@1.0.0"]);
     assert_exit(&out, 1);
     let r = report(&out);
@@ -318,14 +291,13 @@ fn a_tampered_crate_is_refused_upstream_and_by_cargo_in_the_tree() {
     let out = w.mirror(&["pkg:cargo/alpha@1.0.0"]);
     assert_exit(&out, 0);
     let published = w.tree().join("cargo/crates/beta/beta-1.0.0.crate");
-    let mut bytes = std::fs::read(&published).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0xff;
+    let bytes = std::fs::read(&published).unwrap();
     std::fs::remove_file(&published).unwrap(); // a hard link into the store
     std::fs::write(&published, bytes).unwrap();
+    flip_last_byte(&published);
     let app = w.app();
     let home = w.dir.path().join("cargo-home");
-    let out = offline(&serving(
+    let out = offline(&serving_with_cargo(
         &w.tree(),
         &home,
         &format!("cd {app:?}\ncargo fetch\n"),

@@ -4,12 +4,15 @@
 //! from the published tree served by a plain file server (`python3 -m http.server`).
 
 mod common;
+#[path = "support/packages.rs"]
+mod packages;
 
 use std::path::{Path, PathBuf};
 
-use common::{assert_exit, mirrorkit, report, run};
+use common::{all_output, assert_exit, mirrorkit, report, run};
 use mirrorkit_testkit::process::{offline, output_of};
 use mirrorkit_testkit::verdaccio::{Verdaccio, npm_package};
+use packages::{pairs, serving, versions};
 
 /// Inside the namespace every port is free: the tree is served here.
 const OFFLINE_PORT: u16 = 4873;
@@ -87,39 +90,6 @@ fn npm(dir: &Path, command: &str) -> std::process::Command {
     c
 }
 
-/// Versions of the report's packages: ("name@version", status), sorted.
-fn versions(report: &serde_json::Value) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for p in report["packages"].as_array().unwrap() {
-        for v in p["versions"].as_array().unwrap() {
-            out.push((
-                format!(
-                    "{}@{}",
-                    p["name"].as_str().unwrap(),
-                    v["version"].as_str().unwrap()
-                ),
-                v["status"].as_str().unwrap().to_string(),
-            ));
-        }
-    }
-    out.sort();
-    out
-}
-
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
-}
-
-/// A bash script that serves `tree` on [`OFFLINE_PORT`] with a plain file server, then runs
-/// `then` (in the namespace [`offline`] makes).
-fn serving(tree: &Path, then: &str) -> String {
-    format!(
-        "cd {tree:?}\npython3 -m http.server {OFFLINE_PORT} --bind 127.0.0.1 >/dev/null 2>&1 &\nfor i in $(seq 100); do (echo >/dev/tcp/127.0.0.1/{OFFLINE_PORT}) 2>/dev/null && break; sleep 0.1; done\n{then}\n"
-    )
-}
-
 fn npm_flags(cache: &str) -> String {
     format!(
         "--registry=http://127.0.0.1:{OFFLINE_PORT}/npm/ --cache={cache} --no-audit --no-fund --no-update-notifier --fetch-retries=0"
@@ -173,6 +143,7 @@ fn packages_mirrored_from_an_npm_sbom_install_offline_with_npm_install_and_npm_c
     .unwrap();
     let script = serving(
         &w.tree(),
+        OFFLINE_PORT,
         &format!(
             "cd {client:?}\nnpm install {}\nnode -e 'console.log(require(\"top\"), require(\"leaf\"))'\nrm -rf node_modules\nnpm ci {}\nnode -e 'console.log(require(\"top\"))'\n",
             npm_flags("cache-a"),
@@ -180,11 +151,7 @@ fn packages_mirrored_from_an_npm_sbom_install_offline_with_npm_install_and_npm_c
         ),
     );
     let out = offline(&script);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = all_output(&out);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("top@1.0.0 leaf@1.1.0"), "{text}");
     // `npm ci` ran from the lockfile `npm install` wrote: the integrity of every package pinned.
@@ -224,16 +191,13 @@ fn with_dependencies_a_purl_brings_what_it_needs_and_npm_installs_it_offline() {
     .unwrap();
     let out = offline(&serving(
         &w.tree(),
+        OFFLINE_PORT,
         &format!(
             "cd {client:?}\nnpm install top@1.0.0 {}\nnode -e 'console.log(require(\"top\"))'",
             npm_flags("cache")
         ),
     ));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = all_output(&out);
     assert!(out.status.success() && text.contains("top@1.0.0"), "{text}");
 }
 
@@ -303,10 +267,7 @@ fn every_version_of_a_purl_without_one_and_a_warm_run_is_one_conditional_request
 fn a_tampered_upstream_tarball_is_refused_and_nothing_of_that_package_is_published() {
     let w = world();
     let tarball = w.upstream.storage("leaf").join("leaf-1.0.0.tgz");
-    let mut bytes = std::fs::read(&tarball).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0xff;
-    std::fs::write(&tarball, bytes).unwrap();
+    packages::flip_last_byte(&tarball);
     let out = w.mirror(&["pkg:npm/leaf@1.0.0", "pkg:npm/mid@1.0.0"]);
     assert_exit(&out, 1);
     let r = report(&out);
@@ -351,6 +312,7 @@ fn npm_refuses_a_tarball_tampered_in_the_published_tree() {
     .unwrap();
     let out = offline(&serving(
         &w.tree(),
+        OFFLINE_PORT,
         &format!(
             "cd {client:?}\nnpm install leaf@1.1.0 {}",
             npm_flags("cache")

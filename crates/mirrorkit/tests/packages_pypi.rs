@@ -4,13 +4,16 @@
 //! published tree served by a plain file server.
 
 mod common;
+#[path = "support/packages.rs"]
+mod packages;
 
 use std::path::{Path, PathBuf};
 
-use common::{assert_exit, mirrorkit, report, run};
+use common::{all_output, assert_exit, mirrorkit, report, run};
 use mirrorkit_testkit::fileserver::FileServer;
 use mirrorkit_testkit::process::offline;
 use mirrorkit_testkit::pypiserver::{PypiServer, sdist, wheel};
+use packages::{flip_last_byte, pairs, serving, versions};
 
 const OFFLINE_PORT: u16 = 8089;
 
@@ -51,34 +54,11 @@ impl World {
     }
 }
 
-fn versions(report: &serde_json::Value) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for p in report["packages"].as_array().unwrap() {
-        for v in p["versions"].as_array().unwrap() {
-            out.push((
-                format!(
-                    "{}@{}",
-                    p["name"].as_str().unwrap(),
-                    v["version"].as_str().unwrap()
-                ),
-                v["status"].as_str().unwrap().to_string(),
-            ));
-        }
-    }
-    out.sort();
-    out
-}
-
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
-}
-
-/// Serve `tree` on [`OFFLINE_PORT`], then run `then`, in the namespace [`offline`] makes.
-fn serving(tree: &Path, then: &str) -> String {
+/// [`serving`] with pip's and uv's own configuration files left out.
+fn serving_isolated(tree: &Path, then: &str) -> String {
     format!(
-        "export PIP_CONFIG_FILE=/dev/null UV_NO_CONFIG=1\ncd {tree:?}\npython3 -m http.server {OFFLINE_PORT} --bind 127.0.0.1 >/dev/null 2>&1 &\nfor i in $(seq 100); do (echo >/dev/tcp/127.0.0.1/{OFFLINE_PORT}) 2>/dev/null && break; sleep 0.1; done\n{then}\n"
+        "export PIP_CONFIG_FILE=/dev/null UV_NO_CONFIG=1\n{}",
+        serving(tree, OFFLINE_PORT, then)
     )
 }
 
@@ -157,7 +137,7 @@ fn pip_and_uv_install_offline_from_what_was_mirrored_by_purl() {
 
     w.upstream.stop();
     let venvs = w.dir.path().join("venvs");
-    let script = serving(
+    let script = serving_isolated(
         &w.tree(),
         &format!(
             "mkdir -p {venvs:?} && cd {venvs:?}\n\
@@ -172,11 +152,7 @@ fn pip_and_uv_install_offline_from_what_was_mirrored_by_purl() {
         ),
     );
     let out = offline(&script);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = all_output(&out);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("pkg-a@1.0 pkg-b@1.0"), "{text}");
     assert!(text.contains("uv pkg-b@1.0 Mixed_Case.Name@0.1"), "{text}");
@@ -237,7 +213,7 @@ fn a_tampered_upstream_wheel_is_refused_and_pip_refuses_one_tampered_in_the_tree
     flip_last_byte(&published);
     w.upstream.stop();
     let venv = w.dir.path().join("venv");
-    let out = offline(&serving(
+    let out = offline(&serving_isolated(
         &w.tree(),
         &format!(
             "python3 -m venv {venv:?}\n{venv:?}/bin/pip install --no-cache-dir --no-deps --disable-pip-version-check --index-url {} pkg-a",
@@ -247,13 +223,6 @@ fn a_tampered_upstream_wheel_is_refused_and_pip_refuses_one_tampered_in_the_tree
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "pip installed a tampered wheel");
     assert!(stderr.contains("HASHES"), "{stderr}");
-}
-
-fn flip_last_byte(path: &Path) {
-    let mut bytes = std::fs::read(path).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0xff;
-    std::fs::write(path, bytes).unwrap();
 }
 
 fn get(url: &str) -> String {
