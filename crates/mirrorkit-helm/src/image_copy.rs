@@ -8,7 +8,7 @@ use mirrorkit_core::spec::Mirror;
 use mirrorkit_oci::target::Target;
 
 use super::image_ref::ImageRef;
-use super::oci_repo::{source_registry, target_reference};
+use super::oci_repo::source_registry;
 use mirrorkit_images::SyncContext;
 use mirrorkit_oci::reference::{ImageReference, is_valid_repository};
 
@@ -122,8 +122,8 @@ async fn try_mirror(
         tag: image.tag.clone(),
         digest: Some(source_digest.clone()),
     };
-    let dst =
-        target_reference(&mirror.target, &repository, &dest_ref).map_err(|e| e.to_string())?;
+    let dst = mirrorkit_oci::target::reference_in(&mirror.target, &repository, &dest_ref)
+        .map_err(|e| e.to_string())?;
     let mut opts = ctx.copy_options();
     // Signatures, SBOMs and attestations come along unless the mirror says `referrers: false`.
     opts.referrers = helm_referrers(mirror);

@@ -16,7 +16,6 @@ use super::artifact::{Blob, chart_layer_of};
 use super::chart::MAX_CHART_BYTES;
 use mirrorkit_images::SyncContext;
 use mirrorkit_oci::error::OciError;
-use mirrorkit_oci::layout::LayoutRoot;
 use mirrorkit_oci::reference::ImageReference;
 use mirrorkit_oci::registry::Registry;
 
@@ -112,27 +111,6 @@ pub(crate) async fn fetch_layer(chart: &OciChart, dest: &Path) -> Result<Blob, S
     })
 }
 
-/// A reference to `repository` at `reference` (a tag or digest) in the mirror's target.
-pub(crate) fn target_reference(
-    target: &TargetConfig,
-    repository: &str,
-    reference: &str,
-) -> Result<ImageReference, OciError> {
-    let digest = reference.parse::<Digest>().ok();
-    Ok(match target {
-        TargetConfig::Registry { host, .. } => ImageReference::Docker {
-            host: host.clone(),
-            repository: repository.to_string(),
-            tag: digest.is_none().then(|| reference.to_string()),
-            digest,
-        },
-        TargetConfig::Layout { path } => ImageReference::Layout {
-            path: LayoutRoot::new(path.clone()).repository_dir(repository)?,
-            reference: Some(reference.to_string()),
-        },
-    })
-}
-
 /// Copy the chart into `repository` of the target under its tag, byte for byte.
 pub(crate) async fn copy_chart(
     chart: &OciChart,
@@ -147,7 +125,8 @@ pub(crate) async fn copy_chart(
         tag: Some(chart.tag.clone()),
         digest: Some(chart.manifest_digest.clone()),
     };
-    let dst = target_reference(target, repository, &chart.tag).map_err(|e| e.to_string())?;
+    let dst = mirrorkit_oci::target::reference_in(target, repository, &chart.tag)
+        .map_err(|e| e.to_string())?;
     let mut opts = ctx.copy_options();
     // Signatures, SBOMs and attestations come along unless the mirror says `referrers: false`.
     opts.referrers = referrers;

@@ -162,7 +162,7 @@ pub async fn sync_oci_mirror(
         TargetConfig::Registry { host, .. } => {
             registry_for(host, &opts, &mut registries).map(AnyTarget::Registry)
         }
-        layout @ TargetConfig::Layout { .. } => AnyTarget::open(layout, ctx.access()),
+        other => AnyTarget::open(other, ctx.access()),
     };
     let target = match target {
         Ok(t) => t,

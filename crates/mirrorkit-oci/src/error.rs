@@ -62,6 +62,12 @@ pub enum OciError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The target is not an OCI registry or layout (a package mirror's `packages` directory).
+    #[error("{target} holds static package registries, not OCI repositories")]
+    NotOci {
+        /// The target.
+        target: String,
+    },
     /// A local file could not be read or written.
     #[error("I/O error on {}: {source}", path.display())]
     Io {
@@ -100,6 +106,7 @@ impl HasExitCode for OciError {
             OciError::Denied { .. } => ExitCode::NoPermission,
             OciError::DigestMismatch { .. } | OciError::Malformed { .. } => ExitCode::Data,
             OciError::Io { .. } => ExitCode::Io,
+            OciError::NotOci { .. } => ExitCode::Usage,
             OciError::Rejected { .. } | OciError::NotFound { .. } => ExitCode::ItemFailed,
         }
     }

@@ -19,8 +19,36 @@ use mirrorkit_core::spec::TargetConfig;
 use crate::copy::store::{Publish, Store};
 use crate::error::OciError;
 use crate::layout::{LayoutRoot, file_stream};
+use crate::reference::ImageReference;
 use crate::registry::Registry;
 use crate::registry::manifests::RawManifest;
+
+/// A reference to `repository` at `reference` (a tag or digest) in the mirror's target (a
+/// registry or a layout root; a packages directory holds no OCI repositories).
+pub fn reference_in(
+    target: &TargetConfig,
+    repository: &str,
+    reference: &str,
+) -> Result<ImageReference, OciError> {
+    let digest = reference.parse::<Digest>().ok();
+    Ok(match target {
+        TargetConfig::Registry { host, .. } => ImageReference::Docker {
+            host: host.clone(),
+            repository: repository.to_string(),
+            tag: digest.is_none().then(|| reference.to_string()),
+            digest,
+        },
+        TargetConfig::Layout { path } => ImageReference::Layout {
+            path: LayoutRoot::new(path.clone()).repository_dir(repository)?,
+            reference: Some(reference.to_string()),
+        },
+        TargetConfig::Packages { .. } => {
+            return Err(OciError::NotOci {
+                target: target.to_string(),
+            });
+        }
+    })
+}
 
 /// What opening a registry needs, decided once in the settings step.
 #[derive(Clone, Copy)]
@@ -58,6 +86,9 @@ impl AnyTarget {
                 access.registry(host, *insecure)?,
             ))),
             TargetConfig::Layout { path } => Ok(AnyTarget::Layout(LayoutRoot::new(path.clone()))),
+            TargetConfig::Packages { .. } => Err(OciError::NotOci {
+                target: target.to_string(),
+            }),
         }
     }
 

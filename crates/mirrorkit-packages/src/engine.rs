@@ -9,6 +9,7 @@ use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_core::http::HttpClient;
 use mirrorkit_core::http::etag_cache::EtagCache;
 use mirrorkit_core::http::redact::SafeUrl;
+use mirrorkit_core::source::packages::PackageVersions;
 use mirrorkit_core::store::Store;
 use url::Url;
 
@@ -29,6 +30,8 @@ pub(crate) struct Context<'a> {
     pub(crate) view: Option<&'a Tree>,
     /// Include prereleases when every version is asked for.
     pub(crate) prereleases: bool,
+    /// Which versions a PURL without a version takes.
+    pub(crate) policy: &'a PackageVersions,
     /// Follow the dependencies of what is mirrored.
     pub(crate) dependencies: bool,
 }
@@ -99,12 +102,13 @@ pub(crate) async fn mirror_package<R: Registry>(
     let listed = registry.versions(&meta);
     let mut selected: BTreeSet<String> = wanted.versions.exact.clone();
     if wanted.versions.all {
-        selected.extend(
-            listed
-                .iter()
-                .filter(|v| ctx.prereleases || !registry.is_prerelease(v))
-                .cloned(),
-        );
+        match crate::policy::select(registry, &meta, &listed, ctx.policy, ctx.prereleases) {
+            Ok(kept) => selected.extend(kept),
+            Err(e) => {
+                let msg = format!("{}: {e}", report.upstream);
+                return (failed(report, msg, ExitCode::Data), Vec::new());
+            }
+        }
     }
     for range in &wanted.versions.ranges {
         match registry.highest_satisfying(&meta, range) {

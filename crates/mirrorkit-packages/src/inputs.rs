@@ -1,8 +1,10 @@
-//! What to mirror, from the command line's PURLs and SBOM files (and, later, a spec): every PURL
+//! What to mirror, from the PURLs and SBOM files of the command line or a spec: every PURL
 //! parsed, a bad one refused naming where it came from (argument N, or FILE#/json/pointer or
 //! FILE:line), the SBOMs' subjects set aside.
 
 use std::path::PathBuf;
+
+use mirrorkit_core::source::packages::NamedPurl;
 
 use crate::purl::{self, PackageRef};
 use crate::sbom;
@@ -25,15 +27,27 @@ pub struct Inputs {
     pub subjects: Vec<String>,
 }
 
-/// Collect `purls` (command-line arguments) and the PURLs of `sboms`. The error names the
-/// argument or the file and place.
-pub fn collect(purls: &[String], sboms: &[PathBuf]) -> Result<Inputs, String> {
+/// `purls` given as command-line arguments, named `argument N`.
+pub fn arguments(purls: &[String]) -> Vec<NamedPurl> {
+    purls
+        .iter()
+        .enumerate()
+        .map(|(i, p)| NamedPurl {
+            purl: p.clone(),
+            origin: format!("argument {}", i + 1),
+        })
+        .collect()
+}
+
+/// Collect `purls` and the PURLs of `sboms`. The error names the argument, the spec position,
+/// or the SBOM file and place.
+pub fn collect(purls: &[NamedPurl], sboms: &[PathBuf]) -> Result<Inputs, String> {
     let mut inputs = Inputs::default();
-    for (i, p) in purls.iter().enumerate() {
-        let package = purl::parse(p).map_err(|e| format!("argument {}: {e}", i + 1))?;
+    for p in purls {
+        let package = purl::parse(&p.purl).map_err(|e| format!("{}: {e}", p.origin))?;
         inputs.packages.push(Requested {
             package,
-            origin: format!("argument {}", i + 1),
+            origin: p.origin.clone(),
         });
     }
     for path in sboms {

@@ -12,9 +12,11 @@
 //! - [`tree`]: the published tree (atomic files, files before documents, locked per run).
 //! - [`report`]: what a run did.
 //!
+//! - `policy`: which versions a PURL without a version takes (range, date, latest N).
+//! - [`family`]: the `type: packages` source of a spec, run by `sync` and `check`.
+//!
 //! Built so far: npm, PyPI and cargo. Generic packages are refused up front with a sentence
-//! saying so (see [`not_yet_mirrored`]); PyPI dependency resolution, version policies and the
-//! spec source come next.
+//! saying so (see [`not_yet_mirrored`]); PyPI dependency resolution comes next.
 
 // A library reports through `tracing` and its return values; only the binary prints.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
@@ -22,8 +24,10 @@
 mod document;
 mod ecosystem;
 mod engine;
+pub mod family;
 mod html_links;
 pub mod inputs;
+mod policy;
 pub mod purl;
 pub mod report;
 mod rounds;
@@ -36,6 +40,7 @@ use std::time::Instant;
 
 use mirrorkit_core::exit::ExitCode;
 use mirrorkit_core::http::HttpClient;
+use mirrorkit_core::source::packages::PackageVersions;
 use mirrorkit_core::store::Store;
 use url::Url;
 
@@ -64,6 +69,8 @@ pub struct MirrorRequest {
     pub concurrency: usize,
     /// Include prereleases when every version of a package is asked for.
     pub prereleases: bool,
+    /// Which versions a PURL without a version takes.
+    pub versions: PackageVersions,
     /// Also mirror what the mirrored versions depend on, transitively (npm and cargo).
     pub dependencies: bool,
     /// The work dir (store and metadata cache).
@@ -136,6 +143,31 @@ fn unapplied_qualifier(inputs: &Inputs) -> Option<String> {
     })
 }
 
+/// Why the version policy's range cannot be read in the ecosystem of a PURL it applies to (one
+/// without a version), if it cannot.
+pub fn check_policy(inputs: &Inputs, policy: &PackageVersions) -> Option<String> {
+    use crate::ecosystem::{cargo::Cargo, npm::Npm, pypi::Pypi};
+    let range = policy.range.as_deref()?;
+    inputs
+        .packages
+        .iter()
+        .filter(|r| r.package.version.is_none())
+        .find_map(|r| {
+            let checked = match r.package.ecosystem {
+                Ecosystem::Npm => Npm.check_range(range),
+                Ecosystem::Pypi => Pypi.check_range(range),
+                Ecosystem::Cargo => Cargo::default().check_range(range),
+                Ecosystem::Generic => Ok(()),
+            };
+            checked.err().map(|e| {
+                format!(
+                    "the version range for {} ({}): {e}",
+                    r.package.purl, r.origin
+                )
+            })
+        })
+}
+
 /// Mirror what `request` names.
 pub async fn mirror(
     request: &MirrorRequest,
@@ -163,6 +195,12 @@ pub async fn mirror(
         return Err(MirrorError {
             message,
             code: ExitCode::Usage,
+        });
+    }
+    if let Some(message) = check_policy(&request.inputs, &request.versions) {
+        return Err(MirrorError {
+            message,
+            code: ExitCode::Data,
         });
     }
     if let Some(message) = not_yet_mirrored(&request.inputs) {
@@ -211,6 +249,7 @@ pub async fn mirror(
         tree: tree.as_ref().zip(base_url),
         view: tree.as_ref().or(view.as_ref()),
         prereleases: request.prereleases,
+        policy: &request.versions,
         dependencies: request.dependencies,
     };
     let packages = rounds::run(request, http, &ctx, &cache_dir).await;

@@ -6,6 +6,7 @@
 use std::fmt;
 
 use mirrorkit_core::digest::Digest;
+use mirrorkit_core::source::packages::is_upstream_url;
 use packageurl::PackageUrl;
 
 /// The registries mirrorkit mirrors from.
@@ -123,7 +124,7 @@ pub fn parse(text: &str) -> Result<PackageRef, String> {
             .map(|v| {
                 url::Url::parse(&v)
                     .ok()
-                    .filter(|u| is_upstream_scheme(u.scheme()))
+                    .filter(|u| is_upstream_url(ecosystem.name(), u))
                     .ok_or_else(|| format!("{text:?}: {k} {v:?} is not an http(s) URL"))
             })
             .transpose()
@@ -180,11 +181,6 @@ pub fn is_valid_name(ecosystem: Ecosystem, name: &str) -> bool {
         && !segments
             .iter()
             .any(|s| s.is_empty() || *s == "." || *s == "..")
-}
-
-/// Whether an upstream may be reached with `scheme`: http(s), and cargo's `sparse+http(s)`.
-pub fn is_upstream_scheme(scheme: &str) -> bool {
-    matches!(scheme, "http" | "https" | "sparse+http" | "sparse+https")
 }
 
 /// PEP 503 normalisation: lowercase, every run of `-`, `_` and `.` as one `-`.

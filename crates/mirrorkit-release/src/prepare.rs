@@ -262,7 +262,9 @@ fn expected_digests(
     let policy = match &mirror.source {
         SourceConfig::Github(_) => mirror.verify.github_asset_digest,
         SourceConfig::UrlIndex(_) => mirror.verify.url_index_digest,
-        SourceConfig::Oci(_) | SourceConfig::Helm(_) => DigestPolicySpec::IfPresent,
+        SourceConfig::Oci(_) | SourceConfig::Helm(_) | SourceConfig::Packages(_) => {
+            DigestPolicySpec::IfPresent
+        }
     };
     let published = match policy {
         DigestPolicySpec::Off => None,

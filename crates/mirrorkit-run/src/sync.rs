@@ -1,6 +1,7 @@
 //! A run: select the spec's mirrors (`--only`), hand each to its family, collect one report.
 //!
-//! Image and chart mirrors are independent and I/O-bound, mostly waiting on round trips: up to
+//! Image, chart and package mirrors are independent and I/O-bound, mostly waiting on round
+//! trips (package mirrors sharing one tree take turns on its lock): up to
 //! [`COPY_MIRRORS_AT_ONCE`] run side by side (their requests still obey the per-host limits).
 //! Release mirrors run one at a time in spec order: each already prepares several versions at
 //! once and compresses on every core. With `--fail-fast` every mirror runs in order and the
@@ -17,6 +18,7 @@ use mirrorkit_core::spec::{FamilySource, Mirror, Spec};
 use mirrorkit_helm::{Charts, HelmParts};
 use mirrorkit_images::Images;
 use mirrorkit_oci::copy::known_blobs::KnownBlobs;
+use mirrorkit_packages::family::Packages;
 use mirrorkit_release::{CascadeReport, Releases};
 
 use crate::Settings;
@@ -58,6 +60,7 @@ pub async fn sync(
         FamilySource::Release(source) => releases.sync(mirror, source, &ctx).await,
         FamilySource::Images(source) => images.sync(mirror, source, &ctx).await,
         FamilySource::Helm(source) => charts.sync(mirror, source, &ctx).await,
+        FamilySource::Packages(source) => Packages.sync(mirror, source, &ctx).await,
     };
     let selected: Vec<&Mirror> = spec
         .mirrors

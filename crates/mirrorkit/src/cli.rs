@@ -382,6 +382,18 @@ pub(crate) struct MirrorArgs {
     /// Include prereleases when a PURL names no version.
     #[arg(long)]
     pub prereleases: bool,
+    /// For PURLs without a version: only versions in this range, in the ecosystem's syntax
+    /// (npm `^1.2`, cargo `>=1.2, <2`, PyPI `>=1.2,<2`).
+    #[arg(long, value_name = "RANGE")]
+    pub versions: Option<String>,
+    /// For PURLs without a version: only the highest N (after `--versions` and `--since`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub latest: Option<u32>,
+    /// For PURLs without a version: only versions published on or after this date
+    /// (`2026-01-31`, or an RFC 3339 instant); upstream must say when (npm does; cargo indexes
+    /// with `pubtime`; PyPI JSON pages with `upload-time`).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
     /// Say what would be mirrored; fetch the metadata, download and write nothing.
     #[arg(long)]
     pub dry_run: bool,

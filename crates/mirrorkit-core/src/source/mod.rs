@@ -3,6 +3,7 @@
 
 pub mod github;
 pub mod images;
+pub mod packages;
 pub mod upstream_url;
 pub mod url_index;
 

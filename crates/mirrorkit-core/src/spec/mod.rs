@@ -196,6 +196,14 @@ pub enum TargetConfig {
         /// The directory.
         path: PathBuf,
     },
+    /// A directory of static package registries (`npm/`, `pypi/simple/`, `cargo/index/`),
+    /// served at `base_url`. Package mirrors only.
+    Packages {
+        /// The directory.
+        path: PathBuf,
+        /// Where it is served.
+        base_url: url::Url,
+    },
 }
 
 impl std::fmt::Display for TargetConfig {
@@ -203,6 +211,7 @@ impl std::fmt::Display for TargetConfig {
         match self {
             TargetConfig::Registry { host, .. } => write!(f, "docker://{host}"),
             TargetConfig::Layout { path } => write!(f, "oci:{}", path.display()),
+            TargetConfig::Packages { path, .. } => write!(f, "packages:{}", path.display()),
         }
     }
 }
@@ -218,6 +227,8 @@ pub enum SourceConfig {
     Oci(crate::source::images::OciSource),
     /// Helm charts.
     Helm(crate::source::images::HelmSource),
+    /// Language packages.
+    Packages(crate::source::packages::PackagesSource),
 }
 
 impl SourceConfig {
@@ -234,6 +245,7 @@ impl SourceConfig {
             SourceConfig::Github(g) => FamilySource::Release(ReleaseSource::Github(g)),
             SourceConfig::Oci(s) => FamilySource::Images(s),
             SourceConfig::Helm(s) => FamilySource::Helm(s),
+            SourceConfig::Packages(s) => FamilySource::Packages(s),
         }
     }
 }
@@ -247,6 +259,8 @@ pub enum FamilySource<'a> {
     Images(&'a crate::source::images::OciSource),
     /// Helm charts and the images they use.
     Helm(&'a crate::source::images::HelmSource),
+    /// Language packages, published as static registries.
+    Packages(&'a crate::source::packages::PackagesSource),
 }
 
 /// Where a release mirror's versions are listed.

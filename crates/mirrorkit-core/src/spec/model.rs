@@ -32,6 +32,12 @@ pub struct TargetSpec {
     /// A directory of OCI image layouts, one per repository (`<layout>/<repository>/`). The default
     /// target, `./oci` beside the spec, when no target is given.
     pub layout: Option<Located<PathBuf>>,
+    /// `packages` mirrors: the directory of the published static registries (`npm/`,
+    /// `pypi/simple/`, `cargo/index/`), relative to the spec; default `./packages`.
+    pub packages: Option<Located<PathBuf>>,
+    /// `packages` mirrors: the URL the `packages` directory is served at (its documents point
+    /// their files under it). Required for package mirrors.
+    pub base_url: Option<Located<String>>,
 }
 
 /// Settings for one registry host, shared by sources and targets.
@@ -70,6 +76,9 @@ pub enum SourceKind {
     /// Helm charts (classic repository, OCI repository, or a chart directory), pushed as Helm
     /// OCI artifacts, optionally with the images they use.
     Helm,
+    /// Language packages (npm, PyPI, cargo) named by PURLs or SBOMs, published as static
+    /// registries under the target's `packages` directory.
+    Packages,
 }
 
 /// Where the versions of a mirror come from.
@@ -86,7 +95,8 @@ pub struct SourceSpec {
     /// the spec file).
     pub url: Option<Located<String>>,
     /// `url_index`: the document's `versions` map written inline. `helm`: which chart versions —
-    /// a list, a semver range (`">=1.2, <2"`), or `{latest: N}`.
+    /// a list, a semver range (`">=1.2, <2"`), or `{latest: N}`. `packages`: which versions a
+    /// PURL without a version takes — a range, or `{semver: RANGE, latest: N, since: DATE}`.
     #[schemars(with = "Option<VersionsSchema>")]
     pub versions: Option<Located<serde_json::Value>>,
     /// `url_index`: a command whose standard output is the index document.
@@ -132,6 +142,21 @@ pub struct SourceSpec {
     pub helm_template: Option<crate::source::images::HelmTemplate>,
     /// `helm`: path segment between the namespace and the chart name (default `charts`).
     pub charts_prefix: Option<Located<String>>,
+    /// `packages`: package URLs (`pkg:npm/left-pad@1.3.0`, `pkg:pypi/requests`,
+    /// `pkg:cargo/serde@1.0.200`); one without a version takes the versions `versions` selects.
+    pub purls: Option<Located<Vec<Located<String>>>>,
+    /// `packages`: SBOM files (CycloneDX JSON/XML, SPDX JSON/tag-value), relative to the spec;
+    /// every package they list is mirrored, their own subject is not.
+    pub sboms: Option<Located<Vec<Located<PathBuf>>>>,
+    /// `packages`: the upstream registry per ecosystem (`npm`, `pypi`, `cargo`; a cargo one
+    /// written `sparse+URL`); default: the public registries. A PURL's `repository_url`
+    /// qualifier overrides it for that package.
+    pub upstreams: Option<Located<BTreeMap<String, Located<String>>>>,
+    /// `packages`: also mirror what the mirrored versions depend on, transitively (npm and
+    /// cargo; default `false`).
+    pub dependencies: Option<bool>,
+    /// `packages`: include prereleases when a PURL names no version (default `false`).
+    pub prereleases: Option<bool>,
 }
 
 impl SourceSpec {
@@ -159,6 +184,11 @@ impl SourceSpec {
             extra_images: None,
             helm_template: None,
             charts_prefix: None,
+            purls: None,
+            sboms: None,
+            upstreams: None,
+            dependencies: None,
+            prereleases: None,
         }
     }
 }
@@ -220,6 +250,21 @@ pub enum VersionsSchema {
         /// How many.
         latest: usize,
     },
+    /// `packages`: which versions a PURL without a version takes.
+    Packages(PackageVersionsSpec),
+}
+
+/// `versions` of a `packages` source: every criterion given applies (a plain string is a
+/// `semver` range).
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PackageVersionsSpec {
+    /// A range in the ecosystem's syntax (npm `^1.2`, cargo `>=1.2, <2`, PyPI `>=1.2,<2`).
+    pub semver: Option<String>,
+    /// Only the highest N.
+    pub latest: Option<usize>,
+    /// Only versions published on or after this date (`2026-01-31`) or instant (RFC 3339).
+    pub since: Option<String>,
 }
 
 /// `build_timestamp`: the suffix of the immutable build tag `<version>_<timestamp>`.

@@ -25,6 +25,7 @@ mod helm;
 mod images;
 mod lazyoci;
 mod mirror;
+mod packages;
 mod packaging;
 mod release;
 mod sources;
@@ -33,6 +34,7 @@ use helm::*;
 use images::*;
 use lazyoci::*;
 use mirror::*;
+use packages::*;
 use release::*;
 use sources::*;
 

@@ -21,6 +21,7 @@ use crate::engine::Dependency;
 use crate::tree::Tree;
 
 /// A sparse registry, with the `dl` template of every upstream read before the crates are.
+#[derive(Default)]
 pub(crate) struct Cargo {
     /// Upstream index URL (as a string, with a trailing `/`) → its `config.json` `dl`.
     pub(crate) dl: BTreeMap<String, String>,
@@ -76,6 +77,8 @@ struct Line {
     vers: String,
     cksum: Option<String>,
     yanked: bool,
+    /// When it was published (`pubtime`, written by registries since 2025).
+    pubtime: Option<String>,
 }
 
 /// A crate's index file, and the `dl` template of its upstream.
@@ -166,6 +169,7 @@ fn parse_lines(name: &str, text: &str) -> Result<Vec<Line>, String> {
                 .map(str::to_ascii_lowercase)
                 .filter(|c| c.len() == 64 && c.bytes().all(|b| b.is_ascii_hexdigit())),
             yanked: v.get("yanked").and_then(Value::as_bool).unwrap_or(false),
+            pubtime: v.get("pubtime").and_then(Value::as_str).map(str::to_string),
         });
     }
     Ok(lines)
@@ -210,6 +214,35 @@ impl Registry for Cargo {
 
     fn is_prerelease(&self, version: &str) -> bool {
         semver::Version::parse(version).map_or(true, |v| !v.pre.is_empty())
+    }
+
+    fn check_range(&self, range: &str) -> Result<(), String> {
+        semver::VersionReq::parse(range)
+            .map(|_| ())
+            .map_err(|e| format!("{range:?} is not a cargo version requirement: {e}"))
+    }
+
+    fn in_range(&self, version: &str, range: &str) -> bool {
+        match (
+            semver::Version::parse(version),
+            semver::VersionReq::parse(range),
+        ) {
+            (Ok(v), Ok(r)) => r.matches(&v),
+            _ => false,
+        }
+    }
+
+    fn compare(&self, a: &str, b: &str) -> std::cmp::Ordering {
+        let parse = |v: &str| semver::Version::parse(v).ok();
+        super::order_parsed((a, parse(a)), (b, parse(b)))
+    }
+
+    fn released_at(&self, meta: &Self::Meta, version: &str) -> Option<time::OffsetDateTime> {
+        meta.lines
+            .iter()
+            .find(|l| l.vers == version)
+            .and_then(|l| l.pubtime.as_deref())
+            .and_then(super::rfc3339)
     }
 
     fn files(&self, meta: &Self::Meta, version: &str) -> Result<Vec<RemoteFile>, String> {

@@ -51,6 +51,19 @@ pub(crate) trait Registry: Sync {
     /// Whether `version` is a prerelease (left out of "every version" unless asked for).
     fn is_prerelease(&self, version: &str) -> bool;
 
+    /// Whether `range` is a range in this ecosystem's syntax; why not when it is not.
+    fn check_range(&self, range: &str) -> Result<(), String>;
+
+    /// Whether `version` is inside `range` (one [`Registry::check_range`] accepts); a version
+    /// that does not parse is not.
+    fn in_range(&self, version: &str, range: &str) -> bool;
+
+    /// `a` against `b` in this ecosystem's version order (what does not parse sorts first).
+    fn compare(&self, a: &str, b: &str) -> std::cmp::Ordering;
+
+    /// When upstream published `version`, if its metadata says.
+    fn released_at(&self, meta: &Self::Meta, version: &str) -> Option<time::OffsetDateTime>;
+
     /// The files of `version`.
     fn files(&self, meta: &Self::Meta, version: &str) -> Result<Vec<RemoteFile>, String>;
 
@@ -84,6 +97,26 @@ pub(crate) trait Registry: Sync {
     /// packages.
     fn finish(&self, _tree: &Tree) -> Result<(), String> {
         Ok(())
+    }
+}
+
+/// An RFC 3339 timestamp as registries write them (npm's `time`, PEP 700's `upload-time`,
+/// cargo's `pubtime`).
+pub(crate) fn rfc3339(text: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// Order two parsed versions, what did not parse first (then by text, to be total).
+pub(crate) fn order_parsed<V: Ord>(
+    a: (&str, Option<V>),
+    b: (&str, Option<V>),
+) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a.1, b.1) {
+        (Some(x), Some(y)) => x.cmp(&y).then_with(|| a.0.cmp(b.0)),
+        (None, Some(_)) => Ordering::Less,
+        (Some(_), None) => Ordering::Greater,
+        (None, None) => a.0.cmp(b.0),
     }
 }
 

@@ -95,6 +95,35 @@ impl Registry for Npm {
         nodejs_semver::Version::parse(version).map_or(true, |v| v.is_prerelease())
     }
 
+    fn check_range(&self, range: &str) -> Result<(), String> {
+        nodejs_semver::Range::parse(range)
+            .map(|_| ())
+            .map_err(|e| format!("{range:?} is not an npm version range: {e}"))
+    }
+
+    fn in_range(&self, version: &str, range: &str) -> bool {
+        match (
+            nodejs_semver::Version::parse(version),
+            nodejs_semver::Range::parse(range),
+        ) {
+            (Ok(v), Ok(r)) => r.satisfies(&v),
+            _ => false,
+        }
+    }
+
+    fn compare(&self, a: &str, b: &str) -> std::cmp::Ordering {
+        let parse = |v: &str| nodejs_semver::Version::parse(v).ok();
+        super::order_parsed((a, parse(a)), (b, parse(b)))
+    }
+
+    fn released_at(&self, meta: &Self::Meta, version: &str) -> Option<time::OffsetDateTime> {
+        meta.doc
+            .get("time")
+            .and_then(|t| t.get(version))
+            .and_then(Value::as_str)
+            .and_then(super::rfc3339)
+    }
+
     fn files(&self, meta: &Self::Meta, version: &str) -> Result<Vec<RemoteFile>, String> {
         let name = meta
             .doc

@@ -32,6 +32,8 @@ pub(crate) struct DistFile {
     metadata: Option<Option<String>>,
     /// PEP 592: yanked, with the reason (maybe empty).
     yanked: Option<String>,
+    /// PEP 700: when it was uploaded (JSON pages only).
+    upload_time: Option<String>,
 }
 
 /// A project page.
@@ -110,6 +112,7 @@ fn parse_html(page: &Url, text: &str) -> Result<Vec<DistFile>, String> {
             requires_python: link.attr("data-requires-python").map(str::to_string),
             metadata,
             yanked: link.attr("data-yanked").map(str::to_string),
+            upload_time: None,
         });
     }
     Ok(files)
@@ -162,6 +165,10 @@ fn parse_json(page: &Url, doc: &Value) -> Result<Vec<DistFile>, String> {
                 .map(str::to_string),
             metadata,
             yanked,
+            upload_time: f
+                .get("upload-time")
+                .and_then(Value::as_str)
+                .map(str::to_string),
         });
     }
     Ok(files)
@@ -266,6 +273,43 @@ impl Registry for Pypi {
 
     fn is_prerelease(&self, version: &str) -> bool {
         is_pre(version)
+    }
+
+    fn check_range(&self, range: &str) -> Result<(), String> {
+        range
+            .parse::<pep440_rs::VersionSpecifiers>()
+            .map(|_| ())
+            .map_err(|e| format!("{range:?} is not a PEP 440 version specifier: {e}"))
+    }
+
+    fn in_range(&self, version: &str, range: &str) -> bool {
+        match (
+            version.parse::<pep440_rs::Version>(),
+            range.parse::<pep440_rs::VersionSpecifiers>(),
+        ) {
+            (Ok(v), Ok(r)) => r.contains(&v),
+            _ => false,
+        }
+    }
+
+    fn compare(&self, a: &str, b: &str) -> std::cmp::Ordering {
+        let parse = |v: &str| v.parse::<pep440_rs::Version>().ok();
+        super::order_parsed((a, parse(a)), (b, parse(b)))
+    }
+
+    /// The earliest `upload-time` (PEP 700) of the version's files; pages without it (PEP 503
+    /// HTML, JSON before API 1.1) give none.
+    fn released_at(&self, meta: &Self::Meta, version: &str) -> Option<time::OffsetDateTime> {
+        let times: Vec<Option<time::OffsetDateTime>> = meta
+            .files
+            .iter()
+            .filter(|f| f.version == version)
+            .map(|f| f.upload_time.as_deref().and_then(super::rfc3339))
+            .collect();
+        if times.iter().any(Option::is_none) {
+            return None;
+        }
+        times.into_iter().flatten().min()
     }
 
     fn files(&self, meta: &Self::Meta, version: &str) -> Result<Vec<RemoteFile>, String> {

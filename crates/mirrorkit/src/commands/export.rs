@@ -6,10 +6,10 @@ use std::path::Path;
 
 use mirrorkit_bundle::{self, BundleFormat, ExportItem, ExportOptions, ExportReport, SpecOrigin};
 use mirrorkit_core::exit::{ExitCode, HasExitCode};
-use mirrorkit_core::spec::{self, Spec, TargetConfig};
+use mirrorkit_core::spec::{self, Spec};
 use mirrorkit_oci::archive::ArchiveCompression;
 use mirrorkit_oci::reference::ImageReference;
-use mirrorkit_oci::target::Target as _;
+use mirrorkit_oci::target::{Target as _, reference_in};
 
 use crate::cli::{BundleFormatArg, CompressArg, ExportArgs, Format};
 use crate::diagnostics;
@@ -69,6 +69,16 @@ async fn spec_items(
         .iter()
         .filter(|m| only.is_empty() || only.contains(&m.key))
     {
+        if matches!(m.source, spec::SourceConfig::Packages(_)) {
+            return Err(output::message(
+                &format!(
+                    "mirror {}: package mirrors are not put in bundles yet (their tree can be \
+                     copied as files); leave it out with --only",
+                    m.key
+                ),
+                ExitCode::Usage,
+            ));
+        }
         let in_mirror = |e: mirrorkit_oci::OciError| {
             output::message(&format!("mirror {}: {e}", m.key), e.exit_code())
         };
@@ -92,18 +102,8 @@ async fn spec_items(
                     )
                 })?;
             for (repository, tag, digest) in images {
-                let source = match &m.target {
-                    TargetConfig::Registry { host, .. } => ImageReference::Docker {
-                        host: host.clone(),
-                        repository: repository.clone(),
-                        tag: digest.is_none().then(|| tag.clone()),
-                        digest: digest.clone(),
-                    },
-                    TargetConfig::Layout { path } => ImageReference::Layout {
-                        path: path.join(&repository),
-                        reference: Some(digest.as_ref().map_or(tag.clone(), |d| d.to_string())),
-                    },
-                };
+                let reference = digest.as_ref().map_or(tag.clone(), |d| d.to_string());
+                let source = reference_in(&m.target, &repository, &reference).map_err(in_mirror)?;
                 items.push(ExportItem {
                     source,
                     repository,
@@ -112,18 +112,7 @@ async fn spec_items(
             }
         }
         for tag in tags {
-            let source = match &m.target {
-                TargetConfig::Registry { host, .. } => ImageReference::Docker {
-                    host: host.clone(),
-                    repository: m.repository.clone(),
-                    tag: Some(tag.clone()),
-                    digest: None,
-                },
-                TargetConfig::Layout { path } => ImageReference::Layout {
-                    path: path.join(&m.repository),
-                    reference: Some(tag.clone()),
-                },
-            };
+            let source = reference_in(&m.target, &m.repository, &tag).map_err(in_mirror)?;
             items.push(ExportItem {
                 source,
                 repository: m.repository.clone(),

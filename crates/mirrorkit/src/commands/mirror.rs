@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_core::report::human_bytes;
+use mirrorkit_core::source::packages::{PackageVersions, is_upstream_url, parse_instant};
 use mirrorkit_packages::purl::Ecosystem;
 use mirrorkit_packages::report::{PackagesReport, VersionStatus};
 use mirrorkit_packages::{MirrorRequest, inputs};
@@ -76,7 +77,7 @@ pub(crate) async fn run(args: MirrorArgs) -> ExitCode {
             ExitCode::Usage,
         );
     }
-    let inputs = match inputs::collect(&args.purls, &args.sboms) {
+    let inputs = match inputs::collect(&inputs::arguments(&args.purls), &args.sboms) {
         Ok(i) => i,
         Err(e) => return output::message(&e, ExitCode::Data),
     };
@@ -86,7 +87,7 @@ pub(crate) async fn run(args: MirrorArgs) -> ExitCode {
             .split_once('=')
             .and_then(|(eco, url)| Some((Ecosystem::parse(eco)?, url::Url::parse(url).ok()?)));
         match parsed {
-            Some((eco, url)) if mirrorkit_packages::purl::is_upstream_scheme(url.scheme()) => {
+            Some((eco, url)) if is_upstream_url(eco.name(), &url) => {
                 upstreams.insert(eco, url);
             }
             _ => {
@@ -112,6 +113,24 @@ pub(crate) async fn run(args: MirrorArgs) -> ExitCode {
         },
         None => None,
     };
+    let since = match args.since.as_deref().map(|t| (t, parse_instant(t))) {
+        None => None,
+        Some((_, Some(t))) => Some(t),
+        Some((t, None)) => {
+            return output::message(
+                &format!("--since {t:?}: expected a date (2026-01-31) or an RFC 3339 instant"),
+                ExitCode::Usage,
+            );
+        }
+    };
+    let versions = PackageVersions {
+        range: args.versions.clone(),
+        latest: args.latest.map(|n| n as usize),
+        since,
+    };
+    if let Some(e) = mirrorkit_packages::check_policy(&inputs, &versions) {
+        return output::message(&format!("--versions: {e}"), ExitCode::Usage);
+    }
     let flags = settings::Flags {
         cert_dir: args.cert_dir.as_deref(),
         work_dir: args.work_dir.as_deref(),
@@ -129,6 +148,7 @@ pub(crate) async fn run(args: MirrorArgs) -> ExitCode {
         dry_run: args.dry_run,
         concurrency: args.concurrency,
         prereleases: args.prereleases,
+        versions,
         dependencies: args.dependencies,
         work_dir: settings.work_dir.clone(),
     };

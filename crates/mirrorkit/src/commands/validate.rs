@@ -11,6 +11,9 @@ use crate::{diagnostics, output};
 pub(crate) fn run(path: &Path) -> ExitCode {
     match spec::load(path) {
         Ok(s) => {
+            if let Err(e) = mirrorkit_run::check_inputs(&s) {
+                return output::message(&format!("{}: {e}", path.display()), ExitCode::Data);
+            }
             output::compat_notice(&s);
             let keys: Vec<&str> = s.mirrors.iter().map(|m| m.key.as_str()).collect();
             output::stdout(&format!(

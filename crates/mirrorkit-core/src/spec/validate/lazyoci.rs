@@ -29,6 +29,7 @@ pub(super) fn lazyoci(ctx: &Ctx<'_>, file: &LazyociFile) -> Result<Spec, SpecErr
         insecure: Some(file.target.insecure),
         repository: None,
         layout: None,
+        ..TargetSpec::default()
     };
     // lazyoci puts charts right under the URL unless `charts-prefix` says otherwise.
     let charts_prefix = file

@@ -147,8 +147,22 @@ pub(super) fn mirror(
             "a mirror key must be lower-case letters, digits and . _ - (it names the repository)",
         ));
     }
-    let target_spec = m.target.or(default_target);
-    let (target, namespace) = target(ctx, target_spec, &field("target"))?;
+    let is_packages = m.source.kind.value == SourceKind::Packages;
+    let (target, namespace) = if is_packages {
+        if let Some(r) = m.repository {
+            return Err(ctx.err(
+                r,
+                field("repository"),
+                "`repository` does not apply to a packages mirror (it publishes static \
+                 registries under the target's `packages` directory)",
+            ));
+        }
+        let t = packages_target(ctx, m.target, default_target, &field("target"))?;
+        (t, None)
+    } else {
+        refuse_packages_target(ctx, m.target, &field("target"))?;
+        target(ctx, m.target.or(default_target), &field("target"))?
+    };
     // `target.repository` (the ocx-mirror spelling) names the repository of this mirror only.
     let own_target_repo = m.target.and_then(|t| t.repository.as_ref());
     if let (Some(a), Some(_)) = (m.repository, own_target_repo) {
@@ -312,9 +326,11 @@ fn release_only_fields(
     source: &SourceConfig,
     field: &dyn Fn(&str) -> String,
 ) -> Result<(), SpecError> {
-    let (kind, is_oci) = match source {
-        SourceConfig::Oci(_) => ("oci", true),
-        SourceConfig::Helm(_) => ("helm", false),
+    // (kind, whether it keeps `platforms`, whether it reads `verify`)
+    let (kind, keeps_platforms, reads_verify) = match source {
+        SourceConfig::Oci(_) => ("oci", true, false),
+        SourceConfig::Helm(_) => ("helm", false, true),
+        SourceConfig::Packages(_) => ("packages", false, false),
         _ => return Ok(()),
     };
     // (field, where it is when the spec keeps its position, whether it is set)
@@ -344,12 +360,18 @@ fn release_only_fields(
             m.exclude.is_some(),
         ),
         ("concurrency", None, m.concurrency.is_some()),
-        ("verify", None, is_oci && m.verify.is_some()),
+        ("verify", None, !reads_verify && m.verify.is_some()),
         // Images keep the platforms listed; a chart has none to choose.
         (
             "platforms",
             m.platforms.map(|l| (l.line, l.column)),
-            !is_oci && m.platforms.is_some(),
+            !keeps_platforms && m.platforms.is_some(),
+        ),
+        // A package mirror's version policy is its source's `versions`.
+        (
+            "versions",
+            m.versions.map(|l| (l.line, l.column)),
+            kind == "packages" && m.versions.is_some(),
         ),
         // A chart uses `verify.require` only (its archive against the repository's digest).
         (

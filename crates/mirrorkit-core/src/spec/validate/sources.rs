@@ -9,7 +9,7 @@ pub(super) fn source(
     field: &str,
 ) -> Result<SourceConfig, SpecError> {
     // Fields of the other kind are mistakes worth naming.
-    let given: [(&str, bool); 20] = [
+    let given: [(&str, bool); 25] = [
         ("url", s.url.is_some()),
         ("versions", s.versions.is_some()),
         ("generator", s.generator.is_some()),
@@ -33,6 +33,11 @@ pub(super) fn source(
         ("extra_images", s.extra_images.is_some()),
         ("helm_template", s.helm_template.is_some()),
         ("charts_prefix", s.charts_prefix.is_some()),
+        ("purls", s.purls.is_some()),
+        ("sboms", s.sboms.is_some()),
+        ("upstreams", s.upstreams.is_some()),
+        ("dependencies", s.dependencies.is_some()),
+        ("prereleases", s.prereleases.is_some()),
     ];
     let allowed: &[&str] = match s.kind.value {
         SourceKind::UrlIndex => &["url", "versions", "generator"],
@@ -62,6 +67,14 @@ pub(super) fn source(
             "charts_prefix",
             "referrers",
         ],
+        SourceKind::Packages => &[
+            "purls",
+            "sboms",
+            "upstreams",
+            "dependencies",
+            "prereleases",
+            "versions",
+        ],
     };
     if let Some((name, _)) = given
         .iter()
@@ -77,6 +90,7 @@ pub(super) fn source(
         SourceKind::GithubRelease => github_source(ctx, s, field),
         SourceKind::Oci => oci_source(ctx, s, field),
         SourceKind::Helm => helm_source(ctx, s, field),
+        SourceKind::Packages => packages_source(ctx, s, field),
         SourceKind::UrlIndex => {
             let given = [s.url.is_some(), s.versions.is_some(), s.generator.is_some()];
             if given.iter().filter(|g| **g).count() != 1 {

@@ -1,0 +1,117 @@
+//! What a `type: packages` source names: PURLs and SBOMs, the upstream registry per ecosystem,
+//! whether dependencies follow, and which versions an unversioned PURL takes. Validated offline;
+//! the PURLs themselves are parsed by the package family (`mirrorkit-packages`), which names
+//! each by the place it is written ([`NamedPurl::origin`]).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use time::OffsetDateTime;
+use url::Url;
+
+/// A PURL as written in the spec, and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamedPurl {
+    /// The PURL text.
+    pub purl: String,
+    /// `mirror.yml:12:9`: where it is written.
+    pub origin: String,
+}
+
+/// Which versions of a PURL without a version are mirrored. Every criterion given applies;
+/// prereleases are left out unless [`PackagesSource::prereleases`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PackageVersions {
+    /// A range in the ecosystem's own syntax (npm: `^1.2`, cargo: `>=1.2, <2`, PyPI:
+    /// `>=1.2,<2`).
+    pub range: Option<String>,
+    /// Only the highest N of what the other criteria keep.
+    pub latest: Option<usize>,
+    /// Only versions published at or after this instant (upstream's publication time).
+    pub since: Option<OffsetDateTime>,
+}
+
+impl PackageVersions {
+    /// Whether no criterion is set (every release).
+    pub fn is_all(&self) -> bool {
+        self.range.is_none() && self.latest.is_none() && self.since.is_none()
+    }
+}
+
+/// A validated `type: packages` source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PackagesSource {
+    /// The PURLs written in the spec.
+    pub purls: Vec<NamedPurl>,
+    /// SBOM files (resolved against the spec's directory).
+    pub sboms: Vec<PathBuf>,
+    /// Upstream per ecosystem (`npm`, `pypi`, `cargo`); the public registries otherwise.
+    pub upstreams: BTreeMap<String, Url>,
+    /// Also mirror what the mirrored versions depend on.
+    pub dependencies: bool,
+    /// Include prereleases when a PURL names no version.
+    pub prereleases: bool,
+    /// Which versions a PURL without a version takes.
+    pub versions: PackageVersions,
+}
+
+/// The ecosystems an upstream can be given for.
+pub const UPSTREAM_ECOSYSTEMS: [&str; 3] = ["npm", "pypi", "cargo"];
+
+/// Whether `url` can be the upstream of `ecosystem`: http(s), and for cargo also
+/// `sparse+http(s)` as cargo writes it.
+pub fn is_upstream_url(ecosystem: &str, url: &Url) -> bool {
+    match url.scheme() {
+        "http" | "https" => true,
+        "sparse+http" | "sparse+https" => ecosystem == "cargo",
+        _ => false,
+    }
+}
+
+/// `2026-01-31` (midnight UTC) or an RFC 3339 instant (`2026-01-31T12:00:00Z`).
+pub fn parse_instant(text: &str) -> Option<OffsetDateTime> {
+    use time::format_description::well_known::Rfc3339;
+    let text = text.trim();
+    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Some(t);
+    }
+    let date = time::Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()?;
+    Some(date.midnight().assume_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_are_dates_or_rfc3339() {
+        let day = parse_instant("2026-01-31").expect("a date");
+        assert_eq!(day.unix_timestamp(), 1_769_817_600);
+        let t = parse_instant("2026-01-31T12:00:00+02:00").expect("an instant");
+        assert_eq!(t.unix_timestamp(), 1_769_817_600 + 10 * 3600);
+        for bad in [
+            "",
+            "31.01.2026",
+            "2026-13-01",
+            "yesterday",
+            "2026-01-31T25:00:00Z",
+        ] {
+            assert!(parse_instant(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_cargo_upstreams_may_be_sparse() {
+        let sparse = Url::parse("sparse+https://index.example/").expect("url");
+        let https = Url::parse("https://index.example/").expect("url");
+        let file = Url::parse("file:///etc/").expect("url");
+        assert!(is_upstream_url("cargo", &sparse));
+        assert!(!is_upstream_url("npm", &sparse));
+        assert!(is_upstream_url("pypi", &https));
+        assert!(!is_upstream_url("cargo", &file));
+    }
+}
