@@ -193,7 +193,9 @@ pub(crate) async fn mirror_package<R: Registry>(
         }
         report.versions.push(v);
     }
+    // A package with nothing verified, now or before, gets no document: it would list nothing.
     if let Some((tree, base_url)) = ctx.tree
+        && !(done.is_empty() && published.is_empty())
         && let Err(e) = registry.publish(tree, &wanted.name, &meta, &done, base_url)
     {
         return (failed(report, e, ExitCode::Io), Vec::new());

@@ -110,6 +110,13 @@ fn told_as_mirror(mut report: MirrorReport, packages: &PackagesReport) -> Mirror
     }
     for p in &packages.packages {
         let name = format!("{}/{}", p.ecosystem, p.name);
+        if p.error.is_none() && p.versions.is_empty() {
+            report.warnings.push(format!(
+                "{name}: no version was selected (the version policy, or leaving out \
+                 prereleases, keeps none of what {} lists)",
+                p.upstream
+            ));
+        }
         if let Some(e) = &p.error {
             let mut v = VersionReport::new(name.clone(), "", Status::Failed);
             v.reason = Some(e.clone());

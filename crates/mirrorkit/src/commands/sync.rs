@@ -22,6 +22,11 @@ pub(crate) async fn run(args: SyncArgs, force_dry_run: bool) -> ExitCode {
         Ok(s) => s,
         Err(e) => return diagnostics::spec_error(&e),
     };
+    // What the families read besides the spec (PURLs, SBOMs) is refused as `validate` refuses
+    // it, before anything runs.
+    if let Err(e) = mirrorkit_run::check_inputs(&spec) {
+        return output::message(&format!("{}: {e}", args.spec.display()), ExitCode::Data);
+    }
     let flags = Flags {
         insecure_registries: &args.insecure_registries,
         work_dir: args.work_dir.as_deref(),
