@@ -253,7 +253,7 @@ fn failed(mut report: PackageReport, message: String, code: ExitCode) -> Package
 }
 
 /// Download every file (verified against its digest) and place it in the tree; the bytes placed.
-async fn fetch_and_place(
+pub(crate) async fn fetch_and_place(
     ctx: &Context<'_>,
     tree: &Tree,
     files: &[crate::ecosystem::RemoteFile],

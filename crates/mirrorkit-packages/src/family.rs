@@ -83,6 +83,7 @@ impl Family for Packages {
             prereleases: source.prereleases,
             versions: source.versions.clone(),
             dependencies: source.dependencies,
+            max_packages: crate::MAX_PACKAGES,
             work_dir: ctx.options.work_dir.clone(),
         };
         (ctx.progress)(Progress::MirrorPlanned {

@@ -15,8 +15,8 @@
 //! - `policy`: which versions a PURL without a version takes (range, date, latest N).
 //! - [`family`]: the `type: packages` source of a spec, run by `sync` and `check`.
 //!
-//! Built so far: npm, PyPI and cargo. Generic packages are refused up front with a sentence
-//! saying so (see [`not_yet_mirrored`]); PyPI dependency resolution comes next.
+//! Built so far: npm, PyPI, cargo and generic packages (a file by URL and checksum, see
+//! `ecosystem::generic`); PyPI dependency resolution comes next.
 
 // A library reports through `tracing` and its return values; only the binary prints.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
@@ -31,6 +31,8 @@ mod policy;
 pub mod purl;
 pub mod report;
 mod rounds;
+
+pub use rounds::MAX_PACKAGES;
 pub mod sbom;
 pub mod tree;
 
@@ -73,6 +75,8 @@ pub struct MirrorRequest {
     pub versions: PackageVersions,
     /// Also mirror what the mirrored versions depend on, transitively (npm and cargo).
     pub dependencies: bool,
+    /// The most packages dependencies are followed to ([`MAX_PACKAGES`] by default).
+    pub max_packages: usize,
     /// The work dir (store and metadata cache).
     pub work_dir: PathBuf,
 }
@@ -94,7 +98,12 @@ impl mirrorkit_core::exit::HasExitCode for MirrorError {
 }
 
 /// The ecosystems mirrored so far.
-const BUILT: [Ecosystem; 3] = [Ecosystem::Npm, Ecosystem::Pypi, Ecosystem::Cargo];
+const BUILT: [Ecosystem; 4] = [
+    Ecosystem::Npm,
+    Ecosystem::Pypi,
+    Ecosystem::Cargo,
+    Ecosystem::Generic,
+];
 
 /// The ecosystems whose packages are refused because their mirror is not built yet, with the
 /// sentence saying so; `None` when every requested package can be mirrored.
@@ -126,6 +135,9 @@ pub fn not_yet_mirrored(inputs: &Inputs) -> Option<String> {
 fn unapplied_qualifier(inputs: &Inputs) -> Option<String> {
     inputs.packages.iter().find_map(|r| {
         let p = &r.package;
+        if p.ecosystem == Ecosystem::Generic {
+            return None;
+        }
         let name = if p.file_name.is_some() {
             "file_name"
         } else if !p.checksums.is_empty() {
@@ -166,6 +178,25 @@ pub fn check_policy(inputs: &Inputs, policy: &PackageVersions) -> Option<String>
                 )
             })
         })
+}
+
+/// The generic PURLs of `request`, mirrored by their download URLs.
+async fn generic_packages(
+    request: &MirrorRequest,
+    ctx: &Context<'_>,
+) -> Vec<report::PackageReport> {
+    use futures_util::StreamExt as _;
+    futures_util::stream::iter(
+        request
+            .inputs
+            .packages
+            .iter()
+            .filter(|r| r.package.ecosystem == Ecosystem::Generic),
+    )
+    .map(|r| ecosystem::generic::mirror(ctx, r))
+    .buffered(request.concurrency.max(1))
+    .collect()
+    .await
 }
 
 /// Mirror what `request` names.
@@ -252,7 +283,8 @@ pub async fn mirror(
         policy: &request.versions,
         dependencies: request.dependencies,
     };
-    let packages = rounds::run(request, http, &ctx, &cache_dir).await;
+    let mut packages = rounds::run(request, http, &ctx, &cache_dir).await;
+    packages.extend(generic_packages(request, &ctx).await);
     if let Some(tree) = &tree
         && packages.iter().any(|p| p.ecosystem == Ecosystem::Pypi)
         && let Err(message) = ecosystem::pypi::Pypi.finish(tree)

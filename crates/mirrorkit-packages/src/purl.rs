@@ -102,6 +102,7 @@ pub fn parse(text: &str) -> Result<PackageRef, String> {
             format!("@{scope}/{}", purl.name())
         }
         (Ecosystem::Pypi, _) => normalise_pypi(purl.name()),
+        (Ecosystem::Generic, Some(ns)) => format!("{ns}/{}", purl.name()),
         (_, Some(ns)) if ecosystem != Ecosystem::Generic => {
             return Err(format!(
                 "{text:?}: a {ecosystem} package has no namespace (found {ns:?})"
@@ -114,7 +115,7 @@ pub fn parse(text: &str) -> Result<PackageRef, String> {
     }
     let version = purl.version().map(str::to_string);
     if let Some(v) = &version
-        && (v.is_empty() || v.contains(['/', '\\', '\0']) || v == "..")
+        && (v.is_empty() || v.contains(['/', '\\', '\0']) || v == ".." || v == ".")
     {
         return Err(format!("{text:?}: {v:?} is not a version"));
     }

@@ -11,6 +11,7 @@ use futures_util::StreamExt as _;
 use mirrorkit_core::exit::ExitCode;
 use mirrorkit_core::http::HttpClient;
 use mirrorkit_core::http::etag_cache::EtagCache;
+use mirrorkit_core::http::redact::SafeUrl;
 use url::Url;
 
 use crate::MirrorRequest;
@@ -22,6 +23,12 @@ use crate::report::PackageReport;
 
 /// (ecosystem, upstream URL, name).
 type Key = (Ecosystem, String, String);
+
+/// The most packages one run follows dependencies to. A large real project needs a few
+/// thousand; an upstream whose metadata names ever new dependencies (a hostile or broken one)
+/// would otherwise keep a run crawling forever. Past it the run stops following and fails,
+/// naming the package it stopped at.
+pub const MAX_PACKAGES: usize = 20_000;
 
 /// Every package of the run, sorted by ecosystem and name.
 pub(crate) async fn run(
@@ -42,6 +49,9 @@ pub(crate) async fn run(
     );
     let mut cargo_read: BTreeSet<Url> = BTreeSet::new();
     let mut reports: BTreeMap<Key, PackageReport> = BTreeMap::new();
+    let max_packages = request.max_packages;
+    // The first dependency left out because the run reached `max_packages`, and who needed it.
+    let mut stopped_at: Option<(Key, String)> = None;
     while !next.is_empty() {
         // Cargo upstreams' config.json, read once each.
         let new_cargo: Vec<Url> = next
@@ -83,11 +93,11 @@ pub(crate) async fn run(
                             ),
                             None => engine::mirror_package(&cargo.0, ctx, w).await,
                         },
-                        // Refused before the run by `not_yet_mirrored`.
+                        // Left out by `group`: mirrored by `ecosystem::generic`.
                         Ecosystem::Generic => (
                             engine::failed_before_metadata(
                                 w,
-                                "generic packages are not mirrored yet",
+                                "a generic package has no registry to read",
                                 ExitCode::Usage,
                             ),
                             Vec::new(),
@@ -111,6 +121,10 @@ pub(crate) async fn run(
                     continue;
                 }
                 let dep_key = (key.0, key.1.clone(), name);
+                if !asked.contains_key(&dep_key) && asked.len() >= max_packages {
+                    stopped_at.get_or_insert((dep_key, key.2.clone()));
+                    continue;
+                }
                 let seen = asked.entry(dep_key.clone()).or_default();
                 if seen.all || seen.ranges.contains(&d.range) {
                     continue;
@@ -120,6 +134,24 @@ pub(crate) async fn run(
             }
             merge(&mut reports, key, report);
         }
+    }
+    if let Some(((ecosystem, upstream, name), needed_by)) = stopped_at {
+        let message = format!(
+            "dependencies were followed to {max_packages} packages and no further: {name} (needed \
+             by {needed_by}) and what it needs are not mirrored; name fewer packages per run, or \
+             check the upstream's metadata"
+        );
+        let report = PackageReport {
+            ecosystem,
+            name: name.clone(),
+            upstream: Url::parse(&upstream)
+                .map(|u| SafeUrl::new(&u).to_string())
+                .unwrap_or_default(),
+            versions: Vec::new(),
+            error: Some(message),
+            failure: Some(ExitCode::ItemFailed),
+        };
+        reports.insert((ecosystem, upstream, name), report);
     }
     reports.into_values().collect()
 }
@@ -159,7 +191,13 @@ fn merge(reports: &mut BTreeMap<Key, PackageReport>, key: Key, report: PackageRe
 /// release when one of its PURLs names none.
 fn group(request: &MirrorRequest) -> BTreeMap<Key, Selection> {
     let mut by: BTreeMap<Key, Selection> = BTreeMap::new();
-    for r in &request.inputs.packages {
+    // Generic packages have no registry: `ecosystem::generic` mirrors them by their URL.
+    for r in request
+        .inputs
+        .packages
+        .iter()
+        .filter(|r| r.package.ecosystem != Ecosystem::Generic)
+    {
         let p = &r.package;
         let upstream = p
             .repository_url

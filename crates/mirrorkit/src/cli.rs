@@ -379,6 +379,11 @@ pub(crate) struct MirrorArgs {
     /// highest version satisfying each range, as the clients pick (PyPI: refused, not built yet).
     #[arg(long)]
     pub dependencies: bool,
+    /// With --dependencies: follow them to at most this many packages, then stop and fail
+    /// naming the first left out (an upstream naming ever new dependencies cannot keep a run
+    /// crawling).
+    #[arg(long, value_name = "N", default_value_t = mirrorkit_packages::MAX_PACKAGES)]
+    pub max_packages: usize,
     /// Include prereleases when a PURL names no version.
     #[arg(long)]
     pub prereleases: bool,

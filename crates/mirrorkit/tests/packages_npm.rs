@@ -202,6 +202,35 @@ fn with_dependencies_a_purl_brings_what_it_needs_and_npm_installs_it_offline() {
 }
 
 #[test]
+fn dependencies_are_followed_to_max_packages_and_the_run_fails_naming_where_it_stopped() {
+    let w = world();
+    // top needs mid and @acme/util (3 packages), mid needs leaf: the fourth is left out.
+    let out = w.mirror(&["pkg:npm/top@1.0.0", "--dependencies", "--max-packages", "3"]);
+    assert_exit(&out, 1);
+    let r = report(&out);
+    assert_eq!(
+        versions(&r),
+        pairs(&[
+            ("@acme/util@1.0.0", "published"),
+            ("mid@1.0.0", "published"),
+            ("top@1.0.0", "published"),
+        ])
+    );
+    let leaf = r["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "leaf")
+        .unwrap_or_else(|| panic!("no report for leaf: {r:#}"));
+    let error = leaf["error"].as_str().unwrap();
+    assert!(
+        error.contains("to 3 packages") && error.contains("needed by mid"),
+        "{error}"
+    );
+    assert!(!w.tree().join("npm/leaf").exists());
+}
+
+#[test]
 fn every_version_of_a_purl_without_one_and_a_warm_run_is_one_conditional_request() {
     let w = world();
     let out = w.mirror(&["pkg:npm/leaf"]);
@@ -384,8 +413,8 @@ fn bad_input_is_refused_naming_where_it_is_and_unbuilt_parts_say_so() {
     );
     for (args, says) in [
         (
-            &["pkg:generic/tool@1.0?download_url=https://x.test/t"][..],
-            "generic packages are not mirrored yet",
+            &["pkg:npm/leaf", "--versions", "^^1"][..],
+            "not an npm version range",
         ),
         (
             &["pkg:pypi/requests@2.0", "--dependencies"][..],

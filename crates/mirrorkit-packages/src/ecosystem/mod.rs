@@ -5,6 +5,7 @@
 //! selection, verified downloads into the store, files before documents.
 
 pub(crate) mod cargo;
+pub(crate) mod generic;
 pub(crate) mod npm;
 pub(crate) mod pypi;
 

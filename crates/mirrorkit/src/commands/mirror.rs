@@ -150,6 +150,7 @@ pub(crate) async fn run(args: MirrorArgs) -> ExitCode {
         prereleases: args.prereleases,
         versions,
         dependencies: args.dependencies,
+        max_packages: args.max_packages,
         work_dir: settings.work_dir.clone(),
     };
     match mirrorkit_packages::mirror(&request, &settings.http).await {
