@@ -182,7 +182,7 @@ fn every_packages_field_is_named_when_wrong() {
         (
             "mirrors:\n  img:\n    source: {type: oci, image: r:5000/x}\n    target: {registry: r:5000, packages: ./p}\n".to_string(),
             "mirrors.img.target.packages",
-            "packages mirrors only",
+            "does not apply to this mirror",
         ),
         (
             format!("{head}    source: {{type: packages, purls: [a]}}\n    repository: x\n"),

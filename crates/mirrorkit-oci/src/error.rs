@@ -62,8 +62,8 @@ pub enum OciError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The target is not an OCI registry or layout (a package mirror's `packages` directory).
-    #[error("{target} holds static package registries, not OCI repositories")]
+    /// The target is not an OCI registry or layout (a `packages` directory or a `repos` root).
+    #[error("{target} holds package registries or distribution repositories, not OCI repositories")]
     NotOci {
         /// The target.
         target: String,

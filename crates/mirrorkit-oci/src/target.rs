@@ -42,7 +42,7 @@ pub fn reference_in(
             path: LayoutRoot::new(path.clone()).repository_dir(repository)?,
             reference: Some(reference.to_string()),
         },
-        TargetConfig::Packages { .. } => {
+        TargetConfig::Packages { .. } | TargetConfig::Repos { .. } => {
             return Err(OciError::NotOci {
                 target: target.to_string(),
             });
@@ -86,7 +86,7 @@ impl AnyTarget {
                 access.registry(host, *insecure)?,
             ))),
             TargetConfig::Layout { path } => Ok(AnyTarget::Layout(LayoutRoot::new(path.clone()))),
-            TargetConfig::Packages { .. } => Err(OciError::NotOci {
+            TargetConfig::Packages { .. } | TargetConfig::Repos { .. } => Err(OciError::NotOci {
                 target: target.to_string(),
             }),
         }

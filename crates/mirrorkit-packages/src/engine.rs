@@ -13,11 +13,11 @@ use mirrorkit_core::source::packages::PackageVersions;
 use mirrorkit_core::store::Store;
 use url::Url;
 
-use crate::document;
 use crate::ecosystem::Registry;
 use crate::purl::Ecosystem;
 use crate::report::{PackageReport, VersionReport, VersionStatus};
 use crate::tree::Tree;
+use mirrorkit_core::http::conditional as document;
 
 /// What every package of a run shares.
 pub(crate) struct Context<'a> {

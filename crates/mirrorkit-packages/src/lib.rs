@@ -21,7 +21,6 @@
 // A library reports through `tracing` and its return values; only the binary prints.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
-mod document;
 mod ecosystem;
 mod engine;
 pub mod family;

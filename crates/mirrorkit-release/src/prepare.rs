@@ -262,9 +262,8 @@ fn expected_digests(
     let policy = match &mirror.source {
         SourceConfig::Github(_) => mirror.verify.github_asset_digest,
         SourceConfig::UrlIndex(_) => mirror.verify.url_index_digest,
-        SourceConfig::Oci(_) | SourceConfig::Helm(_) | SourceConfig::Packages(_) => {
-            DigestPolicySpec::IfPresent
-        }
+        // Only release sources are prepared here.
+        _ => DigestPolicySpec::IfPresent,
     };
     let published = match policy {
         DigestPolicySpec::Off => None,

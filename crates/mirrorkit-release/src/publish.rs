@@ -258,10 +258,7 @@ fn source_annotation(mirror: &Mirror) -> Option<String> {
         SourceConfig::UrlIndex(mirrorkit_core::source::url_index::IndexOrigin::Url(url)) => {
             Some(mirrorkit_core::http::redact::SafeUrl::new(url).to_string())
         }
-        SourceConfig::UrlIndex(_)
-        | SourceConfig::Oci(_)
-        | SourceConfig::Helm(_)
-        | SourceConfig::Packages(_) => None,
+        SourceConfig::UrlIndex(_) => None,
         // The repository's web page on github.com; for another API host (GitHub Enterprise,
         // a test server) the API's repository URL, which names it as precisely.
         SourceConfig::Github(g) => Some(match &g.api_url {
@@ -275,6 +272,8 @@ fn source_annotation(mirror: &Mirror) -> Option<String> {
                 g.repo
             ),
         }),
+        // Only release sources are published here.
+        _ => None,
     }
 }
 

@@ -15,6 +15,7 @@ use futures_util::stream;
 use mirrorkit_core::family::{Family, Progress, RunContext, RunError, SyncOptions};
 use mirrorkit_core::report::{MirrorReport, Report, Status};
 use mirrorkit_core::spec::{FamilySource, Mirror, Spec};
+use mirrorkit_distro::Distro;
 use mirrorkit_helm::{Charts, HelmParts};
 use mirrorkit_images::Images;
 use mirrorkit_oci::copy::known_blobs::KnownBlobs;
@@ -61,6 +62,7 @@ pub async fn sync(
         FamilySource::Images(source) => images.sync(mirror, source, &ctx).await,
         FamilySource::Helm(source) => charts.sync(mirror, source, &ctx).await,
         FamilySource::Packages(source) => Packages.sync(mirror, source, &ctx).await,
+        FamilySource::Apt(source) => Distro.sync(mirror, source, &ctx).await,
     };
     let selected: Vec<&Mirror> = spec
         .mirrors

@@ -1,6 +1,7 @@
 //! Test world for mirrorkit's integration tests: real servers on 127.0.0.1, started per test on a
 //! free port and stopped when dropped.
 
+pub mod apt_repo;
 pub mod cargo_registry;
 pub mod charts;
 pub mod fileserver;

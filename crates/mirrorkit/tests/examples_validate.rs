@@ -77,6 +77,7 @@ fn every_documented_spec_validates_and_follows_the_schema() {
 
     // Files a documented spec names beside itself.
     std::fs::write(dir.path().join("metadata.json"), "{}").unwrap();
+    std::fs::write(dir.path().join("debian-archive-keyring.gpg"), b"keys").unwrap();
     std::fs::write(
         dir.path().join("app.cdx.json"),
         r#"{"bomFormat": "CycloneDX", "specVersion": "1.6", "components": [{"type": "library", "name": "left-pad", "purl": "pkg:npm/left-pad@1.3.0"}]}"#,

@@ -8,6 +8,7 @@
 //! - [`credentials`]: registry credentials from docker/podman auth files, helpers and env vars.
 
 pub mod body;
+pub mod conditional;
 pub mod credentials;
 pub mod etag_cache;
 pub mod limits;

@@ -1,6 +1,7 @@
 //! Sources: what upstream has. Each kind lists its releases ([`Release`]) with the assets each one
 //! offers; the plan then selects assets per platform and compares with the target.
 
+pub mod apt;
 pub mod github;
 pub mod images;
 pub mod packages;

@@ -204,6 +204,11 @@ pub enum TargetConfig {
         /// Where it is served.
         base_url: url::Url,
     },
+    /// A root of distribution repositories (`mirror/<prefix>/`, `pool/`). Apt mirrors only.
+    Repos {
+        /// The root directory.
+        root: PathBuf,
+    },
 }
 
 impl std::fmt::Display for TargetConfig {
@@ -212,6 +217,7 @@ impl std::fmt::Display for TargetConfig {
             TargetConfig::Registry { host, .. } => write!(f, "docker://{host}"),
             TargetConfig::Layout { path } => write!(f, "oci:{}", path.display()),
             TargetConfig::Packages { path, .. } => write!(f, "packages:{}", path.display()),
+            TargetConfig::Repos { root } => write!(f, "repos:{}", root.display()),
         }
     }
 }
@@ -229,6 +235,8 @@ pub enum SourceConfig {
     Helm(crate::source::images::HelmSource),
     /// Language packages.
     Packages(crate::source::packages::PackagesSource),
+    /// An apt repository.
+    Apt(crate::source::apt::AptSource),
 }
 
 impl SourceConfig {
@@ -246,6 +254,7 @@ impl SourceConfig {
             SourceConfig::Oci(s) => FamilySource::Images(s),
             SourceConfig::Helm(s) => FamilySource::Helm(s),
             SourceConfig::Packages(s) => FamilySource::Packages(s),
+            SourceConfig::Apt(s) => FamilySource::Apt(s),
         }
     }
 }
@@ -261,6 +270,8 @@ pub enum FamilySource<'a> {
     Helm(&'a crate::source::images::HelmSource),
     /// Language packages, published as static registries.
     Packages(&'a crate::source::packages::PackagesSource),
+    /// Distribution repositories (apt), kept under a repository root.
+    Apt(&'a crate::source::apt::AptSource),
 }
 
 /// Where a release mirror's versions are listed.

@@ -38,6 +38,17 @@ pub struct TargetSpec {
     /// `packages` mirrors: the URL the `packages` directory is served at (its documents point
     /// their files under it). Required for package mirrors.
     pub base_url: Option<Located<String>>,
+    /// `apt` mirrors: the distribution repository tree (`mirror/<prefix>/`, its pool, and
+    /// later snapshots and the public tree).
+    pub repos: Option<ReposTargetSpec>,
+}
+
+/// `target.repos`: where distribution repositories are kept.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReposTargetSpec {
+    /// The root directory, relative to the spec.
+    pub root: Located<PathBuf>,
 }
 
 /// Settings for one registry host, shared by sources and targets.
@@ -79,6 +90,9 @@ pub enum SourceKind {
     /// Language packages (npm, PyPI, cargo) named by PURLs or SBOMs, published as static
     /// registries under the target's `packages` directory.
     Packages,
+    /// A Debian-style apt repository (`dists/`, `pool/`), signature and checksums verified,
+    /// mirrored under the target's `repos` root.
+    Apt,
 }
 
 /// Where the versions of a mirror come from.
@@ -92,7 +106,7 @@ pub struct SourceSpec {
     #[serde(rename = "type")]
     pub kind: Located<SourceKind>,
     /// `url_index`: where the index document is (http, https, file URL, or a path relative to
-    /// the spec file).
+    /// the spec file). `apt`: the repository's base URL (the directory holding `dists/`).
     pub url: Option<Located<String>>,
     /// `url_index`: the document's `versions` map written inline. `helm`: which chart versions —
     /// a list, a semver range (`">=1.2, <2"`), or `{latest: N}`. `packages`: which versions a
@@ -157,6 +171,26 @@ pub struct SourceSpec {
     pub dependencies: Option<bool>,
     /// `packages`: include prereleases when a PURL names no version (default `false`).
     pub prereleases: Option<bool>,
+    /// `apt`: the suites (`bookworm`, `bookworm-updates`, `stable`).
+    pub suites: Option<Located<Vec<Located<String>>>>,
+    /// `apt`: the components (default `[main]`).
+    pub components: Option<Located<Vec<Located<String>>>>,
+    /// `apt`: the architectures (`amd64`, `arm64`, …; `all` for architecture-independent
+    /// packages, included by default).
+    pub architectures: Option<Located<Vec<Located<String>>>>,
+    /// `apt`: the keys the suite's `InRelease` / `Release.gpg` must be signed with: a keyring
+    /// file (`.gpg` binary or `.asc` armored) relative to the spec.
+    pub keyring: Option<Located<PathBuf>>,
+    /// `apt`: only packages whose name matches one of these regexes (default: all).
+    pub include: Option<Located<Vec<Located<String>>>>,
+    /// `apt`: never packages whose name matches one of these regexes.
+    pub exclude: Option<Located<Vec<Located<String>>>>,
+    /// `apt`: accept a `Release` past its `Valid-Until` (default `false`: refused, as apt
+    /// refuses it).
+    pub ignore_valid_until: Option<bool>,
+    /// `apt`: the repository's place under the target's `repos.root` (`mirror/<prefix>/`);
+    /// default: the mirror's key.
+    pub prefix: Option<Located<String>>,
 }
 
 impl SourceSpec {
@@ -189,6 +223,14 @@ impl SourceSpec {
             upstreams: None,
             dependencies: None,
             prereleases: None,
+            suites: None,
+            components: None,
+            architectures: None,
+            keyring: None,
+            include: None,
+            exclude: None,
+            ignore_valid_until: None,
+            prefix: None,
         }
     }
 }

@@ -21,6 +21,7 @@ use super::{
 use crate::platform::Platform;
 use crate::source::url_index::{self, Generator, IndexOrigin};
 
+mod apt;
 mod helm;
 mod images;
 mod lazyoci;
@@ -30,6 +31,7 @@ mod packaging;
 mod release;
 mod sources;
 
+use apt::*;
 use helm::*;
 use images::*;
 use lazyoci::*;

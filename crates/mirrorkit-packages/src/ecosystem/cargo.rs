@@ -16,9 +16,9 @@ use serde_json::Value;
 use url::Url;
 
 use super::{Registry, RemoteFile, public_url};
-use crate::document;
 use crate::engine::Dependency;
 use crate::tree::Tree;
+use mirrorkit_core::http::conditional as document;
 
 /// A sparse registry, with the `dl` template of every upstream read before the crates are.
 #[derive(Default)]

@@ -69,11 +69,14 @@ async fn spec_items(
         .iter()
         .filter(|m| only.is_empty() || only.contains(&m.key))
     {
-        if matches!(m.source, spec::SourceConfig::Packages(_)) {
+        if matches!(
+            m.source,
+            spec::SourceConfig::Packages(_) | spec::SourceConfig::Apt(_)
+        ) {
             return Err(output::message(
                 &format!(
-                    "mirror {}: package mirrors are not put in bundles yet (their tree can be \
-                     copied as files); leave it out with --only",
+                    "mirror {}: package and distribution mirrors are not put in bundles yet \
+                     (their tree can be copied as files); leave it out with --only",
                     m.key
                 ),
                 ExitCode::Usage,

@@ -147,8 +147,22 @@ pub(super) fn mirror(
             "a mirror key must be lower-case letters, digits and . _ - (it names the repository)",
         ));
     }
-    let is_packages = m.source.kind.value == SourceKind::Packages;
-    let (target, namespace) = if is_packages {
+    let kind = m.source.kind.value;
+    let is_packages = kind == SourceKind::Packages;
+    let (target, namespace) = if kind == SourceKind::Apt {
+        if let Some(r) = m.repository {
+            return Err(ctx.err(
+                r,
+                field("repository"),
+                "`repository` does not apply to an apt mirror (its place is `source.prefix` \
+                 under the target's `repos.root`)",
+            ));
+        }
+        (
+            repos_target(ctx, m.target, default_target, &field("target"))?,
+            None,
+        )
+    } else if is_packages {
         if let Some(r) = m.repository {
             return Err(ctx.err(
                 r,
@@ -160,7 +174,13 @@ pub(super) fn mirror(
         let t = packages_target(ctx, m.target, default_target, &field("target"))?;
         (t, None)
     } else {
-        refuse_packages_target(ctx, m.target, &field("target"))?;
+        only_target_fields(
+            ctx,
+            m.target,
+            &["registry", "namespace", "insecure", "repository", "layout"],
+            "this mirror (it publishes to an OCI registry or layout)",
+            &field("target"),
+        )?;
         target(ctx, m.target.or(default_target), &field("target"))?
     };
     // `target.repository` (the ocx-mirror spelling) names the repository of this mirror only.
@@ -195,7 +215,7 @@ pub(super) fn mirror(
         None => String::new(),
     };
     let eff = effective_source(ctx, &m, &field)?;
-    let source = source(ctx, &eff, &field("source"))?;
+    let source = source(ctx, &eff, &key.value, &field("source"))?;
     // The default repository: the key for releases; the source path for images (with the host
     // first under `include_host`); `<charts_prefix>/<chart>` for charts.
     let repo = if !repo.is_empty() {
@@ -331,6 +351,7 @@ fn release_only_fields(
         SourceConfig::Oci(_) => ("oci", true, false),
         SourceConfig::Helm(_) => ("helm", false, true),
         SourceConfig::Packages(_) => ("packages", false, false),
+        SourceConfig::Apt(_) => ("apt", false, false),
         _ => return Ok(()),
     };
     // (field, where it is when the spec keeps its position, whether it is set)
@@ -371,7 +392,7 @@ fn release_only_fields(
         (
             "versions",
             m.versions.map(|l| (l.line, l.column)),
-            kind == "packages" && m.versions.is_some(),
+            matches!(kind, "packages" | "apt") && m.versions.is_some(),
         ),
         // A chart uses `verify.require` only (its archive against the repository's digest).
         (
@@ -481,4 +502,48 @@ pub(super) fn target(
             Ok((TargetConfig::Layout { path }, None))
         }
     }
+}
+
+/// Refuse, naming it, a field of a mirror's own target that its family does not publish to
+/// (`allowed` are the ones it reads). A shared `target:` may hold fields for every family.
+pub(super) fn only_target_fields(
+    ctx: &Ctx<'_>,
+    own: Option<&TargetSpec>,
+    allowed: &[&str],
+    what: &str,
+    field: &str,
+) -> Result<(), SpecError> {
+    let Some(t) = own else { return Ok(()) };
+    let at = |l: &Option<Located<String>>| l.as_ref().map(|l| (l.line, l.column));
+    let at_path = |l: &Option<Located<PathBuf>>| l.as_ref().map(|l| (l.line, l.column));
+    // (field, where it is written when the model keeps it, whether it is given)
+    type Given<'a> = (&'a str, Option<(u64, u64)>, bool);
+    let set: [Given<'_>; 8] = [
+        ("registry", at(&t.registry), t.registry.is_some()),
+        ("namespace", at(&t.namespace), t.namespace.is_some()),
+        ("insecure", None, t.insecure.is_some()),
+        ("repository", at(&t.repository), t.repository.is_some()),
+        ("layout", at_path(&t.layout), t.layout.is_some()),
+        ("packages", at_path(&t.packages), t.packages.is_some()),
+        ("base_url", at(&t.base_url), t.base_url.is_some()),
+        (
+            "repos",
+            t.repos.as_ref().map(|r| (r.root.line, r.root.column)),
+            t.repos.is_some(),
+        ),
+    ];
+    let Some((name, position, _)) = set
+        .into_iter()
+        .find(|(name, _, given)| *given && !allowed.contains(name))
+    else {
+        return Ok(());
+    };
+    let (line, column) = position.unwrap_or((0, 0));
+    Err(SpecError::Invalid {
+        path: ctx.path.to_path_buf(),
+        line,
+        column,
+        field: format!("{field}.{name}"),
+        message: format!("`{name}` does not apply to {what}"),
+    })
 }

@@ -128,42 +128,20 @@ fn package_versions(
 }
 
 /// The target of a package mirror: `packages` (default `./packages`) and `base_url` from the
-/// mirror's own target or the shared one. A mirror's own target may not name a registry or a
-/// layout: a package mirror publishes files, not OCI artifacts.
+/// mirror's own target or the shared one.
 pub(super) fn packages_target(
     ctx: &Ctx<'_>,
     own: Option<&TargetSpec>,
     shared: Option<&TargetSpec>,
     field: &str,
 ) -> Result<TargetConfig, SpecError> {
-    if let Some(t) = own {
-        let oci_only = [
-            ("registry", t.registry.as_ref().map(|l| (l.line, l.column))),
-            ("layout", t.layout.as_ref().map(|l| (l.line, l.column))),
-            (
-                "namespace",
-                t.namespace.as_ref().map(|l| (l.line, l.column)),
-            ),
-            (
-                "repository",
-                t.repository.as_ref().map(|l| (l.line, l.column)),
-            ),
-        ];
-        if let Some((name, Some((line, column)))) =
-            oci_only.into_iter().find(|(_, at)| at.is_some())
-        {
-            return Err(SpecError::Invalid {
-                path: ctx.path.to_path_buf(),
-                line,
-                column,
-                field: format!("{field}.{name}"),
-                message: format!(
-                    "`{name}` does not apply to a packages mirror (it publishes static \
-                     registries under `packages`)"
-                ),
-            });
-        }
-    }
+    only_target_fields(
+        ctx,
+        own,
+        &["packages", "base_url"],
+        "a packages mirror (it publishes static registries under `packages`)",
+        field,
+    )?;
     let t = own.or(shared);
     let path = t
         .and_then(|t| t.packages.as_ref())
@@ -187,28 +165,4 @@ pub(super) fn packages_target(
         ));
     };
     Ok(TargetConfig::Packages { path, base_url })
-}
-
-/// A mirror other than a package mirror whose own target names `packages` or `base_url`.
-pub(super) fn refuse_packages_target(
-    ctx: &Ctx<'_>,
-    own: Option<&TargetSpec>,
-    field: &str,
-) -> Result<(), SpecError> {
-    let Some(t) = own else { return Ok(()) };
-    for (name, at) in [
-        ("packages", t.packages.as_ref().map(|l| (l.line, l.column))),
-        ("base_url", t.base_url.as_ref().map(|l| (l.line, l.column))),
-    ] {
-        if let Some((line, column)) = at {
-            return Err(SpecError::Invalid {
-                path: ctx.path.to_path_buf(),
-                line,
-                column,
-                field: format!("{field}.{name}"),
-                message: format!("`{name}` applies to packages mirrors only"),
-            });
-        }
-    }
-    Ok(())
 }

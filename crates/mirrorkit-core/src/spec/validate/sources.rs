@@ -6,10 +6,11 @@ use super::*;
 pub(super) fn source(
     ctx: &Ctx<'_>,
     s: &SourceSpec,
+    key: &str,
     field: &str,
 ) -> Result<SourceConfig, SpecError> {
     // Fields of the other kind are mistakes worth naming.
-    let given: [(&str, bool); 25] = [
+    let given: [(&str, bool); 33] = [
         ("url", s.url.is_some()),
         ("versions", s.versions.is_some()),
         ("generator", s.generator.is_some()),
@@ -38,6 +39,14 @@ pub(super) fn source(
         ("upstreams", s.upstreams.is_some()),
         ("dependencies", s.dependencies.is_some()),
         ("prereleases", s.prereleases.is_some()),
+        ("suites", s.suites.is_some()),
+        ("components", s.components.is_some()),
+        ("architectures", s.architectures.is_some()),
+        ("keyring", s.keyring.is_some()),
+        ("include", s.include.is_some()),
+        ("exclude", s.exclude.is_some()),
+        ("ignore_valid_until", s.ignore_valid_until.is_some()),
+        ("prefix", s.prefix.is_some()),
     ];
     let allowed: &[&str] = match s.kind.value {
         SourceKind::UrlIndex => &["url", "versions", "generator"],
@@ -75,6 +84,17 @@ pub(super) fn source(
             "prereleases",
             "versions",
         ],
+        SourceKind::Apt => &[
+            "url",
+            "suites",
+            "components",
+            "architectures",
+            "keyring",
+            "include",
+            "exclude",
+            "ignore_valid_until",
+            "prefix",
+        ],
     };
     if let Some((name, _)) = given
         .iter()
@@ -91,6 +111,7 @@ pub(super) fn source(
         SourceKind::Oci => oci_source(ctx, s, field),
         SourceKind::Helm => helm_source(ctx, s, field),
         SourceKind::Packages => packages_source(ctx, s, field),
+        SourceKind::Apt => apt_source(ctx, s, key, field),
         SourceKind::UrlIndex => {
             let given = [s.url.is_some(), s.versions.is_some(), s.generator.is_some()];
             if given.iter().filter(|g| **g).count() != 1 {

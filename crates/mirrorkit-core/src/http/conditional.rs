@@ -1,21 +1,32 @@
-//! Metadata documents (an npm packument, a PyPI project page, a cargo index file) fetched with the
-//! `ETag` they had last time: unchanged, the upstream answers a bodiless 304 and the cached copy
-//! is used, so a warm run costs one conditional request per package.
+//! Metadata documents (an npm packument, a PyPI project page, a cargo index file, an apt
+//! `InRelease`) fetched with the `ETag` they had last time: unchanged, the upstream answers a
+//! bodiless 304 and the cached copy is used, so a warm run costs one conditional request per
+//! document.
 
-use mirrorkit_core::exit::{ExitCode, HasExitCode};
-use mirrorkit_core::http::HttpClient;
-use mirrorkit_core::http::etag_cache::EtagCache;
-use mirrorkit_core::http::redact::SafeUrl;
 use url::Url;
 
-/// Refuse metadata documents larger than this (the biggest npm packuments are ~100 MiB).
-const MAX_DOCUMENT_BYTES: u64 = 256 << 20;
+use crate::exit::{ExitCode, HasExitCode};
+use crate::http::HttpClient;
+use crate::http::etag_cache::EtagCache;
+use crate::http::redact::SafeUrl;
 
-/// Why a document could not be had.
+/// Refuse metadata documents larger than this (the biggest npm packuments are ~100 MiB).
+pub const MAX_DOCUMENT_BYTES: u64 = 256 << 20;
+
+/// Why a document could not be had (its message names the URL, credential-free).
 #[derive(Debug)]
-pub(crate) struct DocumentError {
-    pub(crate) message: String,
-    pub(crate) code: ExitCode,
+pub struct DocumentError {
+    /// What went wrong.
+    pub message: String,
+    /// The exit code it stands for: 1 when the document does not exist, 69 when the upstream
+    /// cannot be had, 77 when it refuses access.
+    pub code: ExitCode,
+}
+
+impl std::fmt::Display for DocumentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 impl HasExitCode for DocumentError {
@@ -25,7 +36,7 @@ impl HasExitCode for DocumentError {
 }
 
 /// GET `url` with `accept`, conditionally when `cache` has it; the body (fresh or cached).
-pub(crate) async fn get(
+pub async fn get(
     http: &HttpClient,
     cache: &EtagCache,
     url: &Url,
@@ -59,7 +70,7 @@ pub(crate) async fn get(
         404 | 410 => {
             return Err(DocumentError {
                 code: ExitCode::ItemFailed,
-                message: format!("{what}: no such package ({status})"),
+                message: format!("{what}: not found ({status})"),
             });
         }
         401 | 403 => {

@@ -1,0 +1,186 @@
+//! `type: apt` sources and the `repos` target they are kept under. Everything is checked now,
+//! offline: the URL, names that become paths, the filters' regexes, the keyring's presence.
+
+use super::*;
+use crate::source::apt::AptSource;
+
+/// A suite, component or architecture name: it becomes a path segment of the mirror tree.
+fn is_dist_name(s: &str) -> bool {
+    !s.is_empty()
+        && s != "."
+        && s != ".."
+        && s.len() <= 100
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-+~".contains(&b))
+}
+
+/// A list of names (suites, components, architectures), each refused naming it when it cannot
+/// be a path segment.
+fn names(
+    ctx: &Ctx<'_>,
+    list: Option<&Located<Vec<Located<String>>>>,
+    default: &[&str],
+    field: &str,
+) -> Result<Vec<String>, SpecError> {
+    let Some(list) = list else {
+        return Ok(default.iter().map(|s| s.to_string()).collect());
+    };
+    if list.value.is_empty() {
+        return Err(ctx.err(list, field, "the list is empty"));
+    }
+    let mut out = Vec::new();
+    for (i, n) in list.value.iter().enumerate() {
+        if !is_dist_name(&n.value) {
+            return Err(ctx.err(
+                n,
+                format!("{field}[{i}]"),
+                format!(
+                    "{:?} is not a name (letters, digits and . _ - + ~)",
+                    n.value
+                ),
+            ));
+        }
+        if !out.contains(&n.value) {
+            out.push(n.value.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn regexes(
+    ctx: &Ctx<'_>,
+    list: Option<&Located<Vec<Located<String>>>>,
+    field: &str,
+) -> Result<Vec<regex::Regex>, SpecError> {
+    let mut out = Vec::new();
+    for (i, r) in list.iter().flat_map(|l| l.value.iter()).enumerate() {
+        out.push(
+            regex::RegexBuilder::new(&r.value)
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| ctx.err(r, format!("{field}[{i}]"), format!("invalid regex: {e}")))?,
+        );
+    }
+    Ok(out)
+}
+
+pub(super) fn apt_source(
+    ctx: &Ctx<'_>,
+    s: &SourceSpec,
+    key: &str,
+    field: &str,
+) -> Result<SourceConfig, SpecError> {
+    let Some(u) = &s.url else {
+        return Err(ctx.err(&s.kind, format!("{field}.url"), "an apt source needs `url`"));
+    };
+    let mut url = match Url::parse(&u.value) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => url,
+        _ => {
+            return Err(ctx.err(
+                u,
+                format!("{field}.url"),
+                format!("{:?} is not an http(s) URL", u.value),
+            ));
+        }
+    };
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    let Some(suites) = &s.suites else {
+        return Err(ctx.err(
+            &s.kind,
+            format!("{field}.suites"),
+            "an apt source needs `suites` (e.g. [bookworm])",
+        ));
+    };
+    let suites = names(ctx, Some(suites), &[], &format!("{field}.suites"))?;
+    let components = names(
+        ctx,
+        s.components.as_ref(),
+        &["main"],
+        &format!("{field}.components"),
+    )?;
+    let Some(architectures) = &s.architectures else {
+        return Err(ctx.err(
+            &s.kind,
+            format!("{field}.architectures"),
+            "an apt source needs `architectures` (e.g. [amd64]; `all` is added)",
+        ));
+    };
+    let mut architectures = names(
+        ctx,
+        Some(architectures),
+        &[],
+        &format!("{field}.architectures"),
+    )?;
+    if !architectures.iter().any(|a| a == "all") {
+        architectures.push("all".to_string());
+    }
+    let Some(keyring) = &s.keyring else {
+        return Err(ctx.err(
+            &s.kind,
+            format!("{field}.keyring"),
+            "an apt source needs `keyring`: the keys its InRelease must be signed with (a .gpg \
+             or .asc file); an unverified repository is not mirrored",
+        ));
+    };
+    let keyring_path = ctx.resolve(&keyring.value);
+    if !keyring_path.is_file() {
+        return Err(ctx.err(
+            keyring,
+            format!("{field}.keyring"),
+            format!("{}: no such file", keyring_path.display()),
+        ));
+    }
+    let prefix = match &s.prefix {
+        Some(p) => {
+            if !p.value.split('/').all(is_dist_name) {
+                return Err(ctx.err(
+                    p,
+                    format!("{field}.prefix"),
+                    format!("{:?} is not a relative path of names", p.value),
+                ));
+            }
+            p.value.clone()
+        }
+        None => key.to_string(),
+    };
+    Ok(SourceConfig::Apt(AptSource {
+        url,
+        suites,
+        components,
+        architectures,
+        keyring: keyring_path,
+        include: regexes(ctx, s.include.as_ref(), &format!("{field}.include"))?,
+        exclude: regexes(ctx, s.exclude.as_ref(), &format!("{field}.exclude"))?,
+        ignore_valid_until: s.ignore_valid_until.unwrap_or(false),
+        prefix,
+    }))
+}
+
+/// The target of an apt mirror: `repos.root` from its own target or the shared one.
+pub(super) fn repos_target(
+    ctx: &Ctx<'_>,
+    own: Option<&TargetSpec>,
+    shared: Option<&TargetSpec>,
+    field: &str,
+) -> Result<TargetConfig, SpecError> {
+    only_target_fields(
+        ctx,
+        own,
+        &["repos"],
+        "an apt mirror (it is kept under `repos.root`)",
+        field,
+    )?;
+    let Some(repos) = own.or(shared).and_then(|t| t.repos.as_ref()) else {
+        return Err(ctx.err_nowhere(
+            format!("{field}.repos"),
+            "an apt mirror needs `target: {repos: {root: DIR}}`: the directory its tree, pool \
+             and snapshots are kept in",
+        ));
+    };
+    Ok(TargetConfig::Repos {
+        root: ctx.resolve(&repos.root.value),
+    })
+}

@@ -1,0 +1,182 @@
+//! `type: apt` sources and the `repos` target: a good one loads with every field, and every
+//! field read is refused with 65 naming it when wrong.
+
+use std::path::Path;
+
+use mirrorkit_core::exit::{ExitCode, HasExitCode};
+use mirrorkit_core::spec::{self, SourceConfig, SpecError, TargetConfig};
+
+fn parse_in(dir: &Path, text: &str) -> Result<spec::Spec, SpecError> {
+    spec::parse(text, &dir.join("mirror.yml"))
+}
+
+fn spec_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("archive.gpg"), b"key").expect("keyring");
+    dir
+}
+
+const GOOD: &str = r#"
+target:
+  registry: 127.0.0.1:5000
+  repos: {root: ./repos}
+mirrors:
+  debian:
+    source:
+      type: apt
+      url: http://deb.example.org/debian
+      suites: [bookworm, bookworm-updates]
+      components: [main, contrib]
+      architectures: [amd64, arm64]
+      keyring: archive.gpg
+      include: ['^lib', '^python3-']
+      exclude: ['-dbgsym$']
+      ignore_valid_until: true
+      prefix: debian/bookworm
+"#;
+
+#[test]
+fn an_apt_mirror_loads_with_every_field() {
+    let dir = spec_dir();
+    let s = parse_in(dir.path(), GOOD).expect("valid");
+    let m = &s.mirrors[0];
+    assert_eq!(
+        m.target,
+        TargetConfig::Repos {
+            root: dir.path().join("./repos")
+        }
+    );
+    let SourceConfig::Apt(a) = &m.source else {
+        panic!("{:?}", m.source)
+    };
+    // The URL is a directory: `dists/` resolves under it.
+    assert_eq!(a.url.as_str(), "http://deb.example.org/debian/");
+    assert_eq!(a.suites, ["bookworm", "bookworm-updates"]);
+    assert_eq!(a.components, ["main", "contrib"]);
+    // `all` comes with any architecture list.
+    assert_eq!(a.architectures, ["amd64", "arm64", "all"]);
+    assert_eq!(a.keyring, dir.path().join("archive.gpg"));
+    assert!(a.wants("libc6") && a.wants("python3-yaml"));
+    assert!(!a.wants("libc6-dbgsym") && !a.wants("bash"));
+    assert!(a.ignore_valid_until);
+    assert_eq!(a.prefix, "debian/bookworm");
+}
+
+#[test]
+fn every_apt_field_is_named_when_wrong() {
+    let dir = spec_dir();
+    let head = "target: {repos: {root: ./r}}\nmirrors:\n  deb:\n";
+    let src = |extra: &str| {
+        format!(
+            "{head}    source: {{type: apt, url: 'http://d.example/debian', suites: [stable], architectures: [amd64], keyring: archive.gpg{extra}}}\n"
+        )
+    };
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            format!("{head}    source: {{type: apt, suites: [s], architectures: [amd64], keyring: archive.gpg}}\n"),
+            "mirrors.deb.source.url",
+            "needs `url`",
+        ),
+        (
+            src("").replace("http://d.example/debian", "ftp://d.example/debian"),
+            "mirrors.deb.source.url",
+            "http(s) URL",
+        ),
+        (
+            src("").replace("suites: [stable], ", ""),
+            "mirrors.deb.source.suites",
+            "needs `suites`",
+        ),
+        (
+            src("").replace("suites: [stable]", "suites: ['../etc']"),
+            "mirrors.deb.source.suites[0]",
+            "not a name",
+        ),
+        (
+            src("").replace("suites: [stable]", "suites: []"),
+            "mirrors.deb.source.suites",
+            "empty",
+        ),
+        (
+            src(", components: ['main/../x']"),
+            "mirrors.deb.source.components[0]",
+            "not a name",
+        ),
+        (
+            src("").replace("architectures: [amd64], ", ""),
+            "mirrors.deb.source.architectures",
+            "needs `architectures`",
+        ),
+        (
+            src("").replace(", keyring: archive.gpg", ""),
+            "mirrors.deb.source.keyring",
+            "unverified repository is not mirrored",
+        ),
+        (
+            src("").replace("archive.gpg", "missing.gpg"),
+            "mirrors.deb.source.keyring",
+            "no such file",
+        ),
+        (
+            src(", include: ['(']"),
+            "mirrors.deb.source.include[0]",
+            "invalid regex",
+        ),
+        (
+            src(", exclude: ['[']"),
+            "mirrors.deb.source.exclude[0]",
+            "invalid regex",
+        ),
+        (
+            src(", prefix: '../up'"),
+            "mirrors.deb.source.prefix",
+            "not a relative path",
+        ),
+        (
+            src(", image: nginx"),
+            "mirrors.deb.source.image",
+            "does not apply",
+        ),
+        (
+            src("").replace("target: {repos: {root: ./r}}\n", ""),
+            "mirrors.deb.target.repos",
+            "repos: {root: DIR}",
+        ),
+        (
+            format!("{}    target: {{layout: ./oci}}\n", src("")),
+            "mirrors.deb.target.layout",
+            "does not apply to an apt mirror",
+        ),
+        (
+            format!("{}    repository: x\n", src("")),
+            "mirrors.deb.repository",
+            "does not apply",
+        ),
+        (
+            format!("{}    versions: '^1'\n", src("")),
+            "mirrors.deb.versions",
+            "does not apply",
+        ),
+        (
+            "mirrors:\n  img:\n    source: {type: oci, image: r:5000/x}\n    target: {registry: r:5000, repos: {root: ./r}}\n".to_string(),
+            "mirrors.img.target.repos",
+            "does not apply to this mirror",
+        ),
+    ];
+    for (text, field_expected, needle) in cases {
+        match parse_in(dir.path(), &text) {
+            Err(e @ SpecError::Invalid { .. }) => {
+                assert_eq!(e.exit_code(), ExitCode::Data);
+                let SpecError::Invalid { field, message, .. } = e else {
+                    unreachable!()
+                };
+                assert_eq!(field, field_expected, "spec:\n{text}\nmessage: {message}");
+                assert!(
+                    message.contains(needle),
+                    "spec:\n{text}\nmessage {message:?} should mention {needle:?}"
+                );
+            }
+            other => panic!("expected an invalid spec, got {other:?}\n{text}"),
+        }
+    }
+}

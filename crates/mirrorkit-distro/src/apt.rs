@@ -1,0 +1,565 @@
+//! One apt mirror: for every suite, `InRelease` fetched (conditionally) and its signature
+//! checked against the keyring (or `Release` with `Release.gpg`), `Valid-Until` honoured, the
+//! indexes of the chosen components and architectures checked by size and SHA-256 (SHA-512
+//! too when listed), and every pool file their `Packages` name checked against its SHA-256.
+//! Everything lands in the content-addressed pool and is linked into a new tree that is
+//! switched in only when all of it verified.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use futures_util::StreamExt as _;
+use mirrorkit_core::digest::{Algorithm, Digest, Hasher};
+use mirrorkit_core::exit::{ExitCode, HasExitCode};
+use mirrorkit_core::http::HttpClient;
+use mirrorkit_core::http::conditional;
+use mirrorkit_core::http::etag_cache::EtagCache;
+use mirrorkit_core::http::redact::SafeUrl;
+use mirrorkit_core::source::apt::AptSource;
+use mirrorkit_core::store::{Store, StoreError};
+use url::Url;
+
+use crate::packages_index::{self, PoolFile};
+use crate::release::Release;
+use crate::root::{Root, Staging};
+use crate::signature::Keyring;
+
+/// Pool files downloaded at once.
+const DOWNLOADS_AT_ONCE: usize = 8;
+
+/// Why something of a suite could not be mirrored: the file (or URL) and why, with its code.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    /// `bookworm: pool/main/h/hello/hello_1.0_amd64.deb`.
+    pub what: String,
+    /// Why.
+    pub reason: String,
+    /// The exit code it stands for.
+    pub code: ExitCode,
+}
+
+/// What happened to one suite.
+#[derive(Clone, Debug)]
+pub enum SuiteOutcome {
+    /// Its `InRelease` is the one the current tree has: nothing to do.
+    Unchanged,
+    /// Verified and staged: `files` pool files, `fetched` of them downloaded (`bytes`).
+    Staged {
+        /// Pool files the suite names.
+        files: usize,
+        /// Downloaded in this run.
+        fetched: usize,
+        /// Bytes downloaded.
+        bytes: u64,
+    },
+    /// Dry run: what a sync would download.
+    Planned {
+        /// Pool files the suite names.
+        files: usize,
+        /// Not in the pool yet.
+        missing: usize,
+    },
+}
+
+/// What a sync needs.
+pub struct Context<'a> {
+    /// The run's client.
+    pub http: &'a HttpClient,
+    /// The work dir's verified download store.
+    pub store: &'a Store,
+    /// Where conditional GETs keep their `ETag`s.
+    pub cache_dir: &'a Path,
+    /// Plan only.
+    pub dry_run: bool,
+}
+
+/// The signed release of one suite, as fetched and verified.
+struct Signed {
+    /// The files to keep in `dists/<suite>/` (`InRelease`, or `Release` and `Release.gpg`).
+    documents: Vec<(&'static str, Vec<u8>)>,
+    release: Release,
+}
+
+fn fail(what: impl Into<String>, reason: impl Into<String>, code: ExitCode) -> Failure {
+    Failure {
+        what: what.into(),
+        reason: reason.into(),
+        code,
+    }
+}
+
+/// `dists/<suite>/<name>` under the source URL.
+fn dists_url(source: &AptSource, suite: &str, name: &str) -> Result<Url, Failure> {
+    source
+        .url
+        .join(&format!("dists/{suite}/{name}"))
+        .map_err(|e| fail(format!("{suite}: {name}"), e.to_string(), ExitCode::Data))
+}
+
+/// Fetch and verify the suite's release: `InRelease`, else `Release` + `Release.gpg`.
+async fn signed_release(
+    ctx: &Context<'_>,
+    source: &AptSource,
+    keyring: &Keyring,
+    suite: &str,
+) -> Result<Signed, Failure> {
+    let cache = EtagCache::new(ctx.cache_dir, "apt-release");
+    let url = dists_url(source, suite, "InRelease")?;
+    let what = format!("{suite}: {}", SafeUrl::new(&url));
+    let (documents, text) = match conditional::get(ctx.http, &cache, &url, "*/*").await {
+        Ok(bytes) => {
+            let verified = keyring
+                .verify_clearsigned(&bytes)
+                .map_err(|e| fail(&what, format!("signature: {e}"), ExitCode::ItemFailed))?;
+            tracing::debug!(suite, signer = %verified.signer, "InRelease verified");
+            (vec![("InRelease", bytes)], verified.text)
+        }
+        Err(e) if e.code == ExitCode::ItemFailed => {
+            // No InRelease (404): the older pair, Release and its detached signature.
+            let release_url = dists_url(source, suite, "Release")?;
+            let sig_url = dists_url(source, suite, "Release.gpg")?;
+            let get = async |u: &Url| {
+                conditional::get(ctx.http, &cache, u, "*/*")
+                    .await
+                    .map_err(|e| fail(format!("{suite}: {}", SafeUrl::new(u)), e.message, e.code))
+            };
+            let release = get(&release_url).await?;
+            let signature = get(&sig_url).await?;
+            let signer = keyring.verify_detached(&release, &signature).map_err(|e| {
+                fail(
+                    format!("{suite}: {}", SafeUrl::new(&sig_url)),
+                    format!("signature of Release: {e}"),
+                    ExitCode::ItemFailed,
+                )
+            })?;
+            tracing::debug!(suite, %signer, "Release verified");
+            let text = String::from_utf8(release.clone()).map_err(|_| {
+                fail(
+                    format!("{suite}: Release"),
+                    "not UTF-8 text",
+                    ExitCode::ItemFailed,
+                )
+            })?;
+            (vec![("Release", release), ("Release.gpg", signature)], text)
+        }
+        Err(e) => return Err(fail(&what, e.message, e.code)),
+    };
+    let release = Release::parse(&text)
+        .map_err(|e| fail(format!("{suite}: Release"), e, ExitCode::ItemFailed))?;
+    Ok(Signed { documents, release })
+}
+
+/// The compression suffix of an index path, and the path without it.
+fn stem(path: &str) -> (&str, &str) {
+    for ext in [".xz", ".gz", ".bz2", ".lzma", ".zst"] {
+        if let Some(s) = path.strip_suffix(ext) {
+            return (s, ext);
+        }
+    }
+    (path, "")
+}
+
+/// The indexes of `release` this mirror keeps: `Packages` (any compression) and `Release` of
+/// each chosen component and architecture.
+fn chosen_indexes(source: &AptSource, release: &Release) -> Vec<String> {
+    let dirs: Vec<String> = source
+        .components
+        .iter()
+        .flat_map(|c| {
+            source
+                .architectures
+                .iter()
+                .map(move |a| format!("{c}/binary-{a}/"))
+        })
+        .collect();
+    release
+        .files
+        .keys()
+        .filter(|p| {
+            dirs.iter().any(|d| {
+                p.strip_prefix(d.as_str()).is_some_and(|rest| {
+                    let (base, _) = stem(rest);
+                    base == "Packages" || base == "Release"
+                })
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+/// Decompress an index by its suffix, as a buffered reader.
+fn open_index(path: &Path, ext: &str) -> Result<Box<dyn std::io::BufRead>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(match ext {
+        "" => Box::new(BufReader::new(file)),
+        ".gz" => Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(file))),
+        ".xz" => Box::new(BufReader::new(liblzma::read::XzDecoder::new(file))),
+        other => {
+            return Err(format!(
+                "{other} indexes are not read (xz, gz or plain are)"
+            ));
+        }
+    })
+}
+
+fn digest_of(kind: &str, hex: &str) -> Option<Digest> {
+    format!("{kind}:{hex}").parse().ok()
+}
+
+/// The SHA-512 of a file, lowercase hex (streamed).
+fn sha512_file(path: &Path) -> Result<String, String> {
+    use std::io::Read as _;
+    let io = |e: std::io::Error| format!("{}: {e}", path.display());
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mut h = Hasher::new(Algorithm::Sha512);
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finish().hex().to_string())
+}
+
+/// Why a verified fetch failed.
+enum FetchError {
+    /// The server has no such file (404).
+    NotFound(String),
+    /// Anything else: why, and its code.
+    Failed(String, ExitCode),
+}
+
+impl FetchError {
+    fn into_parts(self) -> (String, ExitCode) {
+        match self {
+            FetchError::NotFound(m) => (m, ExitCode::ItemFailed),
+            FetchError::Failed(m, c) => (m, c),
+        }
+    }
+}
+
+/// Fetch `url` into the store checked against `sha256` and `size`; its local path.
+async fn fetch_verified(
+    ctx: &Context<'_>,
+    url: &Url,
+    sha256: &str,
+    size: u64,
+) -> Result<PathBuf, FetchError> {
+    let digest = digest_of("sha256", sha256).ok_or_else(|| {
+        FetchError::Failed(format!("{sha256:?} is not a SHA-256"), ExitCode::ItemFailed)
+    })?;
+    let blob = ctx
+        .store
+        .fetch(ctx.http, url, Some(&digest))
+        .await
+        .map_err(|e| match e {
+            StoreError::Status { status: 404, .. } => FetchError::NotFound(e.to_string()),
+            e => {
+                let code = match e.exit_code() {
+                    ExitCode::Data => ExitCode::ItemFailed,
+                    c => c,
+                };
+                FetchError::Failed(e.to_string(), code)
+            }
+        })?;
+    if blob.size != size {
+        return Err(FetchError::Failed(
+            format!("{} bytes where the index says {size}", blob.size),
+            ExitCode::ItemFailed,
+        ));
+    }
+    Ok(blob.path)
+}
+
+/// Sync (or plan) one suite into `staging`; the pool files it names.
+async fn suite(
+    ctx: &Context<'_>,
+    source: &AptSource,
+    root: &Root,
+    staging: Option<&Staging>,
+    suite: &str,
+    signed: Signed,
+    failures: &mut Vec<Failure>,
+) -> Option<BTreeMap<String, PoolFile>> {
+    let at = |rel: &str| format!("{suite}: {rel}");
+    let release = &signed.release;
+    if !source.ignore_valid_until
+        && let Some(until) = release.valid_until
+        && until < time::OffsetDateTime::now_utc()
+    {
+        failures.push(fail(
+            at("Release"),
+            format!(
+                "expired: Valid-Until is {until} (a stale or replayed repository; \
+                 ignore_valid_until: true accepts it)"
+            ),
+            ExitCode::ItemFailed,
+        ));
+        return None;
+    }
+    for (name, bytes) in &signed.documents {
+        if let Some(staging) = staging {
+            let hex = Digest::sha256_of(bytes).hex().to_string();
+            let temp = match tempfile::NamedTempFile::new_in(ctx.cache_dir)
+                .and_then(|mut t| std::io::Write::write_all(&mut t, bytes).map(|()| t))
+            {
+                Ok(t) => t,
+                Err(e) => {
+                    failures.push(fail(at(name), e.to_string(), ExitCode::Io));
+                    return None;
+                }
+            };
+            let linked = root
+                .pool_add(&hex, temp.path())
+                .and_then(|p| staging.link(&format!("dists/{suite}/{name}"), &p));
+            if let Err(e) = linked {
+                failures.push(fail(at(name), e, ExitCode::Io));
+                return None;
+            }
+        }
+    }
+    // The indexes: every variant listed is fetched and verified; each index needs one.
+    let chosen = chosen_indexes(source, release);
+    let mut have: BTreeMap<String, (PathBuf, &str)> = BTreeMap::new();
+    for path in &chosen {
+        let listed = &release.files[path];
+        let url = match dists_url(source, suite, path) {
+            Ok(u) => u,
+            Err(f) => {
+                failures.push(f);
+                continue;
+            }
+        };
+        let local = match fetch_verified(ctx, &url, &listed.sha256, listed.size).await {
+            Ok(p) => p,
+            // Release files list uncompressed indexes mirrors do not serve: a variant that
+            // does not exist is fine as long as another one of the same index does.
+            Err(FetchError::NotFound(_)) => {
+                tracing::debug!(suite, path, "listed but not served");
+                continue;
+            }
+            Err(FetchError::Failed(reason, code)) => {
+                failures.push(fail(at(&format!("dists/{suite}/{path}")), reason, code));
+                continue;
+            }
+        };
+        if let Some(expected) = &listed.sha512 {
+            match sha512_file(&local) {
+                Ok(actual) if &actual == expected => {}
+                Ok(actual) => {
+                    failures.push(fail(
+                        at(&format!("dists/{suite}/{path}")),
+                        format!("SHA-512 {actual} where Release says {expected}"),
+                        ExitCode::ItemFailed,
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    failures.push(fail(at(path), e, ExitCode::Io));
+                    continue;
+                }
+            }
+        }
+        if let Some(staging) = staging {
+            let placed = root.pool_add(&listed.sha256, &local).and_then(|p| {
+                staging.link(&format!("dists/{suite}/{path}"), &p)?;
+                if release.acquire_by_hash {
+                    let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+                    staging.link(
+                        &format!("dists/{suite}/{dir}/by-hash/SHA256/{}", listed.sha256),
+                        &p,
+                    )?;
+                    if let Some(h) = &listed.sha512 {
+                        staging.link(&format!("dists/{suite}/{dir}/by-hash/SHA512/{h}"), &p)?;
+                    }
+                }
+                Ok(())
+            });
+            if let Err(e) = placed {
+                failures.push(fail(at(path), e, ExitCode::Io));
+                continue;
+            }
+        }
+        let (base, ext) = stem(path);
+        if base.ends_with("/Packages") {
+            // Prefer what reads fastest: plain, then gz, then xz.
+            let rank = |e: &str| match e {
+                "" => 0,
+                ".gz" => 1,
+                ".xz" => 2,
+                _ => 9,
+            };
+            let replace = have.get(base).is_none_or(|(_, e)| rank(ext) < rank(e));
+            if replace && rank(ext) < 9 {
+                have.insert(base.to_string(), (local, ext));
+            }
+        }
+    }
+    let wanted_packages: BTreeSet<&str> = chosen
+        .iter()
+        .map(|p| stem(p).0)
+        .filter(|b| b.ends_with("/Packages"))
+        .collect();
+    for base in &wanted_packages {
+        if !have.contains_key(*base) {
+            failures.push(fail(
+                at(&format!("dists/{suite}/{base}")),
+                "no variant of this index could be had",
+                ExitCode::ItemFailed,
+            ));
+        }
+    }
+    if !failures.is_empty() {
+        return None;
+    }
+    let mut pool: BTreeMap<String, PoolFile> = BTreeMap::new();
+    for (base, (local, ext)) in &have {
+        let read = open_index(local, ext).and_then(packages_index::read);
+        match read {
+            Ok(files) => {
+                for f in files.into_iter().filter(|f| source.wants(&f.package)) {
+                    pool.entry(f.filename.clone()).or_insert(f);
+                }
+            }
+            Err(e) => {
+                failures.push(fail(
+                    at(&format!("dists/{suite}/{base}{ext}")),
+                    e,
+                    ExitCode::ItemFailed,
+                ));
+                return None;
+            }
+        }
+    }
+    Some(pool)
+}
+
+/// Sync (or plan) every suite of `source` under `root`. `Ok` with each suite's outcome when
+/// everything verified (and, unless a dry run or nothing changed, the new tree is switched in);
+/// `Err` with every failure otherwise, the current tree untouched.
+pub async fn sync(
+    ctx: &Context<'_>,
+    source: &AptSource,
+    root: &Root,
+) -> Result<Vec<(String, SuiteOutcome)>, Vec<Failure>> {
+    let keyring = Keyring::load(&source.keyring).map_err(|e| {
+        vec![fail(
+            source.keyring.display().to_string(),
+            e,
+            ExitCode::Data,
+        )]
+    })?;
+    let mut failures = Vec::new();
+    let mut signed = Vec::new();
+    for s in &source.suites {
+        match signed_release(ctx, source, &keyring, s).await {
+            Ok(r) => signed.push((s.clone(), r)),
+            Err(f) => failures.push(f),
+        }
+    }
+    if !failures.is_empty() {
+        return Err(failures);
+    }
+    // Nothing changed: every suite's signed documents are the ones the current tree holds.
+    let current = root.current(&source.prefix);
+    let unchanged = current.as_ref().is_some_and(|tree| {
+        signed.iter().all(|(s, r)| {
+            r.documents.iter().all(|(name, bytes)| {
+                std::fs::read(tree.join(format!("dists/{s}/{name}"))).is_ok_and(|b| &b == bytes)
+            })
+        })
+    });
+    if unchanged {
+        return Ok(source
+            .suites
+            .iter()
+            .map(|s| (s.clone(), SuiteOutcome::Unchanged))
+            .collect());
+    }
+    let staging = if ctx.dry_run {
+        None
+    } else {
+        Some(
+            root.stage(&source.prefix)
+                .map_err(|e| vec![fail(source.prefix.clone(), e, ExitCode::Io)])?,
+        )
+    };
+    let mut outcomes = Vec::new();
+    let mut pools = Vec::new();
+    for (s, r) in signed {
+        match suite(ctx, source, root, staging.as_ref(), &s, r, &mut failures).await {
+            Some(pool) => pools.push((s, pool)),
+            None => return Err(failures),
+        }
+    }
+    for (s, pool) in pools {
+        let files = pool.len();
+        let missing: Vec<&PoolFile> = pool
+            .values()
+            .filter(|f| !root.pool_has(&f.sha256, f.size))
+            .collect();
+        let Some(staging) = staging.as_ref() else {
+            outcomes.push((
+                s,
+                SuiteOutcome::Planned {
+                    files,
+                    missing: missing.len(),
+                },
+            ));
+            continue;
+        };
+        let fetched = missing.len();
+        let results: Vec<Result<u64, Failure>> = futures_util::stream::iter(missing)
+            .map(|f| async {
+                let what = format!("{s}: {}", f.filename);
+                let url = source
+                    .url
+                    .join(&f.filename)
+                    .map_err(|e| fail(&what, e.to_string(), ExitCode::ItemFailed))?;
+                let local = fetch_verified(ctx, &url, &f.sha256, f.size)
+                    .await
+                    .map_err(|e| {
+                        let (reason, code) = e.into_parts();
+                        fail(&what, reason, code)
+                    })?;
+                root.pool_add(&f.sha256, &local)
+                    .map_err(|e| fail(&what, e, ExitCode::Io))?;
+                Ok(f.size)
+            })
+            .buffer_unordered(DOWNLOADS_AT_ONCE)
+            .collect()
+            .await;
+        let mut bytes = 0;
+        for r in results {
+            match r {
+                Ok(n) => bytes += n,
+                Err(f) => failures.push(f),
+            }
+        }
+        if !failures.is_empty() {
+            return Err(failures);
+        }
+        for f in pool.values() {
+            if let Err(e) = staging.link(&f.filename, &root.pool_path(&f.sha256)) {
+                failures.push(fail(format!("{s}: {}", f.filename), e, ExitCode::Io));
+                return Err(failures);
+            }
+        }
+        outcomes.push((
+            s,
+            SuiteOutcome::Staged {
+                files,
+                fetched,
+                bytes,
+            },
+        ));
+    }
+    if let Some(staging) = staging {
+        root.switch(&source.prefix, staging)
+            .map_err(|e| vec![fail(source.prefix.clone(), e, ExitCode::Io)])?;
+    }
+    Ok(outcomes)
+}

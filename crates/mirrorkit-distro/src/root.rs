@@ -1,0 +1,240 @@
+//! The repository root (`target.repos.root`): a content-addressed pool of every file
+//! (`pool/sha256/ab/<hex>`), and per prefix the mirror tree `mirror/<prefix>`, a symbolic link to
+//! one complete tree under `mirror/.trees/<prefix>/`. A sync builds a new tree of hard links
+//! into the pool beside the current one and switches the link with one atomic rename, so a
+//! reader sees the old tree or the new one, never a mix; a sync that fails leaves the old one.
+//! One sync at a time per root (a lock on `.lock`).
+
+use std::fs::File;
+use std::path::{Component, Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+/// A locked repository root.
+pub struct Root {
+    dir: PathBuf,
+    _lock: Option<File>,
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
+    move |e| format!("{}: {e}", path.display())
+}
+
+impl Root {
+    /// Open (create) the root at `dir`, waiting for another sync of it to finish.
+    pub async fn open(dir: &Path) -> Result<Root, String> {
+        std::fs::create_dir_all(dir.join("pool/sha256")).map_err(io(dir))?;
+        std::fs::create_dir_all(dir.join("mirror/.trees")).map_err(io(dir))?;
+        let lock_path = dir.join(".lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        let lock = tokio::task::spawn_blocking(move || lock.lock().map(|()| lock))
+            .await
+            .map_err(|e| format!("{}: {e}", lock_path.display()))?
+            .map_err(|e| format!("{}: cannot lock: {e}", lock_path.display()))?;
+        Ok(Root {
+            dir: dir.to_path_buf(),
+            _lock: Some(lock),
+        })
+    }
+
+    /// The root at `dir` as it is, read only (a dry run).
+    pub fn existing(dir: &Path) -> Root {
+        Root {
+            dir: dir.to_path_buf(),
+            _lock: None,
+        }
+    }
+
+    /// The pool file of the SHA-256 `hex`.
+    pub fn pool_path(&self, hex: &str) -> PathBuf {
+        let shard = hex.get(..2).unwrap_or("00");
+        self.dir.join("pool/sha256").join(shard).join(hex)
+    }
+
+    /// Whether the pool holds `hex` with `size` bytes.
+    pub fn pool_has(&self, hex: &str, size: u64) -> bool {
+        std::fs::metadata(self.pool_path(hex)).is_ok_and(|m| m.is_file() && m.len() == size)
+    }
+
+    /// Put the verified file `from` into the pool as `hex` (a hard link when it can, a copy
+    /// synced to disk otherwise); its pool path.
+    pub fn pool_add(&self, hex: &str, from: &Path) -> Result<PathBuf, String> {
+        let path = self.pool_path(hex);
+        if path.is_file() {
+            return Ok(path);
+        }
+        let dir = path.parent().unwrap_or(&self.dir);
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let temp = NamedTempFile::with_prefix_in(".tmp-", dir).map_err(io(dir))?;
+        let temp_path = temp.into_temp_path();
+        std::fs::remove_file(&temp_path).map_err(io(&temp_path))?;
+        if std::fs::hard_link(from, &temp_path).is_err() {
+            std::fs::copy(from, &temp_path).map_err(io(&temp_path))?;
+            File::open(&temp_path)
+                .and_then(|f| f.sync_all())
+                .map_err(io(&temp_path))?;
+        }
+        temp_path
+            .persist(&path)
+            .map_err(|e| format!("{}: {}", path.display(), e.error))?;
+        Ok(path)
+    }
+
+    /// The link `mirror/<prefix>`.
+    fn link_path(&self, prefix: &str) -> PathBuf {
+        self.dir.join("mirror").join(prefix)
+    }
+
+    /// The tree `mirror/<prefix>` points at, if there is one.
+    pub fn current(&self, prefix: &str) -> Option<PathBuf> {
+        let link = self.link_path(prefix);
+        std::fs::read_link(&link).ok()?;
+        std::fs::canonicalize(&link).ok().filter(|p| p.is_dir())
+    }
+
+    /// A new, empty tree for `prefix`, removed again unless it is switched into place.
+    pub fn stage(&self, prefix: &str) -> Result<Staging, String> {
+        let trees = self.dir.join("mirror/.trees").join(prefix);
+        std::fs::create_dir_all(&trees).map_err(io(&trees))?;
+        let stamp = time::OffsetDateTime::now_utc()
+            .format(time::macros::format_description!(
+                "[year][month][day]-[hour][minute][second]"
+            ))
+            .unwrap_or_default();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{stamp}-"))
+            .tempdir_in(&trees)
+            .map_err(io(&trees))?;
+        Ok(Staging { dir: Some(dir) })
+    }
+
+    /// Make `staging` the tree of `prefix`: one atomic rename of a new link over the old one;
+    /// then the trees of `prefix` nothing points at any more are removed.
+    pub fn switch(&self, prefix: &str, mut staging: Staging) -> Result<(), String> {
+        let Some(dir) = staging.dir.take() else {
+            return Err("the staged tree is gone".to_string());
+        };
+        let tree = dir.keep();
+        let link = self.link_path(prefix);
+        if link.exists() && std::fs::read_link(&link).is_err() {
+            return Err(format!(
+                "{}: a directory, not the link mirrorkit keeps there; move it away",
+                link.display()
+            ));
+        }
+        let parent = link.parent().unwrap_or(&self.dir);
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+        // Relative, so the root can move: `../` per level of the prefix, then the tree.
+        let depth = Path::new(prefix).components().count().saturating_sub(1);
+        let rel_tree = tree
+            .strip_prefix(self.dir.join("mirror"))
+            .map_err(|_| format!("{}: not under the root", tree.display()))?;
+        let target = PathBuf::from("../".repeat(depth)).join(rel_tree);
+        let temp = parent.join(format!(
+            ".link-{}-{}",
+            link.file_name().and_then(|n| n.to_str()).unwrap_or("x"),
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&temp);
+        std::os::unix::fs::symlink(&target, &temp).map_err(io(&temp))?;
+        std::fs::rename(&temp, &link).map_err(io(&link))?;
+        if let Ok(d) = File::open(parent) {
+            let _ = d.sync_all();
+        }
+        // Older trees of this prefix: nothing points at them now.
+        let trees = self.dir.join("mirror/.trees").join(prefix);
+        if let Ok(entries) = std::fs::read_dir(&trees) {
+            for e in entries.flatten() {
+                if e.path() != tree {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A tree being built; removed when dropped unless [`Root::switch`] took it.
+pub struct Staging {
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Staging {
+    /// Link the pool file `from` at `rel` in the tree (slash-separated, checked to stay
+    /// inside it).
+    pub fn link(&self, rel: &str, from: &Path) -> Result<(), String> {
+        let root = self
+            .dir
+            .as_ref()
+            .map(|d| d.path().to_path_buf())
+            .ok_or("the staged tree is gone")?;
+        let rel_path = Path::new(rel);
+        if !rel_path
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)))
+        {
+            return Err(format!("{rel:?} is not a path inside the tree"));
+        }
+        let path = root.join(rel_path);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        if path.exists() {
+            return Ok(());
+        }
+        if std::fs::hard_link(from, &path).is_err() {
+            std::fs::copy(from, &path).map_err(io(&path))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_switch_replaces_the_tree_at_once_and_a_dropped_stage_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path()).await.unwrap();
+        let src = dir.path().join("f");
+        std::fs::write(&src, b"one").unwrap();
+        let p = root.pool_add("ab12", &src).unwrap();
+        assert!(root.pool_has("ab12", 3));
+        let s = root.stage("deb/ian").unwrap();
+        s.link("dists/x/InRelease", &p).unwrap();
+        assert!(s.link("../escape", &p).is_err());
+        root.switch("deb/ian", s).unwrap();
+        let current = root.current("deb/ian").unwrap();
+        assert_eq!(
+            std::fs::read(current.join("dists/x/InRelease")).unwrap(),
+            b"one"
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("mirror/deb/ian/dists/x/InRelease")).unwrap(),
+            b"one"
+        );
+        // A second tree replaces the first, which is removed.
+        let s = root.stage("deb/ian").unwrap();
+        s.link("dists/y/InRelease", &p).unwrap();
+        root.switch("deb/ian", s).unwrap();
+        assert!(!current.exists());
+        assert!(
+            dir.path()
+                .join("mirror/deb/ian/dists/y/InRelease")
+                .is_file()
+        );
+        // A stage dropped without a switch is gone.
+        let s = root.stage("deb/ian").unwrap();
+        drop(s);
+        let trees: Vec<_> = std::fs::read_dir(dir.path().join("mirror/.trees/deb/ian"))
+            .unwrap()
+            .collect();
+        assert_eq!(trees.len(), 1);
+    }
+}

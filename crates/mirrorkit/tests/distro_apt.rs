@@ -1,0 +1,306 @@
+//! apt mirrors end to end: a real repository (`dpkg-deb`, `apt-ftparchive`, signed by a
+//! throw-away gpg key) on a plain file server; `sync` verifies and switches the mirror tree in;
+//! the real `apt-get` (an isolated root, `signed-by` the same key) runs `update` and fetches
+//! packages from it with the network down; and every corruption is refused with the tree left
+//! byte for byte as it was.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::{all_output, assert_exit, mirrorkit, report, run, write_spec};
+use mirrorkit_testkit::apt_repo::{AptRepo, Deb};
+use mirrorkit_testkit::fileserver::FileServer;
+use mirrorkit_testkit::process::offline;
+
+const OFFLINE_PORT: u16 = 8080;
+
+fn spec(upstream: &FileServer, keyring: &str) -> String {
+    format!(
+        r#"
+target:
+  repos: {{root: ./repos}}
+mirrors:
+  debian:
+    source:
+      type: apt
+      url: {url}
+      suites: [stable]
+      components: [main]
+      architectures: [amd64]
+      keyring: {keyring}
+"#,
+        url = upstream.url("/")
+    )
+}
+
+/// Every file under `dir` (following the mirror link) with its bytes: the tree as a client sees
+/// it.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                let rel = p.strip_prefix(base).unwrap().display().to_string();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn statuses(r: &serde_json::Value) -> Vec<(String, String)> {
+    r["mirrors"][0]["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_str().unwrap().to_string(),
+                v["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn an_apt_repository_is_verified_mirrored_and_apt_get_installs_from_it_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = AptRepo::new(dir.path());
+    let hello = Deb::new("hello", "1.0", "amd64");
+    repo.add(&hello);
+    repo.add(&Deb::new("world", "1.0", "all").depending_on("hello"));
+    repo.add(&Deb::new("unwanted", "1.0", "amd64"));
+    repo.publish();
+    let upstream = FileServer::start(repo.dir());
+    let spec_path = write_spec(
+        dir.path(),
+        spec(&upstream, "keyring.asc") + "      exclude: ['^unwanted$']\n",
+    );
+    let sync = |extra: &[&str]| {
+        run(mirrorkit(dir.path())
+            .arg("sync")
+            .arg(&spec_path)
+            .args(extra)
+            .args(["--format", "json"]))
+    };
+
+    let out = run(mirrorkit(dir.path()).arg("validate").arg(&spec_path));
+    assert_exit(&out, 0);
+    let out = sync(&["--dry-run"]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        statuses(&report(&out)),
+        [("stable".into(), "planned".into())]
+    );
+    assert!(!dir.path().join("repos/mirror/debian").exists());
+
+    let out = sync(&[]);
+    assert_exit(&out, 0);
+    let r = report(&out);
+    assert_eq!(statuses(&r), [("stable".into(), "pushed".into())]);
+    let mirror = dir.path().join("repos/mirror/debian");
+    assert!(
+        std::fs::symlink_metadata(&mirror)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(mirror.join("dists/stable/InRelease").is_file());
+    assert!(mirror.join(hello.pool_path()).is_file());
+    assert!(
+        !mirror.join("pool/main/u").exists(),
+        "excluded by the filter"
+    );
+    // by-hash, as the Release asks: apt fetches indexes by their digest.
+    let by_hash = mirror.join("dists/stable/main/binary-amd64/by-hash/SHA256");
+    assert!(std::fs::read_dir(&by_hash).unwrap().count() >= 3);
+
+    // Warm: nothing changed upstream, nothing is fetched but the InRelease.
+    let before = upstream.requests().len();
+    let out = sync(&[]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        statuses(&report(&out)),
+        [("stable".into(), "skipped".into())]
+    );
+    let requests: Vec<String> = upstream.requests()[before..]
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(requests, ["GET /dists/stable/InRelease"]);
+
+    // The upstream gone and the network down, apt-get reads the mirror served by a plain file
+    // server: update (signature checked against the same key) and a package with its
+    // dependency.
+    drop(upstream);
+    let apt_root = dir.path().join("apt");
+    for d in [
+        "etc/apt/sources.list.d",
+        "etc/apt/preferences.d",
+        "var/lib/apt/lists/partial",
+        "var/cache/apt/archives/partial",
+        "var/lib/dpkg",
+    ] {
+        std::fs::create_dir_all(apt_root.join(d)).unwrap();
+    }
+    std::fs::write(apt_root.join("var/lib/dpkg/status"), "").unwrap();
+    std::fs::write(
+        apt_root.join("etc/apt/sources.list"),
+        format!(
+            "deb [signed-by={}] http://127.0.0.1:{OFFLINE_PORT}/debian stable main\n",
+            repo.keyring.display()
+        ),
+    )
+    .unwrap();
+    let apt = format!(
+        "apt-get -o Dir={root} -o Dir::State::status={root}/var/lib/dpkg/status -o Debug::NoLocking=1 -o APT::Architecture=amd64 -o Acquire::Retries=0",
+        root = apt_root.display()
+    );
+    let script = format!(
+        "cd {:?}\npython3 -m http.server {OFFLINE_PORT} --bind 127.0.0.1 >/dev/null 2>{log:?} &\nfor i in $(seq 100); do (echo >/dev/tcp/127.0.0.1/{OFFLINE_PORT}) 2>/dev/null && break; sleep 0.1; done\n{apt} update\n{apt} install -y --download-only world\nls {root}/var/cache/apt/archives\n",
+        dir.path().join("repos/mirror"),
+        root = apt_root.display(),
+        log = dir.path().join("access.log"),
+    );
+    let out = offline(&script);
+    let text = all_output(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("hello_1.0_amd64.deb") && text.contains("world_1.0_all.deb"),
+        "{text}"
+    );
+    // apt took the index by its digest (the Release says Acquire-By-Hash), from the by-hash
+    // directory the mirror wrote.
+    let log = std::fs::read_to_string(dir.path().join("access.log")).unwrap();
+    assert!(
+        log.contains("GET /debian/dists/stable/main/binary-amd64/by-hash/SHA"),
+        "{log}"
+    );
+    assert!(!log.contains(" 404 "), "{log}");
+}
+
+#[test]
+fn every_corruption_fails_the_sync_naming_the_file_and_leaves_the_tree_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = AptRepo::new(dir.path());
+    repo.add(&Deb::new("hello", "1.0", "amd64"));
+    repo.publish();
+    let upstream = FileServer::start(repo.dir());
+    let spec_path = write_spec(dir.path(), spec(&upstream, "keyring.gpg"));
+    let sync = || {
+        run(mirrorkit(dir.path())
+            .arg("sync")
+            .arg(&spec_path)
+            .args(["--format", "json"]))
+    };
+    assert_exit(&sync(), 0);
+    let mirror = dir.path().join("repos/mirror/debian");
+    let good = tree(&mirror);
+
+    // Each case changes the upstream so that a sync would switch the tree, then corrupts it.
+    let refused = |case: &str, needles: &[&str]| {
+        let out = sync();
+
+        assert_exit(&out, 1);
+        let r = report(&out);
+        let text = serde_json::to_string(&r["mirrors"][0]["versions"]).unwrap();
+        for n in needles {
+            assert!(text.contains(n), "{case}: {n:?} not in {text}");
+        }
+        assert!(tree(&mirror) == good, "{case}: the mirror tree changed");
+    };
+
+    // A flipped byte in a new .deb (the index is right, the file is not).
+    let v11 = repo.add(&Deb::new("hello", "1.1", "amd64"));
+    repo.publish();
+    let mut bytes = std::fs::read(&v11).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&v11, &bytes).unwrap();
+    refused(
+        "flipped .deb",
+        &["hello_1.1_amd64.deb", "checksum mismatch"],
+    );
+
+    // A truncated .deb.
+    let good_bytes = {
+        bytes[mid] ^= 0xff;
+        bytes.clone()
+    };
+    std::fs::write(&v11, &good_bytes[..good_bytes.len() - 100]).unwrap();
+    refused("truncated .deb", &["hello_1.1_amd64.deb"]);
+    std::fs::write(&v11, &good_bytes).unwrap();
+
+    // An InRelease signed by a key the keyring does not hold.
+    repo.sign_with_unknown_key();
+    refused("unknown key", &["InRelease", "signature"]);
+
+    // A Packages edited after the Release was signed (a new one: an index the mirror already
+    // holds verified is not fetched again, whatever the upstream now serves).
+    repo.add(&Deb::new("extra", "1.0", "all"));
+    repo.publish();
+    let packages = repo
+        .dir()
+        .join("dists/stable/main/binary-amd64/Packages.xz");
+    let mut xz = std::fs::read(&packages).unwrap();
+    let last = xz.len() - 1;
+    xz[last] ^= 0x01;
+    std::fs::write(&packages, &xz).unwrap();
+    std::fs::remove_file(repo.dir().join("dists/stable/main/binary-amd64/Packages")).unwrap();
+    refused("edited Packages", &["Packages.xz"]);
+
+    // An InRelease whose signed text was edited (a date pushed forward) without signing again.
+    repo.publish();
+    let inrelease = repo.dir().join("dists/stable/InRelease");
+    let text = std::fs::read_to_string(&inrelease).unwrap();
+    std::fs::write(
+        &inrelease,
+        text.replacen("Date: ", "Date: Mon, 01 Jan 2035 00:00:00 UTC\nX-Was: ", 1),
+    )
+    .unwrap();
+    refused("edited InRelease", &["InRelease", "BAD signature"]);
+
+    // Put right, the sync goes through and the new versions are there.
+    repo.publish();
+    assert_exit(&sync(), 0);
+    assert!(
+        mirror
+            .join("pool/main/h/hello/hello_1.1_amd64.deb")
+            .is_file()
+    );
+    assert!(mirror.join("pool/main/e/extra/extra_1.0_all.deb").is_file());
+
+    // Without an InRelease, Release and its detached Release.gpg are read and kept instead; with
+    // the signature gone too, nothing is trusted.
+    repo.add(&Deb::new("late", "1.0", "all"));
+    repo.publish();
+    std::fs::remove_file(repo.dir().join("dists/stable/InRelease")).unwrap();
+    std::fs::remove_file(repo.dir().join("dists/stable/Release.gpg")).unwrap();
+    let good = tree(&mirror);
+    let out = sync();
+    assert_exit(&out, 1);
+    assert!(
+        all_output(&out).contains("Release.gpg"),
+        "{}",
+        all_output(&out)
+    );
+    assert!(
+        tree(&mirror) == good,
+        "a repository without a signature changed the tree"
+    );
+    repo.publish();
+    std::fs::remove_file(repo.dir().join("dists/stable/InRelease")).unwrap();
+    assert_exit(&sync(), 0);
+    assert!(mirror.join("dists/stable/Release.gpg").is_file());
+    assert!(!mirror.join("dists/stable/InRelease").exists());
+    assert!(mirror.join("pool/main/l/late/late_1.0_all.deb").is_file());
+}
