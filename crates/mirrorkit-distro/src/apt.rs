@@ -274,17 +274,36 @@ async fn fetch_verified(
     Ok(blob.path)
 }
 
+/// Link the previous generation's index `old` into `by_hash` (`…/by-hash`) under its SHA-256
+/// and SHA-512 (it was verified when its tree was built).
+fn keep_previous(staging: &Staging, by_hash: &str, old: &Path) -> Result<(), String> {
+    let sha256 = {
+        let bytes = std::fs::read(old).map_err(|e| format!("{}: {e}", old.display()))?;
+        Digest::sha256_of(&bytes).hex().to_string()
+    };
+    staging.link(&format!("{by_hash}/SHA256/{sha256}"), old)?;
+    staging.link(&format!("{by_hash}/SHA512/{}", sha512_file(old)?), old)
+}
+
+/// Where a suite is written: the root (pool), the tree being built (`None` on a dry run), and
+/// the current tree (the previous generation).
+struct Place<'a> {
+    root: &'a Root,
+    staging: Option<&'a Staging>,
+    current: Option<&'a Path>,
+}
+
 /// Sync (or plan) one suite into `staging`; the pool files it names.
 async fn suite(
     ctx: &Context<'_>,
     source: &AptSource,
-    root: &Root,
-    staging: Option<&Staging>,
+    place: &Place<'_>,
     suite: &str,
     signed: Signed,
     failures: &mut Vec<Failure>,
 ) -> Option<BTreeMap<String, PoolFile>> {
     let at = |rel: &str| format!("{suite}: {rel}");
+    let (root, staging, current) = (place.root, place.staging, place.current);
     let release = &signed.release;
     if !source.ignore_valid_until
         && let Some(until) = release.valid_until
@@ -374,6 +393,15 @@ async fn suite(
                     )?;
                     if let Some(h) = &listed.sha512 {
                         staging.link(&format!("dists/{suite}/{dir}/by-hash/SHA512/{h}"), &p)?;
+                    }
+                    // The index this one replaces stays reachable by its hash for one more
+                    // generation: a client that read the previous InRelease just before the
+                    // switch still finds what it names (apt fails on a by-hash 404).
+                    if let Some(old) = current
+                        .map(|c| c.join(format!("dists/{suite}/{path}")))
+                        .filter(|o| o.is_file())
+                    {
+                        keep_previous(staging, &format!("dists/{suite}/{dir}/by-hash"), &old)?;
                     }
                 }
                 Ok(())
@@ -490,7 +518,12 @@ pub async fn sync(
     let mut outcomes = Vec::new();
     let mut pools = Vec::new();
     for (s, r) in signed {
-        match suite(ctx, source, root, staging.as_ref(), &s, r, &mut failures).await {
+        let place = Place {
+            root,
+            staging: staging.as_ref(),
+            current: current.as_deref(),
+        };
+        match suite(ctx, source, &place, &s, r, &mut failures).await {
             Some(pool) => pools.push((s, pool)),
             None => return Err(failures),
         }

@@ -9,9 +9,10 @@
 //! - [`signature`]: the keyring and the signature checks (rpgp, pure Rust).
 //! - [`root`]: the repository root: pool, staged trees, the atomic switch.
 //! - [`apt`]: one apt mirror, suite by suite.
+//! - [`snapshots`]: immutable snapshots of the mirror trees, and their atomic publication.
 //!
-//! Built so far: apt sync into `mirror/<prefix>`. Snapshots, publication, inventory, catalogs
-//! and rpm come next (the issue on distribution repositories).
+//! Built so far: apt sync into `mirror/<prefix>`, snapshots and their publication. Inventory,
+//! catalogs, retention and rpm come next (the issue on distribution repositories).
 
 // A library reports through `tracing` and its return values; only the binary prints.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
@@ -22,6 +23,7 @@ pub mod packages_index;
 pub mod release;
 pub mod root;
 pub mod signature;
+pub mod snapshots;
 
 use mirrorkit_core::exit::ExitCode;
 use mirrorkit_core::family::{Family, RunContext};

@@ -50,6 +50,11 @@ impl Root {
         }
     }
 
+    /// The root directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The pool file of the SHA-256 `hex`.
     pub fn pool_path(&self, hex: &str) -> PathBuf {
         let shard = hex.get(..2).unwrap_or("00");

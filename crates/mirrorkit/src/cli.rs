@@ -64,6 +64,9 @@ pub(crate) enum Command {
         #[arg(value_enum)]
         target: SchemaTarget,
     },
+    /// Distribution repositories (apt mirrors of a spec): snapshots and their publication.
+    #[command(subcommand)]
+    Repo(RepoCommand),
     /// Copy one image or index (all platforms, digests preserved) between references:
     /// docker://host/repo:tag|@digest, oci:DIR[:tag], oci-archive:FILE[:tag].
     Copy(CopyArgs),
@@ -253,6 +256,29 @@ pub(crate) struct ImportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Plain)]
     pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RepoCommand {
+    /// Snapshot the current mirror trees of the spec's apt mirrors: an immutable tree of hard
+    /// links, `snapshots/<YYYYMMDD-HHMMSS>/<prefix>/`, made current
+    /// (`state/current_snapshot.txt`).
+    Snapshot {
+        /// The spec.
+        spec: PathBuf,
+    },
+    /// Publish a snapshot: `public/<prefix>` becomes a link into it, switched atomically
+    /// (default: the current snapshot).
+    PublishSnapshot {
+        /// The spec.
+        spec: PathBuf,
+        /// Publish this snapshot instead of the current one.
+        #[arg(long, value_name = "NAME")]
+        snapshot: Option<String>,
+        /// Also publish every snapshot at `public/snapshots/<name>/<prefix>`.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -84,6 +84,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Export(args) => commands::export::run(args).await,
         Command::Import(args) => commands::import::run(args).await,
         Command::Bundle(cmd) => commands::bundle::run(cmd).await,
+        Command::Repo(cmd) => commands::repo::run(cmd).await,
         Command::Mirror(args) => commands::mirror::run(args).await,
         Command::Completions { shell } => commands::shell::completions(shell),
         Command::Man => commands::shell::man(),

@@ -304,3 +304,160 @@ fn every_corruption_fails_the_sync_naming_the_file_and_leaves_the_tree_as_it_was
     assert!(!mirror.join("dists/stable/InRelease").exists());
     assert!(mirror.join("pool/main/l/late/late_1.0_all.deb").is_file());
 }
+
+/// An isolated apt root reading `deb [signed-by=KEY] URL stable main`; the apt-get command line.
+fn apt_root(dir: &Path, keyring: &Path, url: &str) -> String {
+    let root = dir.join("apt");
+    for d in [
+        "etc/apt/sources.list.d",
+        "etc/apt/preferences.d",
+        "var/lib/apt/lists/partial",
+        "var/cache/apt/archives/partial",
+        "var/lib/dpkg",
+    ] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
+    std::fs::write(
+        root.join("etc/apt/sources.list"),
+        format!("deb [signed-by={}] {url} stable main\n", keyring.display()),
+    )
+    .unwrap();
+    format!(
+        "apt-get -q -o Dir={root} -o Dir::State::status={root}/var/lib/dpkg/status -o Debug::NoLocking=1 -o APT::Architecture=amd64 -o Acquire::Retries=0",
+        root = root.display()
+    )
+}
+
+#[test]
+fn snapshots_are_published_atomically_while_apt_get_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = AptRepo::new(dir.path());
+    let upstream = FileServer::start(repo.dir());
+    let spec_path = write_spec(dir.path(), spec(&upstream, "keyring.gpg"));
+    let mk = |args: &[&str]| run(mirrorkit(dir.path()).args(args).arg(&spec_path));
+    let root = dir.path().join("repos");
+
+    // Nothing synced yet: no snapshot is taken, and nothing is published.
+    let out = mk(&["repo", "snapshot"]);
+    assert_exit(&out, 1);
+    assert!(
+        all_output(&out).contains("run sync first"),
+        "{}",
+        all_output(&out)
+    );
+    assert_exit(&mk(&["repo", "publish-snapshot"]), 64);
+
+    // Five generations: each adds a package, syncs, and takes a snapshot.
+    let mut names = Vec::new();
+    for g in 1..=5 {
+        repo.add(&Deb::new(&format!("pkg{g}"), "1.0", "all"));
+        repo.publish();
+        assert_exit(&mk(&["sync"]), 0);
+        let out = mk(&["repo", "snapshot"]);
+        assert_exit(&out, 0);
+        let name = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string();
+        let current = std::fs::read_to_string(root.join("state/current_snapshot.txt")).unwrap();
+        assert_eq!(current.trim(), name);
+        names.push(name);
+    }
+    // A snapshot is a tree of hard links into the pool: immutable content, no copies.
+    let first = root.join("snapshots").join(&names[0]).join("debian");
+    let deb = first.join("pool/main/p/pkg1/pkg1_1.0_all.deb");
+    assert!(std::fs::metadata(&deb).unwrap().len() > 0);
+    assert!(
+        !first.join("pool/main/p/pkg2").exists(),
+        "the first snapshot is as it was"
+    );
+    use std::os::unix::fs::MetadataExt as _;
+    assert!(
+        std::fs::metadata(&deb).unwrap().nlink() >= 3,
+        "pool, mirror tree, snapshots"
+    );
+
+    // Publish the first; then, while apt-get updates in a loop against `public/`, publish the
+    // others one after another: every update succeeds (it sees one snapshot or the next, and
+    // the index it was promised stays reachable by hash).
+    assert_exit(
+        &mk(&["repo", "publish-snapshot", "--snapshot", &names[0]]),
+        0,
+    );
+    drop(upstream);
+    // The server resolves `public/` at every request, as nginx does.
+    let apt = apt_root(
+        dir.path(),
+        &repo.keyring,
+        &format!("http://127.0.0.1:{OFFLINE_PORT}/public/debian"),
+    );
+    let publish: Vec<String> = names[1..]
+        .iter()
+        .map(|n| {
+            format!(
+                "sleep 0.4; {} repo publish-snapshot {spec:?} --snapshot {n} >/dev/null",
+                env!("CARGO_BIN_EXE_mirrorkit"),
+                spec = spec_path
+            )
+        })
+        .collect();
+    let script = format!(
+        "python3 -m http.server {OFFLINE_PORT} --bind 127.0.0.1 --directory {root:?} >/dev/null 2>&1 &\nfor i in $(seq 100); do (echo >/dev/tcp/127.0.0.1/{OFFLINE_PORT}) 2>/dev/null && break; sleep 0.1; done\n\
+         ( {publish} ; touch {done:?} ) &\n\
+         n=0; until [ -e {done:?} ]; do {apt} update >{log:?} 2>&1 || {{ cat {log:?}; exit 1; }}; n=$((n+1)); done\n\
+         echo updates=$n\n\
+         rm -rf {lists:?}/*; mkdir -p {lists:?}/partial\n\
+         {apt} update >{log:?} 2>&1 || {{ cat {log:?}; exit 1; }}\n\
+         {apt} install -y --download-only pkg5\n",
+        publish = publish.join("; "),
+        done = dir.path().join("published"),
+        log = dir.path().join("update.log"),
+        // Generations a second apart look unmodified to If-Modified-Since: start afresh.
+        lists = dir.path().join("apt/var/lib/apt/lists"),
+    );
+    let out = offline(&script);
+    let text = all_output(&out);
+    assert!(out.status.success(), "{text}");
+    let updates: usize = text
+        .split("updates=")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        updates >= 4,
+        "the reader loop ran {updates} updates across 4 publications"
+    );
+    assert!(
+        dir.path()
+            .join("apt/var/cache/apt/archives/pkg5_1.0_all.deb")
+            .is_file(),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("state/published_snapshot.txt"))
+            .unwrap()
+            .trim(),
+        names[4]
+    );
+    // Nothing of mirrorkit's own is in the public tree: only the prefix.
+    let public: Vec<String> = std::fs::read_dir(root.join("public"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(public, ["debian"]);
+
+    // --all adds every snapshot under public/snapshots/<name>/.
+    assert_exit(&mk(&["repo", "publish-snapshot", "--all"]), 0);
+    for n in &names {
+        assert!(
+            root.join("public/snapshots")
+                .join(n)
+                .join("debian/dists/stable/InRelease")
+                .is_file(),
+            "{n}"
+        );
+    }
+}

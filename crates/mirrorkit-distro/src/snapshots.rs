@@ -1,0 +1,247 @@
+//! Snapshots of a repository root and their publication.
+//!
+//! - `snapshots/<name>/<prefix>/…`: an immutable tree of hard links (into the pool, through the
+//!   mirror trees), named by UTC time (`20260603-120000`), taken of the current, fully verified
+//!   mirror trees; `state/current_snapshot.txt` names the newest.
+//! - `public/`: what the web server serves — a symbolic link to a tree of symbolic links
+//!   (`<prefix>` → that snapshot's `<prefix>`; with `--all` also `snapshots/<name>/<prefix>` for
+//!   every snapshot), built beside the current one under `.public/` and switched with one atomic
+//!   rename. Nothing of mirrorkit's own is written into it.
+
+use std::path::{Path, PathBuf};
+
+use crate::root::Root;
+
+/// `state/current_snapshot.txt`.
+const CURRENT: &str = "state/current_snapshot.txt";
+/// `state/published_snapshot.txt`: the snapshot `public/` serves.
+const PUBLISHED: &str = "state/published_snapshot.txt";
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
+    move |e| format!("{}: {e}", path.display())
+}
+
+/// Write `text` at `path` atomically.
+fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let mut temp = tempfile::NamedTempFile::with_prefix_in(".tmp-", dir).map_err(io(dir))?;
+    std::io::Write::write_all(&mut temp, text.as_bytes()).map_err(io(path))?;
+    temp.as_file().sync_all().map_err(io(path))?;
+    temp.persist(path)
+        .map_err(|e| format!("{}: {}", path.display(), e.error))?;
+    Ok(())
+}
+
+/// A snapshot name: `YYYYMMDD-HHMMSS` (a suffix `-N` when two are taken in one second).
+pub fn is_snapshot_name(name: &str) -> bool {
+    let (stamp, suffix) = match name.get(15..) {
+        Some(rest) if !rest.is_empty() => (&name[..15], Some(rest)),
+        _ => (name, None),
+    };
+    stamp.len() == 15
+        && stamp.bytes().enumerate().all(|(i, b)| {
+            if i == 8 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        })
+        && suffix.is_none_or(|s| {
+            s.strip_prefix('-')
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+}
+
+/// The snapshots of `root`, oldest first.
+pub fn list(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root.join("snapshots"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| is_snapshot_name(n))
+        .collect();
+    names.sort();
+    names
+}
+
+/// The snapshot `state/current_snapshot.txt` names, if any.
+pub fn current(root: &Path) -> Option<String> {
+    read_name(&root.join(CURRENT))
+}
+
+/// The snapshot `public/` serves, if any.
+pub fn published(root: &Path) -> Option<String> {
+    read_name(&root.join(PUBLISHED))
+}
+
+fn read_name(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let name = text.trim();
+    is_snapshot_name(name).then(|| name.to_string())
+}
+
+/// Hard-link every file under `from` into `to` (directories created, links kept as links).
+fn link_tree(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(io(to))?;
+    for e in std::fs::read_dir(from).map_err(io(from))? {
+        let e = e.map_err(io(from))?;
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        let kind = e.file_type().map_err(io(&src))?;
+        if kind.is_dir() {
+            link_tree(&src, &dst)?;
+        } else if kind.is_symlink() {
+            let target = std::fs::read_link(&src).map_err(io(&src))?;
+            std::os::unix::fs::symlink(target, &dst).map_err(io(&dst))?;
+        } else {
+            std::fs::hard_link(&src, &dst).map_err(io(&dst))?;
+        }
+    }
+    Ok(())
+}
+
+/// Take a snapshot of the current trees of `prefixes`: its name. Every prefix must have a
+/// tree (a sync finished); the snapshot appears whole or not at all, then becomes current.
+pub fn take(root: &Root, prefixes: &[String]) -> Result<String, String> {
+    let dir = root.dir();
+    let mut trees = Vec::new();
+    for p in prefixes {
+        let tree = root.current(p).ok_or_else(|| {
+            format!("{p}: no mirror tree yet (run sync first); no snapshot was taken")
+        })?;
+        trees.push((p, tree));
+    }
+    let stamp = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year][month][day]-[hour][minute][second]"
+        ))
+        .map_err(|e| e.to_string())?;
+    let snapshots = dir.join("snapshots");
+    std::fs::create_dir_all(&snapshots).map_err(io(&snapshots))?;
+    let mut name = stamp.clone();
+    let mut n = 1;
+    while snapshots.join(&name).exists() {
+        n += 1;
+        name = format!("{stamp}-{n}");
+    }
+    let staging = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempdir_in(&snapshots)
+        .map_err(io(&snapshots))?;
+    for (p, tree) in &trees {
+        link_tree(tree, &staging.path().join(p))?;
+    }
+    let final_dir = snapshots.join(&name);
+    std::fs::rename(staging.path(), &final_dir).map_err(io(&final_dir))?;
+    let _ = staging.keep();
+    write_atomically(&dir.join(CURRENT), &format!("{name}\n"))?;
+    Ok(name)
+}
+
+/// `../` enough times to climb from a link at `rel` (inside the publication) to its top.
+fn up(rel: &Path) -> PathBuf {
+    PathBuf::from("../".repeat(rel.components().count().saturating_sub(1)))
+}
+
+/// Publish `name`: `public/<prefix>` → `snapshots/<name>/<prefix>` for every prefix it holds
+/// (and with `all`, `public/snapshots/<snapshot>/<prefix>` for every snapshot), switched in at
+/// once. Readers see the previous publication or this one, never a mix.
+pub fn publish(root: &Root, name: &str, prefixes: &[String], all: bool) -> Result<(), String> {
+    let dir = root.dir();
+    let snapshot = dir.join("snapshots").join(name);
+    if !is_snapshot_name(name) || !snapshot.is_dir() {
+        return Err(format!(
+            "{}: no such snapshot (snapshots: {})",
+            snapshot.display(),
+            list(dir).join(", ")
+        ));
+    }
+    let publications = dir.join(".public");
+    std::fs::create_dir_all(&publications).map_err(io(&publications))?;
+    let building = tempfile::Builder::new()
+        .prefix(&format!("{name}-"))
+        .tempdir_in(&publications)
+        .map_err(io(&publications))?;
+    // A link at `rel` in the publication to `snapshots/<snap>/<prefix>` of the root: relative,
+    // through `.public/<this>/` → root.
+    let link = |rel: &Path, snap: &str, prefix: &str| -> Result<(), String> {
+        let at = building.path().join(rel);
+        if let Some(parent) = at.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        let target = up(rel)
+            .join("../..")
+            .join("snapshots")
+            .join(snap)
+            .join(prefix);
+        std::os::unix::fs::symlink(&target, &at).map_err(io(&at))
+    };
+    for p in prefixes {
+        if snapshot.join(p).is_dir() {
+            link(Path::new(p), name, p)?;
+        }
+    }
+    if all {
+        for snap in list(dir) {
+            for p in prefixes {
+                if dir.join("snapshots").join(&snap).join(p).is_dir() {
+                    link(&Path::new("snapshots").join(&snap).join(p), &snap, p)?;
+                }
+            }
+        }
+    }
+    let replaced = std::fs::canonicalize(dir.join("public")).ok();
+    let built = building.keep();
+    let public = dir.join("public");
+    if public.exists() && std::fs::read_link(&public).is_err() {
+        return Err(format!(
+            "{}: a directory, not the link mirrorkit keeps there; move it away",
+            public.display()
+        ));
+    }
+    let rel = built
+        .strip_prefix(dir)
+        .map_err(|_| format!("{}: not under the root", built.display()))?
+        .to_path_buf();
+    let temp = dir.join(format!(".public-link-{}", std::process::id()));
+    let _ = std::fs::remove_file(&temp);
+    std::os::unix::fs::symlink(&rel, &temp).map_err(io(&temp))?;
+    std::fs::rename(&temp, &public).map_err(io(&public))?;
+    write_atomically(&dir.join(PUBLISHED), &format!("{name}\n"))?;
+    // Earlier publications: nothing points at them now. The one just replaced stays until the
+    // next publication, for a request that resolved `public` an instant before the switch.
+    let previous = replaced.filter(|p| p.starts_with(&publications) && *p != built);
+    for e in std::fs::read_dir(&publications)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if e.path() != built && Some(e.path()) != previous {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_names_are_utc_stamps() {
+        assert!(is_snapshot_name("20260603-120000"));
+        assert!(is_snapshot_name("20260603-120000-2"));
+        for bad in [
+            "",
+            "2026-06-03",
+            "20260603_120000",
+            "20260603-12000",
+            "20260603-120000-",
+            "20260603-120000-x",
+            "../x",
+        ] {
+            assert!(!is_snapshot_name(bad), "{bad:?}");
+        }
+    }
+}
