@@ -19,7 +19,7 @@ fn spec_dir() -> tempfile::TempDir {
 const GOOD: &str = r#"
 target:
   registry: 127.0.0.1:5000
-  repos: {root: ./repos}
+  repos: {root: ./repos, keep: 3}
 mirrors:
   debian:
     source:
@@ -43,7 +43,9 @@ fn an_apt_mirror_loads_with_every_field() {
     assert_eq!(
         m.target,
         TargetConfig::Repos {
-            root: dir.path().join("./repos")
+            root: dir.path().join("./repos"),
+            keep: Some(3),
+            keep_days: None,
         }
     );
     let SourceConfig::Apt(a) = &m.source else {
@@ -146,6 +148,11 @@ fn every_apt_field_is_named_when_wrong() {
             format!("{}    target: {{layout: ./oci}}\n", src("")),
             "mirrors.deb.target.layout",
             "does not apply to an apt mirror",
+        ),
+        (
+            src("").replace("repos: {root: ./r}", "repos: {root: ./r, keep: 0}"),
+            "mirrors.deb.target.repos.keep",
+            "at least 1",
         ),
         (
             format!("{}    repository: x\n", src("")),

@@ -224,6 +224,16 @@ fn sha512_file(path: &Path) -> Result<String, String> {
     Ok(h.finish().hex().to_string())
 }
 
+/// Drop the work dir's copy of a file the pool now holds: the pool is where repository files
+/// live, and a second link would keep `cleanup-state` from ever freeing it.
+fn forget(store: &Store, sha256: &str) {
+    if let Some(d) = digest_of("sha256", sha256)
+        && let Err(e) = store.remove(&d)
+    {
+        tracing::debug!(%e, "the work dir keeps its copy");
+    }
+}
+
 /// Why a verified fetch failed.
 enum FetchError {
     /// The server has no such file (404).
@@ -352,7 +362,14 @@ async fn suite(
                 continue;
             }
         };
-        let local = match fetch_verified(ctx, &url, &listed.sha256, listed.size).await {
+        // An index the pool holds was verified when it came: not fetched again.
+        let pooled = root.pool_has(&listed.sha256, listed.size);
+        let fetched = if pooled {
+            Ok(root.pool_path(&listed.sha256))
+        } else {
+            fetch_verified(ctx, &url, &listed.sha256, listed.size).await
+        };
+        let mut local = match fetched {
             Ok(p) => p,
             // Release files list uncompressed indexes mirrors do not serve: a variant that
             // does not exist is fine as long as another one of the same index does.
@@ -384,6 +401,7 @@ async fn suite(
         }
         if let Some(staging) = staging {
             let placed = root.pool_add(&listed.sha256, &local).and_then(|p| {
+                forget(ctx.store, &listed.sha256);
                 staging.link(&format!("dists/{suite}/{path}"), &p)?;
                 if release.acquire_by_hash {
                     let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
@@ -410,6 +428,8 @@ async fn suite(
                 failures.push(fail(at(path), e, ExitCode::Io));
                 continue;
             }
+            // The work dir's copy is gone: read the index from the pool.
+            local = root.pool_path(&listed.sha256);
         }
         let (base, ext) = stem(path);
         if base.ends_with("/Packages") {
@@ -560,6 +580,7 @@ pub async fn sync(
                     })?;
                 root.pool_add(&f.sha256, &local)
                     .map_err(|e| fail(&what, e, ExitCode::Io))?;
+                forget(ctx.store, &f.sha256);
                 Ok(f.size)
             })
             .buffer_unordered(DOWNLOADS_AT_ONCE)

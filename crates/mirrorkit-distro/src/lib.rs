@@ -10,15 +10,21 @@
 //! - [`root`]: the repository root: pool, staged trees, the atomic switch.
 //! - [`apt`]: one apt mirror, suite by suite.
 //! - [`snapshots`]: immutable snapshots of the mirror trees, and their atomic publication.
+//! - [`catalog`]: what the apt repositories of a tree on disk hold (no spec, no network).
+//! - [`inventory`]: the snapshots and repositories of a root (`metadata/inventory.json`).
+//! - [`cleanup`]: snapshot retention and pool files nothing links to.
 //!
-//! Built so far: apt sync into `mirror/<prefix>`, snapshots and their publication. Inventory,
-//! catalogs, retention and rpm come next (the issue on distribution repositories).
+//! Built so far: apt sync into `mirror/<prefix>`, snapshots and their publication, catalogs,
+//! the inventory and retention. rpm comes next (the issue on distribution repositories).
 
 // A library reports through `tracing` and its return values; only the binary prints.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod apt;
+pub mod catalog;
+pub mod cleanup;
 pub mod deb822;
+pub mod inventory;
 pub mod packages_index;
 pub mod release;
 pub mod root;
@@ -53,7 +59,7 @@ impl Family for Distro {
             report.error = Some(MirrorError::new(message, code));
             report
         };
-        let TargetConfig::Repos { root } = &mirror.target else {
+        let TargetConfig::Repos { root, .. } = &mirror.target else {
             return stop(
                 report,
                 format!(

@@ -531,3 +531,12 @@ fn subkey_can_sign(
     }
     Ok(())
 }
+
+/// The signed text of a clearsigned document and the issuers its signatures name, without
+/// checking them (a catalog describes a tree on disk; `sync` is what verifies).
+pub fn read_clearsigned(bytes: &[u8]) -> Result<(String, Vec<String>), String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
+    let (msg, _) = CleartextSignedMessage::from_string(text).map_err(|e| e.to_string())?;
+    let issuers = msg.signatures().iter().flat_map(issuer_strings).collect();
+    Ok((msg.signed_text().replace("\r\n", "\n"), issuers))
+}

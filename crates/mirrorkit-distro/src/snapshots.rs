@@ -22,7 +22,7 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
 }
 
 /// Write `text` at `path` atomically.
-fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
+pub(crate) fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let mut temp = tempfile::NamedTempFile::with_prefix_in(".tmp-", dir).map_err(io(dir))?;

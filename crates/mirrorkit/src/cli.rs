@@ -64,7 +64,8 @@ pub(crate) enum Command {
         #[arg(value_enum)]
         target: SchemaTarget,
     },
-    /// Distribution repositories (apt mirrors of a spec): snapshots and their publication.
+    /// Distribution repositories (apt mirrors of a spec): snapshots, publication, inventory,
+    /// catalogs, retention.
     #[command(subcommand)]
     Repo(RepoCommand),
     /// Copy one image or index (all platforms, digests preserved) between references:
@@ -84,7 +85,7 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Bundle(BundleCommand),
     /// Mirror packages named by PURLs and SBOMs into a static registry tree that the package
-    /// managers install from (npm so far; PyPI and cargo are refused until built).
+    /// managers install from (npm, PyPI, cargo; generic files by URL and checksum).
     Mirror(MirrorArgs),
     /// Print shell completions to stdout.
     Completions {
@@ -101,6 +102,10 @@ pub(crate) enum Command {
 pub(crate) enum SchemaTarget {
     /// The spec file (mirror.yml), both forms.
     Spec,
+    /// `repo catalog` and `metadata/snapshots/<name>/repo_catalog.json`.
+    Catalog,
+    /// `metadata/inventory.json`.
+    Inventory,
     /// The url_index source document.
     UrlIndex,
     /// The report `sync` and `check` print with `--format json`.
@@ -279,6 +284,55 @@ pub(crate) enum RepoCommand {
         #[arg(long)]
         all: bool,
     },
+    /// Write `metadata/inventory.json`: the snapshots (current, published, sizes) and the
+    /// repositories of each root (`mirrorkit schema inventory`).
+    PublishInventory {
+        /// The spec.
+        spec: PathBuf,
+    },
+    /// Write `metadata/snapshots/<snapshot>/repo_catalog.json` for the current snapshot
+    /// (`mirrorkit schema catalog`).
+    PublishCatalog {
+        /// The spec.
+        spec: PathBuf,
+        /// Catalog this snapshot instead of the current one.
+        #[arg(long, value_name = "NAME", conflicts_with = "rebuild")]
+        snapshot: Option<String>,
+        /// Catalog every snapshot again.
+        #[arg(long)]
+        rebuild: bool,
+    },
+    /// Apply the target's retention (`repos.keep`, `repos.keep_days`; never the current or the
+    /// published snapshot), then remove pool files nothing links to.
+    CleanupState {
+        /// The spec.
+        spec: PathBuf,
+    },
+    /// Catalog the repositories of any tree on disk (no spec, no network): per suite its
+    /// dates and signer, every package with version, architecture, size, SHA-256 and path.
+    Catalog {
+        /// The tree (a snapshot, a mirror tree, a plain repository).
+        #[arg(long, value_name = "DIR")]
+        root_dir: PathBuf,
+        /// Write the catalog here (JSON) instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Repository formats to catalog (repeatable; default apt).
+        #[arg(long = "format", value_enum)]
+        formats: Vec<CatalogFormat>,
+        /// Print the counts as JSON on stdout.
+        #[arg(long)]
+        summary_json: bool,
+    },
+}
+
+/// A repository format `repo catalog` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CatalogFormat {
+    /// apt (`dists/`, `Packages`).
+    Apt,
+    /// rpm (`repodata/repomd.xml`): not built yet.
+    Rpm,
 }
 
 #[derive(Debug, Subcommand)]

@@ -461,3 +461,169 @@ fn snapshots_are_published_atomically_while_apt_get_reads_them() {
         );
     }
 }
+
+#[test]
+fn inventory_catalogs_and_retention_describe_and_trim_the_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = AptRepo::new(dir.path());
+    let upstream = FileServer::start(repo.dir());
+    let spec_path = write_spec(
+        dir.path(),
+        spec(&upstream, "keyring.gpg").replace("{root: ./repos}", "{root: ./repos, keep: 1}"),
+    );
+    let mk = |args: &[&str]| run(mirrorkit(dir.path()).args(args).arg(&spec_path));
+    let root = dir.path().join("repos");
+    // Generation 1 has `old`, which upstream then drops; generations 2 and 3 add packages.
+    let old = repo.add(&Deb::new("old", "1.0", "all"));
+    let old_sha = mirrorkit_testkit::registry::sha256_digest(&std::fs::read(&old).unwrap());
+    let mut names = Vec::new();
+    for g in 1..=3 {
+        if g == 2 {
+            std::fs::remove_file(&old).unwrap();
+        }
+        repo.add(&Deb::new(&format!("pkg{g}"), "1.0", "amd64"));
+        repo.publish();
+        assert_exit(&mk(&["sync"]), 0);
+        let out = mk(&["repo", "snapshot"]);
+        assert_exit(&out, 0);
+        names.push(
+            String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .nth(1)
+                .unwrap()
+                .to_string(),
+        );
+    }
+    // The second is published; the third is current.
+    assert_exit(
+        &mk(&["repo", "publish-snapshot", "--snapshot", &names[1]]),
+        0,
+    );
+
+    // The inventory: every snapshot, which is current and which published, and the repository.
+    assert_exit(&mk(&["repo", "publish-inventory"]), 0);
+    let inventory: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("metadata/inventory.json")).unwrap())
+            .unwrap();
+    common::assert_follows_schema("inventory", &inventory);
+    assert_eq!(inventory["current_snapshot"], names[2].as_str());
+    assert_eq!(inventory["published_snapshot"], names[1].as_str());
+    assert_eq!(inventory["snapshots"].as_array().unwrap().len(), 3);
+    assert_eq!(inventory["snapshots"][1]["published"], true);
+    assert!(
+        inventory["snapshots"][2]["prefixes"][0]["files"]
+            .as_u64()
+            .unwrap()
+            > 3
+    );
+    assert_eq!(inventory["repositories"][0]["prefix"], "debian");
+    assert_eq!(inventory["repositories"][0]["mirrored"], true);
+
+    // The catalog of the current snapshot: every package with its digest and path.
+    assert_exit(&mk(&["repo", "publish-catalog"]), 0);
+    let catalog: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root.join(format!("metadata/snapshots/{}/repo_catalog.json", names[2])))
+            .unwrap(),
+    )
+    .unwrap();
+    common::assert_follows_schema("catalog", &catalog);
+    let repo0 = &catalog["repositories"][0];
+    assert_eq!(repo0["path"], "debian");
+    assert_eq!(repo0["suite"], "stable");
+    assert_eq!(
+        repo0["signed_by"].as_array().unwrap().len(),
+        2,
+        "fingerprint and key id"
+    );
+    let packages: Vec<&serde_json::Value> = repo0["indexes"][0]["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect();
+    let names_in: Vec<&str> = packages
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names_in, ["pkg1", "pkg2", "pkg3"]);
+    let pkg3 = packages[2];
+    let file = root
+        .join("snapshots")
+        .join(&names[2])
+        .join("debian")
+        .join(pkg3["path"].as_str().unwrap());
+    assert_eq!(
+        format!("sha256:{}", pkg3["sha256"].as_str().unwrap()),
+        mirrorkit_testkit::registry::sha256_digest(&std::fs::read(&file).unwrap())
+    );
+    // --rebuild: every snapshot; the metadata is outside the published tree.
+    assert_exit(&mk(&["repo", "publish-catalog", "--rebuild"]), 0);
+    assert!(
+        root.join(format!("metadata/snapshots/{}/repo_catalog.json", names[0]))
+            .is_file()
+    );
+    assert!(!root.join("public/metadata").exists());
+
+    // The standalone catalog needs no spec: any tree on disk.
+    let out = run(mirrorkit(dir.path()).args([
+        "repo",
+        "catalog",
+        "--root-dir",
+        root.join("snapshots").join(&names[0]).to_str().unwrap(),
+        "--output",
+        "first.json",
+        "--format",
+        "apt",
+        "--summary-json",
+    ]));
+    assert_exit(&out, 0);
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["repositories"], 1);
+    assert_eq!(summary["packages"], 2, "old and pkg1");
+    common::assert_follows_schema(
+        "catalog",
+        &serde_json::from_slice(&std::fs::read(dir.path().join("first.json")).unwrap()).unwrap(),
+    );
+    let out =
+        run(mirrorkit(dir.path()).args(["repo", "catalog", "--root-dir", ".", "--format", "rpm"]));
+    assert_exit(&out, 64);
+    let out = run(mirrorkit(dir.path()).args(["repo", "catalog", "--root-dir", "nowhere"]));
+    assert_exit(&out, 65);
+
+    // Retention keeps 1 (the newest) and never the current or published one: the first goes,
+    // and with it the pool file only it held.
+    let pool_file = root
+        .join("pool/sha256")
+        .join(&old_sha["sha256:".len().."sha256:".len() + 2])
+        .join(&old_sha["sha256:".len()..]);
+    assert!(pool_file.is_file());
+    let out = mk(&["repo", "cleanup-state"]);
+    assert_exit(&out, 0);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&names[0]),
+        "{}",
+        all_output(&out)
+    );
+    assert!(!root.join("snapshots").join(&names[0]).exists());
+    assert!(
+        root.join("snapshots").join(&names[1]).exists(),
+        "published: kept"
+    );
+    assert!(
+        root.join("snapshots").join(&names[2]).exists(),
+        "current: kept"
+    );
+    assert!(!pool_file.exists(), "nothing links to it any more");
+    assert!(
+        root.join("public/debian/pool/main/p/pkg2/pkg2_1.0_amd64.deb")
+            .is_file(),
+        "the published tree is whole"
+    );
+    // Again: nothing more to remove.
+    let out = mk(&["repo", "cleanup-state"]);
+    assert_exit(&out, 0);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("removed 0 snapshot(s); 0 pool"),
+        "{}",
+        all_output(&out)
+    );
+}

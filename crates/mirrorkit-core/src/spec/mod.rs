@@ -208,6 +208,10 @@ pub enum TargetConfig {
     Repos {
         /// The root directory.
         root: PathBuf,
+        /// Retention: keep the newest N snapshots.
+        keep: Option<usize>,
+        /// Retention: keep the snapshots younger than this many days.
+        keep_days: Option<u64>,
     },
 }
 
@@ -217,7 +221,7 @@ impl std::fmt::Display for TargetConfig {
             TargetConfig::Registry { host, .. } => write!(f, "docker://{host}"),
             TargetConfig::Layout { path } => write!(f, "oci:{}", path.display()),
             TargetConfig::Packages { path, .. } => write!(f, "packages:{}", path.display()),
-            TargetConfig::Repos { root } => write!(f, "repos:{}", root.display()),
+            TargetConfig::Repos { root, .. } => write!(f, "repos:{}", root.display()),
         }
     }
 }

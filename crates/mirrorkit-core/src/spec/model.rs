@@ -49,6 +49,11 @@ pub struct TargetSpec {
 pub struct ReposTargetSpec {
     /// The root directory, relative to the spec.
     pub root: Located<PathBuf>,
+    /// Retention (`repo cleanup-state`): keep the newest N snapshots (the current and the
+    /// published one are always kept).
+    pub keep: Option<Located<usize>>,
+    /// Retention: keep the snapshots younger than this many days.
+    pub keep_days: Option<Located<u64>>,
 }
 
 /// Settings for one registry host, shared by sources and targets.

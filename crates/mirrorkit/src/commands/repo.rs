@@ -1,31 +1,56 @@
-//! `repo snapshot|publish-snapshot SPEC`: the stages after `sync` for a spec's apt mirrors,
-//! per repository root (most specs have one).
+//! `repo snapshot|publish-snapshot|publish-inventory|publish-catalog|cleanup-state SPEC`: the
+//! stages after `sync` for a spec's apt mirrors, per repository root (most specs have one); and
+//! `repo catalog --root-dir DIR`, which needs no spec.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use mirrorkit_core::exit::ExitCode;
+use mirrorkit_core::source::apt::AptSource;
 use mirrorkit_core::spec::{self, FamilySource, TargetConfig};
+use mirrorkit_distro::cleanup::{self, Retention};
 use mirrorkit_distro::root::Root;
-use mirrorkit_distro::snapshots;
+use mirrorkit_distro::{catalog, inventory, snapshots};
 
-use crate::cli::RepoCommand;
+use crate::cli::{CatalogFormat, RepoCommand};
 use crate::{diagnostics, output};
 
-/// The spec's repository roots and the prefixes of the apt mirrors kept under each.
-fn roots(path: &Path) -> Result<BTreeMap<PathBuf, Vec<String>>, ExitCode> {
+/// One repository root of a spec: its retention and the apt mirrors kept under it.
+#[derive(Default)]
+struct RootOf {
+    retention: Retention,
+    sources: Vec<AptSource>,
+}
+
+impl RootOf {
+    fn prefixes(&self) -> Vec<String> {
+        self.sources.iter().map(|s| s.prefix.clone()).collect()
+    }
+}
+
+/// The spec's repository roots.
+fn roots(path: &Path) -> Result<BTreeMap<PathBuf, RootOf>, ExitCode> {
     let spec = spec::load(path).map_err(|e| diagnostics::spec_error(&e))?;
-    let mut roots: BTreeMap<PathBuf, Vec<String>> = BTreeMap::new();
+    let mut roots: BTreeMap<PathBuf, RootOf> = BTreeMap::new();
     for m in &spec.mirrors {
-        if let (FamilySource::Apt(source), TargetConfig::Repos { root }) =
-            (m.source.family(), &m.target)
+        if let (
+            FamilySource::Apt(source),
+            TargetConfig::Repos {
+                root,
+                keep,
+                keep_days,
+            },
+        ) = (m.source.family(), &m.target)
         {
-            roots
-                .entry(root.clone())
-                .or_default()
-                .push(source.prefix.clone());
+            let r = roots.entry(root.clone()).or_default();
+            r.retention = Retention {
+                keep: *keep,
+                keep_days: *keep_days,
+            };
+            r.sources.push(source.clone());
         }
     }
+
     if roots.is_empty() {
         return Err(output::message(
             &format!("{}: no apt mirror (type: apt) to work on", path.display()),
@@ -47,7 +72,8 @@ async fn run_inner(cmd: RepoCommand) -> Result<(), ExitCode> {
     let fail = |e: String| output::message(&e, ExitCode::Io);
     match cmd {
         RepoCommand::Snapshot { spec } => {
-            for (dir, prefixes) in roots(&spec)? {
+            for (dir, of) in roots(&spec)? {
+                let prefixes = of.prefixes();
                 let root = Root::open(&dir).await.map_err(fail)?;
                 let name = snapshots::take(&root, &prefixes)
                     .map_err(|e: String| output::message(&e, ExitCode::ItemFailed))?;
@@ -63,7 +89,8 @@ async fn run_inner(cmd: RepoCommand) -> Result<(), ExitCode> {
             snapshot,
             all,
         } => {
-            for (dir, prefixes) in roots(&spec)? {
+            for (dir, of) in roots(&spec)? {
+                let prefixes = of.prefixes();
                 let root = Root::open(&dir).await.map_err(fail)?;
                 let name = match snapshot.clone().or_else(|| snapshots::current(&dir)) {
                     Some(n) => n,
@@ -84,6 +111,112 @@ async fn run_inner(cmd: RepoCommand) -> Result<(), ExitCode> {
                     "published {name} at {}\n",
                     dir.join("public").display()
                 ));
+            }
+        }
+        RepoCommand::PublishInventory { spec } => {
+            for (dir, of) in roots(&spec)? {
+                let sources: Vec<&AptSource> = of.sources.iter().collect();
+                let doc = inventory::build(&dir, &sources);
+                let path = dir.join("metadata/inventory.json");
+                inventory::write_json(&path, &doc).map_err(fail)?;
+                output::stdout(&format!(
+                    "{}: {} snapshot(s), {} repositor(y/ies)\n",
+                    path.display(),
+                    doc.snapshots.len(),
+                    doc.repositories.len()
+                ));
+            }
+        }
+        RepoCommand::PublishCatalog {
+            spec,
+            snapshot,
+            rebuild,
+        } => {
+            for (dir, _) in roots(&spec)? {
+                let names = if rebuild {
+                    snapshots::list(&dir)
+                } else {
+                    match snapshot.clone().or_else(|| snapshots::current(&dir)) {
+                        Some(n) => vec![n],
+                        None => {
+                            return Err(output::message(
+                                &format!(
+                                    "{}: no current snapshot (run `repo snapshot` first, or give \
+                                     --snapshot NAME)",
+                                    dir.display()
+                                ),
+                                ExitCode::Usage,
+                            ));
+                        }
+                    }
+                };
+                for name in names {
+                    let tree = dir.join("snapshots").join(&name);
+                    if !snapshots::is_snapshot_name(&name) || !tree.is_dir() {
+                        return Err(output::message(
+                            &format!("{}: no such snapshot", tree.display()),
+                            ExitCode::Usage,
+                        ));
+                    }
+                    let doc = catalog::build(&tree)
+                        .map_err(|e: String| output::message(&e, ExitCode::Data))?;
+                    let path = dir
+                        .join("metadata/snapshots")
+                        .join(&name)
+                        .join("repo_catalog.json");
+                    inventory::write_json(&path, &doc).map_err(fail)?;
+                    output::stdout(&format!(
+                        "{}: {} repositor(y/ies), {} package(s)\n",
+                        path.display(),
+                        doc.summary.repositories,
+                        doc.summary.packages
+                    ));
+                }
+            }
+        }
+        RepoCommand::CleanupState { spec } => {
+            for (dir, of) in roots(&spec)? {
+                let root = Root::open(&dir).await.map_err(fail)?;
+                let cleaned = cleanup::run(&root, of.retention).map_err(fail)?;
+                output::stdout(&format!(
+                    "{}: removed {} snapshot(s){}; {} pool file(s) nothing links to ({})\n",
+                    dir.display(),
+                    cleaned.snapshots.len(),
+                    if cleaned.snapshots.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", cleaned.snapshots.join(", "))
+                    },
+                    cleaned.pool_files,
+                    mirrorkit_core::report::human_bytes(cleaned.bytes)
+                ));
+            }
+        }
+        RepoCommand::Catalog {
+            root_dir,
+            output: out_path,
+            formats,
+            summary_json,
+        } => {
+            if formats.contains(&CatalogFormat::Rpm) {
+                return Err(output::message(
+                    "--format rpm: rpm repositories are not catalogued yet (apt is)",
+                    ExitCode::Usage,
+                ));
+            }
+            let doc = catalog::build(&root_dir)
+                .map_err(|e: String| output::message(&e, ExitCode::Data))?;
+            match &out_path {
+                Some(path) => inventory::write_json(path, &doc).map_err(fail)?,
+                None if !summary_json => {
+                    let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+                    output::stdout(&(text + "\n"));
+                }
+                None => {}
+            }
+            if summary_json {
+                let text = serde_json::to_string(&doc.summary).unwrap_or_default();
+                output::stdout(&(text + "\n"));
             }
         }
     }

@@ -1,5 +1,5 @@
 //! `schema spec|url-index|report|cascade-report|copy-report|export-report|import-report|
-//! bundle-listing|packages-report`: print
+//! bundle-listing|packages-report|catalog|inventory`: print
 //! a JSON Schema generated from the types that parse the file (or, for a report, the types that
 //! print it).
 
@@ -25,6 +25,8 @@ fn written<T: schemars::JsonSchema>() -> serde_json::Value {
 pub(crate) fn run(target: SchemaTarget) -> ExitCode {
     let value = match target {
         SchemaTarget::Spec => spec::json_schema(),
+        SchemaTarget::Catalog => written::<mirrorkit_distro::catalog::Catalog>(),
+        SchemaTarget::Inventory => written::<mirrorkit_distro::inventory::Inventory>(),
         SchemaTarget::UrlIndex => serde_json::to_value(schemars::schema_for!(
             mirrorkit_core::source::url_index::IndexDocument
         ))

@@ -180,7 +180,16 @@ pub(super) fn repos_target(
              and snapshots are kept in",
         ));
     };
+    if let Some(k) = repos.keep.as_ref().filter(|k| k.value == 0) {
+        return Err(ctx.err(
+            k,
+            format!("{field}.repos.keep"),
+            "must be at least 1 (the current snapshot is always kept)",
+        ));
+    }
     Ok(TargetConfig::Repos {
         root: ctx.resolve(&repos.root.value),
+        keep: repos.keep.as_ref().map(|k| k.value),
+        keep_days: repos.keep_days.as_ref().map(|k| k.value),
     })
 }

@@ -1,0 +1,116 @@
+//! `repo cleanup-state`: retention of snapshots (keep the newest N, or those younger than D
+//! days) that never removes the current or the published snapshot, then the pool files nothing
+//! links to any more. A pool file's link count says it: the pool's own name is its only link
+//! when no mirror tree and no snapshot holds it.
+
+use std::os::unix::fs::MetadataExt as _;
+use std::path::Path;
+
+use crate::root::Root;
+use crate::snapshots;
+
+/// How many snapshots to keep.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Retention {
+    /// Keep the newest N.
+    pub keep: Option<usize>,
+    /// Keep those younger than this many days.
+    pub keep_days: Option<u64>,
+}
+
+/// What a cleanup removed.
+#[derive(Clone, Debug, Default)]
+pub struct Cleaned {
+    /// Snapshots removed.
+    pub snapshots: Vec<String>,
+    /// Pool files removed.
+    pub pool_files: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// The UTC time a snapshot name stands for.
+fn taken_at(name: &str) -> Option<time::OffsetDateTime> {
+    let stamp = name.get(..15)?;
+    time::PrimitiveDateTime::parse(
+        stamp,
+        time::macros::format_description!("[year][month][day]-[hour][minute][second]"),
+    )
+    .ok()
+    .map(|t| t.assume_utc())
+}
+
+/// Apply `retention` to `root`'s snapshots, then remove unreferenced pool files.
+pub fn run(root: &Root, retention: Retention) -> Result<Cleaned, String> {
+    let dir = root.dir();
+    let all = snapshots::list(dir);
+    let protected = [snapshots::current(dir), snapshots::published(dir)];
+    let now = time::OffsetDateTime::now_utc();
+    let newest: Vec<&String> = match retention.keep {
+        Some(n) => all.iter().rev().take(n).collect(),
+        None => all.iter().collect(),
+    };
+    let mut cleaned = Cleaned::default();
+    if retention.keep.is_some() || retention.keep_days.is_some() {
+        for name in &all {
+            if protected.iter().flatten().any(|p| p == name) {
+                continue;
+            }
+            let too_many = retention.keep.is_some() && !newest.contains(&name);
+            let too_old = retention.keep_days.is_some_and(|d| {
+                taken_at(name).is_some_and(|t| now - t > time::Duration::days(d as i64))
+            });
+            if too_many || too_old {
+                let path = dir.join("snapshots").join(name);
+                std::fs::remove_dir_all(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                let _ = std::fs::remove_dir_all(dir.join("metadata/snapshots").join(name));
+                cleaned.snapshots.push(name.clone());
+            }
+        }
+    }
+    // Leftovers of runs that were killed: staging directories and temporary files.
+    for e in std::fs::read_dir(dir.join("snapshots"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if e.file_name().to_string_lossy().starts_with(".tmp-") {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+    let pool = dir.join("pool/sha256");
+    for shard in std::fs::read_dir(&pool).into_iter().flatten().flatten() {
+        for f in std::fs::read_dir(shard.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let Ok(meta) = f.metadata() else { continue };
+            let temp = f.file_name().to_string_lossy().starts_with(".tmp-");
+            if meta.is_file() && (meta.nlink() == 1 || temp) {
+                std::fs::remove_file(f.path())
+                    .map_err(|e| format!("{}: {e}", f.path().display()))?;
+                cleaned.pool_files += 1;
+                cleaned.bytes += meta.len();
+            }
+        }
+    }
+    Ok(cleaned)
+}
+
+/// Whether `root` looks like a repository root (has a pool).
+pub fn is_root(root: &Path) -> bool {
+    root.join("pool/sha256").is_dir()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_names_give_their_time() {
+        let t = taken_at("20260603-120000-2").unwrap();
+        assert_eq!(t.unix_timestamp(), 1_780_488_000);
+        assert!(taken_at("junk").is_none());
+    }
+}
