@@ -627,3 +627,76 @@ fn inventory_catalogs_and_retention_describe_and_trim_the_root() {
         all_output(&out)
     );
 }
+
+#[test]
+fn a_sync_killed_mid_download_leaves_the_tree_and_the_next_run_fetches_only_what_it_lacked() {
+    use mirrorkit_testkit::fileserver::Fault;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = AptRepo::new(dir.path());
+    repo.add(&Deb::new("hello", "1.0", "amd64"));
+    repo.publish();
+    let upstream = FileServer::start(repo.dir());
+    let spec_path = write_spec(dir.path(), spec(&upstream, "keyring.gpg"));
+    assert_exit(&run(mirrorkit(dir.path()).arg("sync").arg(&spec_path)), 0);
+    let mirror = dir.path().join("repos/mirror/debian");
+    let good = tree(&mirror);
+
+    // Three new packages; the last one's download stalls half-way.
+    let debs: Vec<Deb> = ["alpha", "beta", "gamma"]
+        .iter()
+        .map(|n| Deb::new(n, "1.0", "all"))
+        .collect();
+    let shas: Vec<String> = debs
+        .iter()
+        .map(|d| mirrorkit_testkit::registry::sha256_digest(&std::fs::read(repo.add(d)).unwrap()))
+        .collect();
+    repo.publish();
+    let stalled = debs[2].pool_path();
+    upstream.set_fault(&stalled, Fault::stall_after(100, 1));
+    let pooled = |sha: &str| {
+        let hex = &sha["sha256:".len()..];
+        dir.path()
+            .join("repos/pool/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .is_file()
+    };
+    let mut child = common::spawn_sync(dir.path(), &spec_path);
+    let start = std::time::Instant::now();
+    while upstream.requests_for(&stalled).is_empty() || !pooled(&shas[0]) || !pooled(&shas[1]) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "sync ended before the stall"
+        );
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "never stalled"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    assert!(
+        tree(&mirror) == good,
+        "a killed sync changed the mirror tree"
+    );
+
+    upstream.clear_fault(&stalled);
+    let before = upstream.requests().len();
+    let out = run(mirrorkit(dir.path()).arg("sync").arg(&spec_path));
+    assert_exit(&out, 0);
+    let pool_gets: Vec<String> = upstream.requests()[before..]
+        .iter()
+        .filter(|r| r.path.starts_with("/pool/"))
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(pool_gets, [format!("/{stalled}")], "only what it lacked");
+    for d in &debs {
+        assert!(mirror.join(d.pool_path()).is_file(), "{}", d.name);
+    }
+    // The staging tree the killed run left is gone with the switch.
+    let trees = std::fs::read_dir(dir.path().join("repos/mirror/.trees/debian"))
+        .unwrap()
+        .count();
+    assert_eq!(trees, 1);
+}
