@@ -10,7 +10,13 @@ fuzz_target!(|data: &[u8]| {
     {
         for (name, digest) in map {
             assert!(!name.is_empty() && !name.contains('/'));
-            assert_eq!(digest.to_string().parse::<mirrorkit_core::digest::Digest>().ok(), Some(digest));
+            assert_eq!(
+                digest
+                    .to_string()
+                    .parse::<mirrorkit_core::digest::Digest>()
+                    .ok(),
+                Some(digest)
+            );
         }
     }
 });

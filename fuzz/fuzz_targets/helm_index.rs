@@ -20,6 +20,9 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok((name, version)) = chart_yaml(data) {
         assert!(!name.is_empty() && !version.is_empty());
-        assert!(!name.contains(['/', '\\']) && name != "." && name != "..", "{name:?}");
+        assert!(
+            !name.contains(['/', '\\']) && name != "." && name != "..",
+            "{name:?}"
+        );
     }
 });

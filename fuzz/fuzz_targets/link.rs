@@ -9,7 +9,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(value) = std::str::from_utf8(data) {
         for (target, _) in parse_link_header(value) {
             assert!(!target.contains('>'), "{target:?}");
-            assert!(value.contains(target.as_str()), "{target:?} not in {value:?}");
+            assert!(
+                value.contains(target.as_str()),
+                "{target:?} not in {value:?}"
+            );
         }
     }
 });

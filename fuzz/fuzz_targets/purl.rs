@@ -10,7 +10,9 @@ fuzz_target!(|data: &[u8]| {
         && let Ok(p) = parse(text)
     {
         assert!(
-            !p.name.split('/').any(|s| s.is_empty() || s == "." || s == ".."),
+            !p.name
+                .split('/')
+                .any(|s| s.is_empty() || s == "." || s == ".."),
             "{:?}",
             p.name
         );

@@ -6,20 +6,20 @@
 //! switched in only when all of it verified.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use futures_util::StreamExt as _;
-use mirrorkit_core::digest::{Algorithm, Digest, Hasher};
-use mirrorkit_core::exit::{ExitCode, HasExitCode};
-use mirrorkit_core::http::HttpClient;
+use mirrorkit_core::digest::Digest;
+use mirrorkit_core::exit::ExitCode;
 use mirrorkit_core::http::conditional;
 use mirrorkit_core::http::etag_cache::EtagCache;
 use mirrorkit_core::http::redact::SafeUrl;
 use mirrorkit_core::source::apt::AptSource;
-use mirrorkit_core::store::{Store, StoreError};
 use url::Url;
 
+use crate::fetch::{
+    Context, Failure, FetchError, SuiteOutcome, fail, fetch_verified, forget, sha512_file,
+};
 use crate::packages_index::{self, PoolFile};
 use crate::release::Release;
 use crate::root::{Root, Staging};
@@ -28,65 +28,11 @@ use crate::signature::Keyring;
 /// Pool files downloaded at once.
 const DOWNLOADS_AT_ONCE: usize = 8;
 
-/// Why something of a suite could not be mirrored: the file (or URL) and why, with its code.
-#[derive(Clone, Debug)]
-pub struct Failure {
-    /// `bookworm: pool/main/h/hello/hello_1.0_amd64.deb`.
-    pub what: String,
-    /// Why.
-    pub reason: String,
-    /// The exit code it stands for.
-    pub code: ExitCode,
-}
-
-/// What happened to one suite.
-#[derive(Clone, Debug)]
-pub enum SuiteOutcome {
-    /// Its `InRelease` is the one the current tree has: nothing to do.
-    Unchanged,
-    /// Verified and staged: `files` pool files, `fetched` of them downloaded (`bytes`).
-    Staged {
-        /// Pool files the suite names.
-        files: usize,
-        /// Downloaded in this run.
-        fetched: usize,
-        /// Bytes downloaded.
-        bytes: u64,
-    },
-    /// Dry run: what a sync would download.
-    Planned {
-        /// Pool files the suite names.
-        files: usize,
-        /// Not in the pool yet.
-        missing: usize,
-    },
-}
-
-/// What a sync needs.
-pub struct Context<'a> {
-    /// The run's client.
-    pub http: &'a HttpClient,
-    /// The work dir's verified download store.
-    pub store: &'a Store,
-    /// Where conditional GETs keep their `ETag`s.
-    pub cache_dir: &'a Path,
-    /// Plan only.
-    pub dry_run: bool,
-}
-
 /// The signed release of one suite, as fetched and verified.
 struct Signed {
     /// The files to keep in `dists/<suite>/` (`InRelease`, or `Release` and `Release.gpg`).
     documents: Vec<(&'static str, Vec<u8>)>,
     release: Release,
-}
-
-fn fail(what: impl Into<String>, reason: impl Into<String>, code: ExitCode) -> Failure {
-    Failure {
-        what: what.into(),
-        reason: reason.into(),
-        code,
-    }
 }
 
 /// `dists/<suite>/<name>` under the source URL.
@@ -186,102 +132,6 @@ fn chosen_indexes(source: &AptSource, release: &Release) -> Vec<String> {
         })
         .cloned()
         .collect()
-}
-
-/// Decompress an index by its suffix, as a buffered reader.
-fn open_index(path: &Path, ext: &str) -> Result<Box<dyn std::io::BufRead>, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(match ext {
-        "" => Box::new(BufReader::new(file)),
-        ".gz" => Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(file))),
-        ".xz" => Box::new(BufReader::new(liblzma::read::XzDecoder::new(file))),
-        other => {
-            return Err(format!(
-                "{other} indexes are not read (xz, gz or plain are)"
-            ));
-        }
-    })
-}
-
-fn digest_of(kind: &str, hex: &str) -> Option<Digest> {
-    format!("{kind}:{hex}").parse().ok()
-}
-
-/// The SHA-512 of a file, lowercase hex (streamed).
-fn sha512_file(path: &Path) -> Result<String, String> {
-    use std::io::Read as _;
-    let io = |e: std::io::Error| format!("{}: {e}", path.display());
-    let mut f = std::fs::File::open(path).map_err(io)?;
-    let mut h = Hasher::new(Algorithm::Sha512);
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf).map_err(io)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finish().hex().to_string())
-}
-
-/// Drop the work dir's copy of a file the pool now holds: the pool is where repository files
-/// live, and a second link would keep `cleanup-state` from ever freeing it.
-fn forget(store: &Store, sha256: &str) {
-    if let Some(d) = digest_of("sha256", sha256)
-        && let Err(e) = store.remove(&d)
-    {
-        tracing::debug!(%e, "the work dir keeps its copy");
-    }
-}
-
-/// Why a verified fetch failed.
-enum FetchError {
-    /// The server has no such file (404).
-    NotFound(String),
-    /// Anything else: why, and its code.
-    Failed(String, ExitCode),
-}
-
-impl FetchError {
-    fn into_parts(self) -> (String, ExitCode) {
-        match self {
-            FetchError::NotFound(m) => (m, ExitCode::ItemFailed),
-            FetchError::Failed(m, c) => (m, c),
-        }
-    }
-}
-
-/// Fetch `url` into the store checked against `sha256` and `size`; its local path.
-async fn fetch_verified(
-    ctx: &Context<'_>,
-    url: &Url,
-    sha256: &str,
-    size: u64,
-) -> Result<PathBuf, FetchError> {
-    let digest = digest_of("sha256", sha256).ok_or_else(|| {
-        FetchError::Failed(format!("{sha256:?} is not a SHA-256"), ExitCode::ItemFailed)
-    })?;
-    let blob = ctx
-        .store
-        .fetch(ctx.http, url, Some(&digest))
-        .await
-        .map_err(|e| match e {
-            StoreError::Status { status: 404, .. } => FetchError::NotFound(e.to_string()),
-            e => {
-                let code = match e.exit_code() {
-                    ExitCode::Data => ExitCode::ItemFailed,
-                    c => c,
-                };
-                FetchError::Failed(e.to_string(), code)
-            }
-        })?;
-    if blob.size != size {
-        return Err(FetchError::Failed(
-            format!("{} bytes where the index says {size}", blob.size),
-            ExitCode::ItemFailed,
-        ));
-    }
-    Ok(blob.path)
 }
 
 /// Link the previous generation's index `old` into `by_hash` (`…/by-hash`) under its SHA-256
@@ -465,7 +315,7 @@ async fn suite(
     }
     let mut pool: BTreeMap<String, PoolFile> = BTreeMap::new();
     for (base, (local, ext)) in &have {
-        let read = open_index(local, ext).and_then(packages_index::read);
+        let read = crate::compressed::open(local, ext).and_then(packages_index::read);
         match read {
             Ok(files) => {
                 for f in files.into_iter().filter(|f| source.wants(&f.package)) {

@@ -4,7 +4,6 @@
 //! needs no spec and no network: it reads what is there.
 
 use std::collections::BTreeSet;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
@@ -171,16 +170,9 @@ fn release_of(suite_dir: &Path) -> Result<(Release, Vec<String>), String> {
 
 /// Read one index file (plain, `.gz` or `.xz`).
 fn read_index(path: &Path) -> Result<Vec<packages_index::PoolFile>, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let name = path.to_string_lossy();
-    let read = if name.ends_with(".xz") {
-        packages_index::read(BufReader::new(liblzma::read::XzDecoder::new(file)))
-    } else if name.ends_with(".gz") {
-        packages_index::read(BufReader::new(flate2::read::MultiGzDecoder::new(file)))
-    } else {
-        packages_index::read(BufReader::new(file))
-    };
-    read.map_err(|e| format!("{}: {e}", path.display()))
+    crate::compressed::open(path, &path.to_string_lossy())
+        .and_then(packages_index::read)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The catalog of every apt repository under `root`.

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use mirrorkit_core::http::redact::SafeUrl;
-use mirrorkit_core::source::apt::AptSource;
+use mirrorkit_core::source::distro::DistroSource;
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -60,15 +60,15 @@ pub struct PrefixSize {
 pub struct Repository {
     /// Its prefix under the root.
     pub prefix: String,
-    /// `apt`.
+    /// `apt` or `rpm`.
     pub format: String,
     /// Its upstream (credentials masked).
     pub url: String,
-    /// Suites.
+    /// Suites (apt).
     pub suites: Vec<String>,
-    /// Components.
+    /// Components (apt).
     pub components: Vec<String>,
-    /// Architectures.
+    /// Architectures (apt).
     pub architectures: Vec<String>,
     /// Whether a sync has produced its tree.
     pub mirrored: bool,
@@ -92,7 +92,7 @@ fn count(dir: &Path) -> (u64, u64) {
 }
 
 /// The inventory of `root`, whose repositories are `sources`.
-pub fn build(root: &Path, sources: &[&AptSource]) -> Inventory {
+pub fn build(root: &Path, sources: &[DistroSource<'_>]) -> Inventory {
     let current = snapshots::current(root);
     let published = snapshots::published(root);
     let snapshots = snapshots::list(root)
@@ -101,11 +101,11 @@ pub fn build(root: &Path, sources: &[&AptSource]) -> Inventory {
             let dir = root.join("snapshots").join(&name);
             let prefixes = sources
                 .iter()
-                .filter(|s| dir.join(&s.prefix).is_dir())
+                .filter(|s| dir.join(s.prefix()).is_dir())
                 .map(|s| {
-                    let (files, bytes) = count(&dir.join(&s.prefix));
+                    let (files, bytes) = count(&dir.join(s.prefix()));
                     PrefixSize {
-                        prefix: s.prefix.clone(),
+                        prefix: s.prefix().to_string(),
                         files,
                         bytes,
                     }
@@ -121,14 +121,24 @@ pub fn build(root: &Path, sources: &[&AptSource]) -> Inventory {
         .collect();
     let repositories = sources
         .iter()
-        .map(|s| Repository {
-            prefix: s.prefix.clone(),
-            format: "apt".to_string(),
-            url: SafeUrl::new(&s.url).to_string(),
-            suites: s.suites.clone(),
-            components: s.components.clone(),
-            architectures: s.architectures.clone(),
-            mirrored: root.join("mirror").join(&s.prefix).exists(),
+        .map(|s| {
+            let (suites, components, architectures) = match s {
+                DistroSource::Apt(a) => (
+                    a.suites.clone(),
+                    a.components.clone(),
+                    a.architectures.clone(),
+                ),
+                DistroSource::Rpm(_) => (Vec::new(), Vec::new(), Vec::new()),
+            };
+            Repository {
+                prefix: s.prefix().to_string(),
+                format: s.format().to_string(),
+                url: SafeUrl::new(s.url()).to_string(),
+                suites,
+                components,
+                architectures,
+                mirrored: root.join("mirror").join(s.prefix()).exists(),
+            }
         })
         .collect();
     Inventory {

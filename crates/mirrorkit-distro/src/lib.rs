@@ -9,13 +9,15 @@
 //! - [`signature`]: the keyring and the signature checks (rpgp, pure Rust).
 //! - [`root`]: the repository root: pool, staged trees, the atomic switch.
 //! - [`apt`]: one apt mirror, suite by suite.
+//! - [`rpm_md`]: rpm-md metadata (`repomd.xml`, `primary.xml`); [`rpm`]: one rpm mirror.
+//! - [`fetch`], [`compressed`]: verified downloads into the pool; compressed indexes read.
 //! - [`snapshots`]: immutable snapshots of the mirror trees, and their atomic publication.
 //! - [`catalog`]: what the apt repositories of a tree on disk hold (no spec, no network).
 //! - [`inventory`]: the snapshots and repositories of a root (`metadata/inventory.json`).
 //! - [`cleanup`]: snapshot retention and pool files nothing links to.
 //!
-//! Built so far: apt sync into `mirror/<prefix>`, snapshots and their publication, catalogs,
-//! the inventory and retention. rpm comes next (the issue on distribution repositories).
+//! Built so far: apt and rpm sync into `mirror/<prefix>`, snapshots and their publication,
+//! catalogs (apt), the inventory and retention.
 
 // A library reports through `tracing` and its return values; only the binary prints.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
@@ -23,29 +25,33 @@
 pub mod apt;
 pub mod catalog;
 pub mod cleanup;
+pub mod compressed;
 pub mod deb822;
+pub mod fetch;
 pub mod inventory;
 pub mod packages_index;
 pub mod release;
 pub mod root;
+pub mod rpm;
+pub mod rpm_md;
 pub mod signature;
 pub mod snapshots;
 
 use mirrorkit_core::exit::ExitCode;
 use mirrorkit_core::family::{Family, RunContext};
 use mirrorkit_core::report::{MirrorError, MirrorReport, Status, VersionReport};
-use mirrorkit_core::source::apt::AptSource;
+use mirrorkit_core::source::distro::DistroSource;
 use mirrorkit_core::spec::{Mirror, TargetConfig};
 use mirrorkit_core::store::Store;
 
-use crate::apt::SuiteOutcome;
+use crate::fetch::SuiteOutcome;
 use crate::root::Root;
 
 /// The distribution family.
 pub struct Distro;
 
 impl Family for Distro {
-    type Source<'s> = &'s AptSource;
+    type Source<'s> = DistroSource<'s>;
 
     async fn sync(
         &self,
@@ -54,7 +60,7 @@ impl Family for Distro {
         ctx: &RunContext<'_>,
     ) -> MirrorReport {
         let mut report = MirrorReport::for_mirror(mirror);
-        report.repository = source.prefix.clone();
+        report.repository = source.prefix().to_string();
         let stop = |mut report: MirrorReport, message: String, code: ExitCode| {
             report.error = Some(MirrorError::new(message, code));
             report
@@ -63,7 +69,7 @@ impl Family for Distro {
             return stop(
                 report,
                 format!(
-                    "target {}: an apt mirror is kept under `repos.root`",
+                    "target {}: a distribution mirror is kept under `repos.root`",
                     mirror.target
                 ),
                 ExitCode::Usage,
@@ -72,8 +78,8 @@ impl Family for Distro {
         if !ctx.options.filter.is_empty() {
             return stop(
                 report,
-                "--version and --latest do not apply to an apt mirror: it mirrors what its \
-                 suites list"
+                "--version and --latest do not apply to a distribution mirror: it mirrors what \
+                 its repository lists"
                     .to_string(),
                 ExitCode::Usage,
             );
@@ -97,19 +103,25 @@ impl Family for Distro {
                 Err(e) => return stop(report, e, ExitCode::Io),
             }
         };
-        let actx = apt::Context {
+        let actx = fetch::Context {
             http: ctx.http,
             store: &store,
             cache_dir: ctx.cache_dir,
             dry_run: ctx.options.dry_run,
         };
-        match apt::sync(&actx, source, &root).await {
+        let result = match source {
+            DistroSource::Apt(apt) => apt::sync(&actx, apt, &root).await,
+            DistroSource::Rpm(r) => rpm::sync(&actx, r, &root)
+                .await
+                .map(|o| vec![("repodata".to_string(), o)]),
+        };
+        match result {
             Ok(outcomes) => {
                 for (suite, outcome) in outcomes {
                     let (status, note) = match outcome {
                         SuiteOutcome::Unchanged => (
                             Status::Skipped,
-                            "InRelease unchanged: the tree is current".to_string(),
+                            "signed metadata unchanged: the tree is current".to_string(),
                         ),
                         SuiteOutcome::Staged {
                             files,

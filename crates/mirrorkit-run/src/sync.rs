@@ -62,7 +62,7 @@ pub async fn sync(
         FamilySource::Images(source) => images.sync(mirror, source, &ctx).await,
         FamilySource::Helm(source) => charts.sync(mirror, source, &ctx).await,
         FamilySource::Packages(source) => Packages.sync(mirror, source, &ctx).await,
-        FamilySource::Apt(source) => Distro.sync(mirror, source, &ctx).await,
+        FamilySource::Distro(source) => Distro.sync(mirror, source, &ctx).await,
     };
     let selected: Vec<&Mirror> = spec
         .mirrors

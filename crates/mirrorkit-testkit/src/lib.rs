@@ -10,6 +10,7 @@ pub mod process;
 pub mod pypiserver;
 pub mod referrers_front;
 pub mod registry;
+pub mod rpm_repo;
 pub mod tls;
 pub mod token;
 pub mod verdaccio;

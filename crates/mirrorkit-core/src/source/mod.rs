@@ -2,9 +2,11 @@
 //! offers; the plan then selects assets per platform and compares with the target.
 
 pub mod apt;
+pub mod distro;
 pub mod github;
 pub mod images;
 pub mod packages;
+pub mod rpm;
 pub mod upstream_url;
 pub mod url_index;
 

@@ -22,6 +22,7 @@ pub use model::{
 };
 
 use crate::platform::Platform;
+use crate::source::distro::DistroSource;
 use crate::source::github::GithubSource;
 use crate::source::url_index::IndexOrigin;
 
@@ -241,6 +242,8 @@ pub enum SourceConfig {
     Packages(crate::source::packages::PackagesSource),
     /// An apt repository.
     Apt(crate::source::apt::AptSource),
+    /// An rpm repository.
+    Rpm(crate::source::rpm::RpmSource),
 }
 
 impl SourceConfig {
@@ -258,7 +261,8 @@ impl SourceConfig {
             SourceConfig::Oci(s) => FamilySource::Images(s),
             SourceConfig::Helm(s) => FamilySource::Helm(s),
             SourceConfig::Packages(s) => FamilySource::Packages(s),
-            SourceConfig::Apt(s) => FamilySource::Apt(s),
+            SourceConfig::Apt(s) => FamilySource::Distro(DistroSource::Apt(s)),
+            SourceConfig::Rpm(s) => FamilySource::Distro(DistroSource::Rpm(s)),
         }
     }
 }
@@ -274,8 +278,8 @@ pub enum FamilySource<'a> {
     Helm(&'a crate::source::images::HelmSource),
     /// Language packages, published as static registries.
     Packages(&'a crate::source::packages::PackagesSource),
-    /// Distribution repositories (apt), kept under a repository root.
-    Apt(&'a crate::source::apt::AptSource),
+    /// Distribution repositories (apt, rpm), kept under a repository root.
+    Distro(DistroSource<'a>),
 }
 
 /// Where a release mirror's versions are listed.

@@ -98,6 +98,9 @@ pub enum SourceKind {
     /// A Debian-style apt repository (`dists/`, `pool/`), signature and checksums verified,
     /// mirrored under the target's `repos` root.
     Apt,
+    /// An rpm repository (`repodata/`, packages), `repomd.xml` signature and every checksum
+    /// verified, mirrored under the target's `repos` root.
+    Rpm,
 }
 
 /// Where the versions of a mirror come from.
@@ -193,9 +196,11 @@ pub struct SourceSpec {
     /// `apt`: accept a `Release` past its `Valid-Until` (default `false`: refused, as apt
     /// refuses it).
     pub ignore_valid_until: Option<bool>,
-    /// `apt`: the repository's place under the target's `repos.root` (`mirror/<prefix>/`);
-    /// default: the mirror's key.
+    /// `apt`, `rpm`: the repository's place under the target's `repos.root`
+    /// (`mirror/<prefix>/`); default: the mirror's key.
     pub prefix: Option<Located<String>>,
+    /// `rpm`: also check each package's own signature (not built yet: refused when `true`).
+    pub gpgcheck: Option<bool>,
 }
 
 impl SourceSpec {
@@ -236,6 +241,7 @@ impl SourceSpec {
             exclude: None,
             ignore_valid_until: None,
             prefix: None,
+            gpgcheck: None,
         }
     }
 }

@@ -21,7 +21,7 @@ use super::{
 use crate::platform::Platform;
 use crate::source::url_index::{self, Generator, IndexOrigin};
 
-mod apt;
+mod distro;
 mod helm;
 mod images;
 mod lazyoci;
@@ -31,7 +31,7 @@ mod packaging;
 mod release;
 mod sources;
 
-use apt::*;
+use distro::*;
 use helm::*;
 use images::*;
 use lazyoci::*;

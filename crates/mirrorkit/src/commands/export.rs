@@ -71,7 +71,9 @@ async fn spec_items(
     {
         if matches!(
             m.source,
-            spec::SourceConfig::Packages(_) | spec::SourceConfig::Apt(_)
+            spec::SourceConfig::Packages(_)
+                | spec::SourceConfig::Apt(_)
+                | spec::SourceConfig::Rpm(_)
         ) {
             return Err(output::message(
                 &format!(

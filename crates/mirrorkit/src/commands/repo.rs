@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use mirrorkit_core::exit::ExitCode;
-use mirrorkit_core::source::apt::AptSource;
-use mirrorkit_core::spec::{self, FamilySource, TargetConfig};
+use mirrorkit_core::source::distro::DistroSource;
+use mirrorkit_core::spec::{self, FamilySource, Spec, TargetConfig};
 use mirrorkit_distro::cleanup::{self, Retention};
 use mirrorkit_distro::root::Root;
 use mirrorkit_distro::{catalog, inventory, snapshots};
@@ -15,26 +15,33 @@ use mirrorkit_distro::{catalog, inventory, snapshots};
 use crate::cli::{CatalogFormat, RepoCommand};
 use crate::{diagnostics, output};
 
-/// One repository root of a spec: its retention and the apt mirrors kept under it.
+/// One repository root of a spec: its retention and the distribution mirrors kept under it.
 #[derive(Default)]
-struct RootOf {
+struct RootOf<'s> {
     retention: Retention,
-    sources: Vec<AptSource>,
+    sources: Vec<DistroSource<'s>>,
 }
 
-impl RootOf {
+impl RootOf<'_> {
     fn prefixes(&self) -> Vec<String> {
-        self.sources.iter().map(|s| s.prefix.clone()).collect()
+        self.sources
+            .iter()
+            .map(|s| s.prefix().to_string())
+            .collect()
     }
 }
 
+/// Load the spec at `path`.
+fn load(path: &Path) -> Result<Spec, ExitCode> {
+    spec::load(path).map_err(|e| diagnostics::spec_error(&e))
+}
+
 /// The spec's repository roots.
-fn roots(path: &Path) -> Result<BTreeMap<PathBuf, RootOf>, ExitCode> {
-    let spec = spec::load(path).map_err(|e| diagnostics::spec_error(&e))?;
-    let mut roots: BTreeMap<PathBuf, RootOf> = BTreeMap::new();
+fn roots<'s>(spec: &'s Spec, path: &Path) -> Result<BTreeMap<PathBuf, RootOf<'s>>, ExitCode> {
+    let mut roots: BTreeMap<PathBuf, RootOf<'s>> = BTreeMap::new();
     for m in &spec.mirrors {
         if let (
-            FamilySource::Apt(source),
+            FamilySource::Distro(source),
             TargetConfig::Repos {
                 root,
                 keep,
@@ -47,13 +54,16 @@ fn roots(path: &Path) -> Result<BTreeMap<PathBuf, RootOf>, ExitCode> {
                 keep: *keep,
                 keep_days: *keep_days,
             };
-            r.sources.push(source.clone());
+            r.sources.push(source);
         }
     }
 
     if roots.is_empty() {
         return Err(output::message(
-            &format!("{}: no apt mirror (type: apt) to work on", path.display()),
+            &format!(
+                "{}: no distribution mirror (type: apt or rpm) to work on",
+                path.display()
+            ),
             ExitCode::Usage,
         ));
     }
@@ -71,8 +81,9 @@ pub(crate) async fn run(cmd: RepoCommand) -> ExitCode {
 async fn run_inner(cmd: RepoCommand) -> Result<(), ExitCode> {
     let fail = |e: String| output::message(&e, ExitCode::Io);
     match cmd {
-        RepoCommand::Snapshot { spec } => {
-            for (dir, of) in roots(&spec)? {
+        RepoCommand::Snapshot { spec: path } => {
+            let spec = load(&path)?;
+            for (dir, of) in roots(&spec, &path)? {
                 let prefixes = of.prefixes();
                 let root = Root::open(&dir).await.map_err(fail)?;
                 let name = snapshots::take(&root, &prefixes)
@@ -85,11 +96,12 @@ async fn run_inner(cmd: RepoCommand) -> Result<(), ExitCode> {
             }
         }
         RepoCommand::PublishSnapshot {
-            spec,
+            spec: path,
             snapshot,
             all,
         } => {
-            for (dir, of) in roots(&spec)? {
+            let spec = load(&path)?;
+            for (dir, of) in roots(&spec, &path)? {
                 let prefixes = of.prefixes();
                 let root = Root::open(&dir).await.map_err(fail)?;
                 let name = match snapshot.clone().or_else(|| snapshots::current(&dir)) {
@@ -113,10 +125,10 @@ async fn run_inner(cmd: RepoCommand) -> Result<(), ExitCode> {
                 ));
             }
         }
-        RepoCommand::PublishInventory { spec } => {
-            for (dir, of) in roots(&spec)? {
-                let sources: Vec<&AptSource> = of.sources.iter().collect();
-                let doc = inventory::build(&dir, &sources);
+        RepoCommand::PublishInventory { spec: path } => {
+            let spec = load(&path)?;
+            for (dir, of) in roots(&spec, &path)? {
+                let doc = inventory::build(&dir, &of.sources);
                 let path = dir.join("metadata/inventory.json");
                 inventory::write_json(&path, &doc).map_err(fail)?;
                 output::stdout(&format!(
@@ -128,11 +140,12 @@ async fn run_inner(cmd: RepoCommand) -> Result<(), ExitCode> {
             }
         }
         RepoCommand::PublishCatalog {
-            spec,
+            spec: path,
             snapshot,
             rebuild,
         } => {
-            for (dir, _) in roots(&spec)? {
+            let spec = load(&path)?;
+            for (dir, _) in roots(&spec, &path)? {
                 let names = if rebuild {
                     snapshots::list(&dir)
                 } else {
@@ -174,8 +187,9 @@ async fn run_inner(cmd: RepoCommand) -> Result<(), ExitCode> {
                 }
             }
         }
-        RepoCommand::CleanupState { spec } => {
-            for (dir, of) in roots(&spec)? {
+        RepoCommand::CleanupState { spec: path } => {
+            let spec = load(&path)?;
+            for (dir, of) in roots(&spec, &path)? {
                 let root = Root::open(&dir).await.map_err(fail)?;
                 let cleaned = cleanup::run(&root, of.retention).map_err(fail)?;
                 output::stdout(&format!(

@@ -149,13 +149,13 @@ pub(super) fn mirror(
     }
     let kind = m.source.kind.value;
     let is_packages = kind == SourceKind::Packages;
-    let (target, namespace) = if kind == SourceKind::Apt {
+    let (target, namespace) = if matches!(kind, SourceKind::Apt | SourceKind::Rpm) {
         if let Some(r) = m.repository {
             return Err(ctx.err(
                 r,
                 field("repository"),
-                "`repository` does not apply to an apt mirror (its place is `source.prefix` \
-                 under the target's `repos.root`)",
+                "`repository` does not apply to a distribution mirror (its place is \
+                 `source.prefix` under the target's `repos.root`)",
             ));
         }
         (
@@ -352,6 +352,7 @@ fn release_only_fields(
         SourceConfig::Helm(_) => ("helm", false, true),
         SourceConfig::Packages(_) => ("packages", false, false),
         SourceConfig::Apt(_) => ("apt", false, false),
+        SourceConfig::Rpm(_) => ("rpm", false, false),
         _ => return Ok(()),
     };
     // (field, where it is when the spec keeps its position, whether it is set)
@@ -392,7 +393,7 @@ fn release_only_fields(
         (
             "versions",
             m.versions.map(|l| (l.line, l.column)),
-            matches!(kind, "packages" | "apt") && m.versions.is_some(),
+            matches!(kind, "packages" | "apt" | "rpm") && m.versions.is_some(),
         ),
         // A chart uses `verify.require` only (its archive against the repository's digest).
         (

@@ -10,7 +10,7 @@ pub(super) fn source(
     field: &str,
 ) -> Result<SourceConfig, SpecError> {
     // Fields of the other kind are mistakes worth naming.
-    let given: [(&str, bool); 33] = [
+    let given: [(&str, bool); 34] = [
         ("url", s.url.is_some()),
         ("versions", s.versions.is_some()),
         ("generator", s.generator.is_some()),
@@ -47,6 +47,7 @@ pub(super) fn source(
         ("exclude", s.exclude.is_some()),
         ("ignore_valid_until", s.ignore_valid_until.is_some()),
         ("prefix", s.prefix.is_some()),
+        ("gpgcheck", s.gpgcheck.is_some()),
     ];
     let allowed: &[&str] = match s.kind.value {
         SourceKind::UrlIndex => &["url", "versions", "generator"],
@@ -95,6 +96,7 @@ pub(super) fn source(
             "ignore_valid_until",
             "prefix",
         ],
+        SourceKind::Rpm => &["url", "keyring", "include", "exclude", "prefix", "gpgcheck"],
     };
     if let Some((name, _)) = given
         .iter()
@@ -112,6 +114,7 @@ pub(super) fn source(
         SourceKind::Helm => helm_source(ctx, s, field),
         SourceKind::Packages => packages_source(ctx, s, field),
         SourceKind::Apt => apt_source(ctx, s, key, field),
+        SourceKind::Rpm => rpm_source(ctx, s, key, field),
         SourceKind::UrlIndex => {
             let given = [s.url.is_some(), s.versions.is_some(), s.generator.is_some()];
             if given.iter().filter(|g| **g).count() != 1 {

@@ -1,5 +1,5 @@
-//! `type: apt` sources and the `repos` target: a good one loads with every field, and every
-//! field read is refused with 65 naming it when wrong.
+//! `type: apt` and `type: rpm` sources and the `repos` target: a good one loads with every
+//! field, and every field read is refused with 65 naming it when wrong.
 
 use std::path::Path;
 
@@ -147,7 +147,7 @@ fn every_apt_field_is_named_when_wrong() {
         (
             format!("{}    target: {{layout: ./oci}}\n", src("")),
             "mirrors.deb.target.layout",
-            "does not apply to an apt mirror",
+            "does not apply to a distribution mirror",
         ),
         (
             src("").replace("repos: {root: ./r}", "repos: {root: ./r, keep: 0}"),
@@ -184,6 +184,51 @@ fn every_apt_field_is_named_when_wrong() {
                 );
             }
             other => panic!("expected an invalid spec, got {other:?}\n{text}"),
+        }
+    }
+}
+
+#[test]
+fn an_rpm_mirror_loads_and_its_unbuilt_or_wrong_fields_are_named() {
+    let dir = spec_dir();
+    let text = "target: {repos: {root: ./r}}\nmirrors:\n  el:\n    source: {type: rpm, url: 'https://r.example/el9/x86_64', keyring: archive.gpg, include: ['^kernel']}\n";
+    let s = parse_in(dir.path(), text).expect("valid");
+    let SourceConfig::Rpm(r) = &s.mirrors[0].source else {
+        panic!("{:?}", s.mirrors[0].source)
+    };
+    assert_eq!(r.url.as_str(), "https://r.example/el9/x86_64/");
+    assert_eq!(r.prefix, "el");
+    assert!(r.wants("kernel-core") && !r.wants("bash"));
+    for (bad, field, needle) in [
+        (
+            text.replace("include: ['^kernel']", "gpgcheck: true"),
+            "mirrors.el.source.gpgcheck",
+            "not built yet",
+        ),
+        (
+            text.replace("include: ['^kernel']", "suites: [x]"),
+            "mirrors.el.source.suites",
+            "does not apply",
+        ),
+        (
+            text.replace("include: ['^kernel']", "prefix: snapshots/x"),
+            "mirrors.el.source.prefix",
+            "snapshots",
+        ),
+        (
+            text.replace(", keyring: archive.gpg", ""),
+            "mirrors.el.source.keyring",
+            "unverified repository",
+        ),
+    ] {
+        match parse_in(dir.path(), &bad) {
+            Err(SpecError::Invalid {
+                field: f, message, ..
+            }) => {
+                assert_eq!(f, field, "{bad}\n{message}");
+                assert!(message.contains(needle), "{message}");
+            }
+            other => panic!("expected an invalid spec, got {other:?}\n{bad}"),
         }
     }
 }

@@ -1,8 +1,10 @@
-//! `type: apt` sources and the `repos` target they are kept under. Everything is checked now,
-//! offline: the URL, names that become paths, the filters' regexes, the keyring's presence.
+//! `type: apt` and `type: rpm` sources and the `repos` target they are kept under. Everything
+//! is checked now, offline: the URL, names that become paths, the filters' regexes, the
+//! keyring's presence.
 
 use super::*;
 use crate::source::apt::AptSource;
+use crate::source::rpm::RpmSource;
 
 /// A suite, component or architecture name: it becomes a path segment of the mirror tree.
 fn is_dist_name(s: &str) -> bool {
@@ -64,14 +66,26 @@ fn regexes(
     Ok(out)
 }
 
-pub(super) fn apt_source(
+/// What apt and rpm sources share: the URL (a directory), the keyring, the prefix.
+struct Common {
+    url: Url,
+    keyring: PathBuf,
+    prefix: String,
+}
+
+fn common(
     ctx: &Ctx<'_>,
     s: &SourceSpec,
+    kind: &str,
     key: &str,
     field: &str,
-) -> Result<SourceConfig, SpecError> {
+) -> Result<Common, SpecError> {
     let Some(u) = &s.url else {
-        return Err(ctx.err(&s.kind, format!("{field}.url"), "an apt source needs `url`"));
+        return Err(ctx.err(
+            &s.kind,
+            format!("{field}.url"),
+            format!("an {kind} source needs `url`"),
+        ));
     };
     let mut url = match Url::parse(&u.value) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => url,
@@ -87,6 +101,63 @@ pub(super) fn apt_source(
         let path = format!("{}/", url.path());
         url.set_path(&path);
     }
+    let Some(keyring) = &s.keyring else {
+        return Err(ctx.err(
+            &s.kind,
+            format!("{field}.keyring"),
+            format!(
+                "an {kind} source needs `keyring`: the keys its metadata must be signed with \
+                 (a .gpg or .asc file); an unverified repository is not mirrored"
+            ),
+        ));
+    };
+    let keyring_path = ctx.resolve(&keyring.value);
+    if !keyring_path.is_file() {
+        return Err(ctx.err(
+            keyring,
+            format!("{field}.keyring"),
+            format!("{}: no such file", keyring_path.display()),
+        ));
+    }
+    let prefix = match &s.prefix {
+        Some(p) => {
+            let first = p.value.split('/').next().unwrap_or_default();
+            if !p.value.split('/').all(is_dist_name) || first == "snapshots" {
+                return Err(ctx.err(
+                    p,
+                    format!("{field}.prefix"),
+                    format!(
+                        "{:?} is not a relative path of names (not starting with `snapshots`, \
+                         where `publish-snapshot --all` puts every snapshot)",
+                        p.value
+                    ),
+                ));
+            }
+            p.value.clone()
+        }
+        None if key == "snapshots" => {
+            return Err(ctx.err(
+                &s.kind,
+                format!("{field}.prefix"),
+                "the key `snapshots` cannot be the prefix (`publish-snapshot --all` uses it); set `prefix`",
+            ));
+        }
+        None => key.to_string(),
+    };
+    Ok(Common {
+        url,
+        keyring: keyring_path,
+        prefix,
+    })
+}
+
+pub(super) fn apt_source(
+    ctx: &Ctx<'_>,
+    s: &SourceSpec,
+    key: &str,
+    field: &str,
+) -> Result<SourceConfig, SpecError> {
+    let c = common(ctx, s, "apt", key, field)?;
     let Some(suites) = &s.suites else {
         return Err(ctx.err(
             &s.kind,
@@ -117,49 +188,44 @@ pub(super) fn apt_source(
     if !architectures.iter().any(|a| a == "all") {
         architectures.push("all".to_string());
     }
-    let Some(keyring) = &s.keyring else {
-        return Err(ctx.err(
-            &s.kind,
-            format!("{field}.keyring"),
-            "an apt source needs `keyring`: the keys its InRelease must be signed with (a .gpg \
-             or .asc file); an unverified repository is not mirrored",
-        ));
-    };
-    let keyring_path = ctx.resolve(&keyring.value);
-    if !keyring_path.is_file() {
-        return Err(ctx.err(
-            keyring,
-            format!("{field}.keyring"),
-            format!("{}: no such file", keyring_path.display()),
-        ));
-    }
-    let prefix = match &s.prefix {
-        Some(p) => {
-            if !p.value.split('/').all(is_dist_name) {
-                return Err(ctx.err(
-                    p,
-                    format!("{field}.prefix"),
-                    format!("{:?} is not a relative path of names", p.value),
-                ));
-            }
-            p.value.clone()
-        }
-        None => key.to_string(),
-    };
     Ok(SourceConfig::Apt(AptSource {
-        url,
+        url: c.url,
         suites,
         components,
         architectures,
-        keyring: keyring_path,
+        keyring: c.keyring,
         include: regexes(ctx, s.include.as_ref(), &format!("{field}.include"))?,
         exclude: regexes(ctx, s.exclude.as_ref(), &format!("{field}.exclude"))?,
         ignore_valid_until: s.ignore_valid_until.unwrap_or(false),
-        prefix,
+        prefix: c.prefix,
     }))
 }
 
-/// The target of an apt mirror: `repos.root` from its own target or the shared one.
+pub(super) fn rpm_source(
+    ctx: &Ctx<'_>,
+    s: &SourceSpec,
+    key: &str,
+    field: &str,
+) -> Result<SourceConfig, SpecError> {
+    let c = common(ctx, s, "rpm", key, field)?;
+    if s.gpgcheck == Some(true) {
+        return Err(ctx.err(
+            &s.kind,
+            format!("{field}.gpgcheck"),
+            "checking each package's own signature is not built yet (repomd.xml's signature and \
+             every package's checksum are checked); remove `gpgcheck`",
+        ));
+    }
+    Ok(SourceConfig::Rpm(RpmSource {
+        url: c.url,
+        keyring: c.keyring,
+        include: regexes(ctx, s.include.as_ref(), &format!("{field}.include"))?,
+        exclude: regexes(ctx, s.exclude.as_ref(), &format!("{field}.exclude"))?,
+        prefix: c.prefix,
+    }))
+}
+
+/// The target of a distribution mirror: `repos.root` from its own target or the shared one.
 pub(super) fn repos_target(
     ctx: &Ctx<'_>,
     own: Option<&TargetSpec>,
@@ -170,14 +236,14 @@ pub(super) fn repos_target(
         ctx,
         own,
         &["repos"],
-        "an apt mirror (it is kept under `repos.root`)",
+        "a distribution mirror (it is kept under `repos.root`)",
         field,
     )?;
     let Some(repos) = own.or(shared).and_then(|t| t.repos.as_ref()) else {
         return Err(ctx.err_nowhere(
             format!("{field}.repos"),
-            "an apt mirror needs `target: {repos: {root: DIR}}`: the directory its tree, pool \
-             and snapshots are kept in",
+            "a distribution mirror needs `target: {repos: {root: DIR}}`: the directory its \
+             tree, pool and snapshots are kept in",
         ));
     };
     if let Some(k) = repos.keep.as_ref().filter(|k| k.value == 0) {

@@ -1,0 +1,204 @@
+//! rpm mirrors end to end: a real repository (`rpmbuild`, `createrepo_c --zck`, `repomd.xml`
+//! signed by a throw-away gpg key) on a plain file server; `sync` verifies and switches the tree
+//! in; the real `dnf` (an isolated install root, `repo_gpgcheck` with the same key) runs
+//! `makecache` and fetches a package with its dependency from it with the network down; and each
+//! corruption is refused with the tree left byte for byte as it was.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::{all_output, assert_exit, mirrorkit, report, run, write_spec};
+use mirrorkit_testkit::fileserver::FileServer;
+use mirrorkit_testkit::process::offline;
+use mirrorkit_testkit::rpm_repo::RpmRepo;
+
+const OFFLINE_PORT: u16 = 8080;
+
+fn spec(upstream: &FileServer) -> String {
+    format!(
+        "target:\n  repos: {{root: ./repos}}\nmirrors:\n  el:\n    source:\n      type: rpm\n      url: {}\n      keyring: rpm-key.asc\n      exclude: ['^unwanted$']\n",
+        upstream.url("/")
+    )
+}
+
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.insert(
+                    p.strip_prefix(base).unwrap().display().to_string(),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn flip(path: &Path) {
+    let mut b = std::fs::read(path).unwrap();
+    let mid = b.len() / 2;
+    b[mid] ^= 0xff;
+    std::fs::write(path, b).unwrap();
+}
+
+#[test]
+fn an_rpm_repository_is_verified_mirrored_and_dnf_installs_from_it_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = RpmRepo::new(dir.path());
+    repo.add("hello", "1.0", "");
+    repo.add("world", "1.0", "hello");
+    repo.add("unwanted", "1.0", "");
+    repo.publish();
+    let upstream = FileServer::start(repo.dir());
+    let spec_path = write_spec(dir.path(), spec(&upstream));
+    let sync = || {
+        run(mirrorkit(dir.path())
+            .arg("sync")
+            .arg(&spec_path)
+            .args(["--format", "json"]))
+    };
+    let out = sync();
+    assert_exit(&out, 0);
+    let r = report(&out);
+    assert_eq!(r["mirrors"][0]["versions"][0]["status"], "pushed");
+    let mirror = dir.path().join("repos/mirror/el");
+    assert!(mirror.join("repodata/repomd.xml.asc").is_file());
+    assert!(mirror.join("Packages/hello-1.0-1.noarch.rpm").is_file());
+    assert!(!mirror.join("Packages/unwanted-1.0-1.noarch.rpm").exists());
+    // Every data type, the sqlite and zchunk forms included.
+    let repodata: Vec<String> = std::fs::read_dir(mirror.join("repodata"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        repodata.iter().any(|f| f.ends_with("primary.xml.zck")),
+        "{repodata:?}"
+    );
+    assert!(
+        repodata.iter().any(|f| f.ends_with("filelists.xml.gz")),
+        "{repodata:?}"
+    );
+    assert!(
+        repodata.iter().any(|f| f.ends_with("primary.sqlite.bz2")),
+        "{repodata:?}"
+    );
+
+    // Warm: only the signed metadata is asked for.
+    let before = upstream.requests().len();
+    let out = sync();
+    assert_exit(&out, 0);
+    assert_eq!(
+        report(&out)["mirrors"][0]["versions"][0]["status"],
+        "skipped"
+    );
+    let asked: Vec<String> = upstream.requests()[before..]
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(asked, ["/repodata/repomd.xml", "/repodata/repomd.xml.asc"]);
+
+    // dnf, with the upstream gone and the network down, reads the mirror (repo_gpgcheck with the
+    // key) and fetches a package and its dependency.
+    drop(upstream);
+    let root = dir.path().join("dnfroot");
+    std::fs::create_dir_all(root.join("etc/yum.repos.d")).unwrap();
+    std::fs::write(
+        root.join("etc/yum.repos.d/mirror.repo"),
+        format!(
+            "[mirror]\nname=mirror\nbaseurl=http://127.0.0.1:{OFFLINE_PORT}/el/\ngpgcheck=0\nrepo_gpgcheck=1\ngpgkey=file://{}\n",
+            repo.keyring.display()
+        ),
+    )
+    .unwrap();
+    let dnf = format!(
+        "dnf -y --installroot={root} --setopt=reposdir={root}/etc/yum.repos.d --setopt=cachedir={root}/cache --releasever=1 --disablerepo='*' --enablerepo=mirror",
+        root = root.display()
+    );
+    let script = format!(
+        "python3 -m http.server {OFFLINE_PORT} --bind 127.0.0.1 --directory {:?} >/dev/null 2>&1 &\nfor i in $(seq 100); do (echo >/dev/tcp/127.0.0.1/{OFFLINE_PORT}) 2>/dev/null && break; sleep 0.1; done\n{dnf} makecache\n{dnf} install --downloadonly --destdir={dl:?} world\nls {dl:?}\n",
+        dir.path().join("repos/mirror"),
+        dl = dir.path().join("dl"),
+    );
+    let out = offline(&script);
+    let text = all_output(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        dir.path().join("dl/world-1.0-1.noarch.rpm").is_file(),
+        "{text}"
+    );
+    assert!(
+        dir.path().join("dl/hello-1.0-1.noarch.rpm").is_file(),
+        "{text}"
+    );
+}
+
+#[test]
+fn every_rpm_corruption_fails_the_sync_naming_the_file_and_leaves_the_tree_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = RpmRepo::new(dir.path());
+    repo.add("hello", "1.0", "");
+    repo.publish();
+    let upstream = FileServer::start(repo.dir());
+    let spec_path = write_spec(dir.path(), spec(&upstream));
+    let sync = || {
+        run(mirrorkit(dir.path())
+            .arg("sync")
+            .arg(&spec_path)
+            .args(["--format", "json"]))
+    };
+    assert_exit(&sync(), 0);
+    let mirror = dir.path().join("repos/mirror/el");
+    let good = tree(&mirror);
+    let refused = |case: &str, needles: &[&str]| {
+        let out = sync();
+        assert_exit(&out, 1);
+        let text = serde_json::to_string(&report(&out)["mirrors"][0]).unwrap();
+        for n in needles {
+            assert!(text.contains(n), "{case}: {n:?} not in {text}");
+        }
+        assert!(tree(&mirror) == good, "{case}: the mirror tree changed");
+    };
+
+    // A flipped byte in a new rpm.
+    let rpm = repo.add("hello", "1.1", "");
+    repo.publish();
+    let original = std::fs::read(&rpm).unwrap();
+    flip(&rpm);
+    refused(
+        "flipped rpm",
+        &["hello-1.1-1.noarch.rpm", "checksum mismatch"],
+    );
+    std::fs::write(&rpm, &original).unwrap();
+
+    // A flipped byte in primary.xml.gz (repomd.xml still signed and right).
+    repo.add("extra", "1.0", "");
+    repo.publish();
+    flip(&repo.data_file("primary"));
+    refused("flipped primary", &["primary.xml.gz"]);
+
+    // An edited repomd.xml (its signature no longer holds).
+    repo.publish();
+    let repomd = repo.dir().join("repodata/repomd.xml");
+    let text = std::fs::read_to_string(&repomd).unwrap();
+    std::fs::write(&repomd, text.replacen("<revision>", "<revision>9", 1)).unwrap();
+    refused("edited repomd.xml", &["repomd.xml", "BAD signature"]);
+
+    // No repomd.xml.asc at all.
+    repo.publish();
+    std::fs::remove_file(repo.dir().join("repodata/repomd.xml.asc")).unwrap();
+    refused("unsigned", &["repomd.xml.asc", "unsigned repository"]);
+
+    // Put right, the sync goes through.
+    repo.publish();
+    assert_exit(&sync(), 0);
+    assert!(mirror.join("Packages/hello-1.1-1.noarch.rpm").is_file());
+    assert!(mirror.join("Packages/extra-1.0-1.noarch.rpm").is_file());
+}
