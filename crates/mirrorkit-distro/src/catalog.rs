@@ -1,7 +1,7 @@
 //! A catalog of the repositories in a tree on disk (`repo catalog --root-dir DIR`, and
-//! `metadata/snapshots/<name>/repo_catalog.json`): per apt suite its dates, the key that
-//! signed it, and every package with name, version, architecture, size, SHA-256 and path. It
-//! needs no spec and no network: it reads what is there.
+//! `metadata/snapshots/<name>/repo_catalog.json`): per apt suite or rpm repository its dates,
+//! the key that signed it, and every package with name, version (rpm: EVR), architecture,
+//! size, checksum and path. It needs no spec and no network: it reads what is there.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -38,16 +38,21 @@ pub struct Summary {
     pub bytes: u64,
 }
 
-/// One apt suite.
+/// One apt suite or rpm repository.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct Repository {
-    /// `apt`.
+    /// `apt` or `rpm`.
     pub format: String,
-    /// The directory holding `dists/`, relative to the root (`debian`; empty for the root).
+    /// The directory holding `dists/` (apt) or `repodata/` (rpm), relative to the root
+    /// (`debian`; empty for the root).
     pub path: String,
-    /// The suite's directory under `dists/`.
-    pub suite: String,
+    /// apt: the suite's directory under `dists/`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suite: Option<String>,
+    /// rpm: `repomd.xml`'s revision.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
     /// `Codename`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub codename: Option<String>,
@@ -66,14 +71,16 @@ pub struct Repository {
     pub packages: usize,
 }
 
-/// One `Packages` index.
+/// One `Packages` index (apt) or the `primary` data (rpm).
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct Index {
-    /// The component.
-    pub component: String,
-    /// The architecture.
-    pub architecture: String,
+    /// apt: the component.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
+    /// apt: the architecture.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
     /// Its packages.
     pub packages: Vec<Package>,
 }
@@ -84,16 +91,19 @@ pub struct Index {
 pub struct Package {
     /// Its name.
     pub name: String,
-    /// Its version.
+    /// Its version (rpm: `[epoch:]version-release`).
     pub version: String,
     /// Its architecture.
     pub architecture: String,
     /// Its size in bytes.
     pub size: u64,
-    /// Its SHA-256.
-    pub sha256: String,
+    /// Its checksum: `sha256:<hex>` (rpm repositories may give `sha512:<hex>`).
+    pub checksum: String,
     /// Its path under the repository (`pool/…`).
     pub path: String,
+    /// Whether the file is in the tree (a filtered mirror keeps the upstream's signed index,
+    /// which still lists what `include`/`exclude` left out).
+    pub present: bool,
 }
 
 fn rfc3339(t: time::OffsetDateTime) -> String {
@@ -101,13 +111,18 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-/// Every `dists/<suite>` directory under `root` (following links, at most `depth` levels).
+/// A repository found in the tree: where (relative to the root), and an apt suite's name or
+/// `None` for an rpm repository.
+type Found = (PathBuf, Option<String>);
+
+/// Every `dists/<suite>` (apt) and `repodata/repomd.xml` (rpm) under `root` (following links,
+/// at most `depth` levels).
 fn suites(
     root: &Path,
     dir: &Path,
     depth: usize,
     seen: &mut BTreeSet<PathBuf>,
-    out: &mut Vec<(PathBuf, String)>,
+    out: &mut Vec<Found>,
 ) {
     let Ok(real) = std::fs::canonicalize(dir) else {
         return;
@@ -115,12 +130,16 @@ fn suites(
     if depth == 0 || !seen.insert(real) {
         return;
     }
+    let rel = dir
+        .strip_prefix(root)
+        .unwrap_or(Path::new(""))
+        .to_path_buf();
+    if dir.join("repodata/repomd.xml").is_file() {
+        out.push((rel, None));
+        return;
+    }
     let dists = dir.join("dists");
     if dists.is_dir() {
-        let rel = dir
-            .strip_prefix(root)
-            .unwrap_or(Path::new(""))
-            .to_path_buf();
         let mut names: Vec<String> = std::fs::read_dir(&dists)
             .into_iter()
             .flatten()
@@ -129,7 +148,7 @@ fn suites(
             .filter_map(|e| e.file_name().into_string().ok())
             .collect();
         names.sort();
-        out.extend(names.into_iter().map(|n| (rel.clone(), n)));
+        out.extend(names.into_iter().map(|n| (rel.clone(), Some(n))));
         return;
     }
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -175,8 +194,120 @@ fn read_index(path: &Path) -> Result<Vec<packages_index::PoolFile>, String> {
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// The catalog of every apt repository under `root`.
-pub fn build(root: &Path) -> Result<Catalog, String> {
+/// The apt suite at `root/rel/dists/<suite>`.
+fn apt_repository(root: &Path, rel: &Path, suite: String) -> Result<Repository, String> {
+    let suite_dir = root.join(rel).join("dists").join(&suite);
+    let (release, signed_by) = release_of(&suite_dir)?;
+    // One index per component/architecture: the first variant present (plain, gz, xz).
+    let mut indexes = Vec::new();
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    for path in release.files.keys() {
+        let Some((dir, file)) = path.rsplit_once('/') else {
+            continue;
+        };
+        let base = file.trim_end_matches(".xz").trim_end_matches(".gz");
+        let Some((component, arch)) = dir.split_once("/binary-") else {
+            continue;
+        };
+        if base != "Packages" || done.contains(dir) {
+            continue;
+        }
+        let variant = ["Packages", "Packages.gz", "Packages.xz"]
+            .iter()
+            .map(|v| suite_dir.join(dir).join(v))
+            .find(|p| p.is_file());
+        let Some(variant) = variant else { continue };
+        done.insert(dir.to_string());
+        let packages: Vec<Package> = read_index(&variant)?
+            .into_iter()
+            .map(|f| Package {
+                name: f.package,
+                version: f.version,
+                architecture: f.architecture,
+                size: f.size,
+                checksum: format!("sha256:{}", f.sha256),
+                present: root.join(rel).join(&f.filename).is_file(),
+                path: f.filename,
+            })
+            .collect();
+        indexes.push(Index {
+            component: Some(component.to_string()),
+            architecture: Some(arch.to_string()),
+            packages,
+        });
+    }
+    Ok(Repository {
+        format: "apt".to_string(),
+        path: rel.to_string_lossy().into_owned(),
+        suite: Some(suite),
+        revision: None,
+        codename: release.codename.clone(),
+        date: release.date.map(rfc3339),
+        valid_until: release.valid_until.map(rfc3339),
+        signed_by,
+        packages: indexes.iter().map(|i| i.packages.len()).sum(),
+        indexes,
+    })
+}
+
+/// The rpm repository at `root/rel` (`repodata/repomd.xml`).
+fn rpm_repository(root: &Path, rel: &Path) -> Result<Repository, String> {
+    let dir = root.join(rel);
+    let repomd_path = dir.join("repodata/repomd.xml");
+    let repomd =
+        std::fs::read(&repomd_path).map_err(|e| format!("{}: {e}", repomd_path.display()))?;
+    let data =
+        crate::rpm_md::repomd(&repomd).map_err(|e| format!("{}: {e}", repomd_path.display()))?;
+    let signed_by = std::fs::read(dir.join("repodata/repomd.xml.asc"))
+        .map(|sig| crate::signature::detached_issuers(&sig))
+        .unwrap_or_default();
+    let revision = String::from_utf8_lossy(&repomd)
+        .split("<revision>")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .map(|r| r.trim().to_string());
+    let primary = data
+        .iter()
+        .find(|d| d.kind == "primary")
+        .ok_or_else(|| format!("{}: no primary data", repomd_path.display()))?;
+    let primary_path = dir.join(&primary.href);
+    let packages: Vec<Package> = crate::compressed::open(&primary_path, &primary.href)
+        .and_then(crate::rpm_md::primary)
+        .map_err(|e| format!("{}: {e}", primary_path.display()))?
+        .into_iter()
+        .map(|p| Package {
+            checksum: p
+                .checksum
+                .map(|c| format!("{}:{}", c.kind, c.hex))
+                .unwrap_or_default(),
+            name: p.name,
+            version: p.evr,
+            architecture: p.arch,
+            size: p.size,
+            present: dir.join(&p.href).is_file(),
+            path: p.href,
+        })
+        .collect();
+    Ok(Repository {
+        format: "rpm".to_string(),
+        path: rel.to_string_lossy().into_owned(),
+        suite: None,
+        revision,
+        codename: None,
+        date: None,
+        valid_until: None,
+        signed_by,
+        packages: packages.len(),
+        indexes: vec![Index {
+            component: None,
+            architecture: None,
+            packages,
+        }],
+    })
+}
+
+/// The catalog of every repository of the `formats` asked for (`apt`, `rpm`) under `root`.
+pub fn build(root: &Path, formats: &[&str]) -> Result<Catalog, String> {
     if !root.is_dir() {
         return Err(format!("{}: not a directory", root.display()));
     }
@@ -185,64 +316,20 @@ pub fn build(root: &Path) -> Result<Catalog, String> {
     let mut repositories = Vec::new();
     let mut summary = Summary::default();
     for (rel, suite) in found {
-        let suite_dir = root.join(&rel).join("dists").join(&suite);
-        let (release, signed_by) = release_of(&suite_dir)?;
-        // One index per component/architecture: the first variant present (plain, gz, xz).
-        let mut indexes = Vec::new();
-        let mut done: BTreeSet<String> = BTreeSet::new();
-        for path in release.files.keys() {
-            let Some((dir, file)) = path.rsplit_once('/') else {
-                continue;
-            };
-            let base = file.trim_end_matches(".xz").trim_end_matches(".gz");
-            let Some((component, arch)) = dir.split_once("/binary-") else {
-                continue;
-            };
-            if base != "Packages" || done.contains(dir) {
-                continue;
-            }
-            let variant = ["Packages", "Packages.gz", "Packages.xz"]
-                .iter()
-                .map(|v| suite_dir.join(dir).join(v))
-                .find(|p| p.is_file());
-            let Some(variant) = variant else { continue };
-            done.insert(dir.to_string());
-            let packages: Vec<Package> = read_index(&variant)?
-                .into_iter()
-                .map(|f| Package {
-                    name: f.package,
-                    version: f.version,
-                    architecture: f.architecture,
-                    size: f.size,
-                    sha256: f.sha256,
-                    path: f.filename,
-                })
-                .collect();
-            indexes.push(Index {
-                component: component.to_string(),
-                architecture: arch.to_string(),
-                packages,
-            });
-        }
-        let packages: usize = indexes.iter().map(|i| i.packages.len()).sum();
+        let repository = match suite {
+            Some(suite) if formats.contains(&"apt") => apt_repository(root, &rel, suite)?,
+            None if formats.contains(&"rpm") => rpm_repository(root, &rel)?,
+            _ => continue,
+        };
         summary.repositories += 1;
-        summary.packages += packages;
-        summary.bytes += indexes
+        summary.packages += repository.packages;
+        summary.bytes += repository
+            .indexes
             .iter()
             .flat_map(|i| i.packages.iter())
             .map(|p| p.size)
             .sum::<u64>();
-        repositories.push(Repository {
-            format: "apt".to_string(),
-            path: rel.to_string_lossy().into_owned(),
-            suite,
-            codename: release.codename.clone(),
-            date: release.date.map(rfc3339),
-            valid_until: release.valid_until.map(rfc3339),
-            signed_by,
-            indexes,
-            packages,
-        });
+        repositories.push(repository);
     }
     Ok(Catalog {
         generated_at: rfc3339(time::OffsetDateTime::now_utc()),

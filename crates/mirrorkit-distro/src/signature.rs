@@ -540,3 +540,30 @@ pub fn read_clearsigned(bytes: &[u8]) -> Result<(String, Vec<String>), String> {
     let issuers = msg.signatures().iter().flat_map(issuer_strings).collect();
     Ok((msg.signed_text().replace("\r\n", "\n"), issuers))
 }
+
+/// The issuers a detached signature (armored or binary) names, without checking it.
+pub fn detached_issuers(signature: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let binary = signature
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| b & 0x80 != 0);
+    if binary {
+        if let Ok(sigs) = DetachedSignature::from_bytes_many(Cursor::new(signature)) {
+            for d in sigs.flatten() {
+                out.extend(issuer_strings(&d.signature));
+            }
+        }
+    } else if let Ok(text) = std::str::from_utf8(signature)
+        && let Ok((blocks, _)) = split_armor(text, "SIGNATURE")
+    {
+        for block in blocks {
+            if let Ok((sigs, _)) = DetachedSignature::from_string_many(block) {
+                for d in sigs.flatten() {
+                    out.extend(issuer_strings(&d.signature));
+                }
+            }
+        }
+    }
+    out
+}

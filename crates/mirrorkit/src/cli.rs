@@ -317,7 +317,7 @@ pub(crate) enum RepoCommand {
         /// Write the catalog here (JSON) instead of stdout.
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
-        /// Repository formats to catalog (repeatable; default apt).
+        /// Repository formats to catalog (repeatable; default both).
         #[arg(long = "format", value_enum)]
         formats: Vec<CatalogFormat>,
         /// Print the counts as JSON on stdout.
@@ -331,7 +331,7 @@ pub(crate) enum RepoCommand {
 pub(crate) enum CatalogFormat {
     /// apt (`dists/`, `Packages`).
     Apt,
-    /// rpm (`repodata/repomd.xml`): not built yet.
+    /// rpm (`repodata/repomd.xml`, `primary`).
     Rpm,
 }
 

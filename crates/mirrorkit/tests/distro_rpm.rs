@@ -91,6 +91,35 @@ fn an_rpm_repository_is_verified_mirrored_and_dnf_installs_from_it_offline() {
         "{repodata:?}"
     );
 
+    // The catalog reads the rpm tree: every package with its EVR and checksum, the signer.
+    let out = run(mirrorkit(dir.path())
+        .args(["repo", "catalog", "--root-dir"])
+        .arg(&mirror));
+    assert_exit(&out, 0);
+    let catalog: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    common::assert_follows_schema("catalog", &catalog);
+    let r0 = &catalog["repositories"][0];
+    assert_eq!(r0["format"], "rpm");
+    assert_eq!(
+        r0["signed_by"].as_array().unwrap().len(),
+        2,
+        "fingerprint and key id"
+    );
+    let packages = r0["indexes"][0]["packages"].as_array().unwrap();
+    let hello = packages.iter().find(|p| p["name"] == "hello").unwrap();
+    assert_eq!(hello["version"], "1.0-1");
+    assert_eq!(hello["path"], "Packages/hello-1.0-1.noarch.rpm");
+    assert_eq!(
+        hello["checksum"].as_str().unwrap(),
+        mirrorkit_testkit::registry::sha256_digest(
+            &std::fs::read(mirror.join("Packages/hello-1.0-1.noarch.rpm")).unwrap()
+        )
+    );
+    // The signed metadata is upstream's: it still lists what the filter left out, marked absent.
+    let unwanted = packages.iter().find(|p| p["name"] == "unwanted").unwrap();
+    assert_eq!(unwanted["present"], false);
+    assert_eq!(hello["present"], true);
+
     // Warm: only the signed metadata is asked for.
     let before = upstream.requests().len();
     let out = sync();

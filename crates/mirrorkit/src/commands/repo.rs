@@ -171,7 +171,7 @@ async fn run_inner(cmd: RepoCommand) -> Result<(), ExitCode> {
                             ExitCode::Usage,
                         ));
                     }
-                    let doc = catalog::build(&tree)
+                    let doc = catalog::build(&tree, &["apt", "rpm"])
                         .map_err(|e: String| output::message(&e, ExitCode::Data))?;
                     let path = dir
                         .join("metadata/snapshots")
@@ -212,13 +212,17 @@ async fn run_inner(cmd: RepoCommand) -> Result<(), ExitCode> {
             formats,
             summary_json,
         } => {
-            if formats.contains(&CatalogFormat::Rpm) {
-                return Err(output::message(
-                    "--format rpm: rpm repositories are not catalogued yet (apt is)",
-                    ExitCode::Usage,
-                ));
+            let mut wanted: Vec<&str> = formats
+                .iter()
+                .map(|f| match f {
+                    CatalogFormat::Apt => "apt",
+                    CatalogFormat::Rpm => "rpm",
+                })
+                .collect();
+            if wanted.is_empty() {
+                wanted = vec!["apt", "rpm"];
             }
-            let doc = catalog::build(&root_dir)
+            let doc = catalog::build(&root_dir, &wanted)
                 .map_err(|e: String| output::message(&e, ExitCode::Data))?;
             match &out_path {
                 Some(path) => inventory::write_json(path, &doc).map_err(fail)?,
