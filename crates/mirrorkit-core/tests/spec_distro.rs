@@ -201,11 +201,6 @@ fn an_rpm_mirror_loads_and_its_unbuilt_or_wrong_fields_are_named() {
     assert!(r.wants("kernel-core") && !r.wants("bash"));
     for (bad, field, needle) in [
         (
-            text.replace("include: ['^kernel']", "gpgcheck: true"),
-            "mirrors.el.source.gpgcheck",
-            "not built yet",
-        ),
-        (
             text.replace("include: ['^kernel']", "suites: [x]"),
             "mirrors.el.source.suites",
             "does not apply",

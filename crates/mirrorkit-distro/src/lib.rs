@@ -9,7 +9,8 @@
 //! - [`signature`]: the keyring and the signature checks (rpgp, pure Rust).
 //! - [`root`]: the repository root: pool, staged trees, the atomic switch.
 //! - [`apt`]: one apt mirror, suite by suite.
-//! - [`rpm_md`]: rpm-md metadata (`repomd.xml`, `primary.xml`); [`rpm`]: one rpm mirror.
+//! - [`rpm_md`]: rpm-md metadata (`repomd.xml`, `primary.xml`); [`rpm_sig`]: a package's
+//!   own signature; [`rpm`]: one rpm mirror.
 //! - [`fetch`], [`compressed`]: verified downloads into the pool; compressed indexes read.
 //! - [`snapshots`]: immutable snapshots of the mirror trees, and their atomic publication.
 //! - [`catalog`]: what the apt repositories of a tree on disk hold (no spec, no network).
@@ -34,6 +35,7 @@ pub mod release;
 pub mod root;
 pub mod rpm;
 pub mod rpm_md;
+pub mod rpm_sig;
 pub mod signature;
 pub mod snapshots;
 

@@ -222,7 +222,7 @@ pub async fn sync(
     let fetched = missing.len();
     let results: Vec<Result<u64, Failure>> = futures_util::stream::iter(packages.values())
         .map(|p| {
-            let staging = &staging;
+            let (staging, keyring) = (&staging, &keyring);
             async move {
                 let checksum = p
                     .checksum
@@ -234,7 +234,18 @@ pub async fn sync(
                     size: Some(p.size),
                 };
                 let pooled = checksum.kind == "sha256" && root.pool_has(&checksum.hex, p.size);
-                get_file(ctx, source, root, Some(staging), &wanted).await?;
+                let local = get_file(ctx, source, root, Some(staging), &wanted).await?;
+                if source.gpgcheck {
+                    crate::rpm_sig::read(&local)
+                        .and_then(|h| keyring.verify_detached(&h.header, &h.signature))
+                        .map_err(|e| {
+                            fail(
+                                &p.href,
+                                format!("package signature: {e}"),
+                                ExitCode::ItemFailed,
+                            )
+                        })?;
+                }
                 Ok(if pooled { 0 } else { p.size })
             }
         })

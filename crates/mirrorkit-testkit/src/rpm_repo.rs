@@ -24,6 +24,22 @@ fn gpg(home: &Path) -> Command {
     c
 }
 
+/// `rpmsign --addsign` with the key `uid` in `home` (gpg itself, no agent prompt).
+fn rpmsign(home: &Path, uid: &str, path: &Path) {
+    output_of(
+        Command::new("rpmsign")
+            .arg("--addsign")
+            .args(["--define", "__gpg /usr/bin/gpg"])
+            .args(["--define", &format!("_gpg_name {uid}")])
+            .args(["--define", &format!("_gpg_path {}", home.display())])
+            .args([
+                "--define",
+                "_gpg_sign_cmd_extra_args --batch --pinentry-mode loopback --passphrase ''",
+            ])
+            .arg(path),
+    );
+}
+
 impl RpmRepo {
     /// An empty repository under `dir/rpmrepo`; `dir/rpm-key.asc` holds the public key.
     pub fn new(dir: &Path) -> RpmRepo {
@@ -107,6 +123,26 @@ impl RpmRepo {
                 .arg(self.dir.join("repodata/repomd.xml.asc"))
                 .arg(&repomd),
         );
+    }
+
+    /// Sign the package at `path` with the repository's key (`rpmsign --addsign`).
+    pub fn sign_package(&self, path: &Path) {
+        rpmsign(self.gnupg.path(), "rpm@example.org", path);
+    }
+
+    /// Sign the package at `path` with a key nobody trusts.
+    pub fn sign_package_with_unknown_key(&self, path: &Path) {
+        let other = tempfile::tempdir().expect("gnupg home");
+        output_of(gpg(other.path()).args([
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "somebody else <else@example.org>",
+            "ed25519",
+            "sign",
+            "never",
+        ]));
+        rpmsign(other.path(), "else@example.org", path);
     }
 
     /// The path of the data file of `kind` (`primary`, …) under `repodata/`.

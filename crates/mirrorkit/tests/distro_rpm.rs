@@ -231,3 +231,58 @@ fn every_rpm_corruption_fails_the_sync_naming_the_file_and_leaves_the_tree_as_it
     assert!(mirror.join("Packages/hello-1.1-1.noarch.rpm").is_file());
     assert!(mirror.join("Packages/extra-1.0-1.noarch.rpm").is_file());
 }
+
+#[test]
+fn with_gpgcheck_every_package_signature_is_checked_against_the_keyring() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = RpmRepo::new(dir.path());
+    let hello = repo.add("hello", "1.0", "");
+    repo.sign_package(&hello);
+    repo.publish();
+    let upstream = FileServer::start(repo.dir());
+    let spec_path = write_spec(
+        dir.path(),
+        spec(&upstream).replace("exclude: ['^unwanted$']", "gpgcheck: true"),
+    );
+    let sync = || {
+        run(mirrorkit(dir.path())
+            .arg("sync")
+            .arg(&spec_path)
+            .args(["--format", "json"]))
+    };
+    assert_exit(&sync(), 0);
+    let mirror = dir.path().join("repos/mirror/el");
+    let good = tree(&mirror);
+
+    // A package signed by a key the keyring does not hold: refused, the tree unchanged.
+    let forged = repo.add("forged", "1.0", "");
+    repo.sign_package_with_unknown_key(&forged);
+    repo.publish();
+    let out = sync();
+    assert_exit(&out, 1);
+    let text = serde_json::to_string(&report(&out)["mirrors"][0]).unwrap();
+    assert!(
+        text.contains("forged-1.0-1.noarch.rpm") && text.contains("package signature"),
+        "{text}"
+    );
+    assert!(tree(&mirror) == good, "the tree changed");
+
+    // An unsigned package: refused too.
+    std::fs::remove_file(&forged).unwrap();
+    repo.add("plain", "1.0", "");
+    repo.publish();
+    let out = sync();
+    assert_exit(&out, 1);
+    let text = serde_json::to_string(&report(&out)["mirrors"][0]).unwrap();
+    assert!(
+        text.contains("plain-1.0-1.noarch.rpm") && text.contains("unsigned"),
+        "{text}"
+    );
+    assert!(tree(&mirror) == good, "the tree changed");
+
+    // Signed properly, it goes through.
+    repo.sign_package(&repo.dir().join("Packages/plain-1.0-1.noarch.rpm"));
+    repo.publish();
+    assert_exit(&sync(), 0);
+    assert!(mirror.join("Packages/plain-1.0-1.noarch.rpm").is_file());
+}

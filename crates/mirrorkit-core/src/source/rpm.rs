@@ -19,6 +19,8 @@ pub struct RpmSource {
     pub exclude: Vec<regex::Regex>,
     /// The repository's place under the target root (`mirror/<prefix>/`).
     pub prefix: String,
+    /// Also check each package's own signature (its header signature) against the keyring.
+    pub gpgcheck: bool,
 }
 
 impl RpmSource {

@@ -199,7 +199,8 @@ pub struct SourceSpec {
     /// `apt`, `rpm`: the repository's place under the target's `repos.root`
     /// (`mirror/<prefix>/`); default: the mirror's key.
     pub prefix: Option<Located<String>>,
-    /// `rpm`: also check each package's own signature (not built yet: refused when `true`).
+    /// `rpm`: also check each package's own signature (its header signature) against the
+    /// keyring (default `false`: `repomd.xml`'s signature and every checksum are checked).
     pub gpgcheck: Option<bool>,
 }
 

@@ -208,20 +208,13 @@ pub(super) fn rpm_source(
     field: &str,
 ) -> Result<SourceConfig, SpecError> {
     let c = common(ctx, s, "rpm", key, field)?;
-    if s.gpgcheck == Some(true) {
-        return Err(ctx.err(
-            &s.kind,
-            format!("{field}.gpgcheck"),
-            "checking each package's own signature is not built yet (repomd.xml's signature and \
-             every package's checksum are checked); remove `gpgcheck`",
-        ));
-    }
     Ok(SourceConfig::Rpm(RpmSource {
         url: c.url,
         keyring: c.keyring,
         include: regexes(ctx, s.include.as_ref(), &format!("{field}.include"))?,
         exclude: regexes(ctx, s.exclude.as_ref(), &format!("{field}.exclude"))?,
         prefix: c.prefix,
+        gpgcheck: s.gpgcheck.unwrap_or(false),
     }))
 }
 
