@@ -33,11 +33,11 @@ fn be32(b: &[u8]) -> u32 {
     u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
 
+/// An index entry of a header: (tag, offset into the data, count).
+type Entry = (u32, u32, u32);
+
 /// One header structure: its bytes (intro, entries, data) and its entries.
-fn read_header(
-    input: &mut impl Read,
-    what: &str,
-) -> Result<(Vec<u8>, Vec<(u32, u32, u32)>), String> {
+fn read_header(input: &mut impl Read, what: &str) -> Result<(Vec<u8>, Vec<Entry>), String> {
     let mut intro = [0u8; 16];
     input
         .read_exact(&mut intro)

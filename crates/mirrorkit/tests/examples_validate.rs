@@ -77,7 +77,9 @@ fn every_documented_spec_validates_and_follows_the_schema() {
 
     // Files a documented spec names beside itself.
     std::fs::write(dir.path().join("metadata.json"), "{}").unwrap();
-    std::fs::write(dir.path().join("debian-archive-keyring.gpg"), b"keys").unwrap();
+    for keyring in ["debian-archive-keyring.gpg", "RPM-GPG-KEY-Rocky-9.asc"] {
+        std::fs::write(dir.path().join(keyring), b"keys").unwrap();
+    }
     std::fs::write(
         dir.path().join("app.cdx.json"),
         r#"{"bomFormat": "CycloneDX", "specVersion": "1.6", "components": [{"type": "library", "name": "left-pad", "purl": "pkg:npm/left-pad@1.3.0"}]}"#,
