@@ -16,6 +16,9 @@ pub(crate) struct Cli {
     /// When to use colours.
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
+    /// Logs as JSON, one object per line on stderr (default: plain text).
+    #[arg(long, global = true)]
+    pub json_logs: bool,
     #[command(subcommand)]
     pub command: Command,
 }

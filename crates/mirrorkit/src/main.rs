@@ -60,15 +60,21 @@ fn init_logging(cli: &Cli) {
             tracing_subscriber::EnvFilter::new(format!(
                 "warn,mirrorkit={level},mirrorkit_core={level},mirrorkit_oci={level},\
                  mirrorkit_run={level},mirrorkit_release={level},mirrorkit_images={level},\
-                 mirrorkit_helm={level},mirrorkit_bundle={level}"
+                 mirrorkit_helm={level},mirrorkit_bundle={level},mirrorkit_packages={level},\
+                 mirrorkit_distro={level}"
             ))
         });
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    // One JSON object per line for log collectors; plain text (for a terminal or a CI job log)
+    // otherwise.
+    let _ = if cli.json_logs {
+        logs.json().try_init()
+    } else {
+        logs.with_ansi(ansi).try_init()
+    };
     diagnostics::init(ansi);
 }
 

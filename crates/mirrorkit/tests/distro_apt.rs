@@ -138,6 +138,23 @@ fn an_apt_repository_is_verified_mirrored_and_apt_get_installs_from_it_offline()
         .collect();
     assert_eq!(requests, ["GET /dists/stable/InRelease"]);
 
+    // --json-logs: every log line is one JSON object (here the signature check, at debug).
+    let out = run(mirrorkit(dir.path())
+        .args(["--json-logs", "--log-level", "debug", "sync"])
+        .arg(&spec_path));
+    assert_exit(&out, 0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "InRelease verified" && l["level"] == "DEBUG"),
+        "{stderr}"
+    );
+
     // The upstream gone and the network down, apt-get reads the mirror served by a plain file
     // server: update (signature checked against the same key) and a package with its
     // dependency.
