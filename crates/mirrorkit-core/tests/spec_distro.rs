@@ -227,3 +227,31 @@ fn an_rpm_mirror_loads_and_its_unbuilt_or_wrong_fields_are_named() {
         }
     }
 }
+
+#[test]
+fn prefixes_under_one_root_may_not_overlap() {
+    let dir = spec_dir();
+    let m = |key: &str, prefix: &str| {
+        format!(
+            "  {key}:\n    source: {{type: rpm, url: 'https://r.example/{key}/', keyring: archive.gpg, prefix: '{prefix}'}}\n"
+        )
+    };
+    let head = "target: {repos: {root: ./r}}\nmirrors:\n";
+    for (a, b) in [
+        ("debian", "debian"),
+        ("debian", "debian/security"),
+        ("el/9", "el"),
+    ] {
+        let text = format!("{head}{}{}", m("one", a), m("two", b));
+        match parse_in(dir.path(), &text) {
+            Err(SpecError::Invalid { message, .. }) => {
+                assert!(message.contains("overlaps"), "{message}")
+            }
+            other => panic!("{a} and {b}: expected an error, got {other:?}"),
+        }
+    }
+    let ok = format!("{head}{}{}", m("one", "el/9"), m("two", "el/10"));
+    assert!(parse_in(dir.path(), &ok).is_ok());
+    let hidden = format!("{head}{}", m("one", "x/.trees"));
+    assert!(parse_in(dir.path(), &hidden).is_err());
+}

@@ -18,7 +18,8 @@ use mirrorkit_core::source::apt::AptSource;
 use url::Url;
 
 use crate::fetch::{
-    Context, Failure, FetchError, SuiteOutcome, fail, fetch_verified, forget, sha512_file,
+    Context, Failure, FetchError, SuiteOutcome, fail, fetch_verified, forget, sha256_file,
+    sha512_file,
 };
 use crate::packages_index::{self, PoolFile};
 use crate::release::Release;
@@ -37,10 +38,8 @@ struct Signed {
 
 /// `dists/<suite>/<name>` under the source URL.
 fn dists_url(source: &AptSource, suite: &str, name: &str) -> Result<Url, Failure> {
-    source
-        .url
-        .join(&format!("dists/{suite}/{name}"))
-        .map_err(|e| fail(format!("{suite}: {name}"), e.to_string(), ExitCode::Data))
+    crate::fetch::under(&source.url, &format!("dists/{suite}/{name}"))
+        .map_err(|e| fail(format!("{suite}: {name}"), e, ExitCode::ItemFailed))
 }
 
 /// Fetch and verify the suite's release: `InRelease`, else `Release` + `Release.gpg`.
@@ -93,7 +92,37 @@ async fn signed_release(
     };
     let release = Release::parse(&text)
         .map_err(|e| fail(format!("{suite}: Release"), e, ExitCode::ItemFailed))?;
+    // Checked before anything else, the "unchanged" shortcut included: a replayed, expired
+    // Release is refused even when it is the one the tree already holds.
+    if !source.ignore_valid_until
+        && let Some(until) = release.valid_until
+        && until < time::OffsetDateTime::now_utc()
+    {
+        return Err(fail(
+            format!("{suite}: Release"),
+            format!(
+                "expired: Valid-Until is {until} (a stale or replayed repository; \
+                 ignore_valid_until: true accepts it)"
+            ),
+            ExitCode::ItemFailed,
+        ));
+    }
     Ok(Signed { documents, release })
+}
+
+/// What the tree of `source` is built from besides upstream: a change rebuilds it.
+fn settings_of(source: &AptSource) -> String {
+    let regexes = |r: &[regex::Regex]| r.iter().map(|r| r.as_str().to_string()).collect::<Vec<_>>();
+    format!(
+        "apt url={} suites={:?} components={:?} architectures={:?} include={:?} exclude={:?} keyring={}",
+        mirrorkit_core::http::redact::SafeUrl::new(&source.url),
+        source.suites,
+        source.components,
+        source.architectures,
+        regexes(&source.include),
+        regexes(&source.exclude),
+        sha256_file(&source.keyring).unwrap_or_default(),
+    )
 }
 
 /// The compression suffix of an index path, and the path without it.
@@ -137,11 +166,7 @@ fn chosen_indexes(source: &AptSource, release: &Release) -> Vec<String> {
 /// Link the previous generation's index `old` into `by_hash` (`…/by-hash`) under its SHA-256
 /// and SHA-512 (it was verified when its tree was built).
 fn keep_previous(staging: &Staging, by_hash: &str, old: &Path) -> Result<(), String> {
-    let sha256 = {
-        let bytes = std::fs::read(old).map_err(|e| format!("{}: {e}", old.display()))?;
-        Digest::sha256_of(&bytes).hex().to_string()
-    };
-    staging.link(&format!("{by_hash}/SHA256/{sha256}"), old)?;
+    staging.link(&format!("{by_hash}/SHA256/{}", sha256_file(old)?), old)?;
     staging.link(&format!("{by_hash}/SHA512/{}", sha512_file(old)?), old)
 }
 
@@ -165,20 +190,6 @@ async fn suite(
     let at = |rel: &str| format!("{suite}: {rel}");
     let (root, staging, current) = (place.root, place.staging, place.current);
     let release = &signed.release;
-    if !source.ignore_valid_until
-        && let Some(until) = release.valid_until
-        && until < time::OffsetDateTime::now_utc()
-    {
-        failures.push(fail(
-            at("Release"),
-            format!(
-                "expired: Valid-Until is {until} (a stale or replayed repository; \
-                 ignore_valid_until: true accepts it)"
-            ),
-            ExitCode::ItemFailed,
-        ));
-        return None;
-    }
     for (name, bytes) in &signed.documents {
         if let Some(staging) = staging {
             let hex = Digest::sha256_of(bytes).hex().to_string();
@@ -319,6 +330,21 @@ async fn suite(
         match read {
             Ok(files) => {
                 for f in files.into_iter().filter(|f| source.wants(&f.package)) {
+                    // Two indexes naming one file with different digests: one of them is wrong,
+                    // and clients of the other would fail their hash check.
+                    if let Some(seen) = pool.get(&f.filename)
+                        && seen.sha256 != f.sha256
+                    {
+                        failures.push(fail(
+                            at(&f.filename),
+                            format!(
+                                "the indexes give it two digests ({} and {})",
+                                seen.sha256, f.sha256
+                            ),
+                            ExitCode::ItemFailed,
+                        ));
+                        return None;
+                    }
                     pool.entry(f.filename.clone()).or_insert(f);
                 }
             }
@@ -361,15 +387,18 @@ pub async fn sync(
     if !failures.is_empty() {
         return Err(failures);
     }
-    // Nothing changed: every suite's signed documents are the ones the current tree holds.
+    // Nothing changed: every suite's signed documents are the ones the current tree holds, and
+    // the tree was built with these settings (a new architecture or filter rebuilds it).
+    let settings = settings_of(source);
     let current = root.current(&source.prefix);
-    let unchanged = current.as_ref().is_some_and(|tree| {
-        signed.iter().all(|(s, r)| {
-            r.documents.iter().all(|(name, bytes)| {
-                std::fs::read(tree.join(format!("dists/{s}/{name}"))).is_ok_and(|b| &b == bytes)
+    let unchanged = root.settings_match(&source.prefix, &settings)
+        && current.as_ref().is_some_and(|tree| {
+            signed.iter().all(|(s, r)| {
+                r.documents.iter().all(|(name, bytes)| {
+                    std::fs::read(tree.join(format!("dists/{s}/{name}"))).is_ok_and(|b| &b == bytes)
+                })
             })
-        })
-    });
+        });
     if unchanged {
         return Ok(source
             .suites
@@ -418,10 +447,8 @@ pub async fn sync(
         let results: Vec<Result<u64, Failure>> = futures_util::stream::iter(missing)
             .map(|f| async {
                 let what = format!("{s}: {}", f.filename);
-                let url = source
-                    .url
-                    .join(&f.filename)
-                    .map_err(|e| fail(&what, e.to_string(), ExitCode::ItemFailed))?;
+                let url = crate::fetch::under(&source.url, &f.filename)
+                    .map_err(|e| fail(&what, e, ExitCode::ItemFailed))?;
                 let local = fetch_verified(ctx, &url, &f.sha256, f.size)
                     .await
                     .map_err(|e| {
@@ -463,6 +490,7 @@ pub async fn sync(
     }
     if let Some(staging) = staging {
         root.switch(&source.prefix, staging)
+            .and_then(|()| root.record_settings(&source.prefix, &settings))
             .map_err(|e| vec![fail(source.prefix.clone(), e, ExitCode::Io)])?;
     }
     Ok(outcomes)

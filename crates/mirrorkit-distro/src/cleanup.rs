@@ -44,7 +44,11 @@ fn taken_at(name: &str) -> Option<time::OffsetDateTime> {
 pub fn run(root: &Root, retention: Retention) -> Result<Cleaned, String> {
     let dir = root.dir();
     let all = snapshots::list(dir);
-    let protected = [snapshots::current(dir), snapshots::published(dir)];
+    // The current snapshot, and every snapshot a publication links to (the published one,
+    // `--all`'s, and the previous publication kept for requests in flight).
+    let mut protected = served(dir);
+    protected.extend(snapshots::current(dir));
+    protected.extend(snapshots::published(dir));
     let now = time::OffsetDateTime::now_utc();
     let newest: Vec<&String> = match retention.keep {
         Some(n) => all.iter().rev().take(n).collect(),
@@ -53,13 +57,17 @@ pub fn run(root: &Root, retention: Retention) -> Result<Cleaned, String> {
     let mut cleaned = Cleaned::default();
     if retention.keep.is_some() || retention.keep_days.is_some() {
         for name in &all {
-            if protected.iter().flatten().any(|p| p == name) {
+            if protected.contains(name) {
                 continue;
             }
             let too_many = retention.keep.is_some() && !newest.contains(&name);
-            let too_old = retention.keep_days.is_some_and(|d| {
-                taken_at(name).is_some_and(|t| now - t > time::Duration::days(d as i64))
-            });
+            // A keep_days too large for a duration keeps everything.
+            let max_age = retention
+                .keep_days
+                .and_then(|d| i64::try_from(d).ok()?.checked_mul(86_400))
+                .map(time::Duration::seconds);
+            let too_old = retention.keep_days.is_some()
+                && max_age.is_some_and(|age| taken_at(name).is_some_and(|t| now - t > age));
             if too_many || too_old {
                 let path = dir.join("snapshots").join(name);
                 std::fs::remove_dir_all(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -96,6 +104,33 @@ pub fn run(root: &Root, retention: Retention) -> Result<Cleaned, String> {
         }
     }
     Ok(cleaned)
+}
+
+/// The snapshots the publications under `.public/` link to.
+fn served(root: &Path) -> std::collections::BTreeSet<String> {
+    fn walk(dir: &Path, depth: usize, out: &mut std::collections::BTreeSet<String>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let Ok(kind) = e.file_type() else { continue };
+            if kind.is_symlink() {
+                if let Ok(target) = std::fs::read_link(e.path()) {
+                    let parts: Vec<String> = target
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                        .collect();
+                    if let Some(i) = parts.iter().position(|p| p == "snapshots")
+                        && let Some(name) = parts.get(i + 1)
+                    {
+                        out.insert(name.clone());
+                    }
+                }
+            } else if kind.is_dir() && depth > 0 {
+                walk(&e.path(), depth - 1, out);
+            }
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(&root.join(".public"), 12, &mut out);
+    out
 }
 
 /// Whether `root` looks like a repository root (has a pool).

@@ -5,7 +5,7 @@
 //! memory (and keep it for lossless editing), while a `Packages` file of a real archive is
 //! ~100 MB uncompressed; this reader holds one paragraph at a time.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read as _};
 
 /// One paragraph: its fields in order (name as written, value with continuation lines joined
 /// by `\n`, leading space of each continuation removed).
@@ -56,7 +56,10 @@ impl<R: BufRead> Paragraphs<R> {
         let mut size = 0usize;
         loop {
             self.line.clear();
-            match self.input.read_line(&mut self.line) {
+            // At most what is left of the paragraph's budget (+1 to notice going past it), so
+            // a line without an end cannot grow without bound.
+            let budget = (MAX_PARAGRAPH_BYTES - size.min(MAX_PARAGRAPH_BYTES)) as u64 + 1;
+            match (&mut self.input).take(budget).read_line(&mut self.line) {
                 Ok(0) => return (!p.is_empty()).then_some(Ok(p)),
                 Ok(n) => size += n,
                 Err(e) => return Some(Err(format!("line {}: {e}", self.line_no + 1))),

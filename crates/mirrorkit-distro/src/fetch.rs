@@ -48,10 +48,19 @@ pub(crate) fn digest_of(kind: &str, hex: &str) -> Option<Digest> {
 
 /// The SHA-512 of a file, lowercase hex (streamed).
 pub(crate) fn sha512_file(path: &Path) -> Result<String, String> {
+    hash_file(path, Algorithm::Sha512)
+}
+
+/// The SHA-256 of a file, lowercase hex (streamed).
+pub(crate) fn sha256_file(path: &Path) -> Result<String, String> {
+    hash_file(path, Algorithm::Sha256)
+}
+
+fn hash_file(path: &Path, algorithm: Algorithm) -> Result<String, String> {
     use std::io::Read as _;
     let io = |e: std::io::Error| format!("{}: {e}", path.display());
     let mut f = std::fs::File::open(path).map_err(io)?;
-    let mut h = Hasher::new(Algorithm::Sha512);
+    let mut h = Hasher::new(algorithm);
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let n = f.read(&mut buf).map_err(io)?;
@@ -160,4 +169,45 @@ pub enum SuiteOutcome {
         /// Not in the pool yet.
         missing: usize,
     },
+}
+
+/// `rel` (a path from upstream metadata) under the repository URL `base`: refused unless the
+/// result stays on the same scheme, host and port, below `base`'s path (a signed index naming
+/// `file:…` or another host must not make the mirror read local files or probe other hosts).
+pub(crate) fn under(base: &Url, rel: &str) -> Result<Url, String> {
+    let url = base
+        .join(rel)
+        .map_err(|e| format!("{rel:?}: not a path under the repository: {e}"))?;
+    let same = url.scheme() == base.scheme()
+        && url.host() == base.host()
+        && url.port_or_known_default() == base.port_or_known_default()
+        && url.path().starts_with(base.path());
+    if !same || !crate::release::is_safe_path(rel) {
+        return Err(format!("{rel:?}: not a path under the repository"));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_paths_stay_under_the_repository() {
+        let base = Url::parse("http://mirror.example/debian/").unwrap();
+        assert_eq!(
+            under(&base, "pool/main/h/hello.deb").unwrap().as_str(),
+            "http://mirror.example/debian/pool/main/h/hello.deb"
+        );
+        for bad in [
+            "file:etc/passwd",
+            "https:other.example/x",
+            "//other.example/x",
+            "/etc/passwd",
+            "../up.deb",
+            "pool/../../x",
+        ] {
+            assert!(under(&base, bad).is_err(), "{bad:?}");
+        }
+    }
 }

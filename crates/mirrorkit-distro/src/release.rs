@@ -83,6 +83,8 @@ fn checksums(
 pub fn is_safe_path(path: &str) -> bool {
     !path.is_empty()
         && !path.starts_with('/')
+        // `file:x` or `https:host` would change scheme when joined to a URL.
+        && !path.split('/').next().is_some_and(|first| first.contains(':'))
         && !path.contains(['\\', '\0'])
         && path
             .split('/')

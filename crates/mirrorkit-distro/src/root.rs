@@ -90,6 +90,23 @@ impl Root {
         Ok(path)
     }
 
+    /// Where the settings the tree of `prefix` was built with are kept (outside every tree).
+    fn settings_path(&self, prefix: &str) -> PathBuf {
+        self.dir
+            .join("state/settings")
+            .join(format!("{prefix}.txt"))
+    }
+
+    /// Whether the tree of `prefix` was built with `settings`.
+    pub fn settings_match(&self, prefix: &str, settings: &str) -> bool {
+        std::fs::read_to_string(self.settings_path(prefix)).is_ok_and(|s| s == settings)
+    }
+
+    /// Record that the tree of `prefix` is built with `settings`.
+    pub fn record_settings(&self, prefix: &str, settings: &str) -> Result<(), String> {
+        crate::snapshots::write_atomically(&self.settings_path(prefix), settings)
+    }
+
     /// The link `mirror/<prefix>`.
     fn link_path(&self, prefix: &str) -> PathBuf {
         self.dir.join("mirror").join(prefix)
@@ -189,13 +206,33 @@ impl Staging {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io(dir))?;
         }
-        if path.exists() {
-            return Ok(());
+        if let Ok(existing) = std::fs::symlink_metadata(&path) {
+            // Linked already (an index and its by-hash name, one file in two suites): fine when
+            // it is this very file; anything else (another file, a directory) is a conflict.
+            use std::os::unix::fs::MetadataExt as _;
+            let same = std::fs::metadata(from).is_ok_and(|m| {
+                existing.is_file()
+                    && ((m.dev() == existing.dev() && m.ino() == existing.ino())
+                        || (m.len() == existing.len() && same_bytes(from, &path)))
+            });
+            return if same {
+                Ok(())
+            } else {
+                Err(format!("{rel:?} is already in the tree as something else"))
+            };
         }
         if std::fs::hard_link(from, &path).is_err() {
             std::fs::copy(from, &path).map_err(io(&path))?;
         }
         Ok(())
+    }
+}
+
+/// Whether two files hold the same bytes (a copy, where hard links were not possible).
+fn same_bytes(a: &Path, b: &Path) -> bool {
+    match (crate::fetch::sha256_file(a), crate::fetch::sha256_file(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
     }
 }
 

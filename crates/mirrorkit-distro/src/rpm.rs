@@ -28,6 +28,20 @@ fn digest(c: &Checksum) -> Option<Digest> {
     format!("{}:{}", c.kind, c.hex).parse().ok()
 }
 
+/// What the tree of `source` is built from besides upstream: a change (a filter, `gpgcheck`,
+/// the keyring) rebuilds it.
+fn settings_of(source: &RpmSource) -> String {
+    let regexes = |r: &[regex::Regex]| r.iter().map(|r| r.as_str().to_string()).collect::<Vec<_>>();
+    format!(
+        "rpm url={} include={:?} exclude={:?} gpgcheck={} keyring={}",
+        SafeUrl::new(&source.url),
+        regexes(&source.include),
+        regexes(&source.exclude),
+        source.gpgcheck,
+        crate::fetch::sha256_file(&source.keyring).unwrap_or_default(),
+    )
+}
+
 /// A file of the repository: where, what it must hash to, its size when known.
 struct Wanted<'a> {
     href: &'a str,
@@ -71,10 +85,8 @@ async fn get_file(
         }
         return Ok(p);
     }
-    let url = source
-        .url
-        .join(file.href)
-        .map_err(|e| fail(&what, e.to_string(), ExitCode::ItemFailed))?;
+    let url = crate::fetch::under(&source.url, file.href)
+        .map_err(|e| fail(&what, e, ExitCode::ItemFailed))?;
     let d =
         digest(file.checksum).ok_or_else(|| fail(&what, "not a checksum", ExitCode::ItemFailed))?;
     let (local, sha256) = fetch_digest(ctx, &url, &d, file.size).await.map_err(|e| {
@@ -113,10 +125,8 @@ pub async fn sync(
     })?;
     let cache = EtagCache::new(ctx.cache_dir, "rpm-repomd");
     let get = async |name: &str| -> Result<(Url, Vec<u8>), Failure> {
-        let url = source
-            .url
-            .join(name)
-            .map_err(|e| fail(name, e.to_string(), ExitCode::Data))?;
+        let url = crate::fetch::under(&source.url, name)
+            .map_err(|e| fail(name, e, ExitCode::ItemFailed))?;
         conditional::get(ctx.http, &cache, &url, "*/*")
             .await
             .map(|b| (url.clone(), b))
@@ -143,7 +153,9 @@ pub async fn sync(
     tracing::debug!(%signer, "repomd.xml verified");
     let data = rpm_md::repomd(&repomd)
         .map_err(|e| vec![fail("repodata/repomd.xml", e, ExitCode::ItemFailed)])?;
-    if let Some(current) = root.current(&source.prefix)
+    let settings = settings_of(source);
+    if root.settings_match(&source.prefix, &settings)
+        && let Some(current) = root.current(&source.prefix)
         && std::fs::read(current.join("repodata/repomd.xml")).is_ok_and(|b| b == repomd)
         && std::fs::read(current.join("repodata/repomd.xml.asc")).is_ok_and(|b| b == signature)
     {
@@ -263,6 +275,7 @@ pub async fn sync(
         return Err(failures);
     }
     root.switch(&source.prefix, staging)
+        .and_then(|()| root.record_settings(&source.prefix, &settings))
         .map_err(|e| vec![fail(source.prefix.clone(), e, ExitCode::Io)])?;
     Ok(SuiteOutcome::Staged {
         files,

@@ -17,9 +17,10 @@ const HEADER_MAGIC: [u8; 4] = [0x8e, 0xad, 0xe8, 0x01];
 /// Header signature tags.
 const RSAHEADER: u32 = 268;
 const DSAHEADER: u32 = 267;
-/// Bounds on what a header may claim (rpm's own limits are 0xffff entries, 256 MiB data).
+/// Bounds on what a header may claim: rpm's own are 0xffff entries and 256 MiB of data; a real
+/// header is at most a few MiB, and eight packages are checked at once, so 32 MiB.
 const MAX_ENTRIES: u32 = 0xffff;
-const MAX_DATA: u32 = 256 << 20;
+const MAX_DATA: u32 = 32 << 20;
 
 /// A package's header signature and the header bytes it covers.
 pub struct HeaderSignature {

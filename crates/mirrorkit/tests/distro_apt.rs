@@ -138,6 +138,26 @@ fn an_apt_repository_is_verified_mirrored_and_apt_get_installs_from_it_offline()
         .collect();
     assert_eq!(requests, ["GET /dists/stable/InRelease"]);
 
+    // A new setting (the filter dropped) rebuilds the tree although upstream did not change.
+    std::fs::write(
+        &spec_path,
+        std::fs::read_to_string(&spec_path)
+            .unwrap()
+            .replace("      exclude: ['^unwanted$']\n", ""),
+    )
+    .unwrap();
+    let out = sync(&[]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        statuses(&report(&out)),
+        [("stable".into(), "pushed".into())]
+    );
+    assert!(
+        mirror
+            .join("pool/main/u/unwanted/unwanted_1.0_amd64.deb")
+            .is_file()
+    );
+
     // --json-logs: every log line is one JSON object (here the signature check, at debug).
     let out = run(mirrorkit(dir.path())
         .args(["--json-logs", "--log-level", "debug", "sync"])

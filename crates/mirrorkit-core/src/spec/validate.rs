@@ -164,6 +164,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Spec, SpecError> {
             mirrors.push(mirror(&ctx, key, m.into(), file.target.as_ref())?);
         }
         check_unique_repositories(&ctx, &mirrors)?;
+        check_prefixes(&ctx, &mirrors)?;
         let shared = Shared {
             work_dir: file.work_dir.as_deref(),
             registries: file.registries.clone(),

@@ -122,7 +122,11 @@ fn common(
     let prefix = match &s.prefix {
         Some(p) => {
             let first = p.value.split('/').next().unwrap_or_default();
-            if !p.value.split('/').all(is_dist_name) || first == "snapshots" {
+            let named = p
+                .value
+                .split('/')
+                .all(|s| is_dist_name(s) && !s.starts_with('.'));
+            if !named || first == "snapshots" {
                 return Err(ctx.err(
                     p,
                     format!("{field}.prefix"),
@@ -216,6 +220,40 @@ pub(super) fn rpm_source(
         prefix: c.prefix,
         gpgcheck: s.gpgcheck.unwrap_or(false),
     }))
+}
+
+/// Two distribution mirrors kept under one root must not share a prefix or nest one inside the
+/// other (their trees and links would overwrite each other).
+pub(super) fn check_prefixes(ctx: &Ctx<'_>, mirrors: &[Mirror]) -> Result<(), SpecError> {
+    let mut seen: Vec<(&Path, Vec<&str>, &str)> = Vec::new();
+    for m in mirrors {
+        let (TargetConfig::Repos { root, .. }, SourceConfig::Apt(_) | SourceConfig::Rpm(_)) =
+            (&m.target, &m.source)
+        else {
+            continue;
+        };
+        let prefix = match &m.source {
+            SourceConfig::Apt(a) => a.prefix.as_str(),
+            SourceConfig::Rpm(r) => r.prefix.as_str(),
+            _ => continue,
+        };
+        let segments: Vec<&str> = prefix.split('/').collect();
+        for (other_root, other, other_key) in &seen {
+            let n = segments.len().min(other.len());
+            if *other_root == root.as_path() && segments[..n] == other[..n] {
+                return Err(ctx.err_nowhere(
+                    format!("mirrors.{}.source.prefix", m.key),
+                    format!(
+                        "{prefix:?} overlaps the prefix {:?} of mirror {other_key} under the \
+                         same root: give each its own, neither inside the other",
+                        other.join("/")
+                    ),
+                ));
+            }
+        }
+        seen.push((root.as_path(), segments, &m.key));
+    }
+    Ok(())
 }
 
 /// The target of a distribution mirror: `repos.root` from its own target or the shared one.
