@@ -665,6 +665,36 @@ fn inventory_catalogs_and_retention_describe_and_trim_the_root() {
             .is_file(),
         "the published tree is whole"
     );
+    // Snapshots a publication links to are kept too: `--all` links every snapshot.
+    assert_exit(&mk(&["repo", "snapshot"]), 0);
+    assert_exit(
+        &mk(&["repo", "publish-snapshot", "--snapshot", &names[2], "--all"]),
+        0,
+    );
+    let out = mk(&["repo", "cleanup-state"]);
+    assert_exit(&out, 0);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("removed 0 snapshot(s)"),
+        "{}",
+        all_output(&out)
+    );
+    assert!(root.join("snapshots").join(&names[1]).exists());
+    // Published without --all twice (the replaced publication is kept one round), the others go.
+    assert_exit(&mk(&["repo", "publish-snapshot"]), 0);
+    assert_exit(&mk(&["repo", "publish-snapshot"]), 0);
+    let out = mk(&["repo", "cleanup-state"]);
+    assert_exit(&out, 0);
+    assert!(
+        !root.join("snapshots").join(&names[1]).exists(),
+        "{}",
+        all_output(&out)
+    );
+    assert!(
+        !root.join("snapshots").join(&names[2]).exists(),
+        "{}",
+        all_output(&out)
+    );
+
     // Again: nothing more to remove.
     let out = mk(&["repo", "cleanup-state"]);
     assert_exit(&out, 0);

@@ -286,3 +286,75 @@ fn with_gpgcheck_every_package_signature_is_checked_against_the_keyring() {
     assert_exit(&sync(), 0);
     assert!(mirror.join("Packages/plain-1.0-1.noarch.rpm").is_file());
 }
+
+#[test]
+fn an_rpm_sync_killed_mid_download_leaves_the_tree_and_the_next_run_fetches_only_what_it_lacked() {
+    use mirrorkit_testkit::fileserver::Fault;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = RpmRepo::new(dir.path());
+    repo.add("hello", "1.0", "");
+    repo.publish();
+    let upstream = FileServer::start(repo.dir());
+    let spec_path = write_spec(dir.path(), spec(&upstream));
+    assert_exit(&run(mirrorkit(dir.path()).arg("sync").arg(&spec_path)), 0);
+    let mirror = dir.path().join("repos/mirror/el");
+    let good = tree(&mirror);
+
+    // Three new packages; the last one's download stalls half-way.
+    let rpms: Vec<std::path::PathBuf> = ["alpha", "beta", "gamma"]
+        .iter()
+        .map(|n| repo.add(n, "1.0", ""))
+        .collect();
+    let shas: Vec<String> = rpms
+        .iter()
+        .map(|p| mirrorkit_testkit::registry::sha256_digest(&std::fs::read(p).unwrap()))
+        .collect();
+    repo.publish();
+    let stalled = "Packages/gamma-1.0-1.noarch.rpm";
+    upstream.set_fault(stalled, Fault::stall_after(100, 1));
+    let pooled = |sha: &str| {
+        let hex = &sha["sha256:".len()..];
+        dir.path()
+            .join("repos/pool/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .is_file()
+    };
+    let mut child = common::spawn_sync(dir.path(), &spec_path);
+    let start = std::time::Instant::now();
+    while upstream.requests_for(stalled).is_empty() || !pooled(&shas[0]) || !pooled(&shas[1]) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "sync ended before the stall"
+        );
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "never stalled"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    assert!(
+        tree(&mirror) == good,
+        "a killed sync changed the mirror tree"
+    );
+
+    upstream.clear_fault(stalled);
+    let before = upstream.requests().len();
+    assert_exit(&run(mirrorkit(dir.path()).arg("sync").arg(&spec_path)), 0);
+    let package_gets: Vec<String> = upstream.requests()[before..]
+        .iter()
+        .filter(|r| r.path.starts_with("/Packages/"))
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(package_gets, [format!("/{stalled}")], "only what it lacked");
+    for n in ["alpha", "beta", "gamma"] {
+        assert!(
+            mirror
+                .join(format!("Packages/{n}-1.0-1.noarch.rpm"))
+                .is_file(),
+            "{n}"
+        );
+    }
+}
