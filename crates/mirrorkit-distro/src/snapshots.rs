@@ -62,9 +62,20 @@ pub fn list(root: &Path) -> Vec<String> {
         .filter_map(|e| e.file_name().into_string().ok())
         .filter(|n| is_snapshot_name(n))
         .collect();
-    names.sort();
+    names.sort_by_key(|n| order_key(n));
     names
 }
+
+/// A snapshot name's place in time: its stamp, then its suffix as a number (`-10` after `-9`).
+pub fn order_key(name: &str) -> (String, u64) {
+    let stamp = name.get(..15).unwrap_or(name).to_string();
+    let n = name.get(16..).and_then(|n| n.parse().ok()).unwrap_or(1);
+    (stamp, n)
+}
+
+/// `state/last_snapshot.txt`: the newest name ever taken, so a name is never used twice (not
+/// even after retention removed it).
+const LAST: &str = "state/last_snapshot.txt";
 
 /// The snapshot `state/current_snapshot.txt` names, if any.
 pub fn current(root: &Path) -> Option<String> {
@@ -119,12 +130,17 @@ pub fn take(root: &Root, prefixes: &[String]) -> Result<String, String> {
         .map_err(|e| e.to_string())?;
     let snapshots = dir.join("snapshots");
     std::fs::create_dir_all(&snapshots).map_err(io(&snapshots))?;
-    let mut name = stamp.clone();
-    let mut n = 1;
-    while snapshots.join(&name).exists() {
-        n += 1;
-        name = format!("{stamp}-{n}");
-    }
+    // After every name taken before (existing, or recorded as the last even if removed since),
+    // whatever the clock says: names sort in the order snapshots were taken, and never repeat.
+    let latest = list(dir)
+        .into_iter()
+        .chain(read_name(&dir.join(LAST)))
+        .map(|n| order_key(&n))
+        .max();
+    let name = match latest {
+        Some((last, n)) if last >= stamp => format!("{last}-{}", n + 1),
+        _ => stamp.clone(),
+    };
     let staging = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempdir_in(&snapshots)
@@ -135,6 +151,7 @@ pub fn take(root: &Root, prefixes: &[String]) -> Result<String, String> {
     let final_dir = snapshots.join(&name);
     std::fs::rename(staging.path(), &final_dir).map_err(io(&final_dir))?;
     let _ = staging.keep();
+    write_atomically(&dir.join(LAST), &format!("{name}\n"))?;
     write_atomically(&dir.join(CURRENT), &format!("{name}\n"))?;
     Ok(name)
 }
@@ -227,6 +244,26 @@ pub fn publish(root: &Root, name: &str, prefixes: &[String], all: bool) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snapshot_names_order_by_time_then_suffix() {
+        let mut names = vec![
+            "20260603-120000-10",
+            "20260603-120001",
+            "20260603-120000-9",
+            "20260603-120000",
+        ];
+        names.sort_by_key(|n| order_key(n));
+        assert_eq!(
+            names,
+            [
+                "20260603-120000",
+                "20260603-120000-9",
+                "20260603-120000-10",
+                "20260603-120001"
+            ]
+        );
+    }
 
     #[test]
     fn snapshot_names_are_utc_stamps() {
