@@ -72,6 +72,18 @@ fn hash_file(path: &Path, algorithm: Algorithm) -> Result<String, String> {
     Ok(h.finish().hex().to_string())
 }
 
+/// The bytes the downloads in `results` brought; each failure goes to `failures`.
+pub(crate) fn downloaded(results: Vec<Result<u64, Failure>>, failures: &mut Vec<Failure>) -> u64 {
+    let mut bytes = 0;
+    for r in results {
+        match r {
+            Ok(n) => bytes += n,
+            Err(f) => failures.push(f),
+        }
+    }
+    bytes
+}
+
 /// Drop the work dir's copy of a file the pool now holds: the pool is where repository files
 /// live, and a second link would keep `cleanup-state` from ever freeing it.
 pub(crate) fn forget(store: &Store, sha256: &str) {

@@ -264,13 +264,7 @@ pub async fn sync(
         .buffer_unordered(DOWNLOADS_AT_ONCE)
         .collect()
         .await;
-    let mut bytes = 0;
-    for r in results {
-        match r {
-            Ok(n) => bytes += n,
-            Err(f) => failures.push(f),
-        }
-    }
+    let bytes = crate::fetch::downloaded(results, &mut failures);
     if !failures.is_empty() {
         return Err(failures);
     }

@@ -5,11 +5,13 @@
 //! byte for byte as it was.
 
 mod common;
+#[path = "support/distro.rs"]
+mod distro;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::{all_output, assert_exit, mirrorkit, report, run, write_spec};
+use distro::{flip_middle_byte, pooled, tree};
 use mirrorkit_testkit::apt_repo::{AptRepo, Deb};
 use mirrorkit_testkit::fileserver::FileServer;
 use mirrorkit_testkit::process::offline;
@@ -33,28 +35,6 @@ mirrors:
 "#,
         url = upstream.url("/")
     )
-}
-
-/// Every file under `dir` (following the mirror link) with its bytes: the tree as a client sees
-/// it.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else {
-                let rel = p.strip_prefix(base).unwrap().display().to_string();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
 }
 
 fn statuses(r: &serde_json::Value) -> Vec<(String, String)> {
@@ -180,27 +160,10 @@ fn an_apt_repository_is_verified_mirrored_and_apt_get_installs_from_it_offline()
     // dependency.
     drop(upstream);
     let apt_root = dir.path().join("apt");
-    for d in [
-        "etc/apt/sources.list.d",
-        "etc/apt/preferences.d",
-        "var/lib/apt/lists/partial",
-        "var/cache/apt/archives/partial",
-        "var/lib/dpkg",
-    ] {
-        std::fs::create_dir_all(apt_root.join(d)).unwrap();
-    }
-    std::fs::write(apt_root.join("var/lib/dpkg/status"), "").unwrap();
-    std::fs::write(
-        apt_root.join("etc/apt/sources.list"),
-        format!(
-            "deb [signed-by={}] http://127.0.0.1:{OFFLINE_PORT}/debian stable main\n",
-            repo.keyring.display()
-        ),
-    )
-    .unwrap();
-    let apt = format!(
-        "apt-get -o Dir={root} -o Dir::State::status={root}/var/lib/dpkg/status -o Debug::NoLocking=1 -o APT::Architecture=amd64 -o Acquire::Retries=0",
-        root = apt_root.display()
+    let apt = apt_root_for(
+        dir.path(),
+        &repo.keyring,
+        &format!("http://127.0.0.1:{OFFLINE_PORT}/debian"),
     );
     let script = format!(
         "cd {:?}\npython3 -m http.server {OFFLINE_PORT} --bind 127.0.0.1 >/dev/null 2>{log:?} &\nfor i in $(seq 100); do (echo >/dev/tcp/127.0.0.1/{OFFLINE_PORT}) 2>/dev/null && break; sleep 0.1; done\n{apt} update\n{apt} install -y --download-only world\nls {root}/var/cache/apt/archives\n",
@@ -259,20 +222,14 @@ fn every_corruption_fails_the_sync_naming_the_file_and_leaves_the_tree_as_it_was
     // A flipped byte in a new .deb (the index is right, the file is not).
     let v11 = repo.add(&Deb::new("hello", "1.1", "amd64"));
     repo.publish();
-    let mut bytes = std::fs::read(&v11).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0xff;
-    std::fs::write(&v11, &bytes).unwrap();
+    let good_bytes = std::fs::read(&v11).unwrap();
+    flip_middle_byte(&v11);
     refused(
         "flipped .deb",
         &["hello_1.1_amd64.deb", "checksum mismatch"],
     );
 
     // A truncated .deb.
-    let good_bytes = {
-        bytes[mid] ^= 0xff;
-        bytes.clone()
-    };
     std::fs::write(&v11, &good_bytes[..good_bytes.len() - 100]).unwrap();
     refused("truncated .deb", &["hello_1.1_amd64.deb"]);
     std::fs::write(&v11, &good_bytes).unwrap();
@@ -343,7 +300,7 @@ fn every_corruption_fails_the_sync_naming_the_file_and_leaves_the_tree_as_it_was
 }
 
 /// An isolated apt root reading `deb [signed-by=KEY] URL stable main`; the apt-get command line.
-fn apt_root(dir: &Path, keyring: &Path, url: &str) -> String {
+fn apt_root_for(dir: &Path, keyring: &Path, url: &str) -> String {
     let root = dir.join("apt");
     for d in [
         "etc/apt/sources.list.d",
@@ -425,7 +382,7 @@ fn snapshots_are_published_atomically_while_apt_get_reads_them() {
     );
     drop(upstream);
     // The server resolves `public/` at every request, as nginx does.
-    let apt = apt_root(
+    let apt = apt_root_for(
         dir.path(),
         &repo.keyring,
         &format!("http://127.0.0.1:{OFFLINE_PORT}/public/debian"),
@@ -730,29 +687,13 @@ fn a_sync_killed_mid_download_leaves_the_tree_and_the_next_run_fetches_only_what
     repo.publish();
     let stalled = debs[2].pool_path();
     upstream.set_fault(&stalled, Fault::stall_after(100, 1));
-    let pooled = |sha: &str| {
-        let hex = &sha["sha256:".len()..];
-        dir.path()
-            .join("repos/pool/sha256")
-            .join(&hex[..2])
-            .join(hex)
-            .is_file()
-    };
     let mut child = common::spawn_sync(dir.path(), &spec_path);
-    let start = std::time::Instant::now();
-    while upstream.requests_for(&stalled).is_empty() || !pooled(&shas[0]) || !pooled(&shas[1]) {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "sync ended before the stall"
-        );
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(60),
-            "never stalled"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    child.kill().unwrap(); // SIGKILL
-    let _ = child.wait();
+    let root = dir.path().join("repos");
+    common::kill_when(&mut child, || {
+        !upstream.requests_for(&stalled).is_empty()
+            && pooled(&root, &shas[0])
+            && pooled(&root, &shas[1])
+    });
     assert!(
         tree(&mirror) == good,
         "a killed sync changed the mirror tree"

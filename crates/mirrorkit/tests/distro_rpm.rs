@@ -5,11 +5,11 @@
 //! corruption is refused with the tree left byte for byte as it was.
 
 mod common;
-
-use std::collections::BTreeMap;
-use std::path::Path;
+#[path = "support/distro.rs"]
+mod distro;
 
 use common::{all_output, assert_exit, mirrorkit, report, run, write_spec};
+use distro::{flip_middle_byte, pooled, tree};
 use mirrorkit_testkit::fileserver::FileServer;
 use mirrorkit_testkit::process::offline;
 use mirrorkit_testkit::rpm_repo::RpmRepo;
@@ -21,32 +21,6 @@ fn spec(upstream: &FileServer) -> String {
         "target:\n  repos: {{root: ./repos}}\nmirrors:\n  el:\n    source:\n      type: rpm\n      url: {}\n      keyring: rpm-key.asc\n      exclude: ['^unwanted$']\n",
         upstream.url("/")
     )
-}
-
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else {
-                out.insert(
-                    p.strip_prefix(base).unwrap().display().to_string(),
-                    std::fs::read(&p).unwrap(),
-                );
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
-}
-
-fn flip(path: &Path) {
-    let mut b = std::fs::read(path).unwrap();
-    let mid = b.len() / 2;
-    b[mid] ^= 0xff;
-    std::fs::write(path, b).unwrap();
 }
 
 #[test]
@@ -200,7 +174,7 @@ fn every_rpm_corruption_fails_the_sync_naming_the_file_and_leaves_the_tree_as_it
     let rpm = repo.add("hello", "1.1", "");
     repo.publish();
     let original = std::fs::read(&rpm).unwrap();
-    flip(&rpm);
+    flip_middle_byte(&rpm);
     refused(
         "flipped rpm",
         &["hello-1.1-1.noarch.rpm", "checksum mismatch"],
@@ -210,7 +184,7 @@ fn every_rpm_corruption_fails_the_sync_naming_the_file_and_leaves_the_tree_as_it
     // A flipped byte in primary.xml.gz (repomd.xml still signed and right).
     repo.add("extra", "1.0", "");
     repo.publish();
-    flip(&repo.data_file("primary"));
+    flip_middle_byte(&repo.data_file("primary"));
     refused("flipped primary", &["primary.xml.gz"]);
 
     // An edited repomd.xml (its signature no longer holds).
@@ -312,29 +286,13 @@ fn an_rpm_sync_killed_mid_download_leaves_the_tree_and_the_next_run_fetches_only
     repo.publish();
     let stalled = "Packages/gamma-1.0-1.noarch.rpm";
     upstream.set_fault(stalled, Fault::stall_after(100, 1));
-    let pooled = |sha: &str| {
-        let hex = &sha["sha256:".len()..];
-        dir.path()
-            .join("repos/pool/sha256")
-            .join(&hex[..2])
-            .join(hex)
-            .is_file()
-    };
     let mut child = common::spawn_sync(dir.path(), &spec_path);
-    let start = std::time::Instant::now();
-    while upstream.requests_for(stalled).is_empty() || !pooled(&shas[0]) || !pooled(&shas[1]) {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "sync ended before the stall"
-        );
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(60),
-            "never stalled"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    child.kill().unwrap(); // SIGKILL
-    let _ = child.wait();
+    let root = dir.path().join("repos");
+    common::kill_when(&mut child, || {
+        !upstream.requests_for(stalled).is_empty()
+            && pooled(&root, &shas[0])
+            && pooled(&root, &shas[1])
+    });
     assert!(
         tree(&mirror) == good,
         "a killed sync changed the mirror tree"

@@ -224,23 +224,11 @@ fn a_mirror_killed_mid_download_publishes_nothing_half_and_the_next_run_fetches_
     let mut child = common::spawn_mirrorkit(w.dir.path(), &args);
     // Killed while gamma's crate is half-sent, once alpha and beta are published.
     let tree = w.tree();
-    let start = std::time::Instant::now();
-    while w.upstream.server().requests_for(stalled).is_empty()
-        || !tree.join("cargo/index/al/ph/alpha").is_file()
-        || !tree.join("cargo/index/be/ta/beta").is_file()
-    {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "mirrorkit ended before the stall"
-        );
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(60),
-            "never stalled"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    child.kill().unwrap(); // SIGKILL
-    let _ = child.wait();
+    common::kill_when(&mut child, || {
+        !w.upstream.server().requests_for(stalled).is_empty()
+            && tree.join("cargo/index/al/ph/alpha").is_file()
+            && tree.join("cargo/index/be/ta/beta").is_file()
+    });
     // Nothing of gamma is published; what was is whole.
     assert!(!tree.join("cargo/index/ga/mm/gamma").exists());
     assert!(!tree.join("cargo/crates/gamma").exists());

@@ -66,8 +66,14 @@ pub(crate) fn kill_at_stall(
     front: &mirrorkit_testkit::referrers_front::ReferrersFront,
     ready: impl Fn() -> bool,
 ) {
+    kill_when(child, || front.stalls_reached() > 0 && ready());
+}
+
+/// SIGKILL `child` as soon as `ready()` holds (a stall reached, the other transfers done);
+/// panics if it ends first or `ready` never holds within two minutes.
+pub(crate) fn kill_when(child: &mut std::process::Child, ready: impl Fn() -> bool) {
     let start = std::time::Instant::now();
-    while front.stalls_reached() == 0 || !ready() {
+    while !ready() {
         assert!(
             child.try_wait().expect("wait").is_none(),
             "mirrorkit ended before it reached the stall"
