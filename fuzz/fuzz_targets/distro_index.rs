@@ -1,4 +1,4 @@
-//! A suite's `Release`, a `Packages` index, an rpm `repomd.xml` and `primary.xml` (upstream
+//! A suite's `Release`, a `Packages` or `Sources` index, an rpm `repomd.xml` and `primary.xml` (upstream
 //! input, read before anything is trusted): never a panic, and every path they name stays
 //! inside the repository.
 #![no_main]
@@ -28,13 +28,13 @@ fuzz_target!(|data: &[u8]| {
             assert!(inside(&p.href), "{:?}", p.href);
         }
     }
-    if let Ok(files) = packages_index::read(data) {
-        for f in files {
-            assert!(
-                !f.filename.starts_with('/') && !f.filename.split('/').any(|s| s == ".."),
-                "{:?}",
-                f.filename
-            );
-        }
+    let packages = packages_index::read(data).into_iter().flatten();
+    let sources = packages_index::read_sources(data).into_iter().flatten();
+    for f in packages.chain(sources) {
+        assert!(
+            !f.filename.starts_with('/') && !f.filename.split('/').any(|s| s == ".."),
+            "{:?}",
+            f.filename
+        );
     }
 });

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use mirrorkit_core::exit::{ExitCode, HasExitCode};
+use mirrorkit_core::source::apt::AptExtras;
 use mirrorkit_core::spec::{self, SourceConfig, SpecError, TargetConfig};
 
 fn parse_in(dir: &Path, text: &str) -> Result<spec::Spec, SpecError> {
@@ -32,6 +33,11 @@ mirrors:
       include: ['^lib', '^python3-']
       exclude: ['-dbgsym$']
       ignore_valid_until: true
+      sources: true
+      udebs: true
+      translations: [en, de]
+      contents: true
+      dep11: true
       prefix: debian/bookworm
 "#;
 
@@ -61,6 +67,16 @@ fn an_apt_mirror_loads_with_every_field() {
     assert!(a.wants("libc6") && a.wants("python3-yaml"));
     assert!(!a.wants("libc6-dbgsym") && !a.wants("bash"));
     assert!(a.ignore_valid_until);
+    assert_eq!(
+        a.extras,
+        AptExtras {
+            sources: true,
+            udebs: true,
+            translations: vec!["en".into(), "de".into()],
+            contents: true,
+            dep11: true,
+        }
+    );
     assert_eq!(a.prefix, "debian/bookworm");
 }
 
@@ -135,6 +151,11 @@ fn every_apt_field_is_named_when_wrong() {
             "not a relative path",
         ),
         (
+            src(", translations: ['en/../x']"),
+            "mirrors.deb.source.translations[0]",
+            "not a name",
+        ),
+        (
             src(", image: nginx"),
             "mirrors.deb.source.image",
             "does not apply",
@@ -203,6 +224,11 @@ fn an_rpm_mirror_loads_and_its_unbuilt_or_wrong_fields_are_named() {
         (
             text.replace("include: ['^kernel']", "suites: [x]"),
             "mirrors.el.source.suites",
+            "does not apply",
+        ),
+        (
+            text.replace("include: ['^kernel']", "sources: true"),
+            "mirrors.el.source.sources",
             "does not apply",
         ),
         (

@@ -114,13 +114,14 @@ async fn signed_release(
 fn settings_of(source: &AptSource) -> String {
     let regexes = |r: &[regex::Regex]| r.iter().map(|r| r.as_str().to_string()).collect::<Vec<_>>();
     format!(
-        "apt url={} suites={:?} components={:?} architectures={:?} include={:?} exclude={:?} keyring={}",
+        "apt url={} suites={:?} components={:?} architectures={:?} include={:?} exclude={:?} extras={:?} keyring={}",
         mirrorkit_core::http::redact::SafeUrl::new(&source.url),
         source.suites,
         source.components,
         source.architectures,
         regexes(&source.include),
         regexes(&source.exclude),
+        source.extras,
         sha256_file(&source.keyring).unwrap_or_default(),
     )
 }
@@ -135,31 +136,91 @@ fn stem(path: &str) -> (&str, &str) {
     (path, "")
 }
 
-/// The indexes of `release` this mirror keeps: `Packages` (any compression) and `Release` of
-/// each chosen component and architecture.
-fn chosen_indexes(source: &AptSource, release: &Release) -> Vec<String> {
-    let dirs: Vec<String> = source
-        .components
-        .iter()
-        .flat_map(|c| {
-            source
-                .architectures
-                .iter()
-                .map(move |a| format!("{c}/binary-{a}/"))
-        })
-        .collect();
+/// What an index of a suite is to the mirror.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum IndexKind {
+    /// A `Packages` index: read for the `.deb`s (or `.udeb`s) it names.
+    Packages,
+    /// A `Sources` index: read for the source files it names.
+    Sources,
+    /// Copied and verified, not read (`Release` of a component, translations, contents,
+    /// AppStream).
+    Copied,
+}
+
+/// The indexes (without compression suffix) `source` keeps of one suite, and what each is.
+fn wanted_bases(source: &AptSource) -> BTreeMap<String, IndexKind> {
+    use IndexKind::*;
+    let x = &source.extras;
+    let mut out = BTreeMap::new();
+    let mut add = |path: String, kind| {
+        out.insert(path, kind);
+    };
+    for c in &source.components {
+        for a in &source.architectures {
+            add(format!("{c}/binary-{a}/Packages"), Packages);
+            add(format!("{c}/binary-{a}/Release"), Copied);
+            if x.udebs {
+                add(
+                    format!("{c}/debian-installer/binary-{a}/Packages"),
+                    Packages,
+                );
+                add(format!("{c}/debian-installer/binary-{a}/Release"), Copied);
+            }
+            if x.contents {
+                add(format!("{c}/Contents-{a}"), Copied);
+                add(format!("Contents-{a}"), Copied);
+                if x.udebs {
+                    add(format!("{c}/Contents-udeb-{a}"), Copied);
+                    add(format!("Contents-udeb-{a}"), Copied);
+                }
+            }
+            if x.dep11 {
+                add(format!("{c}/dep11/Components-{a}.yml"), Copied);
+                add(format!("{c}/dep11/CID-Index-{a}.json"), Copied);
+            }
+        }
+        if x.sources {
+            add(format!("{c}/source/Sources"), Sources);
+            add(format!("{c}/source/Release"), Copied);
+            if x.contents {
+                add(format!("{c}/Contents-source"), Copied);
+                add("Contents-source".to_string(), Copied);
+            }
+        }
+        for lang in &x.translations {
+            add(format!("{c}/i18n/Translation-{lang}"), Copied);
+        }
+        if !x.translations.is_empty() {
+            add(format!("{c}/i18n/Index"), Copied);
+        }
+    }
+    out
+}
+
+/// The indexes of `release` this mirror keeps (every compression listed), with their kind:
+/// `Packages` and `Release` of each chosen component and architecture, and the extras the
+/// source asks for (`sources`, `udebs`, `translations`, `contents`, `dep11`; AppStream icons
+/// are every `dep11/icons-*` of a chosen component).
+fn chosen_indexes(source: &AptSource, release: &Release) -> Vec<(String, IndexKind)> {
+    let bases = wanted_bases(source);
     release
         .files
         .keys()
-        .filter(|p| {
-            dirs.iter().any(|d| {
-                p.strip_prefix(d.as_str()).is_some_and(|rest| {
-                    let (base, _) = stem(rest);
-                    base == "Packages" || base == "Release"
-                })
-            })
+        .filter_map(|p| {
+            let (base, _) = stem(p);
+            let icons = source.extras.dep11
+                && source.components.iter().any(|c| {
+                    p.strip_prefix(c.as_str())
+                        .and_then(|r| r.strip_prefix("/dep11/icons-"))
+                        .is_some_and(|r| !r.contains('/'))
+                });
+            let kind = bases
+                .get(base)
+                .copied()
+                .or(icons.then_some(IndexKind::Copied))?;
+            Some((p.clone(), kind))
         })
-        .cloned()
         .collect()
 }
 
@@ -213,8 +274,11 @@ async fn suite(
     }
     // The indexes: every variant listed is fetched and verified; each index needs one.
     let chosen = chosen_indexes(source, release);
-    let mut have: BTreeMap<String, (PathBuf, &str)> = BTreeMap::new();
-    for path in &chosen {
+    // Per index read for its pool files: the variant kept, its compression and kind.
+    let mut have: BTreeMap<String, (PathBuf, &str, IndexKind)> = BTreeMap::new();
+    // Every index with at least one variant here.
+    let mut present: BTreeSet<&str> = BTreeSet::new();
+    for (path, kind) in &chosen {
         let listed = &release.files[path];
         let url = match dists_url(source, suite, path) {
             Ok(u) => u,
@@ -265,13 +329,13 @@ async fn suite(
                 forget(ctx.store, &listed.sha256);
                 staging.link(&format!("dists/{suite}/{path}"), &p)?;
                 if release.acquire_by_hash {
-                    let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
-                    staging.link(
-                        &format!("dists/{suite}/{dir}/by-hash/SHA256/{}", listed.sha256),
-                        &p,
-                    )?;
+                    let by_hash = match path.rsplit_once('/') {
+                        Some((dir, _)) => format!("dists/{suite}/{dir}/by-hash"),
+                        None => format!("dists/{suite}/by-hash"),
+                    };
+                    staging.link(&format!("{by_hash}/SHA256/{}", listed.sha256), &p)?;
                     if let Some(h) = &listed.sha512 {
-                        staging.link(&format!("dists/{suite}/{dir}/by-hash/SHA512/{h}"), &p)?;
+                        staging.link(&format!("{by_hash}/SHA512/{h}"), &p)?;
                     }
                     // The index this one replaces stays reachable by its hash for one more
                     // generation: a client that read the previous InRelease just before the
@@ -280,7 +344,7 @@ async fn suite(
                         .map(|c| c.join(format!("dists/{suite}/{path}")))
                         .filter(|o| o.is_file())
                     {
-                        keep_previous(staging, &format!("dists/{suite}/{dir}/by-hash"), &old)?;
+                        keep_previous(staging, &by_hash, &old)?;
                     }
                 }
                 Ok(())
@@ -293,7 +357,8 @@ async fn suite(
             local = root.pool_path(&listed.sha256);
         }
         let (base, ext) = stem(path);
-        if base.ends_with("/Packages") {
+        present.insert(base);
+        if *kind != IndexKind::Copied {
             // Prefer what reads fastest: plain, then gz, then xz.
             let rank = |e: &str| match e {
                 "" => 0,
@@ -301,19 +366,25 @@ async fn suite(
                 ".xz" => 2,
                 _ => 9,
             };
-            let replace = have.get(base).is_none_or(|(_, e)| rank(ext) < rank(e));
+            let replace = have.get(base).is_none_or(|(_, e, _)| rank(ext) < rank(e));
             if replace && rank(ext) < 9 {
-                have.insert(base.to_string(), (local, ext));
+                have.insert(base.to_string(), (local, ext, *kind));
             }
         }
     }
-    let wanted_packages: BTreeSet<&str> = chosen
+    // Every index the signed Release lists needs one variant served (a component's `Release`
+    // excepted: apt does without it); an index read for pool files needs one it can read.
+    let needed: BTreeMap<&str, IndexKind> = chosen
         .iter()
-        .map(|p| stem(p).0)
-        .filter(|b| b.ends_with("/Packages"))
+        .map(|(p, k)| (stem(p).0, *k))
+        .filter(|(b, _)| !b.ends_with("/Release"))
         .collect();
-    for base in &wanted_packages {
-        if !have.contains_key(*base) {
+    for (base, kind) in &needed {
+        let usable = match kind {
+            IndexKind::Copied => present.contains(base),
+            IndexKind::Packages | IndexKind::Sources => have.contains_key(*base),
+        };
+        if !usable {
             failures.push(fail(
                 at(&format!("dists/{suite}/{base}")),
                 "no variant of this index could be had",
@@ -325,8 +396,11 @@ async fn suite(
         return None;
     }
     let mut pool: BTreeMap<String, PoolFile> = BTreeMap::new();
-    for (base, (local, ext)) in &have {
-        let read = crate::compressed::open(local, ext).and_then(packages_index::read);
+    for (base, (local, ext, kind)) in &have {
+        let read = crate::compressed::open(local, ext).and_then(|r| match kind {
+            IndexKind::Sources => packages_index::read_sources(r),
+            _ => packages_index::read(r),
+        });
         match read {
             Ok(files) => {
                 for f in files.into_iter().filter(|f| source.wants(&f.package)) {

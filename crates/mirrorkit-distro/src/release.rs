@@ -49,8 +49,9 @@ pub fn parse_date(text: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(&normalised, &time::format_description::well_known::Rfc2822).ok()
 }
 
-/// The lines of a checksum list (`<hex> <size> <path>`).
-fn checksums(
+/// The lines of a checksum list (`<hex> <size> <path>`: `Release`'s `SHA256`, a `Sources`
+/// stanza's `Checksums-Sha256`).
+pub(crate) fn checksums(
     value: &str,
     hex_len: usize,
     field: &str,

@@ -299,6 +299,125 @@ fn every_corruption_fails_the_sync_naming_the_file_and_leaves_the_tree_as_it_was
     assert!(mirror.join("pool/main/l/late/late_1.0_all.deb").is_file());
 }
 
+#[test]
+fn sources_udebs_translations_contents_and_appstream_are_mirrored_when_asked_and_apt_get_source_works_offline()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = AptRepo::new(dir.path()).with_extras();
+    repo.add(&Deb::new("hello", "1.0", "amd64"));
+    repo.add(&Deb::new("hello-udeb", "1.0", "amd64").as_udeb());
+    let source_files = repo.add_source("hello", "1.0");
+    repo.publish();
+    let upstream = FileServer::start(repo.dir());
+    // One mirror with every extra, one (another prefix) with none.
+    let spec_text = spec(&upstream, "keyring.gpg")
+        + "      sources: true\n      udebs: true\n      translations: [en]\n      contents: true\n      dep11: true\n"
+        + &spec(&upstream, "keyring.gpg")
+            .split_once("mirrors:\n")
+            .unwrap()
+            .1
+            .replace("  debian:", "  plain:");
+    let spec_path = write_spec(dir.path(), spec_text);
+    let sync = || {
+        run(mirrorkit(dir.path())
+            .arg("sync")
+            .arg(&spec_path)
+            .args(["--format", "json"]))
+    };
+    let out = sync();
+    assert_exit(&out, 0);
+    let mirror = dir.path().join("repos/mirror/debian");
+    let main = mirror.join("dists/stable/main");
+    for f in &source_files {
+        let name = f.file_name().unwrap();
+        assert!(
+            mirror.join("pool/main/h/hello").join(name).is_file(),
+            "{name:?}"
+        );
+    }
+    for rel in [
+        "pool/main/h/hello-udeb/hello-udeb_1.0_amd64.udeb",
+        "dists/stable/main/source/Sources.xz",
+        "dists/stable/main/debian-installer/binary-amd64/Packages.xz",
+        "dists/stable/main/i18n/Translation-en.bz2",
+        "dists/stable/main/Contents-amd64.gz",
+        "dists/stable/main/dep11/Components-amd64.yml.gz",
+        "dists/stable/main/dep11/icons-48x48.tar.gz",
+    ] {
+        assert!(mirror.join(rel).is_file(), "{rel}");
+    }
+    for by_hash in [
+        "source",
+        "i18n",
+        "dep11",
+        "debian-installer/binary-amd64",
+        "",
+    ] {
+        let d = main.join(by_hash).join("by-hash/SHA256");
+        assert!(std::fs::read_dir(&d).is_ok_and(|r| r.count() > 0), "{d:?}");
+    }
+    let plain = tree(&dir.path().join("repos/mirror/plain"));
+    assert!(
+        plain.keys().all(|k| !k.contains("/source/")
+            && !k.contains("i18n")
+            && !k.contains("Contents")
+            && !k.contains("dep11")
+            && !k.contains("debian-installer")
+            && !k.ends_with(".dsc")
+            && !k.ends_with(".udeb")),
+        "{:?}",
+        plain.keys().collect::<Vec<_>>()
+    );
+
+    // A source file whose bytes do not match the Sources index: refused, tree unchanged.
+    let good = tree(&mirror);
+    let v2 = repo.add_source("hello", "2.0");
+    repo.publish();
+    flip_middle_byte(&v2[1]);
+    let out = sync();
+    assert_exit(&out, 1);
+    let text = all_output(&out);
+    assert!(text.contains("hello_2.0.tar.xz"), "{text}");
+    assert!(tree(&mirror) == good, "the mirror tree changed");
+    repo.add_source("hello", "2.0");
+    repo.publish();
+    assert_exit(&sync(), 0);
+
+    // Offline, apt-get reads the binary and source indexes from the mirror, and `apt-get
+    // source` downloads the source package checked against Sources.
+    drop(upstream);
+    let apt = apt_root_for(
+        dir.path(),
+        &repo.keyring,
+        &format!("http://127.0.0.1:{OFFLINE_PORT}/debian"),
+    );
+    let apt_root = dir.path().join("apt");
+    std::fs::write(
+        apt_root.join("etc/apt/sources.list"),
+        format!(
+            "deb [signed-by={k}] http://127.0.0.1:{OFFLINE_PORT}/debian stable main\ndeb-src [signed-by={k}] http://127.0.0.1:{OFFLINE_PORT}/debian stable main\n",
+            k = repo.keyring.display()
+        ),
+    )
+    .unwrap();
+    let fetched = dir.path().join("fetched");
+    std::fs::create_dir_all(&fetched).unwrap();
+    let script = format!(
+        "cd {:?}\npython3 -m http.server {OFFLINE_PORT} --bind 127.0.0.1 >/dev/null 2>{log:?} &\nfor i in $(seq 100); do (echo >/dev/tcp/127.0.0.1/{OFFLINE_PORT}) 2>/dev/null && break; sleep 0.1; done\n{apt} -o Acquire::Languages=en update\ncd {fetched:?}\n{apt} source --download-only hello=2.0\nls {fetched:?}\n",
+        dir.path().join("repos/mirror"),
+        log = dir.path().join("access.log"),
+    );
+    let out = offline(&script);
+    let text = all_output(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("hello_2.0.dsc") && text.contains("hello_2.0.tar.xz"),
+        "{text}"
+    );
+    let log = std::fs::read_to_string(dir.path().join("access.log")).unwrap();
+    assert!(!log.contains(" 404 "), "{log}");
+}
+
 /// An isolated apt root reading `deb [signed-by=KEY] URL stable main`; the apt-get command line.
 fn apt_root_for(dir: &Path, keyring: &Path, url: &str) -> String {
     let root = dir.join("apt");

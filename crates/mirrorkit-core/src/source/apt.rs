@@ -26,8 +26,25 @@ pub struct AptSource {
     pub exclude: Vec<regex::Regex>,
     /// Accept a `Release` past its `Valid-Until`.
     pub ignore_valid_until: bool,
+    /// What is mirrored besides the binary packages.
+    pub extras: AptExtras,
     /// The repository's place under the target root (`mirror/<prefix>/`).
     pub prefix: String,
+}
+
+/// The parts of an apt repository mirrored besides `Packages` and the `.deb`s.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AptExtras {
+    /// `Sources` and the files each source package names.
+    pub sources: bool,
+    /// `debian-installer/binary-<arch>/Packages` and its `.udeb`s.
+    pub udebs: bool,
+    /// The `i18n/Translation-<lang>` indexes for these languages.
+    pub translations: Vec<String>,
+    /// The `Contents-<arch>` indexes.
+    pub contents: bool,
+    /// The AppStream metadata under `dep11/`.
+    pub dep11: bool,
 }
 
 impl AptSource {

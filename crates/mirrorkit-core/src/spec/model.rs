@@ -196,6 +196,18 @@ pub struct SourceSpec {
     /// `apt`: accept a `Release` past its `Valid-Until` (default `false`: refused, as apt
     /// refuses it).
     pub ignore_valid_until: Option<bool>,
+    /// `apt`: also the source packages (`Sources` and the files each names; default `false`).
+    pub sources: Option<bool>,
+    /// `apt`: also the installer packages (`debian-installer/binary-<arch>` and its `.udeb`s;
+    /// default `false`).
+    pub udebs: Option<bool>,
+    /// `apt`: the description translations to keep (`[en, de]`: `i18n/Translation-<lang>`;
+    /// default none).
+    pub translations: Option<Located<Vec<Located<String>>>>,
+    /// `apt`: also the `Contents-<arch>` indexes (what `apt-file` reads; default `false`).
+    pub contents: Option<bool>,
+    /// `apt`: also the AppStream metadata (`dep11/`: components and icons; default `false`).
+    pub dep11: Option<bool>,
     /// `apt`, `rpm`: the repository's place under the target's `repos.root`
     /// (`mirror/<prefix>/`); default: the mirror's key.
     pub prefix: Option<Located<String>>,
@@ -241,6 +253,11 @@ impl SourceSpec {
             include: None,
             exclude: None,
             ignore_valid_until: None,
+            sources: None,
+            udebs: None,
+            translations: None,
+            contents: None,
+            dep11: None,
             prefix: None,
             gpgcheck: None,
         }

@@ -3,7 +3,7 @@
 //! keyring's presence.
 
 use super::*;
-use crate::source::apt::AptSource;
+use crate::source::apt::{AptExtras, AptSource};
 use crate::source::rpm::RpmSource;
 
 /// A suite, component or architecture name: it becomes a path segment of the mirror tree.
@@ -201,6 +201,18 @@ pub(super) fn apt_source(
         include: regexes(ctx, s.include.as_ref(), &format!("{field}.include"))?,
         exclude: regexes(ctx, s.exclude.as_ref(), &format!("{field}.exclude"))?,
         ignore_valid_until: s.ignore_valid_until.unwrap_or(false),
+        extras: AptExtras {
+            sources: s.sources.unwrap_or(false),
+            udebs: s.udebs.unwrap_or(false),
+            translations: names(
+                ctx,
+                s.translations.as_ref(),
+                &[],
+                &format!("{field}.translations"),
+            )?,
+            contents: s.contents.unwrap_or(false),
+            dep11: s.dep11.unwrap_or(false),
+        },
         prefix: c.prefix,
     }))
 }

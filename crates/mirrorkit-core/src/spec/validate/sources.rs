@@ -10,7 +10,7 @@ pub(super) fn source(
     field: &str,
 ) -> Result<SourceConfig, SpecError> {
     // Fields of the other kind are mistakes worth naming.
-    let given: [(&str, bool); 34] = [
+    let given = [
         ("url", s.url.is_some()),
         ("versions", s.versions.is_some()),
         ("generator", s.generator.is_some()),
@@ -46,6 +46,11 @@ pub(super) fn source(
         ("include", s.include.is_some()),
         ("exclude", s.exclude.is_some()),
         ("ignore_valid_until", s.ignore_valid_until.is_some()),
+        ("sources", s.sources.is_some()),
+        ("udebs", s.udebs.is_some()),
+        ("translations", s.translations.is_some()),
+        ("contents", s.contents.is_some()),
+        ("dep11", s.dep11.is_some()),
         ("prefix", s.prefix.is_some()),
         ("gpgcheck", s.gpgcheck.is_some()),
     ];
@@ -94,6 +99,11 @@ pub(super) fn source(
             "include",
             "exclude",
             "ignore_valid_until",
+            "sources",
+            "udebs",
+            "translations",
+            "contents",
+            "dep11",
             "prefix",
         ],
         SourceKind::Rpm => &["url", "keyring", "include", "exclude", "prefix", "gpgcheck"],
