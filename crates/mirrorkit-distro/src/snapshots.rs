@@ -84,7 +84,16 @@ pub fn current(root: &Path) -> Option<String> {
 
 /// The snapshot `public/` serves, if any.
 pub fn published(root: &Path) -> Option<String> {
-    read_name(&root.join(PUBLISHED))
+    // The link is the truth: a publication killed between its switch and writing the record
+    // left the record one behind.
+    std::fs::read_link(root.join("public"))
+        .ok()
+        .and_then(|t| {
+            let dir = t.file_name()?.to_str()?.to_string();
+            let (name, _random) = dir.rsplit_once('-')?;
+            is_snapshot_name(name).then(|| name.to_string())
+        })
+        .or_else(|| read_name(&root.join(PUBLISHED)))
 }
 
 fn read_name(path: &Path) -> Option<String> {
@@ -176,6 +185,13 @@ pub fn publish(root: &Root, name: &str, prefixes: &[String], all: bool) -> Resul
     }
     let publications = dir.join(".public");
     std::fs::create_dir_all(&publications).map_err(io(&publications))?;
+    // A publication killed between making its link and renaming it left the link (the root is
+    // locked: no other publication is running).
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_name().to_string_lossy().starts_with(".public-link-") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
     let building = tempfile::Builder::new()
         .prefix(&format!("{name}-"))
         .tempdir_in(&publications)

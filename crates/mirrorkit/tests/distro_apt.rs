@@ -837,3 +837,85 @@ fn a_sync_killed_mid_download_leaves_the_tree_and_the_next_run_fetches_only_what
         .count();
     assert_eq!(trees, 1);
 }
+
+#[test]
+fn a_publication_killed_at_any_moment_leaves_public_whole_and_the_next_one_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = AptRepo::new(dir.path());
+    let upstream = FileServer::start(repo.dir());
+    let spec_path = write_spec(dir.path(), spec(&upstream, "keyring.gpg"));
+    let mk = |args: &[&str]| run(mirrorkit(dir.path()).args(args).arg(&spec_path));
+    let root = dir.path().join("repos");
+    // Six snapshots of growing trees: a `--all` publication links every one of them.
+    let mut names = Vec::new();
+    for g in 1..=6 {
+        repo.add(&Deb::new(&format!("pkg{g}"), "1.0", "all"));
+        repo.publish();
+        assert_exit(&mk(&["sync"]), 0);
+        assert_exit(&mk(&["repo", "snapshot"]), 0);
+        names.push(
+            std::fs::read_to_string(root.join("state/current_snapshot.txt"))
+                .unwrap()
+                .trim()
+                .to_string(),
+        );
+    }
+    let trees: Vec<_> = names
+        .iter()
+        .map(|n| tree(&root.join("snapshots").join(n).join("debian")))
+        .collect();
+    let publish = |name: &str| {
+        common::mirrorkit_process(dir.path())
+            .args(["repo", "publish-snapshot", "--all", "--snapshot", name])
+            .arg(&spec_path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let started = std::time::Instant::now();
+    assert!(publish(&names[0]).wait().unwrap().success());
+    let whole = started.elapsed();
+
+    // Killed at moments spread over a whole publication (start-up included), alternating
+    // between two snapshots: `public` always serves one whole snapshot, never a mix or
+    // nothing.
+    let (mut killed_running, rounds) = (0, 40u32);
+    for i in 0..rounds {
+        let target = if i % 2 == 0 { 5 } else { 0 };
+        let mut child = publish(&names[target]);
+        std::thread::sleep(whole * i / rounds);
+        if child.try_wait().unwrap().is_none() {
+            killed_running += 1;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let public = tree(&root.join("public/debian"));
+        assert!(
+            public == trees[0] || public == trees[5],
+            "round {i}: public/debian is neither snapshot ({} files)",
+            public.len()
+        );
+        let older = tree(&root.join("public/snapshots").join(&names[2]).join("debian"));
+        assert!(older == trees[2], "round {i}: public/snapshots changed");
+    }
+    assert!(
+        killed_running >= rounds / 4,
+        "only {killed_running} of {rounds} kills hit a running publication"
+    );
+
+    // The next publication finishes and leaves nothing of the killed ones behind.
+    assert_exit(&mk(&["repo", "publish-snapshot", "--all"]), 0);
+    assert!(tree(&root.join("public/debian")) == trees[5]);
+    let leftovers: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with(".public-link"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let publications = std::fs::read_dir(root.join(".public")).unwrap().count();
+    assert!(publications <= 2, "{publications} publications kept");
+    let published = std::fs::read_to_string(root.join("state/published_snapshot.txt")).unwrap();
+    assert_eq!(published.trim(), names[5]);
+}
