@@ -1,10 +1,10 @@
-//! A suite's `Release`, a `Packages` or `Sources` index, an rpm `repomd.xml` and `primary.xml` (upstream
-//! input, read before anything is trusted): never a panic, and every path they name stays
-//! inside the repository.
+//! A suite's `Release`, a `Packages` or `Sources` index, an rpm mirror list, `repomd.xml` and
+//! `primary.xml` (upstream input, read before anything is trusted): never a panic, every path
+//! they name stays inside the repository, every mirror is an http(s) URL.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mirrorkit_distro::{packages_index, release::Release, rpm_md};
+use mirrorkit_distro::{mirrorlist, packages_index, release::Release, rpm_md};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data)
@@ -27,6 +27,9 @@ fuzz_target!(|data: &[u8]| {
         for p in packages {
             assert!(inside(&p.href), "{:?}", p.href);
         }
+    }
+    if let Ok(mirrors) = mirrorlist::parse(data) {
+        assert!(mirrors.iter().all(|u| matches!(u.scheme(), "http" | "https")));
     }
     let packages = packages_index::read(data).into_iter().flatten();
     let sources = packages_index::read_sources(data).into_iter().flatten();

@@ -220,6 +220,20 @@ fn an_rpm_mirror_loads_and_its_unbuilt_or_wrong_fields_are_named() {
     assert_eq!(r.url.as_str(), "https://r.example/el9/x86_64/");
     assert_eq!(r.prefix, "el");
     assert!(r.wants("kernel-core") && !r.wants("bash"));
+    assert!(!r.mirrorlist);
+    let listed = parse_in(
+        dir.path(),
+        &text.replace(
+            "url: 'https://r.example/el9/x86_64'",
+            "mirrorlist: 'https://m.example/list?repo=el9'",
+        ),
+    )
+    .expect("valid");
+    let SourceConfig::Rpm(l) = &listed.mirrors[0].source else {
+        panic!()
+    };
+    assert!(l.mirrorlist);
+    assert_eq!(l.url.as_str(), "https://m.example/list?repo=el9");
     for (bad, field, needle) in [
         (
             text.replace("include: ['^kernel']", "suites: [x]"),
@@ -230,6 +244,27 @@ fn an_rpm_mirror_loads_and_its_unbuilt_or_wrong_fields_are_named() {
             text.replace("include: ['^kernel']", "sources: true"),
             "mirrors.el.source.sources",
             "does not apply",
+        ),
+        (
+            text.replace(
+                "include: ['^kernel']",
+                "mirrorlist: 'https://m.example/list'",
+            ),
+            "mirrors.el.source.mirrorlist",
+            "not both",
+        ),
+        (
+            text.replace(
+                "url: 'https://r.example/el9/x86_64'",
+                "mirrorlist: 'file:///etc/list'",
+            ),
+            "mirrors.el.source.mirrorlist",
+            "not an http(s) URL",
+        ),
+        (
+            text.replace("url: 'https://r.example/el9/x86_64', ", ""),
+            "mirrors.el.source.url",
+            "or `mirrorlist`",
         ),
         (
             text.replace("include: ['^kernel']", "prefix: snapshots/x"),

@@ -30,6 +30,7 @@ pub mod compressed;
 pub mod deb822;
 pub mod fetch;
 pub mod inventory;
+pub mod mirrorlist;
 pub mod packages_index;
 pub mod release;
 pub mod root;

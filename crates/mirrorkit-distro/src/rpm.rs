@@ -3,6 +3,8 @@
 //! other, their `_db` and `_zck` forms, comps, modules, updateinfo, …) checked by checksum and
 //! size; every package `primary` names checked against its checksum and size. Everything lands
 //! in the pool and is linked into a new tree that is switched in only when all of it verified.
+//! With a mirror list, the mirrors are tried in order until one serves a repository that
+//! verifies.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -33,7 +35,12 @@ fn digest(c: &Checksum) -> Option<Digest> {
 fn settings_of(source: &RpmSource) -> String {
     let regexes = |r: &[regex::Regex]| r.iter().map(|r| r.as_str().to_string()).collect::<Vec<_>>();
     format!(
-        "rpm url={} include={:?} exclude={:?} gpgcheck={} keyring={}",
+        "rpm {}={} include={:?} exclude={:?} gpgcheck={} keyring={}",
+        if source.mirrorlist {
+            "mirrorlist"
+        } else {
+            "url"
+        },
         SafeUrl::new(&source.url),
         regexes(&source.include),
         regexes(&source.exclude),
@@ -68,7 +75,7 @@ fn place_bytes(
 /// verified local path). `Ok(None)` on a dry run for a file not fetched.
 async fn get_file(
     ctx: &Context<'_>,
-    source: &RpmSource,
+    base: &Url,
     root: &Root,
     staging: Option<&Staging>,
     file: &Wanted<'_>,
@@ -85,8 +92,8 @@ async fn get_file(
         }
         return Ok(p);
     }
-    let url = crate::fetch::under(&source.url, file.href)
-        .map_err(|e| fail(&what, e, ExitCode::ItemFailed))?;
+    let url =
+        crate::fetch::under(base, file.href).map_err(|e| fail(&what, e, ExitCode::ItemFailed))?;
     let d =
         digest(file.checksum).ok_or_else(|| fail(&what, "not a checksum", ExitCode::ItemFailed))?;
     let (local, sha256) = fetch_digest(ctx, &url, &d, file.size).await.map_err(|e| {
@@ -110,7 +117,9 @@ async fn get_file(
 }
 
 /// Sync (or plan) the repository under `root`: its outcome when everything verified (the new
-/// tree switched in unless a dry run or nothing changed), every failure otherwise.
+/// tree switched in unless a dry run or nothing changed), every failure otherwise. With a
+/// mirror list, each mirror in turn until one succeeds (a local failure, such as a full disk,
+/// stops there); the failures of every mirror tried otherwise, each naming its mirror.
 pub async fn sync(
     ctx: &Context<'_>,
     source: &RpmSource,
@@ -123,10 +132,48 @@ pub async fn sync(
             ExitCode::Data,
         )]
     })?;
+    if !source.mirrorlist {
+        return sync_from(ctx, source, &source.url, root, &keyring).await;
+    }
+    let mirrors = crate::mirrorlist::fetch(ctx, &source.url)
+        .await
+        .map_err(|f| vec![f])?;
+    let mut failures = Vec::new();
+    for base in &mirrors {
+        let safe = SafeUrl::new(base).to_string();
+        match sync_from(ctx, source, base, root, &keyring).await {
+            Ok(outcome) => {
+                tracing::debug!(mirror = %safe, "synced from this mirror");
+                return Ok(outcome);
+            }
+            Err(fs) => {
+                let local = fs.iter().any(|f| f.code == ExitCode::Io);
+                tracing::warn!(mirror = %safe, failures = fs.len(), "mirror failed");
+                failures.extend(fs.into_iter().map(|f| Failure {
+                    what: format!("mirror {safe}: {}", f.what),
+                    ..f
+                }));
+                if local {
+                    break;
+                }
+            }
+        }
+    }
+    Err(failures)
+}
+
+/// [`sync`] from the repository at `base`.
+async fn sync_from(
+    ctx: &Context<'_>,
+    source: &RpmSource,
+    base: &Url,
+    root: &Root,
+    keyring: &Keyring,
+) -> Result<SuiteOutcome, Vec<Failure>> {
     let cache = EtagCache::new(ctx.cache_dir, "rpm-repomd");
     let get = async |name: &str| -> Result<(Url, Vec<u8>), Failure> {
-        let url = crate::fetch::under(&source.url, name)
-            .map_err(|e| fail(name, e, ExitCode::ItemFailed))?;
+        let url =
+            crate::fetch::under(base, name).map_err(|e| fail(name, e, ExitCode::ItemFailed))?;
         conditional::get(ctx.http, &cache, &url, "*/*")
             .await
             .map(|b| (url.clone(), b))
@@ -187,7 +234,7 @@ pub async fn sync(
             checksum: &d.checksum,
             size: d.size,
         };
-        match get_file(ctx, source, root, staging.as_ref(), &wanted).await {
+        match get_file(ctx, base, root, staging.as_ref(), &wanted).await {
             Ok(p) if d.kind == "primary" => primary_path = Some(p),
             Ok(_) => {}
             Err(f) => failures.push(f),
@@ -234,7 +281,7 @@ pub async fn sync(
     let fetched = missing.len();
     let results: Vec<Result<u64, Failure>> = futures_util::stream::iter(packages.values())
         .map(|p| {
-            let (staging, keyring) = (&staging, &keyring);
+            let staging = &staging;
             async move {
                 let checksum = p
                     .checksum
@@ -246,7 +293,7 @@ pub async fn sync(
                     size: Some(p.size),
                 };
                 let pooled = checksum.kind == "sha256" && root.pool_has(&checksum.hex, p.size);
-                let local = get_file(ctx, source, root, Some(staging), &wanted).await?;
+                let local = get_file(ctx, base, root, Some(staging), &wanted).await?;
                 if source.gpgcheck {
                     crate::rpm_sig::read(&local)
                         .and_then(|h| keyring.verify_detached(&h.header, &h.signature))

@@ -316,3 +316,107 @@ fn an_rpm_sync_killed_mid_download_leaves_the_tree_and_the_next_run_fetches_only
         );
     }
 }
+
+#[test]
+fn a_mirror_list_is_tried_in_order_until_a_mirror_serves_a_repository_that_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = RpmRepo::new(dir.path());
+    repo.add("hello", "1.0", "");
+    repo.publish();
+    // Three mirrors: one without the repository, one whose repomd.xml was edited after
+    // signing, one right.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let forged_dir = dir.path().join("forged");
+    assert!(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(repo.dir())
+            .arg(&forged_dir)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let repomd = forged_dir.join("repodata/repomd.xml");
+    let text = std::fs::read_to_string(&repomd).unwrap();
+    std::fs::write(&repomd, text.replacen("<revision>", "<revision>9", 1)).unwrap();
+    let (gone, forged, good) = (
+        FileServer::start(&empty),
+        FileServer::start(&forged_dir),
+        FileServer::start(repo.dir()),
+    );
+    let lists = dir.path().join("lists");
+    std::fs::create_dir_all(&lists).unwrap();
+    std::fs::write(
+        lists.join("mirrorlist"),
+        format!(
+            "# the mirrors, nearest first\n{}\nrsync://rsync.example/el/\n{}\n{}\n",
+            gone.url("/"),
+            forged.url("/"),
+            good.url("/")
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        lists.join("bad-only"),
+        format!("{}\n{}\n", gone.url("/"), forged.url("/")),
+    )
+    .unwrap();
+    let list_server = FileServer::start(&lists);
+    let spec_for = |list: &str| {
+        spec(&good).replace(
+            &format!("url: {}", good.url("/")),
+            &format!("mirrorlist: {}", list_server.url(&format!("/{list}"))),
+        )
+    };
+    let spec_path = write_spec(dir.path(), spec_for("mirrorlist"));
+    let sync = || {
+        run(mirrorkit(dir.path())
+            .arg("sync")
+            .arg(&spec_path)
+            .args(["--format", "json"]))
+    };
+    let out = sync();
+    assert_exit(&out, 0);
+    let mirror = dir.path().join("repos/mirror/el");
+    assert!(mirror.join("Packages/hello-1.0-1.noarch.rpm").is_file());
+    // The forged mirror was read up to its signature, nothing more; the good one served all.
+    let paths =
+        |s: &FileServer| -> Vec<String> { s.requests().into_iter().map(|r| r.path).collect() };
+    assert_eq!(
+        paths(&forged),
+        ["/repodata/repomd.xml", "/repodata/repomd.xml.asc"]
+    );
+    assert!(
+        paths(&good)
+            .iter()
+            .any(|p| p == "/Packages/hello-1.0-1.noarch.rpm"),
+        "{:?}",
+        paths(&good)
+    );
+    assert_eq!(
+        tree(&mirror),
+        tree(repo.dir())
+            .into_iter()
+            .filter(|(k, _)| !k.contains("unwanted"))
+            .collect()
+    );
+
+    // No mirror of the list serves a repository that verifies: exit 1 naming each, and the
+    // tree stays.
+    repo.add("hello", "1.1", "");
+    repo.publish();
+    std::fs::write(&spec_path, spec_for("bad-only")).unwrap();
+    let good_tree = tree(&mirror);
+    let out = sync();
+    assert_exit(&out, 1);
+    let text = all_output(&out);
+    for needle in [gone.url("/"), forged.url("/")] {
+        assert!(
+            text.contains(needle.trim_end_matches('/')),
+            "{needle}: {text}"
+        );
+    }
+    assert!(text.contains("BAD signature"), "{text}");
+    assert!(tree(&mirror) == good_tree);
+}

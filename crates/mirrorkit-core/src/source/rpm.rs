@@ -9,8 +9,11 @@ use url::Url;
 /// A validated `type: rpm` source.
 #[derive(Clone, Debug)]
 pub struct RpmSource {
-    /// The repository's base URL (holds `repodata/`), ending in `/`.
+    /// The repository's base URL (holds `repodata/`), ending in `/`; with `mirrorlist`, the
+    /// URL of the mirror list.
     pub url: Url,
+    /// `url` is a mirror list: one base URL per line, tried in order.
+    pub mirrorlist: bool,
     /// The keyring (`.gpg` or `.asc`) `repomd.xml.asc` is checked against.
     pub keyring: PathBuf,
     /// Only packages whose name matches one of these (all when empty).

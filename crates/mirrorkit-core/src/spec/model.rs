@@ -214,6 +214,9 @@ pub struct SourceSpec {
     /// `rpm`: also check each package's own signature (its header signature) against the
     /// keyring (default `false`: `repomd.xml`'s signature and every checksum are checked).
     pub gpgcheck: Option<bool>,
+    /// `rpm`: a mirror list (one base URL per line, as dnf's `mirrorlist=` reads it) instead
+    /// of `url`: the mirrors are tried in order until one serves a repository that verifies.
+    pub mirrorlist: Option<Located<String>>,
 }
 
 impl SourceSpec {
@@ -260,6 +263,7 @@ impl SourceSpec {
             dep11: None,
             prefix: None,
             gpgcheck: None,
+            mirrorlist: None,
         }
     }
 }

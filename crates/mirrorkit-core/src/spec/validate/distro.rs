@@ -73,6 +73,14 @@ struct Common {
     prefix: String,
 }
 
+/// The http(s) URL at `field` (`url`, `mirrorlist`).
+fn http_url(ctx: &Ctx<'_>, u: &Located<String>, field: String) -> Result<Url, SpecError> {
+    match Url::parse(&u.value) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(url),
+        _ => Err(ctx.err(u, field, format!("{:?} is not an http(s) URL", u.value))),
+    }
+}
+
 fn common(
     ctx: &Ctx<'_>,
     s: &SourceSpec,
@@ -80,27 +88,36 @@ fn common(
     key: &str,
     field: &str,
 ) -> Result<Common, SpecError> {
-    let Some(u) = &s.url else {
-        return Err(ctx.err(
-            &s.kind,
-            format!("{field}.url"),
-            format!("an {kind} source needs `url`"),
-        ));
-    };
-    let mut url = match Url::parse(&u.value) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => url,
-        _ => {
+    let url = match (&s.url, &s.mirrorlist) {
+        (Some(_), Some(m)) => {
             return Err(ctx.err(
-                u,
+                m,
+                format!("{field}.mirrorlist"),
+                "give `url` or `mirrorlist`, not both",
+            ));
+        }
+        (None, Some(m)) => http_url(ctx, m, format!("{field}.mirrorlist"))?,
+        (Some(u), None) => {
+            let mut url = http_url(ctx, u, format!("{field}.url"))?;
+            if !url.path().ends_with('/') {
+                let path = format!("{}/", url.path());
+                url.set_path(&path);
+            }
+            url
+        }
+        (None, None) => {
+            let or = if kind == "rpm" {
+                " (or `mirrorlist`)"
+            } else {
+                ""
+            };
+            return Err(ctx.err(
+                &s.kind,
                 format!("{field}.url"),
-                format!("{:?} is not an http(s) URL", u.value),
+                format!("an {kind} source needs `url`{or}"),
             ));
         }
     };
-    if !url.path().ends_with('/') {
-        let path = format!("{}/", url.path());
-        url.set_path(&path);
-    }
     let Some(keyring) = &s.keyring else {
         return Err(ctx.err(
             &s.kind,
@@ -226,6 +243,7 @@ pub(super) fn rpm_source(
     let c = common(ctx, s, "rpm", key, field)?;
     Ok(SourceConfig::Rpm(RpmSource {
         url: c.url,
+        mirrorlist: s.mirrorlist.is_some(),
         keyring: c.keyring,
         include: regexes(ctx, s.include.as_ref(), &format!("{field}.include"))?,
         exclude: regexes(ctx, s.exclude.as_ref(), &format!("{field}.exclude"))?,

@@ -53,6 +53,7 @@ pub(super) fn source(
         ("dep11", s.dep11.is_some()),
         ("prefix", s.prefix.is_some()),
         ("gpgcheck", s.gpgcheck.is_some()),
+        ("mirrorlist", s.mirrorlist.is_some()),
     ];
     let allowed: &[&str] = match s.kind.value {
         SourceKind::UrlIndex => &["url", "versions", "generator"],
@@ -106,7 +107,15 @@ pub(super) fn source(
             "dep11",
             "prefix",
         ],
-        SourceKind::Rpm => &["url", "keyring", "include", "exclude", "prefix", "gpgcheck"],
+        SourceKind::Rpm => &[
+            "url",
+            "mirrorlist",
+            "keyring",
+            "include",
+            "exclude",
+            "prefix",
+            "gpgcheck",
+        ],
     };
     if let Some((name, _)) = given
         .iter()
