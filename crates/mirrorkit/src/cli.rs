@@ -19,8 +19,32 @@ pub(crate) struct Cli {
     /// Logs as JSON, one object per line on stderr (default: plain text).
     #[arg(long, global = true)]
     pub json_logs: bool,
+    /// The spec for commands given none (a shard host's configuration): default
+    /// /etc/mirrorkit/mirrorkit.yaml.
+    #[arg(long, global = true, value_name = "FILE", env = "MIRRORKIT_CONFIG")]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The spec a shard host runs with when neither an argument nor `--config` names one.
+pub(crate) const DEFAULT_CONFIG: &str = "/etc/mirrorkit/mirrorkit.yaml";
+
+/// `--config`, set once when the command line is read.
+static CONFIG: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+
+/// Remember `--config` for [`spec_path`].
+pub(crate) fn set_config(config: Option<PathBuf>) {
+    let _ = CONFIG.set(config);
+}
+
+/// A command's spec: the argument, else `--config` (or `MIRRORKIT_CONFIG`), else
+/// [`DEFAULT_CONFIG`].
+pub(crate) fn spec_path(given: &Option<PathBuf>) -> PathBuf {
+    given
+        .clone()
+        .or_else(|| CONFIG.get().cloned().flatten())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
 }
 
 /// Log verbosity.
@@ -58,8 +82,8 @@ pub(crate) enum Command {
     Check(SyncArgs),
     /// Validate a spec offline: schema, regexes, platforms, repositories.
     Validate {
-        /// The spec file.
-        spec: PathBuf,
+        /// The spec file (default: --config).
+        spec: Option<PathBuf>,
     },
     /// Print a JSON Schema (draft 2020-12) to stdout.
     Schema {
@@ -129,10 +153,11 @@ pub(crate) enum SchemaTarget {
 
 #[derive(Debug, Args)]
 pub(crate) struct SyncArgs {
-    /// The spec file.
-    pub spec: PathBuf,
-    /// Only this mirror (repeatable; `--chart` is accepted too, as lazyoci spells it).
-    #[arg(long = "only", visible_alias = "chart", value_name = "KEY")]
+    /// The spec file (default: --config).
+    pub spec: Option<PathBuf>,
+    /// Only this mirror (repeatable; `--chart` is accepted too, as lazyoci spells it, and
+    /// `--syncer`, as shard hosts do).
+    #[arg(long = "only", visible_aliases = ["chart", "syncer"], value_name = "KEY")]
     pub only: Vec<String>,
     /// Every mirror (the default; accepted for lazyoci's `--all`).
     #[arg(long, conflicts_with = "only")]
@@ -272,14 +297,14 @@ pub(crate) enum RepoCommand {
     /// links, `snapshots/<YYYYMMDD-HHMMSS>/<prefix>/`, made current
     /// (`state/current_snapshot.txt`).
     Snapshot {
-        /// The spec.
-        spec: PathBuf,
+        /// The spec (default: --config).
+        spec: Option<PathBuf>,
     },
     /// Publish a snapshot: `public/<prefix>` becomes a link into it, switched atomically
     /// (default: the current snapshot).
     PublishSnapshot {
-        /// The spec.
-        spec: PathBuf,
+        /// The spec (default: --config).
+        spec: Option<PathBuf>,
         /// Publish this snapshot instead of the current one.
         #[arg(long, value_name = "NAME")]
         snapshot: Option<String>,
@@ -290,14 +315,14 @@ pub(crate) enum RepoCommand {
     /// Write `metadata/inventory.json`: the snapshots (current, published, sizes) and the
     /// repositories of each root (`mirrorkit schema inventory`).
     PublishInventory {
-        /// The spec.
-        spec: PathBuf,
+        /// The spec (default: --config).
+        spec: Option<PathBuf>,
     },
     /// Write `metadata/snapshots/<snapshot>/repo_catalog.json` for the current snapshot
     /// (`mirrorkit schema catalog`).
     PublishCatalog {
-        /// The spec.
-        spec: PathBuf,
+        /// The spec (default: --config).
+        spec: Option<PathBuf>,
         /// Catalog this snapshot instead of the current one.
         #[arg(long, value_name = "NAME", conflicts_with = "rebuild")]
         snapshot: Option<String>,
@@ -308,8 +333,8 @@ pub(crate) enum RepoCommand {
     /// Apply the target's retention (`repos.keep`, `repos.keep_days`; never the current or the
     /// published snapshot), then remove pool files nothing links to.
     CleanupState {
-        /// The spec.
-        spec: PathBuf,
+        /// The spec (default: --config).
+        spec: Option<PathBuf>,
     },
     /// Catalog the repositories of any tree on disk (no spec, no network): per suite its
     /// dates and signer, every package with version, architecture, size, SHA-256 and path.

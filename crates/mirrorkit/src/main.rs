@@ -28,6 +28,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     init_logging(&cli);
+    cli::set_config(cli.config.clone());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -83,7 +84,7 @@ async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Sync(args) => commands::sync::run(args, false).await,
         Command::Check(args) => commands::sync::run(args, true).await,
-        Command::Validate { spec } => commands::validate::run(&spec),
+        Command::Validate { spec } => commands::validate::run(&cli::spec_path(&spec)),
         Command::Schema { target } => commands::schema::run(target),
         Command::Copy(args) => commands::copy::run(args).await,
         Command::Cascade(args) => commands::cascade::run(args).await,

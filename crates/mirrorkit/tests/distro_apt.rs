@@ -919,3 +919,58 @@ fn a_publication_killed_at_any_moment_leaves_public_whole_and_the_next_one_finis
     let published = std::fs::read_to_string(root.join("state/published_snapshot.txt")).unwrap();
     assert_eq!(published.trim(), names[5]);
 }
+
+#[test]
+fn a_shard_host_runs_every_stage_from_its_config_file_without_naming_a_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = AptRepo::new(dir.path());
+    repo.add(&Deb::new("hello", "1.0", "all"));
+    repo.publish();
+    let upstream = FileServer::start(repo.dir());
+    // Two repositories in the config; `--syncer` (the shard host's name for `--only`) syncs one.
+    let config = write_spec(
+        dir.path(),
+        spec(&upstream, "keyring.gpg")
+            + &spec(&upstream, "keyring.gpg")
+                .split_once("mirrors:\n")
+                .unwrap()
+                .1
+                .replace("  debian:", "  other:"),
+    );
+    let root = dir.path().join("repos");
+    let with_config = |args: &[&str]| {
+        run(mirrorkit(dir.path())
+            .arg("--config")
+            .arg(&config)
+            .args(args))
+    };
+    assert_exit(&with_config(&["validate"]), 0);
+    assert_exit(&with_config(&["sync", "--syncer", "debian"]), 0);
+    assert!(root.join("mirror/debian/dists/stable/InRelease").is_file());
+    assert!(!root.join("mirror/other").exists());
+    // MIRRORKIT_CONFIG does the same as --config.
+    let out = run(mirrorkit(dir.path())
+        .env("MIRRORKIT_CONFIG", &config)
+        .args(["sync"]));
+    assert_exit(&out, 0);
+    assert!(root.join("mirror/other/dists/stable/InRelease").is_file());
+    for stage in [
+        &["repo", "snapshot"][..],
+        &["repo", "publish-snapshot"],
+        &["repo", "publish-inventory"],
+        &["repo", "publish-catalog"],
+        &["repo", "cleanup-state"],
+    ] {
+        assert_exit(&with_config(stage), 0);
+    }
+    assert!(root.join("public/debian/dists/stable/InRelease").is_file());
+    assert!(root.join("metadata/inventory.json").is_file());
+    // No spec, no --config: the shard-host default is named.
+    let out = run(mirrorkit(dir.path()).args(["repo", "snapshot"]));
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        all_output(&out).contains("/etc/mirrorkit/mirrorkit.yaml"),
+        "{}",
+        all_output(&out)
+    );
+}

@@ -18,14 +18,15 @@ output::render_mirror_run!(Report);
 
 /// `sync` (or `check` when `force_dry_run`).
 pub(crate) async fn run(args: SyncArgs, force_dry_run: bool) -> ExitCode {
-    let spec = match spec::load(&args.spec) {
+    let path = crate::cli::spec_path(&args.spec);
+    let spec = match spec::load(&path) {
         Ok(s) => s,
         Err(e) => return diagnostics::spec_error(&e),
     };
     // What the families read besides the spec (PURLs, SBOMs) is refused as `validate` refuses
     // it, before anything runs.
     if let Err(e) = mirrorkit_run::check_inputs(&spec) {
-        return output::message(&format!("{}: {e}", args.spec.display()), ExitCode::Data);
+        return output::message(&format!("{}: {e}", path.display()), ExitCode::Data);
     }
     let flags = Flags {
         insecure_registries: &args.insecure_registries,

@@ -31,6 +31,7 @@ pub(crate) fn mirrorkit_process(cwd: &Path) -> std::process::Command {
         .env_remove("MIRRORKIT_REGISTRY_USERNAME")
         .env_remove("MIRRORKIT_REGISTRY_PASSWORD")
         .env_remove("MIRRORKIT_LOG")
+        .env_remove("MIRRORKIT_CONFIG")
         .env_remove("GITHUB_TOKEN")
         .env_remove("GITHUB_API_URL");
     // The helm that renders charts is the one the tests use (or none), whatever PATH holds.
