@@ -72,12 +72,6 @@ python3 -m http.server --bind 127.0.0.1 --directory "$REPO_DIR" "$PORT" >/dev/nu
 _wait_http "$PORT" /repodata/repomd.xml
 URL="http://127.0.0.1:$PORT/"
 
-timed() { # timed NAME CMD... -> appends "seconds maxrss_kib" to $T/NAME.times
-  local name="$1"; shift
-  local t0="$EPOCHREALTIME"
-  /usr/bin/time -f '%M' -o "$T/$name.rss" "$@" >"$T/$name.out" 2>"$T/$name.err" || { tail -20 "$T/$name.err" >&2; return 1; }
-  echo "$(python3 -c "print($EPOCHREALTIME-$t0)") $(cat "$T/$name.rss")" >>"$T/$name.times"
-}
 
 # --- the tools ----------------------------------------------------------------------------------
 cat >"$T/mk.yml" <<SPEC
@@ -98,7 +92,6 @@ gpgcheck=1
 repo_gpgcheck=1
 gpgkey=file://$T/key.asc
 CONF
-tool() { printf '#!/usr/bin/env bash\nset -euo pipefail\n%s\n' "$2" >"$T/run-$1"; chmod +x "$T/run-$1"; }
 tool mk "exec '$MK' sync '$T/mk.yml' --work-dir '$T/mk-work' --format json"
 tool rs "exec dnf -q -y -c '$T/dnf.conf' --installroot '$T/rs-root' --releasever 9 reposync --repoid bench --download-metadata --gpgcheck --norepopath -p '$T/rs'"
 

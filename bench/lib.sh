@@ -135,3 +135,15 @@ median() { printf '%s\n' "$@" | sort -g | python3 -c 'import sys,statistics; pri
 print_env() {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  HEAD: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')  binary sha256: $MK_SHA  nproc: $(nproc)"
 }
+
+# timed NAME CMD... — run CMD (its output to $T/NAME.out/.err), append "seconds maxrss_kib" to
+# $T/NAME.times (T: the script's temp dir).
+timed() {
+  local name="$1"; shift
+  local t0="$EPOCHREALTIME"
+  /usr/bin/time -f '%M' -o "$T/$name.rss" "$@" >"$T/$name.out" 2>"$T/$name.err" || { tail -20 "$T/$name.err" >&2; return 1; }
+  echo "$(python3 -c "print($EPOCHREALTIME-$t0)") $(cat "$T/$name.rss")" >>"$T/$name.times"
+}
+
+# tool NAME COMMAND — write COMMAND as the script $T/run-NAME.
+tool() { printf '#!/usr/bin/env bash\nset -euo pipefail\n%s\n' "$2" >"$T/run-$1"; chmod +x "$T/run-$1"; }
