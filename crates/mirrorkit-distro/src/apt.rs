@@ -9,7 +9,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use futures_util::StreamExt as _;
-use mirrorkit_core::digest::Digest;
 use mirrorkit_core::exit::ExitCode;
 use mirrorkit_core::http::conditional;
 use mirrorkit_core::http::etag_cache::EtagCache;
@@ -253,18 +252,8 @@ async fn suite(
     let release = &signed.release;
     for (name, bytes) in &signed.documents {
         if let Some(staging) = staging {
-            let hex = Digest::sha256_of(bytes).hex().to_string();
-            let temp = match tempfile::NamedTempFile::new_in(ctx.cache_dir)
-                .and_then(|mut t| std::io::Write::write_all(&mut t, bytes).map(|()| t))
-            {
-                Ok(t) => t,
-                Err(e) => {
-                    failures.push(fail(at(name), e.to_string(), ExitCode::Io));
-                    return None;
-                }
-            };
             let linked = root
-                .pool_add(&hex, temp.path())
+                .pool_add_bytes(bytes, ctx.cache_dir)
                 .and_then(|p| staging.link(&format!("dists/{suite}/{name}"), &p));
             if let Err(e) = linked {
                 failures.push(fail(at(name), e, ExitCode::Io));
@@ -274,6 +263,28 @@ async fn suite(
     }
     // The indexes: every variant listed is fetched and verified; each index needs one.
     let chosen = chosen_indexes(source, release);
+    // What was asked for but the Release does not list: a binary `Packages` of a named
+    // component and architecture is an error (a typo would otherwise mirror nothing and
+    // succeed); `Sources` and the installer `Packages` are warned about; the copied extras
+    // (which suites carry unevenly, and which have two places for Contents) are not.
+    for (base, kind) in wanted_bases(source) {
+        if kind == IndexKind::Copied || chosen.iter().any(|(p, _)| stem(p).0 == base) {
+            continue;
+        }
+        let binary = base.contains("/binary-") && !base.contains("/debian-installer/");
+        if binary && !base.contains("/binary-all/") {
+            failures.push(fail(
+                at("Release"),
+                format!("lists no {base}: is the component or architecture right?"),
+                ExitCode::ItemFailed,
+            ));
+        } else if !binary {
+            tracing::warn!(suite, index = %base, "asked for, but the Release lists no such index");
+        }
+    }
+    if !failures.is_empty() {
+        return None;
+    }
     // Per index read for its pool files: the variant kept, its compression and kind.
     let mut have: BTreeMap<String, (PathBuf, &str, IndexKind)> = BTreeMap::new();
     // Every index with at least one variant here.

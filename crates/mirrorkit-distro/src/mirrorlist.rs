@@ -40,7 +40,8 @@ pub fn parse(body: &[u8]) -> Result<Vec<Url>, String> {
     let mut out: Vec<Url> = Vec::new();
     for c in candidates {
         let Ok(mut url) = Url::parse(&c) else {
-            return Err(format!("{c:?} is not a URL"));
+            // Not a URL, so nothing to redact by structure: only its length is told.
+            return Err(format!("an entry of {} characters is not a URL", c.len()));
         };
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
             // rsync:// and ftp:// mirrors are listed too; they are not ours to read.
@@ -85,7 +86,10 @@ fn metalink(body: &[u8]) -> Result<Vec<String>, String> {
                 in_url = false;
                 let url = text.trim();
                 let base = url.strip_suffix("repodata/repomd.xml").ok_or_else(|| {
-                    format!("metalink entry {url:?} does not name repodata/repomd.xml")
+                    let shown = Url::parse(url)
+                        .map(|u| SafeUrl::new(&u).to_string())
+                        .unwrap_or_else(|_| format!("of {} characters", url.len()));
+                    format!("metalink entry {shown} does not name repodata/repomd.xml")
                 })?;
                 out.push(base.to_string());
             }
@@ -115,6 +119,12 @@ mod tests {
                 .contains("no http(s) mirror")
         );
         assert!(parse(b"not a url\n").unwrap_err().contains("not a URL"));
+        // An entry is never echoed with its credentials.
+        let e = parse(b"https//user:secret@m.example/el9\n").unwrap_err();
+        assert!(!e.contains("secret"), "{e}");
+        let e = metalink(b"<metalink><url>https://user:secret@m.example/el9/</url></metalink>")
+            .unwrap_err();
+        assert!(!e.contains("secret") && e.contains("m.example"), "{e}");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::path::{Component, Path, PathBuf};
 
-use tempfile::NamedTempFile;
+use mirrorkit_core::fsutil;
 
 /// A locked repository root.
 pub struct Root {
@@ -70,28 +70,47 @@ impl Root {
     /// synced to disk otherwise); its pool path.
     pub fn pool_add(&self, hex: &str, from: &Path) -> Result<PathBuf, String> {
         let path = self.pool_path(hex);
-        if path.is_file() {
-            return Ok(path);
-        }
         let dir = path.parent().unwrap_or(&self.dir);
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         // A hard link appears whole or not at all, so it goes straight to its name (no
         // temp file: creating and deleting one per file made ext4 scan its recently deleted
         // inodes on every create, a quarter of a cold sync's time). Another adder of the same
-        // digest may have won the race: its file is the same bytes.
+        // digest may have won the race: its file is the same bytes — unless what holds the
+        // name is not a file of the right length (a crash, a hand edit): then it is replaced.
+        let len = std::fs::metadata(from).map_err(io(from))?.len();
         match std::fs::hard_link(from, &path) {
             Ok(()) => return Ok(path),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(path),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let sound = std::fs::symlink_metadata(&path)
+                    .is_ok_and(|m| m.file_type().is_file() && m.len() == len);
+                if sound {
+                    return Ok(path);
+                }
+            }
             Err(_) => {}
         }
-        // Not linkable (another filesystem): a copy, synced, renamed into place.
-        let mut temp = NamedTempFile::with_prefix_in(".tmp-", dir).map_err(io(dir))?;
+        // Not linkable (another filesystem) or a bad entry: a copy, readable as any file the
+        // user makes, synced, renamed into place.
+        let mut temp = fsutil::temp_file_in(dir, ".tmp-").map_err(io(dir))?;
         let mut src = File::open(from).map_err(io(from))?;
         std::io::copy(&mut src, temp.as_file_mut()).map_err(io(temp.path()))?;
         temp.as_file().sync_all().map_err(io(temp.path()))?;
         temp.persist(&path)
             .map_err(|e| format!("{}: {}", path.display(), e.error))?;
         Ok(path)
+    }
+
+    /// Put `bytes` (verified: a signed document) into the pool; its pool path. Written to a
+    /// file in `tmp` (mode as any file the user makes, synced) that is linked in.
+    pub fn pool_add_bytes(&self, bytes: &[u8], tmp: &Path) -> Result<PathBuf, String> {
+        let hex = mirrorkit_core::digest::Digest::sha256_of(bytes)
+            .hex()
+            .to_string();
+        let mut temp = fsutil::temp_file_in(tmp, ".doc-").map_err(io(tmp))?;
+        std::io::Write::write_all(temp.as_file_mut(), bytes)
+            .and_then(|()| temp.as_file().sync_all())
+            .map_err(io(temp.path()))?;
+        self.pool_add(&hex, temp.path())
     }
 
     /// Where the settings the tree of `prefix` was built with are kept (outside every tree).
@@ -243,6 +262,31 @@ fn same_bytes(a: &Path, b: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_pool_entry_of_the_wrong_length_is_replaced_and_documents_are_readable() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path()).await.unwrap();
+        let bytes = b"Origin: test\n";
+        let hex = mirrorkit_core::digest::Digest::sha256_of(bytes)
+            .hex()
+            .to_string();
+        // What a crash can leave: the name, short.
+        let path = root.pool_path(&hex);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"Orig").unwrap();
+        let p = root.pool_add_bytes(bytes, dir.path()).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), bytes);
+        // Served by a web server that is not its owner: readable by all (umask permitting).
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+        assert_ne!(mode & 0o044, 0, "mode {mode:o}");
+        // The same again: the sound entry stays as it is.
+        let ino = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+        let before = ino(&p);
+        root.pool_add_bytes(bytes, dir.path()).unwrap();
+        assert_eq!(ino(&p), before);
+    }
 
     #[tokio::test]
     async fn a_switch_replaces_the_tree_at_once_and_a_dropped_stage_leaves_nothing() {

@@ -64,10 +64,7 @@ fn place_bytes(
     bytes: &[u8],
     tmp: &Path,
 ) -> Result<(), String> {
-    let hex = Digest::sha256_of(bytes).hex().to_string();
-    let mut temp = tempfile::NamedTempFile::new_in(tmp).map_err(|e| e.to_string())?;
-    std::io::Write::write_all(&mut temp, bytes).map_err(|e| e.to_string())?;
-    let pooled = root.pool_add(&hex, temp.path())?;
+    let pooled = root.pool_add_bytes(bytes, tmp)?;
     staging.link(rel, &pooled)
 }
 
@@ -179,7 +176,7 @@ async fn sync_from(
             .map(|b| (url.clone(), b))
             .map_err(|e| fail(SafeUrl::new(&url).to_string(), e.message, e.code))
     };
-    let (_, repomd) = get("repodata/repomd.xml").await.map_err(|f| vec![f])?;
+    let (repomd_url, repomd) = get("repodata/repomd.xml").await.map_err(|f| vec![f])?;
     let (sig_url, signature) = get("repodata/repomd.xml.asc").await.map_err(|f| {
         vec![Failure {
             reason: format!(
@@ -198,6 +195,24 @@ async fn sync_from(
         )]
     })?;
     tracing::debug!(%signer, "repomd.xml verified");
+    // A validly signed repository older than the tree's (a lagging mirror, a replay) would take
+    // the mirror back a generation: refused, so that a mirror list moves on to the next one.
+    if let Some(current) = root.current(&source.prefix)
+        && let Some(old) = std::fs::read(current.join("repodata/repomd.xml"))
+            .ok()
+            .and_then(|b| rpm_md::revision(&b))
+        && let Some(new) = rpm_md::revision(&repomd)
+        && new < old
+    {
+        return Err(vec![fail(
+            SafeUrl::new(&repomd_url).to_string(),
+            format!(
+                "revision {new} is older than the mirror's {old} (a stale or replayed \
+                 repository); the tree stays as it is"
+            ),
+            ExitCode::ItemFailed,
+        )]);
+    }
     let data = rpm_md::repomd(&repomd)
         .map_err(|e| vec![fail("repodata/repomd.xml", e, ExitCode::ItemFailed)])?;
     let settings = settings_of(source);

@@ -85,6 +85,15 @@ fn local(e: &BytesStart<'_>) -> String {
     e.local_name().as_ref().to_string()
 }
 
+/// The `<revision>` of a `repomd.xml` when it is a number (createrepo writes the time it ran),
+/// to tell an older repository from a newer one.
+pub fn revision(bytes: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let start = text.find("<revision>")? + "<revision>".len();
+    let end = start + text[start..].find("</revision>")?;
+    text[start..end].trim().parse().ok()
+}
+
 /// The data files `repomd.xml` lists.
 pub fn repomd(bytes: &[u8]) -> Result<Vec<DataFile>, String> {
     let mut reader = Reader::from_reader(bytes);
@@ -284,6 +293,17 @@ pub fn primary(input: impl BufRead) -> Result<Vec<RpmPackage>, String> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_revision_is_read_when_it_is_a_number() {
+        assert_eq!(revision(REPOMD.as_bytes()), Some(1));
+        assert_eq!(
+            revision(b"<repomd><revision> 1733300000 </revision></repomd>"),
+            Some(1_733_300_000)
+        );
+        assert_eq!(revision(b"<repomd><revision>abc</revision></repomd>"), None);
+        assert_eq!(revision(b"<repomd></repomd>"), None);
+    }
 
     const REPOMD: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <repomd xmlns="http://linux.duke.edu/metadata/repo" xmlns:rpm="http://linux.duke.edu/metadata/rpm">

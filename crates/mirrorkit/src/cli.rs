@@ -39,12 +39,21 @@ pub(crate) fn set_config(config: Option<PathBuf>) {
 }
 
 /// A command's spec: the argument, else `--config` (or `MIRRORKIT_CONFIG`), else
-/// [`DEFAULT_CONFIG`].
-pub(crate) fn spec_path(given: &Option<PathBuf>) -> PathBuf {
-    given
-        .clone()
-        .or_else(|| CONFIG.get().cloned().flatten())
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
+/// [`DEFAULT_CONFIG`] when it exists; none of them is a usage error (64), said.
+pub(crate) fn spec_path(
+    given: &Option<PathBuf>,
+) -> Result<PathBuf, mirrorkit_core::exit::ExitCode> {
+    if let Some(p) = given.clone().or_else(|| CONFIG.get().cloned().flatten()) {
+        return Ok(p);
+    }
+    let default = PathBuf::from(DEFAULT_CONFIG);
+    if default.is_file() {
+        return Ok(default);
+    }
+    Err(crate::output::message(
+        &format!("no spec given: name one, or give --config FILE (there is no {DEFAULT_CONFIG})"),
+        mirrorkit_core::exit::ExitCode::Usage,
+    ))
 }
 
 /// Log verbosity.

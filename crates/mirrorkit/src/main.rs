@@ -84,7 +84,10 @@ async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Sync(args) => commands::sync::run(args, false).await,
         Command::Check(args) => commands::sync::run(args, true).await,
-        Command::Validate { spec } => commands::validate::run(&cli::spec_path(&spec)),
+        Command::Validate { spec } => match cli::spec_path(&spec) {
+            Ok(path) => commands::validate::run(&path),
+            Err(code) => code,
+        },
         Command::Schema { target } => commands::schema::run(target),
         Command::Copy(args) => commands::copy::run(args).await,
         Command::Cascade(args) => commands::cascade::run(args).await,

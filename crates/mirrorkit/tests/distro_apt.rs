@@ -965,12 +965,38 @@ fn a_shard_host_runs_every_stage_from_its_config_file_without_naming_a_spec() {
     }
     assert!(root.join("public/debian/dists/stable/InRelease").is_file());
     assert!(root.join("metadata/inventory.json").is_file());
-    // No spec, no --config: the shard-host default is named.
+    // No spec, no --config and no shard-host default: a usage error naming the default.
     let out = run(mirrorkit(dir.path()).args(["repo", "snapshot"]));
-    assert_ne!(out.status.code(), Some(0));
+    assert_exit(&out, 64);
     assert!(
         all_output(&out).contains("/etc/mirrorkit/mirrorkit.yaml"),
         "{}",
         all_output(&out)
     );
+}
+
+#[test]
+fn a_component_or_architecture_the_release_does_not_list_fails_the_sync_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = AptRepo::new(dir.path());
+    repo.add(&Deb::new("hello", "1.0", "amd64"));
+    repo.publish();
+    let upstream = FileServer::start(repo.dir());
+    for (typo, named) in [
+        ("components: [main]", "mian/binary-amd64/Packages"),
+        ("architectures: [amd64]", "main/binary-arm64/Packages"),
+    ] {
+        let wrong = spec(&upstream, "keyring.gpg").replace(
+            typo,
+            &typo
+                .replace("[main]", "[mian]")
+                .replace("[amd64]", "[arm64]"),
+        );
+        let spec_path = write_spec(dir.path(), wrong);
+        let out = run(mirrorkit(dir.path()).arg("sync").arg(&spec_path));
+        assert_exit(&out, 1);
+        let text = all_output(&out);
+        assert!(text.contains(named) && text.contains("lists no"), "{text}");
+        assert!(!dir.path().join("repos/mirror/debian").exists());
+    }
 }

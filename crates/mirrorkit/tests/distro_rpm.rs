@@ -402,9 +402,52 @@ fn a_mirror_list_is_tried_in_order_until_a_mirror_serves_a_repository_that_verif
             .collect()
     );
 
+    // A mirror lagging a generation behind (validly signed, older revision) is passed over.
+    let stale_dir = dir.path().join("stale");
+    assert!(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(repo.dir())
+            .arg(&stale_dir)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let stale = FileServer::start(&stale_dir);
+    std::thread::sleep(std::time::Duration::from_millis(1100)); // createrepo's revision: seconds
+    repo.add("hello", "1.1", "");
+    repo.publish();
+    assert_exit(&sync(), 0);
+    assert!(mirror.join("Packages/hello-1.1-1.noarch.rpm").is_file());
+    std::fs::write(
+        lists.join("stale-first"),
+        format!("{}\n{}\n", stale.url("/"), good.url("/")),
+    )
+    .unwrap();
+    std::fs::write(&spec_path, spec_for("stale-first")).unwrap();
+    assert_exit(&sync(), 0);
+    assert!(mirror.join("Packages/hello-1.1-1.noarch.rpm").is_file());
+    // Read up to its (valid) signature and its revision, nothing more.
+    assert_eq!(
+        paths(&stale),
+        ["/repodata/repomd.xml", "/repodata/repomd.xml.asc"]
+    );
+    std::fs::write(lists.join("stale-only"), format!("{}\n", stale.url("/"))).unwrap();
+    std::fs::write(&spec_path, spec_for("stale-only")).unwrap();
+    let out = sync();
+    assert_exit(&out, 1);
+    assert!(
+        all_output(&out).contains("older than the mirror's"),
+        "{}",
+        all_output(&out)
+    );
+    assert!(mirror.join("Packages/hello-1.1-1.noarch.rpm").is_file());
+
     // No mirror of the list serves a repository that verifies: exit 1 naming each, and the
     // tree stays.
-    repo.add("hello", "1.1", "");
+    std::fs::write(&spec_path, spec_for("mirrorlist")).unwrap();
+    assert_exit(&sync(), 0);
+    repo.add("hello", "1.2", "");
     repo.publish();
     std::fs::write(&spec_path, spec_for("bad-only")).unwrap();
     let good_tree = tree(&mirror);

@@ -51,6 +51,10 @@ impl Fetched {
         match self.staged {
             Staged::Part { part, meta } => {
                 std::fs::rename(&part, dest).map_err(StoreError::io(dest))?;
+                // The validator belonged to the download, not to the stored file. Dropped only
+                // now: a `.part` left complete by a crash before this rename keeps it, so its
+                // resume still carries `If-Range`.
+                let _ = xattr::remove(dest, VALIDATOR_XATTR);
                 let _ = std::fs::remove_file(meta);
             }
             Staged::Temp(tmp) => {
@@ -168,8 +172,6 @@ impl Partial {
     /// Flush, fsync and hand over the finished bytes.
     async fn finish(mut self) -> Result<Fetched, StoreError> {
         self.flush().await?;
-        // The validator belongs to the download, not to the stored file.
-        let _ = xattr::remove(&self.path, VALIDATOR_XATTR);
         self.out
             .get_mut()
             .sync_all()
@@ -217,6 +219,14 @@ fn write_validator(part: &Path, meta: &Path, validator: Option<&str>) -> Result<
     };
     if xattr::set(part, VALIDATOR_XATTR, v.as_bytes()).is_ok() {
         return Ok(());
+    }
+    // No attribute for this one (a long ETag, a full attribute block): an older one must not
+    // outlive it, or a resume would send `If-Range` with it against the new bytes.
+    let _ = xattr::remove(part, VALIDATOR_XATTR);
+    if matches!(xattr::get(part, VALIDATOR_XATTR), Ok(Some(_))) {
+        return Err(StoreError::io(part)(std::io::Error::other(
+            "cannot clear the validator of the previous download",
+        )));
     }
     let json = serde_json::to_vec(&PartMeta {
         validator: Some(v.to_string()),

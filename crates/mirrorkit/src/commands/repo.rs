@@ -82,7 +82,7 @@ async fn run_inner(cmd: RepoCommand) -> Result<(), ExitCode> {
     let fail = |e: String| output::message(&e, ExitCode::Io);
     match cmd {
         RepoCommand::Snapshot { spec: path } => {
-            let path = crate::cli::spec_path(&path);
+            let path = crate::cli::spec_path(&path)?;
             let spec = load(&path)?;
             for (dir, of) in roots(&spec, &path)? {
                 let prefixes = of.prefixes();
@@ -101,7 +101,7 @@ async fn run_inner(cmd: RepoCommand) -> Result<(), ExitCode> {
             snapshot,
             all,
         } => {
-            let path = crate::cli::spec_path(&path);
+            let path = crate::cli::spec_path(&path)?;
             let spec = load(&path)?;
             for (dir, of) in roots(&spec, &path)? {
                 let prefixes = of.prefixes();
@@ -128,7 +128,7 @@ async fn run_inner(cmd: RepoCommand) -> Result<(), ExitCode> {
             }
         }
         RepoCommand::PublishInventory { spec: path } => {
-            let path = crate::cli::spec_path(&path);
+            let path = crate::cli::spec_path(&path)?;
             let spec = load(&path)?;
             for (dir, of) in roots(&spec, &path)? {
                 let doc = inventory::build(&dir, &of.sources);
@@ -147,7 +147,7 @@ async fn run_inner(cmd: RepoCommand) -> Result<(), ExitCode> {
             snapshot,
             rebuild,
         } => {
-            let path = crate::cli::spec_path(&path);
+            let path = crate::cli::spec_path(&path)?;
             let spec = load(&path)?;
             for (dir, _) in roots(&spec, &path)? {
                 let names = if rebuild {
@@ -192,7 +192,7 @@ async fn run_inner(cmd: RepoCommand) -> Result<(), ExitCode> {
             }
         }
         RepoCommand::CleanupState { spec: path } => {
-            let path = crate::cli::spec_path(&path);
+            let path = crate::cli::spec_path(&path)?;
             let spec = load(&path)?;
             for (dir, of) in roots(&spec, &path)? {
                 let root = Root::open(&dir).await.map_err(fail)?;

@@ -18,7 +18,10 @@ output::render_mirror_run!(Report);
 
 /// `sync` (or `check` when `force_dry_run`).
 pub(crate) async fn run(args: SyncArgs, force_dry_run: bool) -> ExitCode {
-    let path = crate::cli::spec_path(&args.spec);
+    let path = match crate::cli::spec_path(&args.spec) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
     let spec = match spec::load(&path) {
         Ok(s) => s,
         Err(e) => return diagnostics::spec_error(&e),
