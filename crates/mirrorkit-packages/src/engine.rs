@@ -45,6 +45,8 @@ pub(crate) struct Selection {
     pub(crate) exact: BTreeSet<String>,
     /// The highest version satisfying each of these ranges (dependencies of what was mirrored).
     pub(crate) ranges: BTreeSet<String>,
+    /// Extras asked for (PyPI `pkg[extra]`): their dependencies are followed too.
+    pub(crate) extras: BTreeSet<String>,
 }
 
 /// A package as asked for: its name, upstream and the versions selected.
@@ -61,7 +63,10 @@ pub(crate) struct Wanted {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Dependency {
     pub(crate) name: String,
+    /// Empty: any version.
     pub(crate) range: String,
+    /// Extras of it that are needed (PyPI).
+    pub(crate) extras: BTreeSet<String>,
 }
 
 /// Mirror one package; its report, and the dependencies of the versions it holds (published or
@@ -102,7 +107,12 @@ pub(crate) async fn mirror_package<R: Registry>(
     let listed = registry.versions(&meta);
     let mut selected: BTreeSet<String> = wanted.versions.exact.clone();
     if wanted.versions.all {
-        match crate::policy::select(registry, &meta, &listed, ctx.policy, ctx.prereleases) {
+        let installable: Vec<String> = listed
+            .iter()
+            .filter(|v| registry.installable(&meta, v))
+            .cloned()
+            .collect();
+        match crate::policy::select(registry, &meta, &installable, ctx.policy, ctx.prereleases) {
             Ok(kept) => selected.extend(kept),
             Err(e) => {
                 let msg = format!("{}: {e}", report.upstream);
@@ -111,11 +121,11 @@ pub(crate) async fn mirror_package<R: Registry>(
         }
     }
     for range in &wanted.versions.ranges {
-        match registry.highest_satisfying(&meta, range) {
-            Some(v) => {
-                selected.insert(v);
-            }
-            None => report.versions.push(VersionReport {
+        let picked = registry.satisfying(&meta, range);
+        if !picked.is_empty() {
+            selected.extend(picked);
+        } else {
+            report.versions.push(VersionReport {
                 version: range.clone(),
                 status: VersionStatus::Failed,
                 files: 0,
@@ -124,7 +134,7 @@ pub(crate) async fn mirror_package<R: Registry>(
                     "{} lists no version satisfying {range:?} (a dependency)",
                     report.upstream
                 )),
-            }),
+            });
         }
     }
     let published: BTreeSet<String> = ctx
@@ -216,8 +226,23 @@ pub(crate) async fn mirror_package<R: Registry>(
                 .map(|v| &v.version)
                 .collect()
         };
+        let view = ctx.tree.map(|(t, _)| t).or(ctx.view);
+        let local = |rel: &str| view.and_then(|t| t.path(rel)).filter(|p| p.is_file());
         for v in holding {
-            dependencies.extend(registry.dependencies(&meta, v));
+            match registry.dependencies(&meta, v, &wanted.versions.extras, &local) {
+                Ok(deps) => dependencies.extend(deps),
+                // A dry run downloads nothing: what is not at hand cannot be read.
+                Err(e) if ctx.tree.is_none() => {
+                    tracing::warn!(package = %wanted.name, version = %v, "dependencies not followed on a dry run: {e}");
+                }
+                Err(e) => {
+                    report.error.get_or_insert(format!(
+                        "{} {v}: its dependencies cannot be followed: {e}",
+                        wanted.name
+                    ));
+                    report.failure.get_or_insert(ExitCode::ItemFailed);
+                }
+            }
         }
         dependencies.sort();
         dependencies.dedup();

@@ -83,6 +83,7 @@ impl Family for Packages {
             prereleases: source.prereleases,
             versions: source.versions.clone(),
             dependencies: source.dependencies,
+            pypi: source.pypi.clone(),
             max_packages: crate::MAX_PACKAGES,
             work_dir: ctx.options.work_dir.clone(),
         };

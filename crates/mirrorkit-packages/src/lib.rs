@@ -41,7 +41,7 @@ use std::time::Instant;
 
 use mirrorkit_core::exit::ExitCode;
 use mirrorkit_core::http::HttpClient;
-use mirrorkit_core::source::packages::PackageVersions;
+use mirrorkit_core::source::packages::{PackageVersions, PypiTargets};
 use mirrorkit_core::store::Store;
 use url::Url;
 
@@ -72,8 +72,10 @@ pub struct MirrorRequest {
     pub prereleases: bool,
     /// Which versions a PURL without a version takes.
     pub versions: PackageVersions,
-    /// Also mirror what the mirrored versions depend on, transitively (npm and cargo).
+    /// Also mirror what the mirrored versions depend on, transitively.
     pub dependencies: bool,
+    /// The Pythons and platforms PyPI files and dependency markers are for.
+    pub pypi: PypiTargets,
     /// The most packages dependencies are followed to ([`MAX_PACKAGES`] by default).
     pub max_packages: usize,
     /// The work dir (store and metadata cache).
@@ -166,7 +168,7 @@ pub fn check_policy(inputs: &Inputs, policy: &PackageVersions) -> Option<String>
         .find_map(|r| {
             let checked = match r.package.ecosystem {
                 Ecosystem::Npm => Npm.check_range(range),
-                Ecosystem::Pypi => Pypi.check_range(range),
+                Ecosystem::Pypi => Pypi::default().check_range(range),
                 Ecosystem::Cargo => Cargo::default().check_range(range),
                 Ecosystem::Generic => Ok(()),
             };
@@ -204,23 +206,6 @@ pub async fn mirror(
     http: &HttpClient,
 ) -> Result<PackagesReport, MirrorError> {
     let started = Instant::now();
-    if request.dependencies
-        && let Some(p) = request
-            .inputs
-            .packages
-            .iter()
-            .find(|r| r.package.ecosystem == Ecosystem::Pypi)
-    {
-        return Err(MirrorError {
-            message: format!(
-                "--dependencies: PyPI dependencies (Requires-Dist, with markers evaluated for \
-                 the target Pythons) are not resolved yet ({} at {}); name them, or mirror from \
-                 an SBOM of the installed environment",
-                p.package.purl, p.origin
-            ),
-            code: ExitCode::Usage,
-        });
-    }
     if let Some(message) = unapplied_qualifier(&request.inputs) {
         return Err(MirrorError {
             message,
@@ -286,7 +271,7 @@ pub async fn mirror(
     packages.extend(generic_packages(request, &ctx).await);
     if let Some(tree) = &tree
         && packages.iter().any(|p| p.ecosystem == Ecosystem::Pypi)
-        && let Err(message) = ecosystem::pypi::Pypi.finish(tree)
+        && let Err(message) = ecosystem::pypi::Pypi::default().finish(tree)
     {
         return Err(MirrorError {
             message,

@@ -180,18 +180,18 @@ mod tests {
             "<a href=\"p-2.0rc1.tar.gz\">p-2.0rc1.tar.gz</a>",
         );
         let url = Url::parse("http://r.example/simple/p/").expect("url");
-        let meta = Pypi.parse("p", &url, page.as_bytes()).expect("page");
+        let meta = Pypi::default().parse("p", &url, page.as_bytes()).expect("page");
         let range = PackageVersions {
             range: Some(">=1.9,<2".into()),
             ..PackageVersions::default()
         };
-        assert_eq!(run(&Pypi, &meta, &range, false), ["1.9", "1.10"]);
+        assert_eq!(run(&Pypi::default(), &meta, &range, false), ["1.9", "1.10"]);
         let latest = PackageVersions {
             latest: Some(1),
             ..PackageVersions::default()
         };
-        assert_eq!(run(&Pypi, &meta, &latest, false), ["1.10"]);
-        assert_eq!(run(&Pypi, &meta, &latest, true), ["2.0rc1"]);
-        assert!(Pypi.check_range("^1.2").is_err());
+        assert_eq!(run(&Pypi::default(), &meta, &latest, false), ["1.10"]);
+        assert_eq!(run(&Pypi::default(), &meta, &latest, true), ["2.0rc1"]);
+        assert!(Pypi::default().check_range("^1.2").is_err());
     }
 }

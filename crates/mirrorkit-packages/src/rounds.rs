@@ -48,6 +48,9 @@ pub(crate) async fn run(
         BTreeMap::new(),
     );
     let mut cargo_read: BTreeSet<Url> = BTreeSet::new();
+    let pypi = Pypi {
+        targets: crate::ecosystem::pypi::targets::Targets::new(&request.pypi),
+    };
     let mut reports: BTreeMap<Key, PackageReport> = BTreeMap::new();
     let max_packages = request.max_packages;
     // The first dependency left out because the run reached `max_packages`, and who needed it.
@@ -85,7 +88,7 @@ pub(crate) async fn run(
                 .map(|w| async {
                     let (report, deps) = match w.ecosystem {
                         Ecosystem::Npm => engine::mirror_package(&Npm, ctx, w).await,
-                        Ecosystem::Pypi => engine::mirror_package(&Pypi, ctx, w).await,
+                        Ecosystem::Pypi => engine::mirror_package(&pypi, ctx, w).await,
                         Ecosystem::Cargo => match cargo.1.get(w.upstream.as_str()) {
                             Some((message, code)) => (
                                 engine::failed_before_metadata(w, message, *code),
@@ -126,11 +129,17 @@ pub(crate) async fn run(
                     continue;
                 }
                 let seen = asked.entry(dep_key.clone()).or_default();
-                if seen.all || seen.ranges.contains(&d.range) {
+                let new_extras = !d.extras.is_subset(&seen.extras);
+                if (seen.all || seen.ranges.contains(&d.range)) && !new_extras {
                     continue;
                 }
                 seen.ranges.insert(d.range.clone());
-                next.entry(dep_key).or_default().ranges.insert(d.range);
+                seen.extras.extend(d.extras.iter().cloned());
+                // Asked again with every extra so far: the versions it holds are re-read
+                // (unchanged, nothing downloaded) for what the new extras need.
+                let entry = next.entry(dep_key).or_default();
+                entry.ranges.insert(d.range);
+                entry.extras.clone_from(&seen.extras);
             }
             merge(&mut reports, key, report);
         }

@@ -492,10 +492,22 @@ pub(crate) struct MirrorArgs {
     /// Mirror the whole registry of an ecosystem (refused: not built yet).
     #[arg(long, value_name = "ECOSYSTEM")]
     pub registry: Option<String>,
-    /// Also mirror what the mirrored versions depend on, transitively: for npm and cargo the
-    /// highest version satisfying each range, as the clients pick (PyPI: refused, not built yet).
+    /// Also mirror what the mirrored versions depend on, transitively: the highest version
+    /// satisfying each range, as the clients pick (PyPI: `Requires-Dist` with its markers
+    /// evaluated for the --python and --platform-tag targets, every common one by default).
     #[arg(long)]
     pub dependencies: bool,
+    /// PyPI: only files for this CPython (`3.11`; repeatable): wheels by their tags, any file
+    /// by its Requires-Python. Default: every Python.
+    #[arg(long = "python", value_name = "MAJOR.MINOR")]
+    pub pythons: Vec<String>,
+    /// PyPI: only wheels for this platform tag, `*` for any run (`manylinux*_x86_64`,
+    /// `win_amd64`; repeatable); pure wheels always. Default: every platform.
+    #[arg(long = "platform-tag", value_name = "TAG")]
+    pub platform_tags: Vec<String>,
+    /// PyPI: leave out source distributions.
+    #[arg(long)]
+    pub no_sdist: bool,
     /// With --dependencies: follow them to at most this many packages, then stop and fail
     /// naming the first left out (an upstream naming ever new dependencies cannot keep a run
     /// crawling).

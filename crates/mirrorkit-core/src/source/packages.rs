@@ -53,6 +53,65 @@ pub struct PackagesSource {
     pub prereleases: bool,
     /// Which versions a PURL without a version takes.
     pub versions: PackageVersions,
+    /// Which PyPI files are mirrored, and the targets PyPI dependency markers are evaluated for.
+    pub pypi: PypiTargets,
+}
+
+/// The Pythons and platforms a PyPI mirror serves: which of a version's files are mirrored
+/// (wheels by their tags, any file by its `Requires-Python`, sdists or not), and the
+/// environments `Requires-Dist` markers are evaluated for when dependencies are followed.
+/// Empty lists mean every Python and every platform.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PypiTargets {
+    /// CPython versions, `MAJOR.MINOR` (`3.11`).
+    pub python: Vec<String>,
+    /// Wheel platform tags, `*` matching any run of characters (`manylinux*_x86_64`,
+    /// `win_amd64`, `macosx_*_arm64`); pure wheels (`any`) always match.
+    pub platforms: Vec<String>,
+    /// Mirror source distributions too (default `true`).
+    pub sdist: bool,
+}
+
+impl Default for PypiTargets {
+    fn default() -> Self {
+        PypiTargets {
+            python: Vec::new(),
+            platforms: Vec::new(),
+            sdist: true,
+        }
+    }
+}
+
+impl PypiTargets {
+    /// Why `version` cannot be a target Python (`3.11`), if it cannot.
+    pub fn check_python(version: &str) -> Result<(), String> {
+        let ok = version.split_once('.').is_some_and(|(major, minor)| {
+            [major, minor]
+                .iter()
+                .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("{version:?} is not a Python version MAJOR.MINOR (3.11)"))
+        }
+    }
+
+    /// Why `pattern` cannot be a platform tag pattern, if it cannot.
+    pub fn check_platform(pattern: &str) -> Result<(), String> {
+        let ok = !pattern.is_empty()
+            && pattern
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.*".contains(&b));
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "{pattern:?} is not a wheel platform tag (letters, digits, `_`, `.`, and `*` for \
+                 any run: manylinux*_x86_64)"
+            ))
+        }
+    }
 }
 
 /// The ecosystems an upstream can be given for.
@@ -101,6 +160,22 @@ mod tests {
             "2026-01-31T25:00:00Z",
         ] {
             assert!(parse_instant(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn target_pythons_and_platforms() {
+        for ok in ["3.11", "3.9", "2.7", "3.100"] {
+            assert!(PypiTargets::check_python(ok).is_ok(), "{ok}");
+        }
+        for bad in ["3", "3.", ".11", "3.11.2", "cp311", "3.x", ""] {
+            assert!(PypiTargets::check_python(bad).is_err(), "{bad}");
+        }
+        for ok in ["manylinux*_x86_64", "win_amd64", "macosx_11_0_arm64", "*"] {
+            assert!(PypiTargets::check_platform(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "linux x86", "a/b", "win-amd64"] {
+            assert!(PypiTargets::check_platform(bad).is_err(), "{bad}");
         }
     }
 

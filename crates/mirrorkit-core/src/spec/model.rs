@@ -179,6 +179,9 @@ pub struct SourceSpec {
     pub dependencies: Option<bool>,
     /// `packages`: include prereleases when a PURL names no version (default `false`).
     pub prereleases: Option<bool>,
+    /// `packages`: the Pythons and platforms a PyPI mirror serves (which files are mirrored,
+    /// and what dependency markers are evaluated for); default: every file.
+    pub pypi: Option<Located<PypiSpec>>,
     /// `apt`: the suites (`bookworm`, `bookworm-updates`, `stable`).
     pub suites: Option<Located<Vec<Located<String>>>>,
     /// `apt`: the components (default `[main]`).
@@ -249,6 +252,7 @@ impl SourceSpec {
             upstreams: None,
             dependencies: None,
             prereleases: None,
+            pypi: None,
             suites: None,
             components: None,
             architectures: None,
@@ -340,6 +344,20 @@ pub struct PackageVersionsSpec {
     pub latest: Option<usize>,
     /// Only versions published on or after this date (`2026-01-31`) or instant (RFC 3339).
     pub since: Option<String>,
+}
+
+/// `pypi` of a `packages` source.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PypiSpec {
+    /// CPython versions, `MAJOR.MINOR` (`["3.11", "3.12"]`): wheels built for none of them and
+    /// files whose `Requires-Python` excludes all of them are left out; default: every Python.
+    pub python: Option<Vec<String>>,
+    /// Wheel platform tags, `*` for any run of characters (`["manylinux*_x86_64",
+    /// "win_amd64"]`); pure wheels (`any`) always match; default: every platform.
+    pub platforms: Option<Vec<String>>,
+    /// Mirror source distributions too (default `true`).
+    pub sdist: Option<bool>,
 }
 
 /// `build_timestamp`: the suffix of the immutable build tag `<version>_<timestamp>`.

@@ -275,16 +275,23 @@ impl Registry for Cargo {
         }])
     }
 
-    fn dependencies(&self, meta: &Self::Meta, version: &str) -> Vec<Dependency> {
+    fn dependencies(
+        &self,
+        meta: &Self::Meta,
+        version: &str,
+        _extras: &std::collections::BTreeSet<String>,
+        _local: &dyn Fn(&str) -> Option<std::path::PathBuf>,
+    ) -> Result<Vec<Dependency>, String> {
         let Some(line) = meta.lines.iter().find(|l| l.vers == version) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         let Ok(v) = serde_json::from_str::<Value>(&line.raw) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         // Normal and build dependencies, optional ones too (features may turn them on), for
         // every target; a renamed dependency under its real name (`package`).
-        v.get("deps")
+        let deps = v
+            .get("deps")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
@@ -299,13 +306,17 @@ impl Registry for Cargo {
                 Some(Dependency {
                     name: name.to_string(),
                     range: range.to_string(),
+                    extras: Default::default(),
                 })
             })
-            .collect()
+            .collect();
+        Ok(deps)
     }
 
-    fn highest_satisfying(&self, meta: &Self::Meta, range: &str) -> Option<String> {
-        let req = semver::VersionReq::parse(range).ok()?;
+    fn satisfying(&self, meta: &Self::Meta, range: &str) -> Vec<String> {
+        let Ok(req) = semver::VersionReq::parse(range) else {
+            return Vec::new();
+        };
         meta.lines
             .iter()
             .filter(|l| !l.yanked)
@@ -313,6 +324,8 @@ impl Registry for Cargo {
             .filter(|(p, _)| req.matches(p))
             .max_by(|a, b| a.0.cmp(&b.0))
             .map(|(_, v)| v.clone())
+            .into_iter()
+            .collect()
     }
 
     fn published(&self, tree: &Tree, name: &str) -> Vec<String> {

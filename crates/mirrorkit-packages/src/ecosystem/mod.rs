@@ -9,6 +9,9 @@ pub(crate) mod generic;
 pub(crate) mod npm;
 pub(crate) mod pypi;
 
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
 use mirrorkit_core::digest::Digest;
 use url::Url;
 
@@ -82,16 +85,31 @@ pub(crate) trait Registry: Sync {
         base_url: &Url,
     ) -> Result<(), String>;
 
-    /// The packages `version` needs to install (same ecosystem and upstream), with the range
-    /// each must satisfy.
-    fn dependencies(&self, _meta: &Self::Meta, _version: &str) -> Vec<Dependency> {
-        Vec::new()
+    /// Whether `version` has a file this mirror would take (PyPI: one for the target Pythons
+    /// and platforms); what has none is not picked for a range or a version policy.
+    fn installable(&self, _meta: &Self::Meta, _version: &str) -> bool {
+        true
     }
 
-    /// The highest version the document lists that satisfies `range` (prereleases only when the
-    /// range names one; never a yanked one), if any.
-    fn highest_satisfying(&self, _meta: &Self::Meta, _range: &str) -> Option<String> {
-        None
+    /// The packages `version` needs to install (same ecosystem and upstream), with the range
+    /// each must satisfy, with `extras` of it asked for. `local` gives the path on disk of a
+    /// file of the tree (by tree path) when it is there: PyPI reads the metadata from them.
+    /// Why they cannot be told, when they cannot.
+    fn dependencies(
+        &self,
+        _meta: &Self::Meta,
+        _version: &str,
+        _extras: &BTreeSet<String>,
+        _local: &dyn Fn(&str) -> Option<PathBuf>,
+    ) -> Result<Vec<Dependency>, String> {
+        Ok(Vec::new())
+    }
+
+    /// The versions a client picks for `range`: the highest the document lists that satisfies
+    /// it (prereleases only when the range names one; never a yanked one); PyPI: the highest for
+    /// each target Python.
+    fn satisfying(&self, _meta: &Self::Meta, _range: &str) -> Vec<String> {
+        Vec::new()
     }
 
     /// Write what spans every package of the tree (PyPI's root index), once per run after all

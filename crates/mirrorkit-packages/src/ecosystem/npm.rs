@@ -153,9 +153,15 @@ impl Registry for Npm {
         }])
     }
 
-    fn dependencies(&self, meta: &Self::Meta, version: &str) -> Vec<Dependency> {
+    fn dependencies(
+        &self,
+        meta: &Self::Meta,
+        version: &str,
+        _extras: &std::collections::BTreeSet<String>,
+        _local: &dyn Fn(&str) -> Option<std::path::PathBuf>,
+    ) -> Result<Vec<Dependency>, String> {
         let Some(entry) = meta.doc.get("versions").and_then(|v| v.get(version)) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         // What npm installs: dependencies, optional ones, and peers (npm 7 and later install
         // them), aliases (`npm:real@range`) under their real name; git, file and URL
@@ -177,23 +183,31 @@ impl Registry for Npm {
                     None => (name.clone(), spec.to_string()),
                 };
                 if nodejs_semver::Range::parse(&range).is_ok() {
-                    out.push(Dependency { name, range });
+                    out.push(Dependency {
+                        name,
+                        range,
+                        extras: Default::default(),
+                    });
                 } else {
                     tracing::warn!(package = %name, %range, "not a registry dependency; left out");
                 }
             }
         }
-        out
+        Ok(out)
     }
 
-    fn highest_satisfying(&self, meta: &Self::Meta, range: &str) -> Option<String> {
-        let range = nodejs_semver::Range::parse(range).ok()?;
+    fn satisfying(&self, meta: &Self::Meta, range: &str) -> Vec<String> {
+        let Ok(range) = nodejs_semver::Range::parse(range) else {
+            return Vec::new();
+        };
         self.versions(meta)
             .iter()
             .filter_map(|v| nodejs_semver::Version::parse(v).ok().map(|p| (p, v)))
             .filter(|(p, _)| range.satisfies(p))
             .max_by(|a, b| a.0.cmp(&b.0))
             .map(|(_, v)| v.clone())
+            .into_iter()
+            .collect()
     }
 
     fn published(&self, tree: &Tree, name: &str) -> Vec<String> {

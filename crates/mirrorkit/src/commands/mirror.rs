@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_core::report::human_bytes;
-use mirrorkit_core::source::packages::{PackageVersions, is_upstream_url, parse_instant};
+use mirrorkit_core::source::packages::{
+    PackageVersions, PypiTargets, is_upstream_url, parse_instant,
+};
 use mirrorkit_packages::purl::Ecosystem;
 use mirrorkit_packages::report::{PackagesReport, VersionStatus};
 use mirrorkit_packages::{MirrorRequest, inputs};
@@ -128,6 +130,21 @@ pub(crate) async fn run(args: MirrorArgs) -> ExitCode {
         latest: args.latest.map(|n| n as usize),
         since,
     };
+    for p in &args.pythons {
+        if let Err(e) = PypiTargets::check_python(p) {
+            return output::message(&format!("--python: {e}"), ExitCode::Usage);
+        }
+    }
+    for p in &args.platform_tags {
+        if let Err(e) = PypiTargets::check_platform(p) {
+            return output::message(&format!("--platform-tag: {e}"), ExitCode::Usage);
+        }
+    }
+    let pypi = PypiTargets {
+        python: args.pythons.clone(),
+        platforms: args.platform_tags.clone(),
+        sdist: !args.no_sdist,
+    };
     if let Some(e) = mirrorkit_packages::check_policy(&inputs, &versions) {
         return output::message(&format!("--versions: {e}"), ExitCode::Usage);
     }
@@ -150,6 +167,7 @@ pub(crate) async fn run(args: MirrorArgs) -> ExitCode {
         prereleases: args.prereleases,
         versions,
         dependencies: args.dependencies,
+        pypi,
         max_packages: args.max_packages,
         work_dir: settings.work_dir.clone(),
     };

@@ -4,9 +4,10 @@
 
 use super::*;
 use crate::source::packages::{
-    NamedPurl, PackageVersions, PackagesSource, UPSTREAM_ECOSYSTEMS, is_upstream_url, parse_instant,
+    NamedPurl, PackageVersions, PackagesSource, PypiTargets, UPSTREAM_ECOSYSTEMS, is_upstream_url,
+    parse_instant,
 };
-use crate::spec::model::PackageVersionsSpec;
+use crate::spec::model::{PackageVersionsSpec, PypiSpec};
 
 pub(super) fn packages_source(
     ctx: &Ctx<'_>,
@@ -72,6 +73,10 @@ pub(super) fn packages_source(
         Some(v) => package_versions(ctx, v, &format!("{field}.versions"))?,
         None => PackageVersions::default(),
     };
+    let pypi = match &s.pypi {
+        Some(p) => pypi_targets(ctx, p, &format!("{field}.pypi"))?,
+        None => PypiTargets::default(),
+    };
     Ok(SourceConfig::Packages(PackagesSource {
         purls,
         sboms,
@@ -79,7 +84,39 @@ pub(super) fn packages_source(
         dependencies: s.dependencies.unwrap_or(false),
         prereleases: s.prereleases.unwrap_or(false),
         versions,
+        pypi,
     }))
+}
+
+/// `pypi`: `{python, platforms, sdist}`.
+fn pypi_targets(
+    ctx: &Ctx<'_>,
+    p: &Located<PypiSpec>,
+    field: &str,
+) -> Result<PypiTargets, SpecError> {
+    let python = p.value.python.clone().unwrap_or_default();
+    let platforms = p.value.platforms.clone().unwrap_or_default();
+    for (i, v) in python.iter().enumerate() {
+        PypiTargets::check_python(v).map_err(|e| ctx.err(p, format!("{field}.python[{i}]"), e))?;
+    }
+    for (i, v) in platforms.iter().enumerate() {
+        PypiTargets::check_platform(v)
+            .map_err(|e| ctx.err(p, format!("{field}.platforms[{i}]"), e))?;
+    }
+    for (name, empty) in [("python", p.value.python.as_ref().is_some_and(Vec::is_empty)), ("platforms", p.value.platforms.as_ref().is_some_and(Vec::is_empty))] {
+        if empty {
+            return Err(ctx.err(
+                p,
+                format!("{field}.{name}"),
+                "an empty list would match no file; leave it out for every one",
+            ));
+        }
+    }
+    Ok(PypiTargets {
+        python,
+        platforms,
+        sdist: p.value.sdist.unwrap_or(true),
+    })
 }
 
 /// `versions`: a range, or `{semver, latest, since}`.

@@ -39,6 +39,7 @@ pub(super) fn source(
         ("upstreams", s.upstreams.is_some()),
         ("dependencies", s.dependencies.is_some()),
         ("prereleases", s.prereleases.is_some()),
+        ("pypi", s.pypi.is_some()),
         ("suites", s.suites.is_some()),
         ("components", s.components.is_some()),
         ("architectures", s.architectures.is_some()),
@@ -90,6 +91,7 @@ pub(super) fn source(
             "dependencies",
             "prereleases",
             "versions",
+            "pypi",
         ],
         SourceKind::Apt => &[
             "url",

@@ -3,9 +3,15 @@
 //! (PEP 592) kept and marked. Published as `pypi/simple/<name>/index.html` (PEP 503, with
 //! `data-requires-python`, `data-core-metadata`/`data-dist-info-metadata` and `data-yanked`) and
 //! `index.json` (PEP 691) beside it, files at `pypi/files/<name>/<filename>` linked relatively
-//! (`#sha256=…`), and the root `pypi/simple/index.html` listing every project.
+//! (`#sha256=…`), and the root `pypi/simple/index.html` listing every project. Which files
+//! are taken and what dependency markers are evaluated for: [`targets`]; dependencies read
+//! from the files' metadata: [`requires`].
 
-use std::collections::BTreeMap;
+mod requires;
+pub(crate) mod targets;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 use mirrorkit_core::digest::Digest;
 use mirrorkit_core::http::redact::SafeUrl;
@@ -14,11 +20,15 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::{Registry, RemoteFile};
+use crate::engine::Dependency;
 use crate::html_links::{self, escape};
 use crate::tree::Tree;
 
-/// The PyPI simple API.
-pub(crate) struct Pypi;
+/// The PyPI simple API, for the target Pythons and platforms.
+#[derive(Default)]
+pub(crate) struct Pypi {
+    pub(crate) targets: targets::Targets,
+}
 
 /// One file a project page lists.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -231,6 +241,20 @@ fn published_files(tree: &Tree, name: &str) -> Vec<Value> {
         .collect()
 }
 
+impl Pypi {
+    /// The files of `version` for the target Pythons and platforms.
+    fn wanted_files<'m>(&self, meta: &'m Project, version: &str) -> Vec<&'m DistFile> {
+        meta.files
+            .iter()
+            .filter(|f| f.version == version)
+            .filter(|f| {
+                self.targets
+                    .wants(&f.filename, f.requires_python.as_deref())
+            })
+            .collect()
+    }
+}
+
 impl Registry for Pypi {
     type Meta = Project;
     const DEFAULT_UPSTREAM: &'static str = "https://pypi.org/simple/";
@@ -313,8 +337,17 @@ impl Registry for Pypi {
     }
 
     fn files(&self, meta: &Self::Meta, version: &str) -> Result<Vec<RemoteFile>, String> {
+        let listed = meta.files.iter().filter(|f| f.version == version).count();
+        let wanted = self.wanted_files(meta, version);
+        if wanted.is_empty() && listed > 0 {
+            return Err(format!(
+                "none of the {listed} files of {} {version} is for {} (the `pypi` targets)",
+                meta.name,
+                self.targets.describe()
+            ));
+        }
         let mut out = Vec::new();
-        for f in meta.files.iter().filter(|f| f.version == version) {
+        for f in wanted {
             let name = &meta.name;
             let digest = f
                 .sha256
@@ -336,6 +369,99 @@ impl Registry for Pypi {
             }
         }
         Ok(out)
+    }
+
+    fn installable(&self, meta: &Self::Meta, version: &str) -> bool {
+        !self.wanted_files(meta, version).is_empty()
+    }
+
+    /// For each target Python (or once, for any), the highest version in `range` with a file
+    /// for it that is not yanked, as pip picks; prereleases only when the range names one.
+    fn satisfying(&self, meta: &Self::Meta, range: &str) -> Vec<String> {
+        let spec = if range.trim().is_empty() {
+            pep440_rs::VersionSpecifiers::empty()
+        } else {
+            match range.parse::<pep440_rs::VersionSpecifiers>() {
+                Ok(s) => s,
+                Err(_) => return Vec::new(),
+            }
+        };
+        let prereleases = spec.iter().any(|s| s.version().any_prerelease());
+        let pythons: Vec<Option<(u32, u32)>> = match self.targets.pythons() {
+            Some(p) => p.iter().copied().map(Some).collect(),
+            None => vec![None],
+        };
+        let mut picked = Vec::new();
+        for python in pythons {
+            let best = self
+                .versions(meta)
+                .into_iter()
+                .filter_map(|v| v.parse::<pep440_rs::Version>().ok().map(|p| (p, v)))
+                .filter(|(p, _)| spec.contains(p) && (prereleases || !p.any_prerelease()))
+                .filter(|(_, v)| {
+                    self.wanted_files(meta, v).iter().any(|f| {
+                        f.yanked.is_none()
+                            && self.targets.admits(f.requires_python.as_deref(), python)
+                    })
+                })
+                .max_by(|a, b| a.0.cmp(&b.0))
+                .map(|(_, v)| v);
+            picked.extend(best);
+        }
+        picked.sort();
+        picked.dedup();
+        picked
+    }
+
+    /// Read from the metadata of every wheel of `version` at hand (its PEP 658 file, else the
+    /// wheel), else from its sdist's `PKG-INFO` when that declares them.
+    fn dependencies(
+        &self,
+        meta: &Self::Meta,
+        version: &str,
+        extras: &BTreeSet<String>,
+        local: &dyn Fn(&str) -> Option<PathBuf>,
+    ) -> Result<Vec<Dependency>, String> {
+        let name = &meta.name;
+        let files = self.wanted_files(meta, version);
+        let mut lines = BTreeSet::new();
+        let mut read = Vec::new();
+        for f in files.iter().filter(|f| f.filename.ends_with(".whl")) {
+            let text = if let Some(p) = local(&file_path(name, &format!("{}.metadata", f.filename))) {
+                requires::read_metadata_file(&p)?
+            } else if let Some(p) = local(&file_path(name, &f.filename)) {
+                requires::read_wheel_metadata(&p)?
+            } else {
+                continue;
+            };
+            lines.extend(requires::requires_dist(&text));
+            read.push(f.filename.as_str());
+        }
+        if read.is_empty() {
+            let Some((f, p)) = files
+                .iter()
+                .find_map(|f| Some((f, local(&file_path(name, &f.filename))?)))
+            else {
+                return Err(format!(
+                    "no file of {name} {version} is at hand to read its metadata from"
+                ));
+            };
+            let text = requires::read_sdist_pkg_info(&p)?;
+            if !requires::declares_requirements(&text) {
+                return Err(format!(
+                    "{} has no wheel, and its PKG-INFO does not declare the dependencies                      (Metadata-Version before 2.2, or Requires-Dist dynamic): only building it                      tells them; name them",
+                    f.filename
+                ));
+            }
+            lines.extend(requires::requires_dist(&text));
+            read.push(f.filename.as_str());
+        }
+        requires::dependencies(
+            &lines,
+            self.targets.environments(),
+            extras,
+            &read.join(", "),
+        )
     }
 
     fn published(&self, tree: &Tree, name: &str) -> Vec<String> {
