@@ -50,6 +50,7 @@ mirrors:
       dependencies: true
       prereleases: true
       versions: {semver: '^1', latest: 2, since: 2026-01-31}
+      pypi: {python: ['3.11', '3.12'], platforms: ['manylinux*_x86_64', win_amd64], sdist: false}
   tools:
     source: {type: oci, image: 127.0.0.1:5000/tools}
 "#;
@@ -81,6 +82,9 @@ fn a_packages_mirror_loads_with_every_field_beside_an_image_mirror() {
         p.versions.since.map(|t| t.unix_timestamp()),
         Some(1_769_817_600)
     );
+    assert_eq!(p.pypi.python, ["3.11", "3.12"]);
+    assert_eq!(p.pypi.platforms, ["manylinux*_x86_64", "win_amd64"]);
+    assert!(!p.pypi.sdist);
     // The image mirror beside it still publishes to the registry of the shared target.
     let tools = s.mirrors.iter().find(|m| m.key == "tools").expect("tools");
     assert!(matches!(tools.target, TargetConfig::Registry { .. }));
@@ -104,6 +108,8 @@ fn a_range_alone_is_the_versions_policy_and_the_tree_defaults_to_packages() {
     };
     assert_eq!(p.versions.range.as_deref(), Some(">=1, <2"));
     assert!(!p.dependencies && !p.prereleases);
+    // Every Python, every platform, sdists too.
+    assert_eq!(p.pypi, Default::default());
 }
 
 #[test]
@@ -133,6 +139,26 @@ fn every_packages_field_is_named_when_wrong() {
             src("purls: [a], upstreams: {npm: 'sparse+https://r/'}"),
             "mirrors.web.source.upstreams.npm",
             "http(s) URL",
+        ),
+        (
+            src("purls: [a], pypi: {python: ['3']}"),
+            "mirrors.web.source.pypi.python[0]",
+            "MAJOR.MINOR",
+        ),
+        (
+            src("purls: [a], pypi: {platforms: ['linux x86']}"),
+            "mirrors.web.source.pypi.platforms[0]",
+            "platform tag",
+        ),
+        (
+            src("purls: [a], pypi: {python: []}"),
+            "mirrors.web.source.pypi.python",
+            "an empty list",
+        ),
+        (
+            src("purls: [a], pypi: {abi: cp311}"),
+            "mirrors.web.source.pypi",
+            "abi",
         ),
         (
             src("purls: [a], upstreams: {pypi: 'file:///srv/simple/'}"),

@@ -180,7 +180,9 @@ mod tests {
             "<a href=\"p-2.0rc1.tar.gz\">p-2.0rc1.tar.gz</a>",
         );
         let url = Url::parse("http://r.example/simple/p/").expect("url");
-        let meta = Pypi::default().parse("p", &url, page.as_bytes()).expect("page");
+        let meta = Pypi::default()
+            .parse("p", &url, page.as_bytes())
+            .expect("page");
         let range = PackageVersions {
             range: Some(">=1.9,<2".into()),
             ..PackageVersions::default()

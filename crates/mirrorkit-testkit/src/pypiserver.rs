@@ -96,20 +96,44 @@ impl Drop for PypiServer {
 /// case, `-` and `.` as `_`) whose `VALUE` is `"<name>@<version>"`, requiring `requires` (PEP
 /// 508 strings). Returns its path.
 pub fn wheel(dir: &Path, name: &str, version: &str, requires: &[&str]) -> PathBuf {
+    wheel_tagged(dir, name, version, "py3-none-any", requires)
+}
+
+/// [`wheel`] with the tag `tag` (`cp311-cp311-manylinux_2_17_x86_64`) in its name and `WHEEL`
+/// (its content is pure Python all the same).
+pub fn wheel_tagged(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    tag: &str,
+    requires: &[&str],
+) -> PathBuf {
     let dist = name.replace('-', "_");
     let module = name.to_lowercase().replace(['-', '.'], "_");
     let info = format!("{dist}-{version}.dist-info");
     let mut metadata = format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n");
     for r in requires {
         metadata.push_str(&format!("Requires-Dist: {r}\n"));
+        // `extra == 'name'` needs `Provides-Extra: name`, or pip ignores the extra.
+        for quote in ['\'', '"'] {
+            if let Some((_, rest)) = r.split_once(&format!("extra == {quote}"))
+                && let Some((extra, _)) = rest.split_once(quote)
+            {
+                metadata.push_str(&format!("Provides-Extra: {extra}\n"));
+            }
+        }
     }
     let files = [
-        (format!("{module}/__init__.py"), format!("VALUE = {:?}\n", format!("{name}@{version}"))),
+        (
+            format!("{module}/__init__.py"),
+            format!("VALUE = {:?}\n", format!("{name}@{version}")),
+        ),
         (format!("{info}/METADATA"), metadata),
         (
             format!("{info}/WHEEL"),
-            "Wheel-Version: 1.0\nGenerator: mirrorkit-testkit\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-                .to_string(),
+            format!(
+                "Wheel-Version: 1.0\nGenerator: mirrorkit-testkit\nRoot-Is-Purelib: true\nTag: {tag}\n"
+            ),
         ),
     ];
     let mut record = String::new();
@@ -119,7 +143,7 @@ pub fn wheel(dir: &Path, name: &str, version: &str, requires: &[&str]) -> PathBu
         record.push_str(&format!("{path},sha256={hash},{}\n", content.len()));
     }
     record.push_str(&format!("{info}/RECORD,,\n"));
-    let path = dir.join(format!("{dist}-{version}-py3-none-any.whl"));
+    let path = dir.join(format!("{dist}-{version}-{tag}.whl"));
     let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).expect("create wheel"));
     let options = zip::write::SimpleFileOptions::default();
     for (p, content) in files
@@ -133,9 +157,26 @@ pub fn wheel(dir: &Path, name: &str, version: &str, requires: &[&str]) -> PathBu
     path
 }
 
-/// Write `<dist>-<version>.tar.gz` into `dir`: an sdist with `PKG-INFO` and `setup.py`.
+/// Write `<dist>-<version>.tar.gz` into `dir`: an sdist with `PKG-INFO` (Metadata-Version 2.1,
+/// which does not declare dependencies) and `setup.py`.
 pub fn sdist(dir: &Path, name: &str, version: &str) -> PathBuf {
+    sdist_with(dir, name, version, "2.1", &[])
+}
+
+/// [`sdist`] whose `PKG-INFO` has this Metadata-Version and these `Requires-Dist`.
+pub fn sdist_with(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    metadata_version: &str,
+    requires: &[&str],
+) -> PathBuf {
     let dist = name.replace('-', "_");
+    let mut pkg_info =
+        format!("Metadata-Version: {metadata_version}\nName: {name}\nVersion: {version}\n");
+    for r in requires {
+        pkg_info.push_str(&format!("Requires-Dist: {r}\n"));
+    }
     let path = dir.join(format!("{dist}-{version}.tar.gz"));
     let gz = flate2::write::GzEncoder::new(
         std::fs::File::create(&path).expect("create sdist"),
@@ -143,10 +184,7 @@ pub fn sdist(dir: &Path, name: &str, version: &str) -> PathBuf {
     );
     let mut tar = tar::Builder::new(gz);
     for (p, content) in [
-        (
-            "PKG-INFO",
-            format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"),
-        ),
+        ("PKG-INFO", pkg_info),
         (
             "setup.py",
             format!("from setuptools import setup\nsetup(name={name:?}, version={version:?})\n"),

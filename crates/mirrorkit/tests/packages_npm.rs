@@ -416,9 +416,10 @@ fn bad_input_is_refused_naming_where_it_is_and_unbuilt_parts_say_so() {
             &["pkg:npm/leaf", "--versions", "^^1"][..],
             "not an npm version range",
         ),
+        (&["pkg:pypi/x", "--python", "3"][..], "MAJOR.MINOR"),
         (
-            &["pkg:pypi/requests@2.0", "--dependencies"][..],
-            "PyPI dependencies",
+            &["pkg:pypi/x", "--platform-tag", "linux x86"][..],
+            "not a wheel platform tag",
         ),
         (&["--registry", "npm"][..], "never mirrored whole"),
         (

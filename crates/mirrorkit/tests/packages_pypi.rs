@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use common::{all_output, assert_exit, mirrorkit, report, run};
 use mirrorkit_testkit::fileserver::FileServer;
 use mirrorkit_testkit::process::offline;
-use mirrorkit_testkit::pypiserver::{PypiServer, sdist, wheel};
+use mirrorkit_testkit::pypiserver::{PypiServer, sdist, sdist_with, wheel, wheel_tagged};
 use packages::{flip_last_byte, pairs, serving, versions};
 
 const OFFLINE_PORT: u16 = 8089;
@@ -223,6 +223,162 @@ fn a_tampered_upstream_wheel_is_refused_and_pip_refuses_one_tampered_in_the_tree
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "pip installed a tampered wheel");
     assert!(stderr.contains("HASHES"), "{stderr}");
+}
+
+/// The CPython tag (`cp311`) and machine (`x86_64`) of the `python3` here, for wheels pip
+/// installs on this machine.
+fn this_python() -> (String, String) {
+    let out = mirrorkit_testkit::process::output_of(std::process::Command::new("python3").args([
+        "-c",
+        "import sys, platform; print(f'cp{sys.version_info[0]}{sys.version_info[1]} {sys.version_info[0]}.{sys.version_info[1]} {platform.machine()}')",
+    ]));
+    let text = String::from_utf8_lossy(&out).trim().to_string();
+    let parts: Vec<&str> = text.split(' ').collect();
+    assert_eq!(parts.len(), 3, "{text}");
+    (format!("{}|{}", parts[0], parts[1]), parts[2].to_string())
+}
+
+#[test]
+fn dependencies_follow_requires_dist_markers_for_the_targets_and_pip_installs_them_offline() {
+    let upstream = PypiServer::start();
+    let p = upstream.packages();
+    let (tags, machine) = this_python();
+    let (cp, version) = tags.split_once('|').unwrap();
+    let other_minor = if version.ends_with(".10") {
+        "3.9"
+    } else {
+        "3.10"
+    };
+    wheel(
+        p,
+        "app",
+        "1.0",
+        &[
+            "lib-x>=1,<3",
+            "win-only; sys_platform == 'win32'",
+            "fast-dep; extra == 'fast'",
+            "Lib_Y[socks]>=2",
+            "native",
+        ],
+    );
+    for v in ["1.0", "2.0", "3.0"] {
+        wheel(p, "lib-x", v, &[]);
+    }
+    wheel(p, "lib-y", "2.0", &["socks-dep; extra == 'socks'"]);
+    wheel(p, "socks-dep", "1.0", &[]);
+    wheel(p, "win-only", "1.0", &[]);
+    wheel(p, "fast-dep", "1.0", &[]);
+    let here = format!("{cp}-{cp}-manylinux_2_17_{machine}");
+    for tag in [
+        here.as_str(),
+        &format!("{cp}-{cp}-win_amd64"),
+        "cp27-cp27m-manylinux_2_17_x86_64",
+    ] {
+        wheel_tagged(p, "native", "1.0", tag, &[]);
+    }
+    sdist(p, "native", "1.0");
+    // Only sdists: one declaring its dependencies (Metadata-Version 2.2), one not.
+    sdist_with(p, "declared", "1.0", "2.2", &["leaf"]);
+    wheel(p, "leaf", "1.0", &[]);
+    sdist(p, "undeclared", "1.0");
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    let mirror = |args: &[&str]| {
+        run(mirrorkit(dir.path())
+            .arg("mirror")
+            .args(args)
+            .args(["--upstream", &format!("pypi={}", upstream.index_url())])
+            .args([
+                "--to",
+                "tree",
+                "--base-url",
+                &format!("http://127.0.0.1:{OFFLINE_PORT}/"),
+            ])
+            .args(["--format", "json"]))
+    };
+    let platform = format!("manylinux*_{machine}");
+    let out = mirror(&[
+        "pkg:pypi/app@1.0",
+        "--dependencies",
+        "--python",
+        version,
+        "--platform-tag",
+        &platform,
+        "--no-sdist",
+    ]);
+    assert_exit(&out, 0);
+    // The highest lib-x under 3; lib-y with its `socks` extra's dependency; nothing that only
+    // Windows, another extra or other Pythons need.
+    assert_eq!(
+        versions(&report(&out)),
+        pairs(&[
+            ("app@1.0", "published"),
+            ("lib-x@2.0", "published"),
+            ("lib-y@2.0", "published"),
+            ("native@1.0", "published"),
+            ("socks-dep@1.0", "published"),
+        ])
+    );
+    let native: Vec<String> = std::fs::read_dir(tree.join("pypi/files/native"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        native,
+        [format!("native-1.0-{here}.whl")],
+        "only the wheel for this Python and platform"
+    );
+
+    // A version with no file for the targets fails, naming them.
+    let out = mirror(&["pkg:pypi/native@1.0", "--python", other_minor, "--no-sdist"]);
+    assert_exit(&out, 1);
+    let text = all_output(&out);
+    assert!(
+        text.contains(&format!(
+            "none of the 4 files of native 1.0 is for Python {other_minor}"
+        )),
+        "{text}"
+    );
+    // An sdist that declares its dependencies is read; one that does not fails the run, naming
+    // it, while what could be verified is still published.
+    let out = mirror(&[
+        "pkg:pypi/declared@1.0",
+        "pkg:pypi/undeclared@1.0",
+        "--dependencies",
+    ]);
+    assert_exit(&out, 1);
+    let r = report(&out);
+    assert_eq!(
+        versions(&r),
+        pairs(&[
+            ("declared@1.0", "published"),
+            ("leaf@1.0", "published"),
+            ("undeclared@1.0", "published"),
+        ])
+    );
+    let text = all_output(&out);
+    assert!(
+        text.contains(
+            "undeclared-1.0.tar.gz has no wheel, and its PKG-INFO does not declare the dependencies"
+        ),
+        "{text}"
+    );
+
+    let mut upstream = upstream;
+    upstream.stop();
+    let venv = dir.path().join("venv");
+    let out = offline(&serving_isolated(
+        &tree,
+        &format!(
+            "python3 -m venv {venv:?}
+             {venv:?}/bin/pip install --no-cache-dir --disable-pip-version-check --index-url {} app
+             {venv:?}/bin/python -c 'import app, lib_x, lib_y, socks_dep, native; print(lib_x.VALUE, native.VALUE)'",
+            index()
+        ),
+    ));
+    let text = all_output(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("lib-x@2.0 native@1.0"), "{text}");
 }
 
 fn get(url: &str) -> String {

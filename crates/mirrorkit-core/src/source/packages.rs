@@ -93,7 +93,9 @@ impl PypiTargets {
         if ok {
             Ok(())
         } else {
-            Err(format!("{version:?} is not a Python version MAJOR.MINOR (3.11)"))
+            Err(format!(
+                "{version:?} is not a Python version MAJOR.MINOR (3.11)"
+            ))
         }
     }
 

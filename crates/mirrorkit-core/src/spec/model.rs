@@ -181,7 +181,8 @@ pub struct SourceSpec {
     pub prereleases: Option<bool>,
     /// `packages`: the Pythons and platforms a PyPI mirror serves (which files are mirrored,
     /// and what dependency markers are evaluated for); default: every file.
-    pub pypi: Option<Located<PypiSpec>>,
+    #[schemars(with = "Option<PypiSpec>")]
+    pub pypi: Option<Located<serde_json::Value>>,
     /// `apt`: the suites (`bookworm`, `bookworm-updates`, `stable`).
     pub suites: Option<Located<Vec<Located<String>>>>,
     /// `apt`: the components (default `[main]`).

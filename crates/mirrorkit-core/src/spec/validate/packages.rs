@@ -91,11 +91,18 @@ pub(super) fn packages_source(
 /// `pypi`: `{python, platforms, sdist}`.
 fn pypi_targets(
     ctx: &Ctx<'_>,
-    p: &Located<PypiSpec>,
+    p: &Located<serde_json::Value>,
     field: &str,
 ) -> Result<PypiTargets, SpecError> {
-    let python = p.value.python.clone().unwrap_or_default();
-    let platforms = p.value.platforms.clone().unwrap_or_default();
+    let spec: PypiSpec = serde_json::from_value(p.value.clone()).map_err(|e| {
+        ctx.err(
+            p,
+            field,
+            format!("expected {{python, platforms, sdist}}: {e}"),
+        )
+    })?;
+    let python = spec.python.clone().unwrap_or_default();
+    let platforms = spec.platforms.clone().unwrap_or_default();
     for (i, v) in python.iter().enumerate() {
         PypiTargets::check_python(v).map_err(|e| ctx.err(p, format!("{field}.python[{i}]"), e))?;
     }
@@ -103,7 +110,13 @@ fn pypi_targets(
         PypiTargets::check_platform(v)
             .map_err(|e| ctx.err(p, format!("{field}.platforms[{i}]"), e))?;
     }
-    for (name, empty) in [("python", p.value.python.as_ref().is_some_and(Vec::is_empty)), ("platforms", p.value.platforms.as_ref().is_some_and(Vec::is_empty))] {
+    for (name, empty) in [
+        ("python", spec.python.as_ref().is_some_and(Vec::is_empty)),
+        (
+            "platforms",
+            spec.platforms.as_ref().is_some_and(Vec::is_empty),
+        ),
+    ] {
         if empty {
             return Err(ctx.err(
                 p,
@@ -115,7 +128,7 @@ fn pypi_targets(
     Ok(PypiTargets {
         python,
         platforms,
-        sdist: p.value.sdist.unwrap_or(true),
+        sdist: spec.sdist.unwrap_or(true),
     })
 }
 

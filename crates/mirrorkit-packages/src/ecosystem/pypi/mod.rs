@@ -427,7 +427,8 @@ impl Registry for Pypi {
         let mut lines = BTreeSet::new();
         let mut read = Vec::new();
         for f in files.iter().filter(|f| f.filename.ends_with(".whl")) {
-            let text = if let Some(p) = local(&file_path(name, &format!("{}.metadata", f.filename))) {
+            let text = if let Some(p) = local(&file_path(name, &format!("{}.metadata", f.filename)))
+            {
                 requires::read_metadata_file(&p)?
             } else if let Some(p) = local(&file_path(name, &f.filename)) {
                 requires::read_wheel_metadata(&p)?

@@ -92,9 +92,8 @@ pub(crate) fn read_wheel_metadata(path: &Path) -> Result<String, String> {
         .filter_map(Result::ok)
         .map(|n| n.into_owned())
         .filter(|n| {
-            n.split_once('/').is_some_and(|(dir, rest)| {
-                dir.ends_with(".dist-info") && rest == "METADATA"
-            })
+            n.split_once('/')
+                .is_some_and(|(dir, rest)| dir.ends_with(".dist-info") && rest == "METADATA")
         })
         .collect();
     let [name] = names.as_slice() else {
@@ -112,11 +111,17 @@ pub(crate) fn read_wheel_metadata(path: &Path) -> Result<String, String> {
 /// The top-level `PKG-INFO` of the sdist at `path` (`.tar.gz`, `.tgz` or `.zip`).
 pub(crate) fn read_sdist_pkg_info(path: &Path) -> Result<String, String> {
     let what = path.display().to_string();
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     let f = std::fs::File::open(path).map_err(|e| format!("{what}: {e}"))?;
     let top_pkg_info = |p: &str| {
         let mut parts = p.trim_start_matches("./").split('/');
-        matches!((parts.next(), parts.next(), parts.next()), (Some(_), Some("PKG-INFO"), None))
+        matches!(
+            (parts.next(), parts.next(), parts.next()),
+            (Some(_), Some("PKG-INFO"), None)
+        )
     };
     if name.ends_with(".zip") {
         let mut zip = zip::ZipArchive::new(f).map_err(|e| format!("{what}: not a zip: {e}"))?;
@@ -281,13 +286,11 @@ mod tests {
             let o = zip::write::SimpleFileOptions::default();
             z.start_file("a/__init__.py", o).unwrap();
             z.start_file("a-1.0.dist-info/METADATA", o).unwrap();
-            z.write_all(b"Metadata-Version: 2.1\nRequires-Dist: b\n").unwrap();
+            z.write_all(b"Metadata-Version: 2.1\nRequires-Dist: b\n")
+                .unwrap();
             z.finish().unwrap();
         }
-        assert_eq!(
-            requires_dist(&read_wheel_metadata(&whl).unwrap()),
-            ["b"]
-        );
+        assert_eq!(requires_dist(&read_wheel_metadata(&whl).unwrap()), ["b"]);
         let sdist = dir.path().join("a-1.0.tar.gz");
         {
             let gz = flate2::write::GzEncoder::new(
@@ -297,7 +300,10 @@ mod tests {
             let mut tar = tar::Builder::new(gz);
             for (p, c) in [
                 ("a-1.0/src/PKG-INFO", "wrong one"),
-                ("a-1.0/PKG-INFO", "Metadata-Version: 2.2\nRequires-Dist: c\n"),
+                (
+                    "a-1.0/PKG-INFO",
+                    "Metadata-Version: 2.2\nRequires-Dist: c\n",
+                ),
             ] {
                 let mut h = tar::Header::new_gnu();
                 h.set_size(c.len() as u64);
@@ -309,7 +315,11 @@ mod tests {
         }
         let info = read_sdist_pkg_info(&sdist).unwrap();
         assert_eq!(requires_dist(&info), ["c"]);
-        assert!(read_wheel_metadata(&sdist).unwrap_err().contains("not a zip"));
+        assert!(
+            read_wheel_metadata(&sdist)
+                .unwrap_err()
+                .contains("not a zip")
+        );
         std::fs::write(dir.path().join("x.tar.bz2"), b"").unwrap();
         assert!(read_sdist_pkg_info(&dir.path().join("x.tar.bz2")).is_err());
     }

@@ -127,7 +127,7 @@ impl Targets {
                         .pythons
                         .iter()
                         .any(|t| python.iter().any(|p| python_tag_matches(p, &abi, *t)));
-                let platform_ok = platform.iter().any(|p| *p == "any")
+                let platform_ok = platform.contains(&"any")
                     || self.platforms.is_empty()
                     || platform
                         .iter()
@@ -355,10 +355,7 @@ mod tests {
         let all = Targets::default();
         assert!(all.wants("a-1.0.tar.gz", Some(">=3.99")));
         assert!(all.wants("a-1.0-pp310-pypy310_pp73-win_amd64.whl", None));
-        assert_eq!(
-            t.describe(),
-            "Python 3.11 on manylinux*_x86_64, no sdists"
-        );
+        assert_eq!(t.describe(), "Python 3.11 on manylinux*_x86_64, no sdists");
     }
 
     #[test]
