@@ -2,7 +2,7 @@
 //! selected, every file downloaded into the store and checked against the registry's own digest,
 //! placed in the tree, and only then the documents that list them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use mirrorkit_core::exit::{ExitCode, HasExitCode};
@@ -14,6 +14,7 @@ use mirrorkit_core::store::Store;
 use url::Url;
 
 use crate::ecosystem::Registry;
+use crate::pin::Pin;
 use crate::purl::Ecosystem;
 use crate::report::{PackageReport, VersionReport, VersionStatus};
 use crate::tree::Tree;
@@ -47,6 +48,8 @@ pub(crate) struct Selection {
     pub(crate) ranges: BTreeSet<String>,
     /// Extras asked for (PyPI `pkg[extra]`): their dependencies are followed too.
     pub(crate) extras: BTreeSet<String>,
+    /// What the qualifiers of the PURLs naming a version pin of it.
+    pub(crate) pins: BTreeMap<String, Vec<Pin>>,
 }
 
 /// A package as asked for: its name, upstream and the versions selected.
@@ -156,7 +159,16 @@ pub(crate) async fn mirror_package<R: Registry>(
             report.versions.push(v);
             continue;
         }
-        let files = match registry.files(&meta, &version) {
+        let pins = wanted
+            .versions
+            .pins
+            .get(&version)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let files = match registry
+            .files(&meta, &version)
+            .and_then(|f| crate::pin::apply(f, pins, &version))
+        {
             Ok(f) => f,
             Err(e) => {
                 v.status = VersionStatus::Failed;
@@ -184,8 +196,23 @@ pub(crate) async fn mirror_package<R: Registry>(
                 .iter()
                 .all(|f| tree.path(&f.tree_path).is_some_and(|p| p.is_file()))
         {
-            v.status = VersionStatus::Unchanged;
-            done.push(version);
+            // A checksum the registry's digest could not confirm is checked on what the tree
+            // holds, as on a download.
+            match files
+                .iter()
+                .try_for_each(|f| match tree.path(&f.tree_path) {
+                    Some(p) => crate::pin::check_also(&p, &f.also, &f.tree_path),
+                    None => Ok(()),
+                }) {
+                Ok(()) => {
+                    v.status = VersionStatus::Unchanged;
+                    done.push(version);
+                }
+                Err(e) => {
+                    v.status = VersionStatus::Failed;
+                    v.error = Some(e);
+                }
+            }
             report.versions.push(v);
             continue;
         }
@@ -306,6 +333,8 @@ pub(crate) async fn fetch_and_place(
                 };
                 (e.to_string(), code)
             })?;
+        crate::pin::check_also(&blob.path, &f.also, &what.to_string())
+            .map_err(|e| (e, ExitCode::ItemFailed))?;
         tree.place(&f.tree_path, &blob.path)
             .map_err(|e| (e, ExitCode::Io))?;
         bytes += blob.size;

@@ -13,10 +13,11 @@
 //! - [`report`]: what a run did.
 //!
 //! - `policy`: which versions a PURL without a version takes (range, date, latest N).
+//! - `pin`: what a versioned PURL's qualifiers pin (`file_name`, `checksum`, `download_url`).
 //! - [`family`]: the `type: packages` source of a spec, run by `sync` and `check`.
 //!
 //! Built so far: npm, PyPI, cargo and generic packages (a file by URL and checksum, see
-//! `ecosystem::generic`); PyPI dependency resolution comes next.
+//! `ecosystem::generic`), with dependencies followed in each registry ecosystem.
 
 // A library reports through `tracing` and its return values; only the binary prints.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
@@ -26,6 +27,7 @@ mod engine;
 pub mod family;
 mod html_links;
 pub mod inputs;
+mod pin;
 mod policy;
 pub mod purl;
 pub mod report;
@@ -130,27 +132,26 @@ pub fn not_yet_mirrored(inputs: &Inputs) -> Option<String> {
     })
 }
 
-/// The first PURL qualifier that would change what is mirrored but is not applied yet
-/// (`file_name`, `checksum`, `download_url` outside generic packages), as a sentence; refused
-/// rather than silently ignored.
-fn unapplied_qualifier(inputs: &Inputs) -> Option<String> {
+/// The first PURL naming no version with a qualifier that pins one file (`file_name`,
+/// `checksum`, `download_url`), as a sentence: a pin needs a version to apply to.
+fn pin_without_version(inputs: &Inputs) -> Option<String> {
     inputs.packages.iter().find_map(|r| {
         let p = &r.package;
-        if p.ecosystem == Ecosystem::Generic {
+        if p.ecosystem == Ecosystem::Generic || p.version.is_some() {
             return None;
         }
         let name = if p.file_name.is_some() {
             "file_name"
         } else if !p.checksums.is_empty() {
             "checksum"
-        } else if p.download_url.is_some() && p.ecosystem != Ecosystem::Generic {
+        } else if p.download_url.is_some() {
             "download_url"
         } else {
             return None;
         };
         Some(format!(
-            "{} at {}: the `{name}` qualifier is not applied yet; remove it (every file of the \
-             version is mirrored, each checked against the registry's own digest)",
+            "{} at {}: the `{name}` qualifier pins one file of one version; name the version \
+             (@VERSION)",
             p.purl, r.origin
         ))
     })
@@ -206,7 +207,7 @@ pub async fn mirror(
     http: &HttpClient,
 ) -> Result<PackagesReport, MirrorError> {
     let started = Instant::now();
-    if let Some(message) = unapplied_qualifier(&request.inputs) {
+    if let Some(message) = pin_without_version(&request.inputs) {
         return Err(MirrorError {
             message,
             code: ExitCode::Usage,

@@ -64,11 +64,13 @@ pub struct PackageRef {
     pub version: Option<String>,
     /// `repository_url`: the registry to read this package from instead of the default.
     pub repository_url: Option<url::Url>,
-    /// `download_url` (generic packages).
+    /// `download_url`: where the file is downloaded from (a generic package's only source; for
+    /// a registry package, instead of the registry's URL, still checked against its digest).
     pub download_url: Option<url::Url>,
-    /// `checksum`: the digests the file must have (SHA-256 or SHA-512; others are ignored).
+    /// `checksum`: the digests the file must have (SHA-256 or SHA-512; others are ignored, and
+    /// a qualifier with neither is refused).
     pub checksums: Vec<Digest>,
-    /// `file_name`: only this file of the release (PyPI).
+    /// `file_name`: only this file of the release (a generic package: its name in the tree).
     pub file_name: Option<String>,
     /// The PURL as it was written.
     pub purl: String,
@@ -139,6 +141,14 @@ pub fn parse(text: &str) -> Result<PackageRef, String> {
                     .map_err(|_| format!("{text:?}: checksum {c:?} is not a valid digest"))?,
             );
         }
+    }
+    if let Some(given) = qualifier("checksum")
+        && checksums.is_empty()
+    {
+        return Err(format!(
+            "{text:?}: checksum {given:?} has no sha256 or sha512 digest, the ones mirrorkit \
+             verifies"
+        ));
     }
     let download_url = url_qualifier("download_url")?;
     if ecosystem == Ecosystem::Generic && (download_url.is_none() || version.is_none()) {

@@ -220,6 +220,15 @@ fn group(request: &MirrorRequest) -> BTreeMap<Key, Selection> {
         match &p.version {
             Some(v) => {
                 entry.exact.insert(v.clone());
+                let pin = crate::pin::Pin {
+                    file_name: p.file_name.clone(),
+                    checksums: p.checksums.clone(),
+                    download_url: p.download_url.clone(),
+                    origin: format!("{} ({})", p.purl, r.origin),
+                };
+                if !pin.is_empty() {
+                    entry.pins.entry(v.clone()).or_default().push(pin);
+                }
             }
             None => entry.all = true,
         }

@@ -318,6 +318,47 @@ fn a_tampered_upstream_tarball_is_refused_and_nothing_of_that_package_is_publish
 }
 
 #[test]
+fn a_checksum_qualifier_pins_the_tarball_beside_the_registrys_integrity() {
+    let w = world();
+    // npm's integrity is SHA-512; a SHA-256 pin is checked on the downloaded tarball.
+    let tgz = output_of(std::process::Command::new("python3").args([
+        "-c",
+        "import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1]).read())",
+        &format!("{}leaf/-/leaf-1.0.0.tgz", w.upstream.url()),
+    ]));
+    let good = mirrorkit_testkit::registry::sha256_digest(&tgz);
+    let out = w.mirror(&[&format!("pkg:npm/leaf@1.0.0?checksum={good}")]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        versions(&report(&out)),
+        pairs(&[("leaf@1.0.0", "published")])
+    );
+    let wrong = mirrorkit_testkit::registry::sha256_digest(b"another file");
+    let out = w.mirror(&[&format!("pkg:npm/leaf@1.1.0?checksum={wrong}")]);
+    assert_exit(&out, 1);
+    let r = report(&out);
+    assert_eq!(versions(&r), pairs(&[("leaf@1.1.0", "failed")]));
+    let error = r["packages"][0]["versions"][0]["error"].as_str().unwrap();
+    assert!(error.contains("not the checksum qualifier's"), "{error}");
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(w.tree().join("npm/leaf/index.html")).unwrap())
+            .unwrap();
+    assert!(doc["versions"].get("1.1.0").is_none(), "{doc}");
+    assert!(w.tree().join("npm/leaf/-/leaf-1.0.0.tgz").is_file());
+    assert!(!w.tree().join("npm/leaf/-/leaf-1.1.0.tgz").exists());
+    // What the tree already holds is held to the pin too.
+    let out = w.mirror(&[&format!("pkg:npm/leaf@1.0.0?checksum={wrong}")]);
+    assert_exit(&out, 1);
+    assert_eq!(versions(&report(&out)), pairs(&[("leaf@1.0.0", "failed")]));
+    // A SHA-512 pin is compared with the registry's integrity before anything is fetched.
+    let sha512 = format!("sha512:{}", "0".repeat(128));
+    let out = w.mirror(&[&format!("pkg:npm/leaf@1.1.0?checksum={sha512}")]);
+    assert_exit(&out, 1);
+    let text = all_output(&out);
+    assert!(text.contains("the registry's digest is sha512:"), "{text}");
+}
+
+#[test]
 fn npm_refuses_a_tarball_tampered_in_the_published_tree() {
     let mut w = world();
     assert_exit(&w.mirror(&["pkg:npm/leaf@1.1.0"]), 0);
@@ -423,8 +464,8 @@ fn bad_input_is_refused_naming_where_it_is_and_unbuilt_parts_say_so() {
         ),
         (&["--registry", "npm"][..], "never mirrored whole"),
         (
-            &["pkg:pypi/x@1.0?file_name=x-1.0.tar.gz"][..],
-            "`file_name` qualifier is not applied yet",
+            &["pkg:pypi/x?file_name=x-1.0.tar.gz"][..],
+            "name the version",
         ),
     ] {
         let out = mk(&[args, &base].concat());

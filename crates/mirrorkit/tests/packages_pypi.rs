@@ -225,6 +225,77 @@ fn a_tampered_upstream_wheel_is_refused_and_pip_refuses_one_tampered_in_the_tree
     assert!(stderr.contains("HASHES"), "{stderr}");
 }
 
+#[test]
+fn purl_qualifiers_pin_one_file_its_checksum_and_where_it_is_downloaded_from() {
+    let w = world();
+    let dir = w.upstream.packages();
+    let wheel_name = "pkg_b-1.0-py3-none-any.whl";
+    let wheel_bytes = std::fs::read(dir.join(wheel_name)).unwrap();
+    let wheel_sha = mirrorkit_testkit::registry::sha256_digest(&wheel_bytes);
+    let files = |name: &str| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(w.tree().join("pypi/files").join(name))
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    // file_name: the sdist only; the page lists what the tree holds.
+    let out = w.mirror(&["pkg:pypi/pkg-b@1.0?file_name=pkg_b-1.0.tar.gz"]);
+    assert_exit(&out, 0);
+    assert_eq!(files("pkg-b"), ["pkg_b-1.0.tar.gz"]);
+    let page = std::fs::read_to_string(w.tree().join("pypi/simple/pkg-b/index.html")).unwrap();
+    assert!(!page.contains(wheel_name), "{page}");
+    // checksum: the file the registry's own digest confirms.
+    let out = w.mirror(&[&format!("pkg:pypi/pkg-b@1.0?checksum={wheel_sha}")]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        files("pkg-b"),
+        ["pkg_b-1.0-py3-none-any.whl", "pkg_b-1.0.tar.gz"]
+    );
+    // A checksum no file has fails naming the PURL; a file that does not exist too.
+    let other = mirrorkit_testkit::registry::sha256_digest(b"x");
+    for (purl, says) in [
+        (
+            format!("pkg:pypi/pkg-b@1.0?checksum={other}"),
+            "no file of 1.0 has the checksum",
+        ),
+        (
+            "pkg:pypi/pkg-b@1.0?file_name=pkg_b-9.tar.gz".to_string(),
+            "1.0 has no file",
+        ),
+    ] {
+        let out = w.mirror(&[&purl]);
+        assert_exit(&out, 1);
+        let text = all_output(&out);
+        assert!(text.contains(says) && text.contains(&purl), "{text}");
+    }
+    // download_url: fetched from there, still checked against the index's digest.
+    let cdn = FileServer::with_files([
+        (
+            "good/pkg-a.whl".to_string(),
+            std::fs::read(dir.join("pkg_a-1.0-py3-none-any.whl")).unwrap(),
+        ),
+        ("bad/pkg-a.whl".to_string(), wheel_bytes.clone()),
+    ]);
+    let out = w.mirror(&[&format!(
+        "pkg:pypi/pkg-a@1.0?download_url={}",
+        cdn.url("bad/pkg-a.whl")
+    )]);
+    assert_exit(&out, 1);
+    assert!(all_output(&out).contains("sha256"), "{}", all_output(&out));
+    assert!(files("pkg-a").is_empty());
+    let out = w.mirror(&[&format!(
+        "pkg:pypi/pkg-a@1.0?download_url={}",
+        cdn.url("good/pkg-a.whl")
+    )]);
+    assert_exit(&out, 0);
+    assert_eq!(files("pkg-a"), ["pkg_a-1.0-py3-none-any.whl"]);
+    assert_eq!(cdn.requests_for("good/pkg-a.whl").len(), 1);
+}
+
 /// The CPython tag (`cp311`) and machine (`x86_64`) of the `python3` here, for wheels pip
 /// installs on this machine.
 fn this_python() -> (String, String) {

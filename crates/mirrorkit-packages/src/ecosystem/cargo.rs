@@ -272,6 +272,7 @@ impl Registry for Cargo {
                 .as_ref()
                 .and_then(|c| format!("sha256:{c}").parse::<Digest>().ok()),
             tree_path: crate_path(&meta.name, version),
+            also: Vec::new(),
         }])
     }
 

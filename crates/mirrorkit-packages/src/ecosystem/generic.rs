@@ -172,6 +172,7 @@ pub(crate) async fn mirror(ctx: &Context<'_>, requested: &Requested) -> PackageR
         url,
         digest: Some(digest.clone()),
         tree_path,
+        also: Vec::new(),
     };
     match engine::fetch_and_place(ctx, tree, std::slice::from_ref(&remote)).await {
         Ok(bytes) => match list(tree, &p.name, &version, &file, &digest, bytes) {

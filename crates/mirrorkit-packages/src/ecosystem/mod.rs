@@ -28,6 +28,9 @@ pub(crate) struct RemoteFile {
     pub(crate) digest: Option<Digest>,
     /// Its path in the published tree (slash-separated, relative).
     pub(crate) tree_path: String,
+    /// Digests it must also have, in another algorithm than `digest` (a PURL's `checksum`
+    /// qualifier): checked once it is downloaded.
+    pub(crate) also: Vec<Digest>,
 }
 
 /// One ecosystem's registry format.

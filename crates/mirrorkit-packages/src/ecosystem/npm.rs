@@ -150,6 +150,7 @@ impl Registry for Npm {
             url,
             digest,
             tree_path: tarball_path(name, version),
+            also: Vec::new(),
         }])
     }
 

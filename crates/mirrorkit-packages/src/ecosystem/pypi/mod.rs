@@ -357,6 +357,7 @@ impl Registry for Pypi {
                 url: f.url.clone(),
                 digest,
                 tree_path: file_path(name, &f.filename),
+                also: Vec::new(),
             });
             if let Some(Some(h)) = &f.metadata {
                 let mut url = f.url.clone();
@@ -365,6 +366,7 @@ impl Registry for Pypi {
                     url,
                     digest: format!("sha256:{h}").parse().ok(),
                     tree_path: file_path(name, &format!("{}.metadata", f.filename)),
+                    also: Vec::new(),
                 });
             }
         }
