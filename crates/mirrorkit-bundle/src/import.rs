@@ -34,6 +34,13 @@ pub enum ImportTarget {
         /// The directory.
         root: PathBuf,
     },
+    /// `packages:DIR`: the bundle's package trees published into DIR.
+    Packages {
+        /// The tree's directory.
+        dir: PathBuf,
+        /// The URL it is served at (default: where the exported tree was served).
+        base_url: Option<url::Url>,
+    },
 }
 
 impl ImportTarget {
@@ -60,9 +67,19 @@ impl ImportTarget {
             Ok(ImportTarget::Layouts {
                 root: PathBuf::from(dir),
             })
+        } else if let Some(dir) = s.strip_prefix("packages:") {
+            if dir.is_empty() {
+                return Err(BundleError::Usage(
+                    "--to packages: needs a directory".into(),
+                ));
+            }
+            Ok(ImportTarget::Packages {
+                dir: PathBuf::from(dir),
+                base_url: None,
+            })
         } else {
             Err(BundleError::Usage(format!(
-                "--to {s:?}: expected docker://HOST[/NAMESPACE] or oci:DIR"
+                "--to {s:?}: expected docker://HOST[/NAMESPACE], oci:DIR or packages:DIR"
             )))
         }
     }
@@ -78,10 +95,12 @@ impl ImportTarget {
                 tag: Some(tag.to_string()),
                 digest: None,
             },
-            ImportTarget::Layouts { root } => ImageReference::Layout {
-                path: root.join(repository),
-                reference: Some(tag.to_string()),
-            },
+            ImportTarget::Layouts { root } | ImportTarget::Packages { dir: root, .. } => {
+                ImageReference::Layout {
+                    path: root.join(repository),
+                    reference: Some(tag.to_string()),
+                }
+            }
         }
     }
 }
@@ -163,10 +182,14 @@ pub async fn import(
     dry_run: bool,
     copy_opts: &CopyOptions,
 ) -> Result<ImportReport, BundleError> {
+    // Package trees check a delta's files against the tree itself.
+    if let ImportTarget::Packages { dir, base_url } = target {
+        return crate::packages::import(bundle, dir, base_url.as_ref(), dry_run).await;
+    }
     // Where the target stands: the current digest of every tag, and the delta's base blobs.
     let registry = match target {
         ImportTarget::Registry { host, .. } => Some(copy_opts.access().registry(host, false)?),
-        ImportTarget::Layouts { .. } => None,
+        ImportTarget::Layouts { .. } | ImportTarget::Packages { .. } => None,
     };
     let target_repo = |repo: &str| match target {
         ImportTarget::Registry {
@@ -271,7 +294,7 @@ pub async fn import(
                 ImportTarget::Registry { .. } => IMAGES_AT_ONCE,
                 // Local layouts: the blobs are hard-linked or copied on one disk, where running
                 // several at once only adds seeks.
-                ImportTarget::Layouts { .. } => 1,
+                ImportTarget::Layouts { .. } | ImportTarget::Packages { .. } => 1,
             })
             .collect()
             .await;

@@ -1,6 +1,8 @@
 //! Bundles for air-gapped sites: what a spec mirrors (or any images) exported as one OCI image
 //! layout — a directory, or a tar of it, optionally compressed and split — and imported on the
-//! other side into a registry or a directory of layouts.
+//! other side into a registry or a directory of layouts. Package mirrors travel as package tree
+//! artifacts (`mirrorkit_packages::artifact`) and are imported into a package tree
+//! (`--to packages:DIR`).
 //!
 //! A bundle is a plain OCI image layout, so other tools read it (`skopeo copy
 //! oci:BUNDLE:mirror/tool:1.0.0 …`):
@@ -27,6 +29,7 @@ mod graph;
 mod import;
 mod manifest;
 mod open;
+mod packages;
 mod staging;
 
 use mirrorkit_core::exit::{ExitCode, HasExitCode};

@@ -2,6 +2,7 @@
 //! against the registry's own digest, published as static registries the real clients install
 //! from (`npm/`, `pypi/simple/`, `cargo/index/` under one directory).
 //!
+//! - [`artifact`]: a published tree as an OCI artifact (for bundles), and back.
 //! - [`purl`]: package URLs → ecosystem, name, version, qualifiers.
 //! - [`sbom`]: CycloneDX (JSON, XML) and SPDX (JSON, tag-value) → PURLs with their places.
 //! - [`inputs`]: the PURLs and SBOMs of a run, a bad one refused naming where it was.
@@ -22,6 +23,7 @@
 // A library reports through `tracing` and its return values; only the binary prints.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod artifact;
 mod ecosystem;
 mod engine;
 pub mod family;

@@ -279,9 +279,14 @@ pub(crate) struct ExportArgs {
 pub(crate) struct ImportArgs {
     /// The bundle: a directory, an archive, or the first of its parts.
     pub path: PathBuf,
-    /// Where to: docker://HOST[:PORT][/NAMESPACE] or oci:DIR.
+    /// Where to: docker://HOST[:PORT][/NAMESPACE], oci:DIR, or packages:DIR (the bundle's
+    /// package trees published as static registries).
     #[arg(long, value_name = "TARGET")]
     pub to: String,
+    /// With --to packages:DIR: the URL the tree will be served at (npm tarball URLs and
+    /// cargo's `dl` point under it); default: the URL the exported tree was served at.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
     /// Verify and say what would change; write nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -218,16 +218,4 @@ fn a_bad_purl_or_range_in_a_spec_is_refused_by_validate_check_and_sync_naming_wh
         "{}",
         all_output(&out)
     );
-    // export cannot bundle package mirrors yet and says so rather than leaving them out.
-    let out = run(mirrorkit(dir.path())
-        .args(["export"])
-        .arg(&spec)
-        .args(["--output"])
-        .arg(dir.path().join("b.tar")));
-    assert_exit(&out, 64);
-    assert!(
-        all_output(&out).contains("not put in bundles yet"),
-        "{}",
-        all_output(&out)
-    );
 }

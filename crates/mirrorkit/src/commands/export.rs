@@ -54,6 +54,7 @@ async fn spec_items(
     spec: &Spec,
     only: &[String],
     settings: &mirrorkit_run::Settings,
+    scratch: &mut Vec<tempfile::TempDir>,
 ) -> Result<(Vec<ExportItem>, SpecOrigin), ExitCode> {
     for key in only {
         if !spec.mirrors.iter().any(|m| &m.key == key) {
@@ -71,18 +72,70 @@ async fn spec_items(
     {
         if matches!(
             m.source,
-            spec::SourceConfig::Packages(_)
-                | spec::SourceConfig::Apt(_)
-                | spec::SourceConfig::Rpm(_)
+            spec::SourceConfig::Apt(_) | spec::SourceConfig::Rpm(_)
         ) {
             return Err(output::message(
                 &format!(
-                    "mirror {}: package and distribution mirrors are not put in bundles yet \
-                     (their tree can be copied as files); leave it out with --only",
+                    "mirror {}: distribution mirrors are not put in bundles yet (their \
+                     snapshots can be copied as files); leave it out with --only",
                     m.key
                 ),
                 ExitCode::Usage,
             ));
+        }
+        if let spec::TargetConfig::Packages { path, base_url } = &m.target {
+            // One artifact per tree (mirrors may share one).
+            let repository = "packages".to_string();
+            let tag = package_tag(path);
+            if items
+                .iter()
+                .any(|i: &ExportItem| i.repository == repository && i.tag == tag)
+            {
+                continue;
+            }
+            if !path.is_dir() {
+                eprintln!(
+                    "warning: mirror {}: {} holds nothing yet; run sync first",
+                    m.key,
+                    path.display()
+                );
+                continue;
+            }
+            let fail = |e: String| output::message(&format!("mirror {}: {e}", m.key), ExitCode::Io);
+            let dir = tempfile::Builder::new()
+                .prefix(".export-packages-")
+                .tempdir_in(&settings.work_dir)
+                .or_else(|_| tempfile::tempdir())
+                .map_err(|e| fail(e.to_string()))?;
+            let layout_dir = dir.path().join("layout");
+            let layout = mirrorkit_oci::layout::Layout::create(&layout_dir)
+                .map_err(|e| fail(e.to_string()))?;
+            // The tree is read under its lock: a sync writing it meanwhile waits.
+            let tree = mirrorkit_packages::tree::Tree::open(path)
+                .await
+                .map_err(fail)?;
+            let files =
+                mirrorkit_packages::artifact::from_tree(tree.root(), base_url, &layout, &tag)
+                    .await
+                    .map_err(fail)?;
+            drop(tree);
+            if files == 0 {
+                eprintln!(
+                    "warning: mirror {}: {} holds no files yet",
+                    m.key,
+                    path.display()
+                );
+            }
+            items.push(ExportItem {
+                source: ImageReference::Layout {
+                    path: layout_dir,
+                    reference: Some(tag),
+                },
+                repository,
+                tag: package_tag(path),
+            });
+            scratch.push(dir);
+            continue;
         }
         let in_mirror = |e: mirrorkit_oci::OciError| {
             output::message(&format!("mirror {}: {e}", m.key), e.exit_code())
@@ -141,6 +194,28 @@ async fn spec_items(
     Ok((items, origin))
 }
 
+/// The bundle tag of the package tree at `path`: its directory name, as a tag may spell it.
+fn package_tag(path: &Path) -> String {
+    let name: String = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(100)
+        .collect();
+    match name.trim_start_matches(['.', '-']) {
+        "" => "tree".to_string(),
+        n => n.to_string(),
+    }
+}
+
 /// An item for a reference given on the command line.
 fn reference_item(s: &str) -> Result<ExportItem, ExitCode> {
     let r: ImageReference = s
@@ -186,6 +261,8 @@ fn reference_item(s: &str) -> Result<ExportItem, ExitCode> {
 /// `export SPEC|REF... --output PATH`.
 pub(crate) async fn run(args: ExportArgs) -> ExitCode {
     let flags = settings::reference_flags(&args.insecure_registries, args.cert_dir.as_deref());
+    // Package trees made into artifacts for the bundle; removed when the export ends.
+    let mut scratch = Vec::new();
     let (settings, items, spec_origin) = if args.sources.len() == 1
         && !is_reference(&args.sources[0])
     {
@@ -198,7 +275,7 @@ pub(crate) async fn run(args: ExportArgs) -> ExitCode {
             Ok(s) => s,
             Err(code) => return code,
         };
-        match spec_items(path, &spec, &args.only, &settings).await {
+        match spec_items(path, &spec, &args.only, &settings, &mut scratch).await {
             Ok((items, origin)) => (settings, items, Some(origin)),
             Err(code) => return code,
         }
