@@ -217,6 +217,23 @@ fn every_rule_reports_the_offending_field() {
             "at least 1",
         ),
         (
+            format!(
+                "registries: {{'r': {{token_env: T, username_env: U, password_env: P}}}}\n{head}{src}{assets}"
+            ),
+            "registries.r.username_env",
+            "not several",
+        ),
+        (
+            format!("registries: {{'r': {{username_env: U}}}}\n{head}{src}{assets}"),
+            "registries.r.username_env",
+            "go together",
+        ),
+        (
+            format!("registries: {{'r': {{token_env: 'npm_abc123-secret'}}}}\n{head}{src}{assets}"),
+            "registries.r.token_env",
+            "environment variable name",
+        ),
+        (
             format!("{head}{src}{assets}  other:\n{src}{assets}    repository: tool\n"),
             "mirrors.tool",
             "same repository",

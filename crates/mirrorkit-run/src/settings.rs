@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use mirrorkit_core::http::credentials::Credentials;
+use mirrorkit_core::http::redact::Secret;
 use mirrorkit_core::http::trust::{CERTS_D, HostTls, certs_d};
 use mirrorkit_core::http::{HttpClient, HttpConfig, HttpError};
 use mirrorkit_core::spec::{Spec, TargetConfig};
@@ -24,6 +25,9 @@ pub struct Flags<'a> {
     /// Certificates for every registry of the command (`--cert-dir`: `*.crt` CAs,
     /// `NAME.cert` + `NAME.key` a client certificate).
     pub cert_dir: Option<&'a Path>,
+    /// `Authorization` values per host (`host[:port]`) given on the command line (a package
+    /// upstream's `https://USER:PASSWORD@host/`); the spec's `registries:` win.
+    pub host_auth: std::collections::BTreeMap<String, Secret>,
 }
 
 /// Everything a command talks through, decided once.
@@ -74,6 +78,12 @@ impl Settings {
         insecure_hosts.dedup();
         let mut config = spec.map_or_else(HttpConfig::default, http_config);
         trust(&mut config, spec, flags)?;
+        config.host_auth = flags.host_auth.clone();
+        if let Some(spec) = spec {
+            config.host_auth.extend(
+                host_auth(spec, |name| std::env::var(name).ok()).map_err(HttpError::Credentials)?,
+            );
+        }
         Ok(Settings {
             http: client(config)?,
             credentials: Credentials::load(),
@@ -133,6 +143,39 @@ fn http_config(spec: &Spec) -> HttpConfig {
     }
 }
 
+/// The `Authorization` value per host from the spec's `registries:` (`token_env`,
+/// `username_env` + `password_env`, `authorization_env`), read from the environment through
+/// `env`; a variable that is not set is an error naming it (never its value).
+fn host_auth(
+    spec: &Spec,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<std::collections::BTreeMap<String, Secret>, String> {
+    use base64::Engine as _;
+    let mut out = std::collections::BTreeMap::new();
+    for (host, s) in &spec.registries {
+        let var = |field: &str, name: &str| {
+            env(name).filter(|v| !v.is_empty()).ok_or_else(|| {
+                format!("registries.{host}.{field}: the environment variable {name} is not set")
+            })
+        };
+        let value = if let Some(name) = &s.token_env {
+            format!("Bearer {}", var("token_env", name)?)
+        } else if let (Some(u), Some(p)) = (&s.username_env, &s.password_env) {
+            let pair = format!("{}:{}", var("username_env", u)?, var("password_env", p)?);
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            )
+        } else if let Some(name) = &s.authorization_env {
+            var("authorization_env", name)?
+        } else {
+            continue;
+        };
+        out.insert(host.clone(), Secret::new(value));
+    }
+    Ok(out)
+}
+
 /// TLS trust beyond the system's roots, from where docker/podman users keep it
 /// (`/etc/containers/certs.d`, `/etc/docker/certs.d`), then the spec's `registries:` (`ca_file`,
 /// `client_cert`), then `--cert-dir` for every host. `SSL_CERT_FILE` is read by the TLS stack.
@@ -163,4 +206,39 @@ fn trust(config: &mut HttpConfig, spec: Option<&Spec>, flags: &Flags<'_>) -> Res
 
 fn client(config: HttpConfig) -> Result<HttpClient, HttpError> {
     HttpClient::new(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_credentials_come_from_the_variables_the_spec_names() {
+        let spec = mirrorkit_core::spec::parse(
+            "registries:\n  npm.corp: {token_env: NPM_TOKEN}\n  'pypi.corp:8443': {username_env: U, password_env: P}\n  crates.corp: {authorization_env: CARGO_TOKEN}\nmirrors:\n  a:\n    source: {type: packages, purls: ['pkg:npm/x@1.0.0']}\ntarget: {base_url: 'http://m/'}\n",
+            Path::new("/nonexistent/mirror.yml"),
+        )
+        .expect("spec");
+        let env = |name: &str| {
+            [
+                ("NPM_TOKEN", "tok"),
+                ("U", "me"),
+                ("P", "pw"),
+                ("CARGO_TOKEN", "raw-token"),
+            ]
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+        };
+        let auth = host_auth(&spec, env).expect("auth");
+        assert_eq!(auth["npm.corp"].expose(), "Bearer tok");
+        assert_eq!(auth["pypi.corp:8443"].expose(), "Basic bWU6cHc=");
+        assert_eq!(auth["crates.corp"].expose(), "raw-token");
+        let e = host_auth(&spec, |n| (n != "P").then(|| env(n)).flatten()).unwrap_err();
+        assert!(
+            e.contains("registries.pypi.corp:8443.password_env") && e.contains("P is not set"),
+            "{e}"
+        );
+        assert!(!format!("{:?}", auth["npm.corp"]).contains("tok"));
+    }
 }

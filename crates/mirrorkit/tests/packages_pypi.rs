@@ -296,6 +296,79 @@ fn purl_qualifiers_pin_one_file_its_checksum_and_where_it_is_downloaded_from() {
     assert_eq!(cdn.requests_for("good/pkg-a.whl").len(), 1);
 }
 
+#[test]
+fn a_private_index_gets_its_credentials_from_the_url_or_the_environment_and_never_shows_them() {
+    let w = world();
+    let page = get(&format!("{}pkg-b/", w.upstream.index_url()));
+    let dir = w.upstream.packages();
+    let private = FileServer::with_files([
+        ("simple/pkg-b/".to_string(), page.into_bytes()),
+        (
+            "packages/pkg_b-1.0-py3-none-any.whl".to_string(),
+            std::fs::read(dir.join("pkg_b-1.0-py3-none-any.whl")).unwrap(),
+        ),
+        (
+            "packages/pkg_b-1.0.tar.gz".to_string(),
+            std::fs::read(dir.join("pkg_b-1.0.tar.gz")).unwrap(),
+        ),
+    ]);
+    private.require_basic_auth("mirror", "s3cr3t-pass");
+    let addr = private.addr();
+    let mirror = |upstream: &str| {
+        run(mirrorkit(w.dir.path())
+            .args([
+                "mirror",
+                "pkg:pypi/pkg-b@1.0",
+                "--to",
+                "tree",
+                "--format",
+                "json",
+            ])
+            .args(["--base-url", "http://127.0.0.1:1/"])
+            .arg(format!("--upstream=pypi={upstream}")))
+    };
+    // No credentials: refused by the index, 77.
+    let out = mirror(&format!("http://{addr}/simple/"));
+    assert_exit(&out, 77);
+    // In the URL: sent to that host for the page and the files, shown nowhere.
+    let out = mirror(&format!("http://mirror:s3cr3t-pass@{addr}/simple/"));
+    assert_exit(&out, 0);
+    assert!(!all_output(&out).contains("s3cr3t"), "{}", all_output(&out));
+    assert!(w.tree().join("pypi/files/pkg-b/pkg_b-1.0.tar.gz").is_file());
+
+    // In a spec: the names of the environment variables holding them.
+    let spec = common::write_spec(
+        w.dir.path(),
+        format!(
+            "registries:\n  '{addr}': {{username_env: IDX_USER, password_env: IDX_PASS}}\n\
+             target: {{packages: ./spec-tree, base_url: 'http://127.0.0.1:1/'}}\n\
+             mirrors:\n  py:\n    source: {{type: packages, purls: ['pkg:pypi/pkg-b@1.0'], upstreams: {{pypi: 'http://{addr}/simple/'}}}}\n"
+        ),
+    );
+    let sync = |env: &[(&str, &str)]| {
+        let mut cmd = mirrorkit(w.dir.path());
+        cmd.args(["sync", "--format", "json"]).arg(&spec);
+        cmd.env_remove("IDX_USER").env_remove("IDX_PASS");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        run(&mut cmd)
+    };
+    let out = sync(&[("IDX_USER", "mirror")]);
+    assert_exit(&out, 77);
+    let text = all_output(&out);
+    assert!(text.contains("IDX_PASS is not set"), "{text}");
+    let out = sync(&[("IDX_USER", "mirror"), ("IDX_PASS", "s3cr3t-pass")]);
+    assert_exit(&out, 0);
+    assert!(!all_output(&out).contains("s3cr3t"));
+    assert!(
+        w.dir
+            .path()
+            .join("spec-tree/pypi/files/pkg-b/pkg_b-1.0-py3-none-any.whl")
+            .is_file()
+    );
+}
+
 /// The CPython tag (`cp311`) and machine (`x86_64`) of the `python3` here, for wheels pip
 /// installs on this machine.
 fn this_python() -> (String, String) {

@@ -48,6 +48,11 @@ pub struct HttpConfig {
     pub host_tls: std::collections::BTreeMap<String, trust::HostTls>,
     /// Extra TLS trust for every host (`--cert-dir`).
     pub all_hosts_tls: trust::HostTls,
+    /// The `Authorization` value sent to particular hosts (`host:port`, or `host` for every
+    /// port) with every request that carries none of its own: package upstreams that want a
+    /// token or a password (a spec's `registries: {host: {token_env: VAR}}`). Never sent across
+    /// a redirect to another host.
+    pub host_auth: std::collections::BTreeMap<String, redact::Secret>,
     /// When and how often to retry.
     pub retry: RetryPolicy,
     /// Give up connecting (TCP + TLS) after this long; counts as a retryable connect failure.
@@ -71,6 +76,7 @@ impl Default for HttpConfig {
             host_max_tags: std::collections::BTreeMap::new(),
             host_tls: std::collections::BTreeMap::new(),
             all_hosts_tls: trust::HostTls::default(),
+            host_auth: std::collections::BTreeMap::new(),
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(120),
@@ -100,6 +106,9 @@ pub enum HttpError {
     /// The client could not be built (TLS setup).
     #[error("HTTP client setup failed: {0}")]
     Setup(String),
+    /// Credentials the settings name are not there (an environment variable not set).
+    #[error("{0}")]
+    Credentials(String),
     /// The request could not be built or sent for a reason retrying cannot fix (invalid header
     /// value, too many redirects, a redirect from https to http).
     #[error("request to {url} failed: {reason}")]
@@ -130,6 +139,7 @@ impl HasExitCode for HttpError {
                 status: 401 | 403, ..
             } => ExitCode::NoPermission,
             HttpError::Setup(_) => ExitCode::Io,
+            HttpError::Credentials(_) => ExitCode::NoPermission,
             HttpError::Request { .. } => ExitCode::ItemFailed,
             _ => ExitCode::Unavailable,
         }
@@ -275,6 +285,38 @@ impl HttpClient {
             .unwrap_or(DEFAULT_MAX_TAGS)
     }
 
+    /// `request` with the host's `Authorization` ([`HttpConfig::host_auth`]) unless it carries
+    /// one of its own (a registry's token exchange).
+    fn with_host_auth(
+        &self,
+        url: &url::Url,
+        request: reqwest::RequestBuilder,
+    ) -> reqwest::RequestBuilder {
+        let bare = url.host_str().unwrap_or_default();
+        let Some(secret) = self
+            .config
+            .host_auth
+            .get(&HostLimits::key(url))
+            .or_else(|| self.config.host_auth.get(bare))
+        else {
+            return request;
+        };
+        let Some(mut built) = request.try_clone().and_then(|r| r.build().ok()) else {
+            return request;
+        };
+        if built.headers().contains_key(reqwest::header::AUTHORIZATION) {
+            return request;
+        }
+        let Ok(mut value) = reqwest::header::HeaderValue::from_str(secret.expose()) else {
+            return request;
+        };
+        value.set_sensitive(true);
+        built
+            .headers_mut()
+            .insert(reqwest::header::AUTHORIZATION, value);
+        reqwest::RequestBuilder::from_parts(self.reqwest_for(url).clone(), built)
+    }
+
     /// The per-host limits this client enforces (shared by its clones).
     pub fn limits(&self) -> &HostLimits {
         &self.limits
@@ -297,7 +339,11 @@ impl HttpClient {
         loop {
             let last = attempt >= policy.max_retries;
             self.limits.pace(url).await;
-            match build(self.reqwest_for(url)).send().await {
+            match self
+                .with_host_auth(url, build(self.reqwest_for(url)))
+                .send()
+                .await
+            {
                 Ok(inner) => {
                     let status = inner.status().as_u16();
                     if last || !retry::is_retryable_status(status) {

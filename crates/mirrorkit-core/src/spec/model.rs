@@ -77,6 +77,18 @@ pub struct RegistrySettings {
     pub client_cert: Option<std::path::PathBuf>,
     /// The key of `client_cert` (PEM).
     pub client_key: Option<std::path::PathBuf>,
+    /// A package upstream's token, sent as `Authorization: Bearer <token>` with every request
+    /// to this host: the name of the environment variable holding it (a private npm
+    /// registry's `_authToken`).
+    pub token_env: Option<String>,
+    /// A package upstream's user name for HTTP Basic: the name of the environment variable
+    /// holding it; goes with `password_env` (a private PyPI index).
+    pub username_env: Option<String>,
+    /// The password for `username_env`: the name of the environment variable holding it.
+    pub password_env: Option<String>,
+    /// The whole `Authorization` value, sent as it is: the name of the environment variable
+    /// holding it (a cargo registry's token, which cargo sends verbatim).
+    pub authorization_env: Option<String>,
 }
 
 /// The kind of a source.

@@ -291,6 +291,9 @@ fn check_registries(
                 "must be a positive number of requests per second",
             ));
         }
+        check_auth_env(settings).map_err(|(field, message)| {
+            ctx.err_nowhere(format!("registries.{host}.{field}"), message)
+        })?;
         if settings.concurrency == Some(0) {
             return Err(ctx.err_nowhere(
                 format!("registries.{host}.concurrency"),
@@ -299,6 +302,56 @@ fn check_registries(
         }
     }
     Ok(registries)
+}
+
+/// A registry's credentials are named once, by environment variable names (the spec never
+/// holds a secret): `Err((field, message))` otherwise. Whether the variables are set is checked
+/// when a run starts.
+fn check_auth_env(settings: &super::RegistrySettings) -> Result<(), (&'static str, String)> {
+    let given = [
+        ("token_env", &settings.token_env),
+        ("username_env", &settings.username_env),
+        ("authorization_env", &settings.authorization_env),
+    ];
+    let named: Vec<&str> = given
+        .iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(k, _)| *k)
+        .collect();
+    if named.len() > 1 {
+        return Err((
+            named[1],
+            format!("give one of {}, not several", named.join(", ")),
+        ));
+    }
+    if settings.username_env.is_some() != settings.password_env.is_some() {
+        return Err((
+            "username_env",
+            "username_env and password_env go together".to_string(),
+        ));
+    }
+    for (field, value) in [
+        ("token_env", &settings.token_env),
+        ("username_env", &settings.username_env),
+        ("password_env", &settings.password_env),
+        ("authorization_env", &settings.authorization_env),
+    ] {
+        if let Some(v) = value {
+            let ok = !v.is_empty()
+                && !v.starts_with(|c: char| c.is_ascii_digit())
+                && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ok {
+                return Err((
+                    field,
+                    format!(
+                        "{v:?} is not an environment variable name (the variable holds the \
+                         secret; the spec names it)"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A registry's certificate files exist and are PEM: `Err((field, message))` otherwise.

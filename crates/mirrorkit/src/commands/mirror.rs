@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use mirrorkit_core::exit::{ExitCode, HasExitCode};
+use mirrorkit_core::http::redact::{Secret, redact_text};
 use mirrorkit_core::report::human_bytes;
 use mirrorkit_core::source::packages::{
     PackageVersions, PypiTargets, is_upstream_url, parse_instant,
@@ -84,19 +85,36 @@ pub(crate) async fn run(args: MirrorArgs) -> ExitCode {
         Err(e) => return output::message(&e, ExitCode::Data),
     };
     let mut upstreams = BTreeMap::new();
+    let mut upstream_auth = BTreeMap::new();
     for u in &args.upstreams {
         let parsed = u
             .split_once('=')
             .and_then(|(eco, url)| Some((Ecosystem::parse(eco)?, url::Url::parse(url).ok()?)));
         match parsed {
-            Some((eco, url)) if is_upstream_url(eco.name(), &url) => {
+            Some((eco, mut url)) if is_upstream_url(eco.name(), &url) => {
+                // `https://USER:PASSWORD@host/`: HTTP Basic for every request to that host
+                // (tarballs and wheels too), never kept in the URL that reports show.
+                if !url.username().is_empty() {
+                    let pair = format!(
+                        "{}:{}",
+                        percent_decoded(url.username()),
+                        percent_decoded(url.password().unwrap_or_default())
+                    );
+                    upstream_auth.insert(
+                        upstream_host(&url),
+                        Secret::new(format!("Basic {}", base64_encode(&pair))),
+                    );
+                    let _ = url.set_username("");
+                    let _ = url.set_password(None);
+                }
                 upstreams.insert(eco, url);
             }
             _ => {
                 return output::message(
                     &format!(
-                        "--upstream {u:?}: expected ECOSYSTEM=URL (npm=https://…, \
-                         cargo=sparse+https://…)"
+                        "--upstream {:?}: expected ECOSYSTEM=URL (npm=https://…, \
+                         cargo=sparse+https://…)",
+                        redact_text(u)
                     ),
                     ExitCode::Usage,
                 );
@@ -151,6 +169,7 @@ pub(crate) async fn run(args: MirrorArgs) -> ExitCode {
     let flags = settings::Flags {
         cert_dir: args.cert_dir.as_deref(),
         work_dir: args.work_dir.as_deref(),
+        host_auth: upstream_auth,
         ..settings::Flags::default()
     };
     let settings = match settings::without_spec(&flags) {
@@ -175,4 +194,25 @@ pub(crate) async fn run(args: MirrorArgs) -> ExitCode {
         Ok(report) => output::report(args.format, &report),
         Err(e) => output::error(&e),
     }
+}
+
+/// `host[:port]` of an upstream as the HTTP client keys hosts (`sparse+` dropped).
+fn upstream_host(url: &url::Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    }
+}
+
+fn percent_decoded(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+fn base64_encode(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
 }
