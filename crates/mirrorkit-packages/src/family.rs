@@ -84,6 +84,7 @@ impl Family for Packages {
             versions: source.versions.clone(),
             dependencies: source.dependencies,
             pypi: source.pypi.clone(),
+            registry: None,
             max_packages: crate::MAX_PACKAGES,
             work_dir: ctx.options.work_dir.clone(),
         };

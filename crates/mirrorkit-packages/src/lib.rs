@@ -8,6 +8,7 @@
 //! - [`inputs`]: the PURLs and SBOMs of a run, a bad one refused naming where it was.
 //! - `ecosystem/`: the [`ecosystem::Registry`] interface, one file per ecosystem (npm, PyPI, cargo).
 //! - `html_links`: the anchors of a PEP 503 "simple" page.
+//! - [`listing`]: a whole private registry (`--registry pypi`) listed as PURLs.
 //! - `engine`: one package through its registry: metadata, versions, verified files, documents.
 //! - `rounds`: the packages asked for, then (with `dependencies`) what they need, round by round.
 //! - [`tree`]: the published tree (atomic files, files before documents, locked per run).
@@ -29,6 +30,7 @@ mod engine;
 pub mod family;
 mod html_links;
 pub mod inputs;
+pub mod listing;
 mod pin;
 mod policy;
 pub mod purl;
@@ -80,6 +82,9 @@ pub struct MirrorRequest {
     pub dependencies: bool,
     /// The Pythons and platforms PyPI files and dependency markers are for.
     pub pypi: PypiTargets,
+    /// Every package a private upstream of this ecosystem lists (`--registry`), besides
+    /// `inputs`.
+    pub registry: Option<Ecosystem>,
     /// The most packages dependencies are followed to ([`MAX_PACKAGES`] by default).
     pub max_packages: usize,
     /// The work dir (store and metadata cache).
@@ -209,6 +214,36 @@ pub async fn mirror(
     http: &HttpClient,
 ) -> Result<PackagesReport, MirrorError> {
     let started = Instant::now();
+    let listed;
+    let request = match request.registry {
+        None => request,
+        Some(ecosystem) => {
+            let upstream = request.upstreams.get(&ecosystem);
+            if let Some(message) = listing::refusal(ecosystem, upstream) {
+                return Err(MirrorError {
+                    message,
+                    code: ExitCode::Usage,
+                });
+            }
+            let Some(upstream) = upstream else {
+                return Err(MirrorError {
+                    message: "--registry: no upstream to list".into(),
+                    code: ExitCode::Usage,
+                });
+            };
+            let cache = mirrorkit_core::http::etag_cache::EtagCache::new(
+                request.work_dir.join("cache"),
+                "pypi-root",
+            );
+            let mut expanded = request.clone();
+            expanded
+                .inputs
+                .packages
+                .extend(listing::list(http, &cache, upstream, request.max_packages).await?);
+            listed = expanded;
+            &listed
+        }
+    };
     if let Some(message) = pin_without_version(&request.inputs) {
         return Err(MirrorError {
             message,

@@ -494,7 +494,9 @@ pub(crate) struct MirrorArgs {
     /// `npm=https://npm.internal/`.
     #[arg(long = "upstream", value_name = "ECOSYSTEM=URL")]
     pub upstreams: Vec<String>,
-    /// Mirror the whole registry of an ecosystem (refused: not built yet).
+    /// Mirror every package a private upstream lists (pypi: the index's root page, given with
+    /// --upstream pypi=URL; the version policy applies). Public registries are never mirrored
+    /// whole, and npm and cargo registries cannot list themselves: refused (64).
     #[arg(long, value_name = "ECOSYSTEM")]
     pub registry: Option<String>,
     /// Also mirror what the mirrored versions depend on, transitively: the highest version

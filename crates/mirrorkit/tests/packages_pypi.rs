@@ -297,6 +297,39 @@ fn purl_qualifiers_pin_one_file_its_checksum_and_where_it_is_downloaded_from() {
 }
 
 #[test]
+fn registry_pypi_mirrors_every_project_a_private_index_lists_and_never_the_public_one() {
+    let w = world();
+    let out = w.mirror(&["--registry", "pypi"]);
+    assert_exit(&out, 0);
+    // Every project the index lists, each by the version policy (no prereleases by default).
+    assert_eq!(
+        versions(&report(&out)),
+        pairs(&[
+            ("mixed-case-name@0.1", "published"),
+            ("pkg-a@1.0", "published"),
+            ("pkg-b@1.0", "published"),
+        ])
+    );
+    let out = run(mirrorkit(w.dir.path()).args([
+        "mirror",
+        "--registry",
+        "pypi",
+        "--upstream",
+        "pypi=https://pypi.org/simple/",
+        "--dry-run",
+    ]));
+    assert_exit(&out, 64);
+    assert!(
+        all_output(&out).contains("never mirrored whole"),
+        "{}",
+        all_output(&out)
+    );
+    let out = run(mirrorkit(w.dir.path()).args(["mirror", "--registry", "cargo", "--dry-run"]));
+    assert_exit(&out, 64);
+    assert!(all_output(&out).contains("cannot list its crates"));
+}
+
+#[test]
 fn a_private_index_gets_its_credentials_from_the_url_or_the_environment_and_never_shows_them() {
     let w = world();
     let page = get(&format!("{}pkg-b/", w.upstream.index_url()));

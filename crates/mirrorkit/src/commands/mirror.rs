@@ -64,17 +64,17 @@ impl Render for PackagesReport {
 
 /// `mirror`.
 pub(crate) async fn run(args: MirrorArgs) -> ExitCode {
-    if let Some(r) = &args.registry {
-        return output::message(
-            &format!(
-                "--registry {r}: mirroring a whole registry is not built yet; a public registry \
-                 (npm: millions of packages, terabytes) is never mirrored whole — name the \
-                 packages with PURLs or an SBOM"
-            ),
-            ExitCode::Usage,
-        );
-    }
-    if args.purls.is_empty() && args.sboms.is_empty() {
+    let registry = match args.registry.as_deref().map(|r| (r, Ecosystem::parse(r))) {
+        None => None,
+        Some((_, Some(e))) => Some(e),
+        Some((r, None)) => {
+            return output::message(
+                &format!("--registry {r:?}: expected npm, pypi or cargo"),
+                ExitCode::Usage,
+            );
+        }
+    };
+    if args.purls.is_empty() && args.sboms.is_empty() && registry.is_none() {
         return output::message(
             "name packages (PURLs) or --sbom files to mirror",
             ExitCode::Usage,
@@ -187,6 +187,7 @@ pub(crate) async fn run(args: MirrorArgs) -> ExitCode {
         versions,
         dependencies: args.dependencies,
         pypi,
+        registry,
         max_packages: args.max_packages,
         work_dir: settings.work_dir.clone(),
     };
