@@ -1214,15 +1214,22 @@ fn an_unchanged_index_is_asked_for_with_its_etag_and_not_downloaded_again() {
     // A cached copy damaged behind mirrorkit's back is not used: the request goes out plainly.
     let found = std::process::Command::new("find")
         .arg(repo.dir.path())
-        .args(["-name", "helm-index-*.body"])
+        .args(["-name", "metadata.sqlite"])
         .output()
         .unwrap();
-    let bodies: Vec<String> = String::from_utf8_lossy(&found.stdout)
+    let dbs: Vec<String> = String::from_utf8_lossy(&found.stdout)
         .lines()
         .map(str::to_string)
         .collect();
-    assert_eq!(bodies.len(), 1, "{bodies:?}");
-    std::fs::write(&bodies[0], b"entries: {}\n").unwrap();
+    assert_eq!(dbs.len(), 1, "{dbs:?}");
+    let changed = rusqlite::Connection::open(&dbs[0])
+        .unwrap()
+        .execute(
+            "UPDATE documents SET body = CAST('entries: {}' AS BLOB) WHERE kind = 'helm-index'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
     let before = repo.server.requests().len();
     let out = sync(repo.dir.path(), &spec, &[]);
     assert_exit(&out, 0);

@@ -44,12 +44,18 @@ pub async fn get(
 ) -> Result<Vec<u8>, DocumentError> {
     let what = SafeUrl::new(url).to_string();
     let cached = cache.load(url).await;
-    let etag = cached.as_ref().map(|c| c.etag.clone());
+    let etag = cached
+        .as_ref()
+        .map(|c| c.etag.clone())
+        .filter(|e| !e.is_empty());
+    let last_modified = cached.as_ref().and_then(|c| c.last_modified.clone());
     let response = http
         .send(url, |c| {
             let mut r = c.get(url.clone()).header(reqwest::header::ACCEPT, accept);
             if let Some(e) = &etag {
                 r = r.header(reqwest::header::IF_NONE_MATCH, e.as_str());
+            } else if let Some(l) = &last_modified {
+                r = r.header(reqwest::header::IF_MODIFIED_SINCE, l.as_str());
             }
             r
         })
@@ -86,11 +92,15 @@ pub async fn get(
             });
         }
     }
-    let new_etag = response
-        .headers()
-        .get(reqwest::header::ETAG)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let new_etag = header(reqwest::header::ETAG);
+    let new_last_modified = header(reqwest::header::LAST_MODIFIED);
     let body = response
         .read_capped(MAX_DOCUMENT_BYTES)
         .await
@@ -98,8 +108,12 @@ pub async fn get(
             code: ExitCode::Unavailable,
             message: format!("{what}: {e}"),
         })?;
-    if let Some(e) = new_etag {
-        cache.store(url, &e, None, &body).await;
+    if new_etag.is_some() || new_last_modified.is_some() {
+        let validators = super::etag_cache::Validators {
+            etag: new_etag.as_deref(),
+            last_modified: new_last_modified.as_deref(),
+        };
+        cache.store_with(url, validators, None, &body).await;
     }
     Ok(body)
 }

@@ -1,28 +1,45 @@
-//! Documents kept with their `ETag` between runs, so that an unchanged one is asked for with
-//! `If-None-Match` and comes back as a bodiless 304: a GitHub release list that costs no rate
-//! limit, a chart repository's `index.yaml` (tens of MiB for big public repositories) that is
-//! not downloaded again.
+//! Documents kept with their validators between runs, so that an unchanged one is asked for
+//! with `If-None-Match` (or `If-Modified-Since` when the server gives no `ETag`) and comes back
+//! as a bodiless 304: a GitHub release list that costs no rate limit, a chart repository's
+//! `index.yaml` (tens of MiB for big public repositories), a package's metadata — a warm run
+//! is one conditional request per package.
 //!
-//! Each entry is two files in the cache directory, named by the SHA-256 of the URL:
-//! `<kind>-<hash>.body` (the document as served) and `<kind>-<hash>.json` (its ETag, `Link`
-//! header, the redacted URL and the body's SHA-256). Both are written to a temp file and renamed,
-//! body first; an entry whose body does not match its recorded hash, or that cannot be read, is
-//! ignored (the request then goes out unconditionally). Nothing depends on the cache for
-//! correctness: a failure to write it is a warning in the log.
+//! The entries live in one embedded SQLite database in the cache directory
+//! (`metadata.sqlite`, table `documents`: kind, the SHA-256 of the URL, the URL with its
+//! credentials removed, ETag, Last-Modified, `Link`, the body, its SHA-256, and when it was
+//! fetched), written in a transaction: a run killed at any point leaves the previous entry or
+//! the new one, and another process reading meanwhile waits for the lock. An entry whose body
+//! does not match its recorded hash, or that cannot be read, is ignored (the request then goes
+//! out unconditionally). Nothing depends on the cache for correctness: a failure to write it is
+//! a warning in the log.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use rusqlite::{Connection, OptionalExtension as _, params};
 use sha2::{Digest as _, Sha256};
 use url::Url;
 
 use super::redact::SafeUrl;
-use crate::fsutil::write_atomically;
 
-/// Version of the entry format.
-const FORMAT: u32 = 1;
+/// The database file in the cache directory.
+pub const DB_FILE: &str = "metadata.sqlite";
 
-/// A cache of documents of one kind (`github-releases`, `helm-index`) under a directory.
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS documents (
+    kind TEXT NOT NULL,
+    url_sha256 TEXT NOT NULL,
+    url TEXT NOT NULL,
+    etag TEXT,
+    last_modified TEXT,
+    link TEXT,
+    body BLOB NOT NULL,
+    body_sha256 TEXT NOT NULL,
+    fetched_at INTEGER NOT NULL,
+    PRIMARY KEY (kind, url_sha256)
+)";
+
+/// A cache of documents of one kind (`github-releases`, `helm-index`, `npm-packument`) under a
+/// directory.
 #[derive(Clone, Debug)]
 pub struct EtagCache {
     dir: PathBuf,
@@ -32,26 +49,47 @@ pub struct EtagCache {
 /// A usable entry.
 #[derive(Clone, Debug)]
 pub struct Cached {
-    /// The validator to send as `If-None-Match`.
+    /// The validator to send as `If-None-Match` (empty when the server gave only a
+    /// `Last-Modified`).
     pub etag: String,
+    /// The validator to send as `If-Modified-Since` when there is no `etag`.
+    pub last_modified: Option<String>,
     /// The `Link` header of the response (GitHub pagination).
     pub link: Option<String>,
     /// The document as it was served.
     pub body: Vec<u8>,
 }
 
-#[derive(Deserialize, Serialize)]
-struct Meta {
-    format: u32,
-    /// The URL (redacted; for people looking at the cache).
-    url: String,
-    etag: String,
-    link: Option<String>,
-    body_sha256: String,
+/// The validators a response came with.
+#[derive(Clone, Debug, Default)]
+pub struct Validators<'a> {
+    /// `ETag`.
+    pub etag: Option<&'a str>,
+    /// `Last-Modified`.
+    pub last_modified: Option<&'a str>,
+}
+
+fn open(dir: &Path, create: bool) -> rusqlite::Result<Option<Connection>> {
+    let path = dir.join(DB_FILE);
+    if !create && !path.is_file() {
+        return Ok(None);
+    }
+    if create && let Err(e) = std::fs::create_dir_all(dir) {
+        return Err(rusqlite::Error::ToSqlConversionFailure(Box::new(e)));
+    }
+    let c = Connection::open(&path)?;
+    c.busy_timeout(Duration::from_secs(60))?;
+    c.pragma_update(None, "journal_mode", "WAL")?;
+    c.execute_batch(SCHEMA)?;
+    Ok(Some(c))
+}
+
+fn is_header_value(s: &str) -> bool {
+    reqwest::header::HeaderValue::from_str(s).is_ok()
 }
 
 impl EtagCache {
-    /// Entries of `kind` under `dir` (created when the first entry is stored).
+    /// Entries of `kind` under `dir` (the database is created when the first entry is stored).
     pub fn new(dir: impl Into<PathBuf>, kind: &'static str) -> EtagCache {
         EtagCache {
             dir: dir.into(),
@@ -59,58 +97,116 @@ impl EtagCache {
         }
     }
 
-    fn paths(&self, url: &Url) -> (PathBuf, PathBuf) {
-        let hash = hex::encode(Sha256::digest(url.as_str().as_bytes()));
-        let base = format!("{}-{hash}", self.kind);
-        (
-            self.dir.join(format!("{base}.json")),
-            self.dir.join(format!("{base}.body")),
-        )
+    fn key(url: &Url) -> String {
+        hex::encode(Sha256::digest(url.as_str().as_bytes()))
     }
 
     /// The entry for `url`, if there is an intact one.
     pub async fn load(&self, url: &Url) -> Option<Cached> {
-        let (meta_path, body_path) = self.paths(url);
-        let meta = tokio::fs::read(&meta_path).await.ok()?;
-        let meta: Meta = match serde_json::from_slice(&meta) {
-            Ok(m) => m,
-            Err(_) => {
-                tracing::debug!(path = %meta_path.display(), "cache entry is corrupt, ignoring it");
+        let (dir, kind, key) = (self.dir.clone(), self.kind, Self::key(url));
+        let row = tokio::task::spawn_blocking(move || -> rusqlite::Result<Option<_>> {
+            let Some(c) = open(&dir, false)? else {
+                return Ok(None);
+            };
+            c.query_row(
+                "SELECT etag, last_modified, link, body, body_sha256 FROM documents \
+                 WHERE kind = ?1 AND url_sha256 = ?2",
+                params![kind, key],
+                |r| {
+                    Ok((
+                        r.get::<_, Option<String>>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, Vec<u8>>(3)?,
+                        r.get::<_, String>(4)?,
+                    ))
+                },
+            )
+            .optional()
+        })
+        .await;
+        let (etag, last_modified, link, body, sha) = match row {
+            Ok(Ok(Some(row))) => row,
+            Ok(Ok(None)) => return None,
+            Ok(Err(e)) => {
+                tracing::debug!(kind = self.kind, error = %e, "cache unreadable, ignoring it");
                 return None;
             }
+            Err(_) => return None,
         };
-        if meta.format != FORMAT || reqwest::header::HeaderValue::from_str(&meta.etag).is_err() {
+        if hex::encode(Sha256::digest(&body)) != sha {
+            tracing::debug!(
+                kind = self.kind,
+                "cached body does not match its hash, ignoring it"
+            );
             return None;
         }
-        let body = tokio::fs::read(&body_path).await.ok()?;
-        if hex::encode(Sha256::digest(&body)) != meta.body_sha256 {
-            tracing::debug!(path = %body_path.display(), "cached body does not match its hash, ignoring it");
+        let etag = etag.filter(|e| is_header_value(e)).unwrap_or_default();
+        let last_modified = last_modified.filter(|l| is_header_value(l));
+        if etag.is_empty() && last_modified.is_none() {
             return None;
         }
         Some(Cached {
-            etag: meta.etag,
-            link: meta.link,
+            etag,
+            last_modified,
+            link,
             body,
         })
     }
 
     /// Keep `body` with its `etag` for the next run.
     pub async fn store(&self, url: &Url, etag: &str, link: Option<&str>, body: &[u8]) {
-        let (meta_path, body_path) = self.paths(url);
-        let meta = Meta {
-            format: FORMAT,
-            url: SafeUrl::new(url).to_string(),
-            etag: etag.to_string(),
-            link: link.map(str::to_string),
-            body_sha256: hex::encode(Sha256::digest(body)),
-        };
-        let Ok(meta) = serde_json::to_vec(&meta) else {
-            return;
-        };
+        self.store_with(
+            url,
+            Validators {
+                etag: Some(etag),
+                last_modified: None,
+            },
+            link,
+            body,
+        )
+        .await;
+    }
+
+    /// Keep `body` with its validators for the next run.
+    pub async fn store_with(
+        &self,
+        url: &Url,
+        validators: Validators<'_>,
+        link: Option<&str>,
+        body: &[u8],
+    ) {
+        let (dir, kind, key) = (self.dir.clone(), self.kind, Self::key(url));
+        let shown = SafeUrl::new(url).to_string();
+        let etag = validators.etag.map(str::to_string);
+        let last_modified = validators.last_modified.map(str::to_string);
+        let link = link.map(str::to_string);
         let body = body.to_vec();
-        let result = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            write_atomically(&body_path, &body)?;
-            write_atomically(&meta_path, &meta)
+        let fetched_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let result = tokio::task::spawn_blocking(move || -> rusqlite::Result<()> {
+            let Some(c) = open(&dir, true)? else {
+                return Ok(());
+            };
+            let sha = hex::encode(Sha256::digest(&body));
+            c.execute(
+                "INSERT OR REPLACE INTO documents (kind, url_sha256, url, etag, last_modified, \
+                 link, body, body_sha256, fetched_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    kind,
+                    key,
+                    shown,
+                    etag,
+                    last_modified,
+                    link,
+                    body,
+                    sha,
+                    fetched_at
+                ],
+            )?;
+            Ok(())
         })
         .await;
         match result {
@@ -142,14 +238,32 @@ mod tests {
         let other = Url::parse("https://charts.example.org/other/index.yaml").unwrap();
         assert!(cache.load(&other).await.is_none());
         // The password never reaches the cache.
-        for entry in std::fs::read_dir(dir.path().join("c")).unwrap() {
-            let text = std::fs::read(entry.unwrap().path()).unwrap();
-            assert!(!String::from_utf8_lossy(&text).contains("pw@"));
-        }
+        let db = Connection::open(dir.path().join("c").join(DB_FILE)).unwrap();
+        let shown: String = db
+            .query_row("SELECT url FROM documents", [], |r| r.get(0))
+            .unwrap();
+        assert!(!shown.contains("pw@"), "{shown}");
         // A body changed behind the cache's back is not used.
-        let (_, body) = cache.paths(&url);
-        std::fs::write(&body, b"apiVersion: v2\n").unwrap();
+        db.execute("UPDATE documents SET body = x'00'", []).unwrap();
         assert!(cache.load(&url).await.is_none());
+        // An entry with only a Last-Modified is one.
+        cache
+            .store_with(
+                &other,
+                Validators {
+                    etag: None,
+                    last_modified: Some("Wed, 21 Oct 2026 07:28:00 GMT"),
+                },
+                None,
+                b"x",
+            )
+            .await;
+        let hit = cache.load(&other).await.unwrap();
+        assert_eq!(hit.etag, "");
+        assert_eq!(
+            hit.last_modified.as_deref(),
+            Some("Wed, 21 Oct 2026 07:28:00 GMT")
+        );
         // Nor is an ETag that cannot be sent as a header.
         cache.store(&url, "bad\nvalue", None, b"x").await;
         assert!(cache.load(&url).await.is_none());
