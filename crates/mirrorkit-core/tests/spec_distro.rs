@@ -30,6 +30,7 @@ mirrors:
       components: [main, contrib]
       architectures: [amd64, arm64]
       keyring: archive.gpg
+      fingerprints: ['a1b2 c3d4 e5f6 a7b8 c9d0  e1f2 a3b4 c5d6 e7f8 a9b0']
       include: ['^lib', '^python3-']
       exclude: ['-dbgsym$']
       ignore_valid_until: true
@@ -63,7 +64,12 @@ fn an_apt_mirror_loads_with_every_field() {
     assert_eq!(a.components, ["main", "contrib"]);
     // `all` comes with any architecture list.
     assert_eq!(a.architectures, ["amd64", "arm64", "all"]);
-    assert_eq!(a.keyring, dir.path().join("archive.gpg"));
+    assert_eq!(a.keys.file, Some(dir.path().join("archive.gpg")));
+    // Spaces out, upper case: as fingerprints are compared.
+    assert_eq!(
+        a.keys.fingerprints,
+        ["A1B2C3D4E5F6A7B8C9D0E1F2A3B4C5D6E7F8A9B0"]
+    );
     assert!(a.wants("libc6") && a.wants("python3-yaml"));
     assert!(!a.wants("libc6-dbgsym") && !a.wants("bash"));
     assert!(a.ignore_valid_until);
@@ -134,6 +140,16 @@ fn every_apt_field_is_named_when_wrong() {
             src("").replace("archive.gpg", "missing.gpg"),
             "mirrors.deb.source.keyring",
             "no such file",
+        ),
+        (
+            src(", fingerprints: ['DEADBEEF']"),
+            "mirrors.deb.source.fingerprints[0]",
+            "short key id is not",
+        ),
+        (
+            src(", fingerprints: []"),
+            "mirrors.deb.source.fingerprints",
+            "trust no key",
         ),
         (
             src(", include: ['(']"),

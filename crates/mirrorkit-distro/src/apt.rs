@@ -17,8 +17,8 @@ use mirrorkit_core::source::apt::AptSource;
 use url::Url;
 
 use crate::fetch::{
-    Context, Failure, FetchError, SuiteOutcome, fail, fetch_verified, forget, sha256_file,
-    sha512_file,
+    Context, Failure, FetchError, SuiteOutcome, fail, fetch_verified, forget, keys_identity,
+    sha256_file, sha512_file,
 };
 use crate::packages_index::{self, PoolFile};
 use crate::release::Release;
@@ -121,7 +121,7 @@ fn settings_of(source: &AptSource) -> String {
         regexes(&source.include),
         regexes(&source.exclude),
         source.extras,
-        sha256_file(&source.keyring).unwrap_or_default(),
+        keys_identity(&source.keys),
     )
 }
 
@@ -454,13 +454,8 @@ pub async fn sync(
     source: &AptSource,
     root: &Root,
 ) -> Result<Vec<(String, SuiteOutcome)>, Vec<Failure>> {
-    let keyring = Keyring::load(&source.keyring).map_err(|e| {
-        vec![fail(
-            source.keyring.display().to_string(),
-            e,
-            ExitCode::Data,
-        )]
-    })?;
+    let keyring = Keyring::for_keys(&source.keys)
+        .map_err(|e| vec![fail(source.keys.describe(), e, ExitCode::Data)])?;
     let mut failures = Vec::new();
     let mut signed = Vec::new();
     for s in &source.suites {

@@ -56,6 +56,17 @@ pub(crate) fn sha256_file(path: &Path) -> Result<String, String> {
     hash_file(path, Algorithm::Sha256)
 }
 
+/// What identifies the keys a source trusts, for telling a changed configuration: the keyring
+/// file's SHA-256 and the fingerprints.
+pub(crate) fn keys_identity(keys: &mirrorkit_core::source::distro::Keys) -> String {
+    let file = keys
+        .file
+        .as_deref()
+        .and_then(|f| sha256_file(f).ok())
+        .unwrap_or_default();
+    format!("{file} {}", keys.fingerprints.join(","))
+}
+
 fn hash_file(path: &Path, algorithm: Algorithm) -> Result<String, String> {
     use std::io::Read as _;
     let io = |e: std::io::Error| format!("{}: {e}", path.display());

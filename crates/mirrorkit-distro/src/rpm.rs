@@ -45,7 +45,7 @@ fn settings_of(source: &RpmSource) -> String {
         regexes(&source.include),
         regexes(&source.exclude),
         source.gpgcheck,
-        crate::fetch::sha256_file(&source.keyring).unwrap_or_default(),
+        crate::fetch::keys_identity(&source.keys),
     )
 }
 
@@ -122,13 +122,8 @@ pub async fn sync(
     source: &RpmSource,
     root: &Root,
 ) -> Result<SuiteOutcome, Vec<Failure>> {
-    let keyring = Keyring::load(&source.keyring).map_err(|e| {
-        vec![fail(
-            source.keyring.display().to_string(),
-            e,
-            ExitCode::Data,
-        )]
-    })?;
+    let keyring = Keyring::for_keys(&source.keys)
+        .map_err(|e| vec![fail(source.keys.describe(), e, ExitCode::Data)])?;
     if !source.mirrorlist {
         return sync_from(ctx, source, &source.url, root, &keyring).await;
     }

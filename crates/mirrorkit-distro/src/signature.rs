@@ -37,6 +37,14 @@ pub struct Keyring {
     keys: Vec<SignedPublicKey>,
 }
 
+/// Where the system keeps trusted keys (Debian's archive keyrings, apt's trusted keys, rpm's
+/// vendor keys); `MIRRORKIT_SYSTEM_KEYRINGS` (directories separated by `:`) replaces the list.
+const SYSTEM_KEYRINGS: [&str; 3] = [
+    "/usr/share/keyrings",
+    "/etc/apt/trusted.gpg.d",
+    "/etc/pki/rpm-gpg",
+];
+
 impl Keyring {
     /// Read a keyring: binary (`gpg --export`) or armored (`gpg --armor --export`), any
     /// number of keys.
@@ -44,6 +52,71 @@ impl Keyring {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let keys = load_keys(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(Keyring { keys })
+    }
+
+    /// The keys `keys` names: its file's, narrowed to its fingerprints when it gives some; or
+    /// without a file, the keys of the system's keyrings with those fingerprints. A fingerprint
+    /// no key has is an error naming it.
+    pub fn for_keys(keys: &mirrorkit_core::source::distro::Keys) -> Result<Keyring, String> {
+        let (all, from) = match &keys.file {
+            Some(f) => (Keyring::load(f)?.keys, f.display().to_string()),
+            None => {
+                let dirs: Vec<std::path::PathBuf> = match std::env::var("MIRRORKIT_SYSTEM_KEYRINGS")
+                {
+                    Ok(v) => std::env::split_paths(&v).collect(),
+                    Err(_) => SYSTEM_KEYRINGS
+                        .iter()
+                        .map(std::path::PathBuf::from)
+                        .collect(),
+                };
+                let mut all = Vec::new();
+                for dir in &dirs {
+                    let Ok(rd) = std::fs::read_dir(dir) else {
+                        continue;
+                    };
+                    let mut files: Vec<std::path::PathBuf> = rd
+                        .flatten()
+                        .map(|e| e.path())
+                        .filter(|p| p.is_file())
+                        .collect();
+                    files.sort();
+                    for f in files {
+                        // Other files (READMEs, unreadable keyrings) are not keys.
+                        if let Ok(k) = Keyring::load(&f) {
+                            all.extend(k.keys);
+                        }
+                    }
+                }
+                let shown: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+                (all, format!("the system keyrings ({})", shown.join(", ")))
+            }
+        };
+        if keys.fingerprints.is_empty() {
+            return Ok(Keyring { keys: all });
+        }
+        let fingerprints_of = |k: &SignedPublicKey| -> Vec<String> {
+            std::iter::once(hex_upper(k.primary_key.fingerprint()))
+                .chain(
+                    k.public_subkeys
+                        .iter()
+                        .map(|s| hex_upper(s.key.fingerprint())),
+                )
+                .collect()
+        };
+        for fp in &keys.fingerprints {
+            if !all.iter().any(|k| fingerprints_of(k).contains(fp)) {
+                return Err(format!("key {fp}: no key in {from} has this fingerprint"));
+            }
+        }
+        let kept = all
+            .into_iter()
+            .filter(|k| {
+                fingerprints_of(k)
+                    .iter()
+                    .any(|f| keys.fingerprints.contains(f))
+            })
+            .collect();
+        Ok(Keyring { keys: kept })
     }
 
     /// Check a clearsigned document (`InRelease`); its signed text and signer.

@@ -1000,3 +1000,72 @@ fn a_component_or_architecture_the_release_does_not_list_fails_the_sync_naming_i
         assert!(!dir.path().join("repos/mirror/debian").exists());
     }
 }
+
+#[test]
+fn keys_named_by_fingerprint_come_from_the_keyring_or_the_system_keyrings() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = AptRepo::new(dir.path());
+    repo.add(&Deb::new("hello", "1.0", "amd64"));
+    repo.publish();
+    let upstream = FileServer::start(repo.dir());
+    let listing = mirrorkit_testkit::process::output_of(
+        std::process::Command::new("gpg")
+            .args(["--with-colons", "--show-keys"])
+            .arg(&repo.keyring),
+    );
+    let listing = String::from_utf8_lossy(&listing);
+    let fingerprint = listing
+        .lines()
+        .find_map(|l| l.strip_prefix("fpr:::::::::"))
+        .and_then(|rest| rest.split(':').next())
+        .expect("a fingerprint")
+        .to_string();
+    let other = "0123456789ABCDEF0123456789ABCDEF01234567";
+    let system = dir.path().join("system-keyrings");
+    std::fs::create_dir_all(&system).unwrap();
+    let sync = |keys: &str, system_has_key: bool| {
+        let _ = std::fs::remove_file(system.join("archive.asc"));
+        if system_has_key {
+            std::fs::copy(&repo.keyring_asc, system.join("archive.asc")).unwrap();
+        }
+        let text = spec(&upstream, "keyring.gpg").replace("keyring: keyring.gpg", keys);
+        let spec_path = write_spec(dir.path(), text);
+        run(mirrorkit(dir.path())
+            .env("MIRRORKIT_SYSTEM_KEYRINGS", &system)
+            .arg("sync")
+            .arg(&spec_path))
+    };
+    // The keyring's keys narrowed to one that is not the signer's: refused before anything is
+    // fetched, naming the fingerprint.
+    let out = sync(
+        &format!("keyring: keyring.gpg\n      fingerprints: ['{other}']"),
+        false,
+    );
+    assert_exit(&out, 65);
+    let text = all_output(&out);
+    assert!(text.contains(other) && text.contains("no key in"), "{text}");
+    assert!(!dir.path().join("repos/mirror/debian").exists());
+    // The signer's fingerprint, written with spaces as gpg shows it.
+    let spaced: String = fingerprint
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = sync(
+        &format!("keyring: keyring.gpg\n      fingerprints: ['{spaced}']"),
+        false,
+    );
+    assert_exit(&out, 0);
+    // No keyring: the key is found in the system's keyrings by its fingerprint, or not at all.
+    let out = sync(&format!("fingerprints: ['{fingerprint}']"), false);
+    assert_exit(&out, 65);
+    assert!(
+        all_output(&out).contains("the system keyrings"),
+        "{}",
+        all_output(&out)
+    );
+    let out = sync(&format!("fingerprints: ['{fingerprint}']"), true);
+    assert_exit(&out, 0);
+    assert!(dir.path().join("repos/mirror/debian/pool/main").is_dir());
+}

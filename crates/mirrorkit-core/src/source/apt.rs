@@ -3,8 +3,6 @@
 //! and the repository's place (`prefix`) under the target's root. Validated offline; the
 //! distribution family (`mirrorkit-distro`) does the rest.
 
-use std::path::PathBuf;
-
 use url::Url;
 
 /// A validated `type: apt` source.
@@ -18,8 +16,8 @@ pub struct AptSource {
     pub components: Vec<String>,
     /// The architectures (`amd64`, …, and `all`).
     pub architectures: Vec<String>,
-    /// The keyring (`.gpg` or `.asc`) the suites' signatures are checked against.
-    pub keyring: PathBuf,
+    /// The keys the suites' signatures are checked against.
+    pub keys: super::distro::Keys,
     /// Only packages whose name matches one of these (all when empty).
     pub include: Vec<regex::Regex>,
     /// Never packages whose name matches one of these.

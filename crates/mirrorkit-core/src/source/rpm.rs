@@ -2,8 +2,6 @@
 //! the keyring its `repomd.xml.asc` must be signed with, package filters, and the repository's
 //! place (`prefix`) under the target's root.
 
-use std::path::PathBuf;
-
 use url::Url;
 
 /// A validated `type: rpm` source.
@@ -14,8 +12,8 @@ pub struct RpmSource {
     pub url: Url,
     /// `url` is a mirror list: one base URL per line, tried in order.
     pub mirrorlist: bool,
-    /// The keyring (`.gpg` or `.asc`) `repomd.xml.asc` is checked against.
-    pub keyring: PathBuf,
+    /// The keys `repomd.xml.asc` is checked against.
+    pub keys: super::distro::Keys,
     /// Only packages whose name matches one of these (all when empty).
     pub include: Vec<regex::Regex>,
     /// Never packages whose name matches one of these.

@@ -205,6 +205,11 @@ pub struct SourceSpec {
     /// `apt`: the keys the suite's `InRelease` / `Release.gpg` must be signed with: a keyring
     /// file (`.gpg` binary or `.asc` armored) relative to the spec.
     pub keyring: Option<Located<PathBuf>>,
+    /// `apt`, `rpm`: the fingerprints of the keys the metadata must be signed with (primary or
+    /// subkey, 40 or 64 hex digits, spaces allowed): with `keyring`, only these of its keys;
+    /// without, these keys from the system's keyrings (`/usr/share/keyrings`,
+    /// `/etc/apt/trusted.gpg.d`, `/etc/pki/rpm-gpg`).
+    pub fingerprints: Option<Located<Vec<Located<String>>>>,
     /// `apt`: only packages whose name matches one of these regexes (default: all).
     pub include: Option<Located<Vec<Located<String>>>>,
     /// `apt`: never packages whose name matches one of these regexes.
@@ -270,6 +275,7 @@ impl SourceSpec {
             components: None,
             architectures: None,
             keyring: None,
+            fingerprints: None,
             include: None,
             exclude: None,
             ignore_valid_until: None,

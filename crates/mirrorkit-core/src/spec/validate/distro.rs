@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::source::apt::{AptExtras, AptSource};
+use crate::source::distro::Keys;
 use crate::source::rpm::RpmSource;
 
 /// A suite, component or architecture name: it becomes a path segment of the mirror tree.
@@ -69,7 +70,7 @@ fn regexes(
 /// What apt and rpm sources share: the URL (a directory), the keyring, the prefix.
 struct Common {
     url: Url,
-    keyring: PathBuf,
+    keys: Keys,
     prefix: String,
 }
 
@@ -118,24 +119,59 @@ fn common(
             ));
         }
     };
-    let Some(keyring) = &s.keyring else {
+    let mut fingerprints = Vec::new();
+    for (i, f) in s
+        .fingerprints
+        .iter()
+        .flat_map(|l| l.value.iter())
+        .enumerate()
+    {
+        let Some(fp) = Keys::normalise_fingerprint(&f.value) else {
+            return Err(ctx.err(
+                f,
+                format!("{field}.fingerprints[{i}]"),
+                format!(
+                    "{:?} is not a key fingerprint (40 or 64 hex digits; a short key id is not \
+                     enough to trust)",
+                    f.value
+                ),
+            ));
+        };
+        fingerprints.push(fp);
+    }
+    if s.fingerprints.as_ref().is_some_and(|l| l.value.is_empty()) {
         return Err(ctx.err(
             &s.kind,
-            format!("{field}.keyring"),
-            format!(
-                "an {kind} source needs `keyring`: the keys its metadata must be signed with \
-                 (a .gpg or .asc file); an unverified repository is not mirrored"
-            ),
-        ));
-    };
-    let keyring_path = ctx.resolve(&keyring.value);
-    if !keyring_path.is_file() {
-        return Err(ctx.err(
-            keyring,
-            format!("{field}.keyring"),
-            format!("{}: no such file", keyring_path.display()),
+            format!("{field}.fingerprints"),
+            "an empty list would trust no key",
         ));
     }
+    let file = match &s.keyring {
+        Some(keyring) => {
+            let path = ctx.resolve(&keyring.value);
+            if !path.is_file() {
+                return Err(ctx.err(
+                    keyring,
+                    format!("{field}.keyring"),
+                    format!("{}: no such file", path.display()),
+                ));
+            }
+            Some(path)
+        }
+        None if fingerprints.is_empty() => {
+            return Err(ctx.err(
+                &s.kind,
+                format!("{field}.keyring"),
+                format!(
+                    "an {kind} source needs `keyring` (a .gpg or .asc file) or `fingerprints` \
+                     (keys of the system's keyrings): the keys its metadata must be signed \
+                     with; an unverified repository is not mirrored"
+                ),
+            ));
+        }
+        None => None,
+    };
+    let keys = Keys { file, fingerprints };
     let prefix = match &s.prefix {
         Some(p) => {
             let first = p.value.split('/').next().unwrap_or_default();
@@ -165,11 +201,7 @@ fn common(
         }
         None => key.to_string(),
     };
-    Ok(Common {
-        url,
-        keyring: keyring_path,
-        prefix,
-    })
+    Ok(Common { url, keys, prefix })
 }
 
 pub(super) fn apt_source(
@@ -214,7 +246,7 @@ pub(super) fn apt_source(
         suites,
         components,
         architectures,
-        keyring: c.keyring,
+        keys: c.keys,
         include: regexes(ctx, s.include.as_ref(), &format!("{field}.include"))?,
         exclude: regexes(ctx, s.exclude.as_ref(), &format!("{field}.exclude"))?,
         ignore_valid_until: s.ignore_valid_until.unwrap_or(false),
@@ -244,7 +276,7 @@ pub(super) fn rpm_source(
     Ok(SourceConfig::Rpm(RpmSource {
         url: c.url,
         mirrorlist: s.mirrorlist.is_some(),
-        keyring: c.keyring,
+        keys: c.keys,
         include: regexes(ctx, s.include.as_ref(), &format!("{field}.include"))?,
         exclude: regexes(ctx, s.exclude.as_ref(), &format!("{field}.exclude"))?,
         prefix: c.prefix,
