@@ -3,7 +3,9 @@
 # download of the same set, in the same run, every request through a proxy adding PK_DELAY_MS
 # (loopback has no latency to hide):
 #   npm   — a verdaccio upstream; peer `npm cache add NAME@VERSION…` (fresh cache, then warm)
-#   PyPI  — a pypiserver upstream; peer `pip download --no-deps` (fresh directory, then again)
+#   PyPI  — a pypiserver upstream; peer `pip download --no-deps` (fresh directory, then again);
+#           and bandersnatch (allowlist mode, its defaults) against bench/warehouse_json.py, the
+#           part of PyPI's API it needs (pypiserver has not), over the same files and proxy
 #   cargo — a sparse registry on python's http.server; peer `cargo fetch` of a project depending
 #           on every crate (fresh CARGO_HOME, then again)
 # Corpus: bench/packages_corpus.py — one file per package of PK_MIN_KB..PK_MAX_KB incompressible
@@ -11,8 +13,8 @@
 # same run again with nothing new.
 #
 # Goals (issue 11): cold ≥ 5× faster than the client's own download, warm one conditional request
-# per package and no download, peak RSS < 100 MiB with the big file. (bandersnatch is not
-# measured here yet.)
+# per package and no download, peak RSS < 100 MiB with the big file, cold ≥ 2× faster than
+# bandersnatch. bandersnatch is installed with pip into a venv of the run (PK_BANDERSNATCH=0 skips).
 # Knobs: PK_N (200), PK_MIN_KB (10), PK_MAX_KB (5120), PK_BIG_MIB (200), PK_DELAY_MS (20),
 #        PK_RUNS (3), PK_SEED (1), PK_ECOSYSTEMS ("npm pypi cargo"), PK_MK_CONCURRENCY (mirrorkit's
 #        --concurrency; default: its own default), BENCH_SKIP_BUILD=1, BENCH_KEEP=1.
@@ -81,6 +83,17 @@ if [[ " $PK_ECOSYSTEMS " == *" pypi "* ]]; then
   pypi-server run -i 127.0.0.1 -p "$port" --disable-fallback "$T/corpus/pypi" >/dev/null 2>&1 & _BENCH_PIDS+=("$!")
   wait_port "$port"
   proxy "$port"; PYPI_URL="http://127.0.0.1:$PROXY_PORT/simple/"
+  if [[ "${PK_BANDERSNATCH:-1}" == 1 ]]; then
+    python3 -m venv "$T/bs-venv" && "$T/bs-venv/bin/pip" install -q --disable-pip-version-check bandersnatch >&2
+    echo "# $("$T/bs-venv/bin/bandersnatch" --version 2>&1 | tail -1)" >&2
+    wport="$(free_port)"
+    python3 "$HERE/warehouse_json.py" "$wport" "$T/corpus/pypi" & _BENCH_PIDS+=("$!")
+    wait_port "$wport"
+    proxy "$wport"; WAREHOUSE_URL="http://127.0.0.1:$PROXY_PORT"
+    { printf '[mirror]\ndirectory = %s\nmaster = %s\nallow-non-https = true\nstorage-backend = filesystem\njson = false\nrelease-files = true\nstop-on-error = true\ntimeout = 600\n' "$T/bs-mirror" "$WAREHOUSE_URL"
+      printf '[plugins]\nenabled =\n    allowlist_project\n[allowlist]\npackages =\n'
+      sed 's|^pkg:pypi/||; s|@.*||; s|^|    |' "$T/corpus/pypi.txt"; } >"$T/bandersnatch.conf"
+  fi
 fi
 if [[ " $PK_ECOSYSTEMS " == *" cargo "* ]]; then
   python3 -m http.server --bind 127.0.0.1 --directory "$T/corpus/cargo" "$CARGO_UP" >/dev/null 2>&1 & _BENCH_PIDS+=("$!")
@@ -108,6 +121,13 @@ for run in $(seq 1 "$PK_RUNS"); do
     rm -rf "$T/pip-dl"
     timed pip-cold pip download --no-deps --no-cache-dir --disable-pip-version-check -q -d "$T/pip-dl" --index-url "$PYPI_URL" $(pip_specs)
     timed pip-warm pip download --no-deps --no-cache-dir --disable-pip-version-check -q -d "$T/pip-dl" --index-url "$PYPI_URL" $(pip_specs)
+    if [[ -n "${WAREHOUSE_URL:-}" ]]; then
+      rm -rf "$T/bs-mirror"
+      timed bs-cold "$T/bs-venv/bin/bandersnatch" --config "$T/bandersnatch.conf" mirror
+      [[ "$(find "$T/bs-mirror/web/packages" -type f | wc -l)" == "$(wc -l <"$T/corpus/pypi.txt")" ]] \
+        || { echo "bandersnatch did not mirror every file" >&2; exit 1; }
+      timed bs-warm "$T/bs-venv/bin/bandersnatch" --config "$T/bandersnatch.conf" mirror
+    fi
   fi
   if [[ -n "${CARGO_URL:-}" ]]; then
     mk_pair cargo "$CARGO_URL"
@@ -135,6 +155,7 @@ $(print_env)
 |---|---|---|---|---|---|---|---|---|
 $([[ -n "${NPM_URL:-}" ]] && row npm "npm cache add" npm)
 $([[ -n "${PYPI_URL:-}" ]] && row pypi "pip download" pip)
+$([[ -n "${WAREHOUSE_URL:-}" ]] && row pypi "bandersnatch" bs)
 $([[ -n "${CARGO_URL:-}" ]] && row cargo "cargo fetch" cargo)
 
 Every mirrorkit cold run reported no failure; every warm run reported every version unchanged.
