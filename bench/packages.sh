@@ -90,7 +90,7 @@ if [[ " $PK_ECOSYSTEMS " == *" pypi "* ]]; then
     python3 "$HERE/warehouse_json.py" "$wport" "$T/corpus/pypi" & _BENCH_PIDS+=("$!")
     wait_port "$wport"
     proxy "$wport"; WAREHOUSE_URL="http://127.0.0.1:$PROXY_PORT"
-    { printf '[mirror]\ndirectory = %s\nmaster = %s\nallow-non-https = true\nstorage-backend = filesystem\njson = false\nrelease-files = true\nstop-on-error = true\ntimeout = 600\n' "$T/bs-mirror" "$WAREHOUSE_URL"
+    { printf '[mirror]\ndirectory = %s\nmaster = %s\nallow-non-https = true\nstorage-backend = filesystem\njson = false\nrelease-files = true\nstop-on-error = true\ntimeout = 600\napi-method = simple\n' "$T/bs-mirror" "$WAREHOUSE_URL"
       printf '[plugins]\nenabled =\n    allowlist_project\n[allowlist]\npackages =\n'
       sed 's|^pkg:pypi/||; s|@.*||; s|^|    |' "$T/corpus/pypi.txt"; } >"$T/bandersnatch.conf"
   fi

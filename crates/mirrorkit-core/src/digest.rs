@@ -160,6 +160,24 @@ impl Hasher {
     }
 }
 
+/// The digest (in `algorithm`) and size of the file at `path`, read once in 1 MiB pieces.
+pub fn hash_file(path: &std::path::Path, algorithm: Algorithm) -> std::io::Result<(Digest, u64)> {
+    use std::io::Read as _;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Hasher::new(algorithm);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((h.finish(), size))
+}
+
 /// A `Write` adapter that hashes (SHA-256) and counts everything written through it.
 pub struct HashingWriter<W> {
     inner: W,

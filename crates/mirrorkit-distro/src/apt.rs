@@ -17,8 +17,8 @@ use mirrorkit_core::source::apt::AptSource;
 use url::Url;
 
 use crate::fetch::{
-    Context, Failure, FetchError, SuiteOutcome, fail, fetch_verified, forget, keys_identity,
-    sha256_file, sha512_file,
+    Context, Failure, FetchError, SuiteOutcome, fail, fetch_verified, forget, sha256_file,
+    sha512_file,
 };
 use crate::packages_index::{self, PoolFile};
 use crate::release::Release;
@@ -110,7 +110,7 @@ async fn signed_release(
 }
 
 /// What the tree of `source` is built from besides upstream: a change rebuilds it.
-fn settings_of(source: &AptSource) -> String {
+fn settings_of(source: &AptSource, keyring: &Keyring) -> String {
     let regexes = |r: &[regex::Regex]| r.iter().map(|r| r.as_str().to_string()).collect::<Vec<_>>();
     format!(
         "apt url={} suites={:?} components={:?} architectures={:?} include={:?} exclude={:?} extras={:?} keyring={}",
@@ -121,7 +121,7 @@ fn settings_of(source: &AptSource) -> String {
         regexes(&source.include),
         regexes(&source.exclude),
         source.extras,
-        keys_identity(&source.keys),
+        keyring.identity(),
     )
 }
 
@@ -469,7 +469,7 @@ pub async fn sync(
     }
     // Nothing changed: every suite's signed documents are the ones the current tree holds, and
     // the tree was built with these settings (a new architecture or filter rebuilds it).
-    let settings = settings_of(source);
+    let settings = settings_of(source, &keyring);
     let current = root.current(&source.prefix);
     let unchanged = root.settings_match(&source.prefix, &settings)
         && current.as_ref().is_some_and(|tree| {

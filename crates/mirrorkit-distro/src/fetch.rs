@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mirrorkit_core::digest::{Algorithm, Digest, Hasher};
+use mirrorkit_core::digest::{Algorithm, Digest};
 use mirrorkit_core::exit::{ExitCode, HasExitCode};
 use mirrorkit_core::http::HttpClient;
 use mirrorkit_core::store::{Store, StoreError};
@@ -56,31 +56,10 @@ pub(crate) fn sha256_file(path: &Path) -> Result<String, String> {
     hash_file(path, Algorithm::Sha256)
 }
 
-/// What identifies the keys a source trusts, for telling a changed configuration: the keyring
-/// file's SHA-256 and the fingerprints.
-pub(crate) fn keys_identity(keys: &mirrorkit_core::source::distro::Keys) -> String {
-    let file = keys
-        .file
-        .as_deref()
-        .and_then(|f| sha256_file(f).ok())
-        .unwrap_or_default();
-    format!("{file} {}", keys.fingerprints.join(","))
-}
-
 fn hash_file(path: &Path, algorithm: Algorithm) -> Result<String, String> {
-    use std::io::Read as _;
-    let io = |e: std::io::Error| format!("{}: {e}", path.display());
-    let mut f = std::fs::File::open(path).map_err(io)?;
-    let mut h = Hasher::new(algorithm);
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf).map_err(io)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finish().hex().to_string())
+    mirrorkit_core::digest::hash_file(path, algorithm)
+        .map(|(d, _)| d.hex().to_string())
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The bytes the downloads in `results` brought; each failure goes to `failures`.

@@ -32,7 +32,7 @@ fn digest(c: &Checksum) -> Option<Digest> {
 
 /// What the tree of `source` is built from besides upstream: a change (a filter, `gpgcheck`,
 /// the keyring) rebuilds it.
-fn settings_of(source: &RpmSource) -> String {
+fn settings_of(source: &RpmSource, keyring: &Keyring) -> String {
     let regexes = |r: &[regex::Regex]| r.iter().map(|r| r.as_str().to_string()).collect::<Vec<_>>();
     format!(
         "rpm {}={} include={:?} exclude={:?} gpgcheck={} keyring={}",
@@ -45,7 +45,7 @@ fn settings_of(source: &RpmSource) -> String {
         regexes(&source.include),
         regexes(&source.exclude),
         source.gpgcheck,
-        crate::fetch::keys_identity(&source.keys),
+        keyring.identity(),
     )
 }
 
@@ -210,7 +210,7 @@ async fn sync_from(
     }
     let data = rpm_md::repomd(&repomd)
         .map_err(|e| vec![fail("repodata/repomd.xml", e, ExitCode::ItemFailed)])?;
-    let settings = settings_of(source);
+    let settings = settings_of(source, keyring);
     if root.settings_match(&source.prefix, &settings)
         && let Some(current) = root.current(&source.prefix)
         && std::fs::read(current.join("repodata/repomd.xml")).is_ok_and(|b| b == repomd)

@@ -35,6 +35,9 @@ pub struct Verified {
 /// The public keys signatures are checked against.
 pub struct Keyring {
     keys: Vec<SignedPublicKey>,
+    /// When keys were named by fingerprint: the (sub)keys whose signatures count — a primary
+    /// key named brings its subkeys, a subkey named only itself.
+    allowed: Option<Vec<String>>,
 }
 
 /// Where the system keeps trusted keys (Debian's archive keyrings, apt's trusted keys, rpm's
@@ -51,7 +54,10 @@ impl Keyring {
     pub fn load(path: &Path) -> Result<Keyring, String> {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let keys = load_keys(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(Keyring { keys })
+        Ok(Keyring {
+            keys,
+            allowed: None,
+        })
     }
 
     /// The keys `keys` names: its file's, narrowed to its fingerprints when it gives some; or
@@ -92,7 +98,10 @@ impl Keyring {
             }
         };
         if keys.fingerprints.is_empty() {
-            return Ok(Keyring { keys: all });
+            return Ok(Keyring {
+                keys: all,
+                allowed: None,
+            });
         }
         let fingerprints_of = |k: &SignedPublicKey| -> Vec<String> {
             std::iter::once(hex_upper(k.primary_key.fingerprint()))
@@ -108,7 +117,7 @@ impl Keyring {
                 return Err(format!("key {fp}: no key in {from} has this fingerprint"));
             }
         }
-        let kept = all
+        let kept: Vec<SignedPublicKey> = all
             .into_iter()
             .filter(|k| {
                 fingerprints_of(k)
@@ -116,17 +125,65 @@ impl Keyring {
                     .any(|f| keys.fingerprints.contains(f))
             })
             .collect();
-        Ok(Keyring { keys: kept })
+        let mut allowed = Vec::new();
+        for k in &kept {
+            let all_of = fingerprints_of(k);
+            if keys.fingerprints.contains(&all_of[0]) {
+                allowed.extend(all_of);
+            } else {
+                allowed.extend(all_of.into_iter().filter(|f| keys.fingerprints.contains(f)));
+            }
+        }
+        Ok(Keyring {
+            keys: kept,
+            allowed: Some(allowed),
+        })
+    }
+
+    /// The first of `signers` (good signatures) whose key counts; an error naming them when
+    /// none does (a signature by a sibling subkey of a subkey named by fingerprint).
+    fn counted(&self, signers: Vec<String>) -> Result<String, String> {
+        match &self.allowed {
+            None => Ok(signers.into_iter().next().unwrap_or_default()),
+            Some(allowed) => signers
+                .iter()
+                .find(|s| allowed.contains(s))
+                .cloned()
+                .ok_or_else(|| {
+                    format!(
+                        "signed by {}, not by a key named in `fingerprints`",
+                        signers.join(", ")
+                    )
+                }),
+        }
+    }
+
+    /// What identifies the keys that count, for telling a changed configuration: the SHA-256
+    /// of the keys as they are (a key revoked or extended since changes it) and the allowed
+    /// (sub)keys.
+    pub fn identity(&self) -> String {
+        use pgp::ser::Serialize as _;
+        let mut h = mirrorkit_core::digest::Hasher::new(mirrorkit_core::digest::Algorithm::Sha256);
+        for k in &self.keys {
+            if let Ok(bytes) = k.to_bytes() {
+                h.update(&bytes);
+            }
+        }
+        for a in self.allowed.iter().flatten() {
+            h.update(a.as_bytes());
+        }
+        h.finish().hex().to_string()
     }
 
     /// Check a clearsigned document (`InRelease`); its signed text and signer.
     pub fn verify_clearsigned(&self, bytes: &[u8]) -> Result<Verified, String> {
         let v = verify_inrelease(bytes, &self.keys).map_err(|e| e.to_string())?;
-        let signer = v
-            .signers
-            .first()
-            .map(|s| s.signer_fingerprint.clone())
-            .unwrap_or_default();
+        let signer = self.counted(
+            v.signers
+                .iter()
+                .map(|s| s.signer_fingerprint.clone())
+                .collect(),
+        )?;
         Ok(Verified {
             text: v.text,
             signer,
@@ -136,10 +193,7 @@ impl Keyring {
     /// Check a detached signature (`Release.gpg`, armored or binary) over `data`; the signer.
     pub fn verify_detached(&self, data: &[u8], signature: &[u8]) -> Result<String, String> {
         let good = verify_detached(signature, data, &self.keys).map_err(|e| e.to_string())?;
-        Ok(good
-            .first()
-            .map(|s| s.signer_fingerprint.clone())
-            .unwrap_or_default())
+        self.counted(good.into_iter().map(|s| s.signer_fingerprint).collect())
     }
 }
 

@@ -7,7 +7,6 @@
 //! rewritten for the URL the new tree is served at.
 
 use std::collections::BTreeSet;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use mirrorkit_core::digest::{Algorithm, Digest, Hasher};
@@ -49,23 +48,10 @@ pub struct Imported {
     pub documents: usize,
 }
 
-/// The digest (in `algorithm`) and size of the file at `path`, read once.
+/// The digest (in `algorithm`) and size of the file at `path`.
 fn hash_file(path: &Path, algorithm: Algorithm) -> Result<(Digest, u64), String> {
-    let mut f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut h = Hasher::new(algorithm);
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = f
-            .read(&mut buf)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        size += n as u64;
-    }
-    Ok((h.finish(), size))
+    mirrorkit_core::digest::hash_file(path, algorithm)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Every regular file under `root` (temp and hidden files left out), sorted.
@@ -391,16 +377,42 @@ pub fn into_tree(
             held.insert(f.path.clone());
         }
     }
-    let (documents, plain): (Vec<&TreeFile>, Vec<&TreeFile>) =
+    let (mut documents, plain): (Vec<&TreeFile>, Vec<&TreeFile>) =
         files.iter().partition(|f| is_document(&f.path));
+    documents.retain(|f| !held.contains(&f.path));
+    // The root indexes last: they name every package, whose own documents come first.
+    documents.sort_by_key(|f| (f.path == "pypi/simple/index.html", f.path.clone()));
+    // Every document is read, checked and rebased before anything is written, so a bad one
+    // fails the import with the tree as it was; then read again to write (memory stays bounded
+    // by one document, not the tree's).
+    let document = |f: &TreeFile| -> Result<Vec<u8>, String> {
+        let blob = blob_path(dir, &f.digest);
+        let bytes = std::fs::read(&blob).map_err(|e| format!("{}: {e}", blob.display()))?;
+        let mut h = Hasher::new(f.digest.algorithm());
+        h.update(&bytes);
+        if h.finish() != f.digest {
+            return Err(format!("{}: the bundle's blob does not match", f.path));
+        }
+        match (&old_base, new_base) {
+            (Some(old), Some(new)) => rebased(&f.path, bytes, old, new),
+            _ => Ok(bytes),
+        }
+    };
+    for f in &documents {
+        document(f)?;
+    }
     for f in plain {
         if held.contains(&f.path) || in_tree(f) {
             done.unchanged += 1;
             continue;
         }
+        // The bundle's blobs were hashed when it was opened; the size guards against a blob
+        // changed since in a bundle directory.
         let blob = blob_path(dir, &f.digest);
-        let (d, s) = hash_file(&blob, f.digest.algorithm())?;
-        if d != f.digest || s != f.size {
+        let size = std::fs::metadata(&blob)
+            .map(|m| m.len())
+            .unwrap_or(u64::MAX);
+        if size != f.size {
             return Err(format!("{}: the bundle's blob does not match", f.path));
         }
         if !dry_run {
@@ -410,20 +422,7 @@ pub fn into_tree(
         done.bytes += f.size;
     }
     for f in documents {
-        if held.contains(&f.path) {
-            continue;
-        }
-        let blob = blob_path(dir, &f.digest);
-        let bytes = std::fs::read(&blob).map_err(|e| format!("{}: {e}", blob.display()))?;
-        let mut h = Hasher::new(f.digest.algorithm());
-        h.update(&bytes);
-        if h.finish() != f.digest {
-            return Err(format!("{}: the bundle's blob does not match", f.path));
-        }
-        let bytes = match (&old_base, new_base) {
-            (Some(old), Some(new)) => rebased(&f.path, bytes, old, new)?,
-            _ => bytes,
-        };
+        let bytes = document(f)?;
         let changed = if dry_run {
             tree.read(&f.path).is_none_or(|old| old != bytes)
         } else {

@@ -33,61 +33,87 @@ fn file_name(f: &RemoteFile) -> &str {
     f.tree_path.rsplit('/').next().unwrap_or_default()
 }
 
-/// The files of `version` that `pins` leave, with the digests each must also have and the URL
-/// to fetch it from; why none can be, when none can. A companion file (PyPI's `.metadata`)
-/// goes with its file.
+/// The files of `version` the PURLs naming it ask for, with the digests each must also have
+/// and the URL to fetch it from; why not, when a pin matches nothing. Each PURL's pin is applied
+/// to every file of the version and the results are joined (two PURLs may pin two wheels); a PURL
+/// with no pin asks for every file. A companion file (PyPI's `.metadata`) goes with its file.
 pub(crate) fn apply(
     files: Vec<RemoteFile>,
     pins: &[Pin],
     version: &str,
 ) -> Result<Vec<RemoteFile>, String> {
+    if pins.is_empty() || pins.iter().any(Pin::is_empty) {
+        return Ok(files);
+    }
     let names: Vec<String> = files.iter().map(|f| file_name(f).to_string()).collect();
     let is_companion = |f: &RemoteFile| {
         file_name(f)
             .strip_suffix(".metadata")
             .is_some_and(|base| names.iter().any(|n| n == base))
     };
-    let (mut mains, companions): (Vec<RemoteFile>, Vec<RemoteFile>) =
+    let (mains, companions): (Vec<RemoteFile>, Vec<RemoteFile>) =
         files.into_iter().partition(|f| !is_companion(f));
+    let mut kept: Vec<RemoteFile> = Vec::new();
     for pin in pins {
-        if let Some(wanted) = &pin.file_name {
-            mains.retain(|f| file_name(f) == wanted);
-            if mains.is_empty() {
-                return Err(format!(
-                    "{}: {version} has no file {wanted:?} (it has {})",
-                    pin.origin,
-                    list(&names)
-                ));
+        for f in one_pin(mains.clone(), pin, version, &names)? {
+            match kept.iter_mut().find(|k| k.tree_path == f.tree_path) {
+                Some(k) => {
+                    for d in f.also {
+                        if !k.also.contains(&d) {
+                            k.also.push(d);
+                        }
+                    }
+                }
+                None => kept.push(f),
             }
         }
-        if !pin.checksums.is_empty() {
-            mains = by_checksum(mains, pin, version)?;
-        }
-        if let Some(url) = &pin.download_url {
-            let [f] = mains.as_mut_slice() else {
-                return Err(format!(
-                    "{}: download_url names one file, and {version} has {} ({}); add file_name",
-                    pin.origin,
-                    mains.len(),
-                    list(
-                        &mains
-                            .iter()
-                            .map(|f| file_name(f).to_string())
-                            .collect::<Vec<_>>()
-                    )
-                ));
-            };
-            tracing::debug!(file = %file_name(f), url = %SafeUrl::new(url), "download_url");
-            f.url = url.clone();
-        }
     }
-    let kept: Vec<String> = mains.iter().map(|f| file_name(f).to_string()).collect();
-    let companions = companions.into_iter().filter(|c| {
+    let kept_names: Vec<String> = kept.iter().map(|f| file_name(f).to_string()).collect();
+    kept.extend(companions.into_iter().filter(|c| {
         file_name(c)
             .strip_suffix(".metadata")
-            .is_some_and(|base| kept.iter().any(|k| k == base))
-    });
-    mains.extend(companions);
+            .is_some_and(|base| kept_names.iter().any(|k| k == base))
+    }));
+    Ok(kept)
+}
+
+/// The files one PURL's pin leaves of `mains`.
+fn one_pin(
+    mut mains: Vec<RemoteFile>,
+    pin: &Pin,
+    version: &str,
+    names: &[String],
+) -> Result<Vec<RemoteFile>, String> {
+    if let Some(wanted) = &pin.file_name {
+        mains.retain(|f| file_name(f) == wanted);
+        if mains.is_empty() {
+            return Err(format!(
+                "{}: {version} has no file {wanted:?} (it has {})",
+                pin.origin,
+                list(names)
+            ));
+        }
+    }
+    if !pin.checksums.is_empty() {
+        mains = by_checksum(mains, pin, version)?;
+    }
+    if let Some(url) = &pin.download_url {
+        let [f] = mains.as_mut_slice() else {
+            return Err(format!(
+                "{}: download_url names one file, and {version} has {} ({}); add file_name",
+                pin.origin,
+                mains.len(),
+                list(
+                    &mains
+                        .iter()
+                        .map(|f| file_name(f).to_string())
+                        .collect::<Vec<_>>()
+                )
+            ));
+        };
+        tracing::debug!(file = %file_name(f), url = %SafeUrl::new(url), "download_url");
+        f.url = url.clone();
+    }
     Ok(mains)
 }
 
@@ -159,19 +185,9 @@ pub(crate) fn check_also(
     also: &[Digest],
     what: &str,
 ) -> Result<(), String> {
-    use std::io::Read as _;
     for want in also {
-        let mut h = mirrorkit_core::digest::Hasher::new(want.algorithm());
-        let mut f = std::fs::File::open(path).map_err(|e| format!("{what}: {e}"))?;
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let n = f.read(&mut buf).map_err(|e| format!("{what}: {e}"))?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-        }
-        let got = h.finish();
+        let (got, _) = mirrorkit_core::digest::hash_file(path, want.algorithm())
+            .map_err(|e| format!("{what}: {e}"))?;
         if &got != want {
             return Err(format!(
                 "{what}: {got}, not the checksum qualifier's {want}"
@@ -241,6 +257,23 @@ mod tests {
         assert!(e.contains("no file of 1.0 has the checksum"), "{e}");
         // Several files and only a SHA-512: none can be told by the registry's digest.
         assert!(apply(pypi_files(), &[pin(None, &[sha512('a')], None)], "1.0").is_err());
+    }
+
+    #[test]
+    fn pins_of_several_purls_join_and_an_unpinned_purl_takes_every_file() {
+        let wheel = pin(Some("x-1.0-py3-none-any.whl"), &[], None);
+        let sdist = pin(Some("x-1.0.tar.gz"), &[], None);
+        let kept = apply(pypi_files(), &[wheel.clone(), sdist], "1.0").unwrap();
+        assert_eq!(
+            names(&kept),
+            [
+                "x-1.0-py3-none-any.whl",
+                "x-1.0.tar.gz",
+                "x-1.0-py3-none-any.whl.metadata"
+            ]
+        );
+        let all = pin(None, &[], None);
+        assert_eq!(apply(pypi_files(), &[wheel, all], "1.0").unwrap().len(), 3);
     }
 
     #[test]

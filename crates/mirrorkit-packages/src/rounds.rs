@@ -226,9 +226,8 @@ fn group(request: &MirrorRequest) -> BTreeMap<Key, Selection> {
                     download_url: p.download_url.clone(),
                     origin: format!("{} ({})", p.purl, r.origin),
                 };
-                if !pin.is_empty() {
-                    entry.pins.entry(v.clone()).or_default().push(pin);
-                }
+                // An empty pin too: that PURL asks for every file of the version.
+                entry.pins.entry(v.clone()).or_default().push(pin);
             }
             None => entry.all = true,
         }

@@ -150,7 +150,6 @@ fn host_auth(
     spec: &Spec,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<std::collections::BTreeMap<String, Secret>, String> {
-    use base64::Engine as _;
     let mut out = std::collections::BTreeMap::new();
     for (host, s) in &spec.registries {
         let var = |field: &str, name: &str| {
@@ -161,11 +160,9 @@ fn host_auth(
         let value = if let Some(name) = &s.token_env {
             format!("Bearer {}", var("token_env", name)?)
         } else if let (Some(u), Some(p)) = (&s.username_env, &s.password_env) {
-            let pair = format!("{}:{}", var("username_env", u)?, var("password_env", p)?);
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(pair)
-            )
+            mirrorkit_core::http::basic_auth(&var("username_env", u)?, &var("password_env", p)?)
+                .expose()
+                .to_string()
         } else if let Some(name) = &s.authorization_env {
             var("authorization_env", name)?
         } else {

@@ -400,6 +400,17 @@ fn a_private_index_gets_its_credentials_from_the_url_or_the_environment_and_neve
             .join("spec-tree/pypi/files/pkg-b/pkg_b-1.0-py3-none-any.whl")
             .is_file()
     );
+    // Nor in anything written: the work dir (store, metadata cache) and the trees.
+    let found = std::process::Command::new("grep")
+        .args(["-rl", "s3cr3t"])
+        .arg(w.dir.path())
+        .output()
+        .unwrap();
+    let files: Vec<String> = String::from_utf8_lossy(&found.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(files.is_empty(), "{files:?}");
 }
 
 /// The CPython tag (`cp311`) and machine (`x86_64`) of the `python3` here, for wheels pip
@@ -536,7 +547,7 @@ fn dependencies_follow_requires_dist_markers_for_the_targets_and_pip_installs_th
     let text = all_output(&out);
     assert!(
         text.contains(
-            "undeclared-1.0.tar.gz has no wheel, and its PKG-INFO does not declare the dependencies"
+            "undeclared-1.0.tar.gz: no wheel of undeclared 1.0 is at hand and its PKG-INFO does not declare the dependencies"
         ),
         "{text}"
     );

@@ -8,7 +8,9 @@
 //! (`metadata.sqlite`, table `documents`: kind, the SHA-256 of the URL, the URL with its
 //! credentials removed, ETag, Last-Modified, `Link`, the body, its SHA-256, and when it was
 //! fetched), written in a transaction: a run killed at any point leaves the previous entry or
-//! the new one, and another process reading meanwhile waits for the lock. An entry whose body
+//! the new one, and another process reading meanwhile waits for the lock. Commits are not
+//! synced one by one (`synchronous = NORMAL` in WAL mode): a power cut may lose the newest
+//! entries, which only means fetching those documents again. An entry whose body
 //! does not match its recorded hash, or that cannot be read, is ignored (the request then goes
 //! out unconditionally). Nothing depends on the cache for correctness: a failure to write it is
 //! a warning in the log.
@@ -79,8 +81,13 @@ fn open(dir: &Path, create: bool) -> rusqlite::Result<Option<Connection>> {
     }
     let c = Connection::open(&path)?;
     c.busy_timeout(Duration::from_secs(60))?;
-    c.pragma_update(None, "journal_mode", "WAL")?;
-    c.execute_batch(SCHEMA)?;
+    if create {
+        c.pragma_update(None, "journal_mode", "WAL")?;
+        c.execute_batch(SCHEMA)?;
+    }
+    // A cache: a commit need not reach the disk before the run goes on (WAL keeps the database
+    // whole through a crash; a power cut may lose the last entries, which are fetched again).
+    c.pragma_update(None, "synchronous", "NORMAL")?;
     Ok(Some(c))
 }
 

@@ -48,10 +48,11 @@ pub struct HttpConfig {
     pub host_tls: std::collections::BTreeMap<String, trust::HostTls>,
     /// Extra TLS trust for every host (`--cert-dir`).
     pub all_hosts_tls: trust::HostTls,
-    /// The `Authorization` value sent to particular hosts (`host:port`, or `host` for every
-    /// port) with every request that carries none of its own: package upstreams that want a
-    /// token or a password (a spec's `registries: {host: {token_env: VAR}}`). Never sent across
-    /// a redirect to another host.
+    /// The `Authorization` value sent to particular hosts with every request that carries none
+    /// of its own: package upstreams that want a token or a password (a spec's
+    /// `registries: {host: {token_env: VAR}}`). Keyed `host:port` (any scheme: the host and port
+    /// were named), or `host` (https on port 443 only: a plain-http link to the same name does
+    /// not get it). Never sent across a redirect to another host.
     pub host_auth: std::collections::BTreeMap<String, redact::Secret>,
     /// When and how often to retry.
     pub retry: RetryPolicy,
@@ -188,6 +189,15 @@ impl Response {
     }
 }
 
+/// The `Authorization` value of HTTP Basic for `username` and `password`.
+pub fn basic_auth(username: &str, password: &str) -> redact::Secret {
+    use base64::Engine as _;
+    redact::Secret::new(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+    ))
+}
+
 /// The shared HTTP client; cheap to clone (clones share connections and host limits).
 #[derive(Clone)]
 pub struct HttpClient {
@@ -293,11 +303,16 @@ impl HttpClient {
         request: reqwest::RequestBuilder,
     ) -> reqwest::RequestBuilder {
         let bare = url.host_str().unwrap_or_default();
+        let https_default = url.scheme() == "https" && url.port_or_known_default() == Some(443);
         let Some(secret) = self
             .config
             .host_auth
             .get(&HostLimits::key(url))
-            .or_else(|| self.config.host_auth.get(bare))
+            .or_else(|| {
+                https_default
+                    .then(|| self.config.host_auth.get(bare))
+                    .flatten()
+            })
         else {
             return request;
         };
@@ -432,4 +447,59 @@ fn trust_hint(reason: String, url: &url::Url) -> String {
         "{reason}; to trust this registry's certificate authority: `registries: {{{host}: {{ca_file: CA.pem}}}}` in the spec, \
          /etc/containers/certs.d/{host}/ca.crt, `--cert-dir DIR` (copy, export, import, mirror), or SSL_CERT_FILE"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth_sent(client: &HttpClient, url: &str) -> Option<String> {
+        let url = url::Url::parse(url).expect("url");
+        let request = client
+            .with_host_auth(&url, client.reqwest_for(&url).get(url.clone()))
+            .build()
+            .expect("request");
+        request
+            .headers()
+            .get(reqwest::header::AUTHORIZATION)
+            .map(|v| v.to_str().unwrap_or_default().to_string())
+    }
+
+    #[test]
+    fn host_credentials_go_to_their_host_and_port_only() {
+        let mut config = HttpConfig::default();
+        config
+            .host_auth
+            .insert("npm.corp".into(), redact::Secret::new("Bearer t"));
+        config
+            .host_auth
+            .insert("127.0.0.1:8080".into(), basic_auth("u", "p"));
+        let client = HttpClient::new(config).expect("client");
+        assert_eq!(
+            auth_sent(&client, "https://npm.corp/x").as_deref(),
+            Some("Bearer t")
+        );
+        // A bare host is https on 443 only: not plain http, not another port.
+        assert_eq!(auth_sent(&client, "http://npm.corp/x"), None);
+        assert_eq!(auth_sent(&client, "https://npm.corp:8443/x"), None);
+        assert_eq!(auth_sent(&client, "https://cdn.example/x"), None);
+        assert_eq!(
+            auth_sent(&client, "http://127.0.0.1:8080/simple/").as_deref(),
+            Some("Basic dTpw")
+        );
+        assert_eq!(auth_sent(&client, "http://127.0.0.1:8081/simple/"), None);
+        // A request with credentials of its own keeps them.
+        let url = url::Url::parse("https://npm.corp/x").expect("url");
+        let own = client
+            .with_host_auth(
+                &url,
+                client
+                    .reqwest_for(&url)
+                    .get(url.clone())
+                    .header(reqwest::header::AUTHORIZATION, "Bearer own"),
+            )
+            .build()
+            .expect("request");
+        assert_eq!(own.headers()[reqwest::header::AUTHORIZATION], "Bearer own");
+    }
 }

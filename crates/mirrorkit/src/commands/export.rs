@@ -65,6 +65,8 @@ async fn spec_items(
         }
     }
     let mut items = Vec::new();
+    // The package trees exported so far: (canonical directory, tag).
+    let mut package_trees: Vec<(std::path::PathBuf, String)> = Vec::new();
     for m in spec
         .mirrors
         .iter()
@@ -84,15 +86,21 @@ async fn spec_items(
             ));
         }
         if let spec::TargetConfig::Packages { path, base_url } = &m.target {
-            // One artifact per tree (mirrors may share one).
+            // One artifact per tree (mirrors may share one); trees with the same directory name
+            // get tags `NAME`, `NAME-2`, …
             let repository = "packages".to_string();
-            let tag = package_tag(path);
-            if items
-                .iter()
-                .any(|i: &ExportItem| i.repository == repository && i.tag == tag)
-            {
+            let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
+            if package_trees.iter().any(|(p, _)| *p == canonical) {
                 continue;
             }
+            let base = package_tag(path);
+            let mut tag = base.clone();
+            let mut n = 1;
+            while package_trees.iter().any(|(_, t)| *t == tag) {
+                n += 1;
+                tag = format!("{base}-{n}");
+            }
+            package_trees.push((canonical, tag.clone()));
             if !path.is_dir() {
                 eprintln!(
                     "warning: mirror {}: {} holds nothing yet; run sync first",
@@ -129,10 +137,10 @@ async fn spec_items(
             items.push(ExportItem {
                 source: ImageReference::Layout {
                     path: layout_dir,
-                    reference: Some(tag),
+                    reference: Some(tag.clone()),
                 },
                 repository,
-                tag: package_tag(path),
+                tag,
             });
             scratch.push(dir);
             continue;

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use mirrorkit_core::exit::{ExitCode, HasExitCode};
-use mirrorkit_core::http::redact::{Secret, redact_text};
+use mirrorkit_core::http::basic_auth;
+use mirrorkit_core::http::limits::HostLimits;
 use mirrorkit_core::report::human_bytes;
 use mirrorkit_core::source::packages::{
     PackageVersions, PypiTargets, is_upstream_url, parse_instant,
@@ -95,14 +96,14 @@ pub(crate) async fn run(args: MirrorArgs) -> ExitCode {
                 // `https://USER:PASSWORD@host/`: HTTP Basic for every request to that host
                 // (tarballs and wheels too), never kept in the URL that reports show.
                 if !url.username().is_empty() {
-                    let pair = format!(
-                        "{}:{}",
-                        percent_decoded(url.username()),
-                        percent_decoded(url.password().unwrap_or_default())
-                    );
+                    // Keyed host:port (with the scheme's port): only this upstream's host and
+                    // port get them, whatever links its documents hold.
                     upstream_auth.insert(
-                        upstream_host(&url),
-                        Secret::new(format!("Basic {}", base64_encode(&pair))),
+                        HostLimits::key(&url),
+                        basic_auth(
+                            &percent_decoded(url.username()),
+                            &percent_decoded(url.password().unwrap_or_default()),
+                        ),
                     );
                     let _ = url.set_username("");
                     let _ = url.set_password(None);
@@ -110,11 +111,12 @@ pub(crate) async fn run(args: MirrorArgs) -> ExitCode {
                 upstreams.insert(eco, url);
             }
             _ => {
+                // The value is not echoed: it may hold a password.
+                let ecosystem = u.split_once('=').map_or("", |(e, _)| e);
                 return output::message(
                     &format!(
-                        "--upstream {:?}: expected ECOSYSTEM=URL (npm=https://…, \
-                         cargo=sparse+https://…)",
-                        redact_text(u)
+                        "--upstream {ecosystem}=…: expected ECOSYSTEM=URL (npm=https://…, \
+                         pypi=https://…/simple/, cargo=sparse+https://…)"
                     ),
                     ExitCode::Usage,
                 );
@@ -197,23 +199,9 @@ pub(crate) async fn run(args: MirrorArgs) -> ExitCode {
     }
 }
 
-/// `host[:port]` of an upstream as the HTTP client keys hosts (`sparse+` dropped).
-fn upstream_host(url: &url::Url) -> String {
-    let host = url.host_str().unwrap_or_default();
-    match url.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_string(),
-    }
-}
-
+/// A percent-encoded user name or password, decoded (`%40` → `@`; `+` stays `+`).
 fn percent_decoded(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
-}
-
-fn base64_encode(s: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(s)
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }

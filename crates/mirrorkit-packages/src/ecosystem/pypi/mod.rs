@@ -403,7 +403,11 @@ impl Registry for Pypi {
                 .filter(|(_, v)| {
                     self.wanted_files(meta, v).iter().any(|f| {
                         f.yanked.is_none()
-                            && self.targets.admits(f.requires_python.as_deref(), python)
+                            && self.targets.wants_for(
+                                &f.filename,
+                                f.requires_python.as_deref(),
+                                python,
+                            )
                     })
                 })
                 .max_by(|a, b| a.0.cmp(&b.0))
@@ -452,7 +456,9 @@ impl Registry for Pypi {
             let text = requires::read_sdist_pkg_info(&p)?;
             if !requires::declares_requirements(&text) {
                 return Err(format!(
-                    "{} has no wheel, and its PKG-INFO does not declare the dependencies                      (Metadata-Version before 2.2, or Requires-Dist dynamic): only building it                      tells them; name them",
+                    "{}: no wheel of {name} {version} is at hand and its PKG-INFO does not \
+                     declare the dependencies (Metadata-Version before 2.2, or Requires-Dist \
+                     dynamic): only building it tells them; name them",
                     f.filename
                 ));
             }

@@ -117,21 +117,35 @@ impl Targets {
 
     /// Whether `filename` (a wheel or an sdist) with this `Requires-Python` is mirrored.
     pub(crate) fn wants(&self, filename: &str, requires_python: Option<&str>) -> bool {
-        if !self.admits(requires_python, None) {
+        self.wants_for(filename, requires_python, None)
+    }
+
+    /// [`Targets::wants`] for one target Python (`only`), or for any of them.
+    pub(crate) fn wants_for(
+        &self,
+        filename: &str,
+        requires_python: Option<&str>,
+        only: Option<(u32, u32)>,
+    ) -> bool {
+        if !self.admits(requires_python, only) {
             return false;
         }
+        let pythons: Vec<(u32, u32)> = match only {
+            Some(p) => vec![p],
+            None => self.pythons.clone(),
+        };
         match wheel_tags(filename) {
             Some((python, abi, platform)) => {
-                let python_ok = self.pythons.is_empty()
-                    || self
-                        .pythons
+                let python_ok = pythons.is_empty()
+                    || pythons
                         .iter()
                         .any(|t| python.iter().any(|p| python_tag_matches(p, &abi, *t)));
                 let platform_ok = platform.contains(&"any")
                     || self.platforms.is_empty()
                     || platform
                         .iter()
-                        .any(|p| self.platforms.iter().any(|pat| glob(pat, p)));
+                        .flat_map(|p| also_installs_as(p))
+                        .any(|p| self.platforms.iter().any(|pat| glob(pat, &p)));
                 python_ok && platform_ok
             }
             None => self.sdist,
@@ -290,6 +304,20 @@ fn python_tag_matches(tag: &str, abi: &[&str], (major, minor): (u32, u32)) -> bo
     }
 }
 
+/// A wheel platform tag and the tags of the machines it also installs on: a macOS
+/// `universal2` wheel on `arm64` and `x86_64` Macs, an `intel` one on `x86_64` (as pip's
+/// compatible tags say), so a target written for one Mac takes them.
+fn also_installs_as(tag: &str) -> Vec<String> {
+    let mut out = vec![tag.to_string()];
+    if let Some(stem) = tag.strip_suffix("_universal2") {
+        out.push(format!("{stem}_arm64"));
+        out.push(format!("{stem}_x86_64"));
+    } else if let Some(stem) = tag.strip_suffix("_intel") {
+        out.push(format!("{stem}_x86_64"));
+    }
+    out
+}
+
 /// `pattern` with `*` matching any run of characters, against `text` (ASCII, case-insensitive).
 fn glob(pattern: &str, text: &str) -> bool {
     let p = pattern.to_ascii_lowercase();
@@ -352,6 +380,14 @@ mod tests {
         assert!(!t.wants("a-1.0-py3-none-any.whl", Some(">=3.12")));
         assert!(t.wants("a-1.0-py3-none-any.whl", Some(">=3.11.2")));
         assert!(t.wants("a-1.0-py3-none-any.whl", Some("not a specifier")));
+        let mac = targets(&["3.11", "3.12"], &["macosx_*_arm64"], false);
+        assert!(mac.wants("a-1.0-cp311-cp311-macosx_11_0_universal2.whl", None));
+        assert!(!mac.wants("a-1.0-cp311-cp311-macosx_10_9_intel.whl", None));
+        // For one of the Pythons only: a cp312 wheel is not one for 3.11.
+        let cp312 = "a-1.0-cp312-cp312-macosx_11_0_arm64.whl";
+        assert!(mac.wants(cp312, None));
+        assert!(mac.wants_for(cp312, None, Some((3, 12))));
+        assert!(!mac.wants_for(cp312, None, Some((3, 11))));
         let all = Targets::default();
         assert!(all.wants("a-1.0.tar.gz", Some(">=3.99")));
         assert!(all.wants("a-1.0-pp310-pypy310_pp73-win_amd64.whl", None));
