@@ -72,6 +72,28 @@ pub struct Validators<'a> {
 }
 
 fn open(dir: &Path, create: bool) -> rusqlite::Result<Option<Connection>> {
+    match open_once(dir, create) {
+        // A database damaged behind the cache's back (or not one at all) is started afresh when
+        // an entry is to be stored: it only held what can be fetched again.
+        Err(e) if create && is_damaged(&e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "metadata cache damaged; starting it afresh");
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(dir.join(format!("{DB_FILE}{suffix}")));
+            }
+            open_once(dir, create)
+        }
+        other => other,
+    }
+}
+
+fn is_damaged(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+    )
+}
+
+fn open_once(dir: &Path, create: bool) -> rusqlite::Result<Option<Connection>> {
     let path = dir.join(DB_FILE);
     if !create && !path.is_file() {
         return Ok(None);
@@ -271,6 +293,15 @@ mod tests {
             hit.last_modified.as_deref(),
             Some("Wed, 21 Oct 2026 07:28:00 GMT")
         );
+        // A database that is not one any more is not used, and is started afresh by the next
+        // store.
+        drop(db);
+        for entry in std::fs::read_dir(dir.path().join("c")).unwrap() {
+            std::fs::write(entry.unwrap().path(), b"{not json").unwrap();
+        }
+        assert!(cache.load(&other).await.is_none());
+        cache.store(&other, "\"v2\"", None, b"y").await;
+        assert_eq!(cache.load(&other).await.unwrap().body, b"y");
         // Nor is an ETag that cannot be sent as a header.
         cache.store(&url, "bad\nvalue", None, b"x").await;
         assert!(cache.load(&url).await.is_none());
