@@ -5,7 +5,8 @@
 #   npm   — a verdaccio upstream; peer `npm cache add NAME@VERSION…` (fresh cache, then warm)
 #   PyPI  — a pypiserver upstream; peer `pip download --no-deps` (fresh directory, then again);
 #           and bandersnatch (allowlist mode, its defaults) against bench/warehouse_json.py, the
-#           part of PyPI's API it needs (pypiserver has not), over the same files and proxy
+#           part of PyPI's API it needs (pypiserver has not), over the same files and proxy;
+#           mirrorkit is measured again against that same server (its PEP 691 pages) for that row
 #   cargo — a sparse registry on python's http.server; peer `cargo fetch` of a project depending
 #           on every crate (fresh CARGO_HOME, then again)
 # Corpus: bench/packages_corpus.py — one file per package of PK_MIN_KB..PK_MAX_KB incompressible
@@ -49,14 +50,15 @@ timed() { # timed NAME CMD... -> appends "seconds maxrss_kib" to $T/NAME.times
   /usr/bin/time -f '%M' -o "$T/$name.rss" "$@" >"$T/$name.out" 2>"$T/$name.err" || { tail -20 "$T/$name.err" >&2; return 1; }
   echo "$(python3 -c "print($EPOCHREALTIME-$t0)") $(cat "$T/$name.rss")" >>"$T/$name.times"
 }
-mk_pair() { # mk_pair ECO UPSTREAM: mirrorkit cold (fresh work dir and tree) then warm
-  rm -rf "$T/work-$1" "$T/tree-$1"
-  timed "mk-$1-cold" "$MK" mirror $(cat "$T/corpus/$1.txt") --upstream "$1=$2" --to "$T/tree-$1" \
-    --base-url http://127.0.0.1:1/ --work-dir "$T/work-$1" --format json "${MK_FLAGS[@]}"
-  jq -e '.summary.failed == 0' "$T/mk-$1-cold.out" >/dev/null || { echo "mirrorkit $1 cold failed" >&2; head -c 2000 "$T/mk-$1-cold.out" >&2; exit 1; }
-  timed "mk-$1-warm" "$MK" mirror $(cat "$T/corpus/$1.txt") --upstream "$1=$2" --to "$T/tree-$1" \
-    --base-url http://127.0.0.1:1/ --work-dir "$T/work-$1" --format json "${MK_FLAGS[@]}"
-  jq -e ".summary.unchanged == $(wc -l <"$T/corpus/$1.txt")" "$T/mk-$1-warm.out" >/dev/null || { echo "mirrorkit $1 warm was not all unchanged" >&2; exit 1; }
+mk_pair() { # mk_pair ECO UPSTREAM [KEY]: mirrorkit cold (fresh work dir and tree) then warm
+  local k="${3:-$1}"
+  rm -rf "$T/work-$k" "$T/tree-$k"
+  timed "mk-$k-cold" "$MK" mirror $(cat "$T/corpus/$1.txt") --upstream "$1=$2" --to "$T/tree-$k" \
+    --base-url http://127.0.0.1:1/ --work-dir "$T/work-$k" --format json "${MK_FLAGS[@]}"
+  jq -e '.summary.failed == 0' "$T/mk-$k-cold.out" >/dev/null || { echo "mirrorkit $k cold failed" >&2; head -c 2000 "$T/mk-$k-cold.out" >&2; exit 1; }
+  timed "mk-$k-warm" "$MK" mirror $(cat "$T/corpus/$1.txt") --upstream "$1=$2" --to "$T/tree-$k" \
+    --base-url http://127.0.0.1:1/ --work-dir "$T/work-$k" --format json "${MK_FLAGS[@]}"
+  jq -e ".summary.unchanged == $(wc -l <"$T/corpus/$1.txt")" "$T/mk-$k-warm.out" >/dev/null || { echo "mirrorkit $k warm was not all unchanged" >&2; exit 1; }
 }
 
 if [[ " $PK_ECOSYSTEMS " == *" npm "* ]]; then
@@ -122,6 +124,8 @@ for run in $(seq 1 "$PK_RUNS"); do
     timed pip-cold pip download --no-deps --no-cache-dir --disable-pip-version-check -q -d "$T/pip-dl" --index-url "$PYPI_URL" $(pip_specs)
     timed pip-warm pip download --no-deps --no-cache-dir --disable-pip-version-check -q -d "$T/pip-dl" --index-url "$PYPI_URL" $(pip_specs)
     if [[ -n "${WAREHOUSE_URL:-}" ]]; then
+      # The same upstream for both: its PEP 691 project pages (with ETags, as PyPI's).
+      mk_pair pypi "$WAREHOUSE_URL/simple/" pypi-wh
       rm -rf "$T/bs-mirror"
       timed bs-cold "$T/bs-venv/bin/bandersnatch" --config "$T/bandersnatch.conf" mirror
       [[ "$(find "$T/bs-mirror/web/packages" -type f | wc -l)" == "$(wc -l <"$T/corpus/pypi.txt")" ]] \
@@ -140,10 +144,10 @@ done
 
 med() { median $(cut -d' ' -f1 "$T/$1.times"); }
 rss_mib() { python3 -c "print(f'{$(median $(cut -d' ' -f2 "$T/$1.times"))/1024:.1f}')"; }
-row() { # row ECO PEER_NAME PEER_KEY
-  local mc mw pc pw
-  mc="$(med "mk-$1-cold")"; mw="$(med "mk-$1-warm")"; pc="$(med "$3-cold")"; pw="$(med "$3-warm")"
-  echo "| $1 | $(fmt_s "$mc") s | $(fmt_s "$pc") s ($2) | **$(ratio "$pc" "$mc")×** | $(fmt_s "$mw") s | $(fmt_s "$pw") s | **$(ratio "$pw" "$mw")×** | $(rss_mib "mk-$1-cold") MiB | $(rss_mib "$3-cold") MiB |"
+row() { # row ECO PEER_NAME PEER_KEY [MIRRORKIT_KEY] [LABEL]
+  local mc mw pc pw k="${4:-$1}"
+  mc="$(med "mk-$k-cold")"; mw="$(med "mk-$k-warm")"; pc="$(med "$3-cold")"; pw="$(med "$3-warm")"
+  echo "| ${5:-$1} | $(fmt_s "$mc") s | $(fmt_s "$pc") s ($2) | **$(ratio "$pc" "$mc")×** | $(fmt_s "$mw") s | $(fmt_s "$pw") s | **$(ratio "$pw" "$mw")×** | $(rss_mib "mk-$k-cold") MiB | $(rss_mib "$3-cold") MiB |"
 }
 cat <<REPORT
 
@@ -155,7 +159,7 @@ $(print_env)
 |---|---|---|---|---|---|---|---|---|
 $([[ -n "${NPM_URL:-}" ]] && row npm "npm cache add" npm)
 $([[ -n "${PYPI_URL:-}" ]] && row pypi "pip download" pip)
-$([[ -n "${WAREHOUSE_URL:-}" ]] && row pypi "bandersnatch" bs)
+$([[ -n "${WAREHOUSE_URL:-}" ]] && row pypi "bandersnatch" bs pypi-wh "pypi (Warehouse API)")
 $([[ -n "${CARGO_URL:-}" ]] && row cargo "cargo fetch" cargo)
 
 Every mirrorkit cold run reported no failure; every warm run reported every version unchanged.

@@ -8,6 +8,8 @@ usage: warehouse_json.py PORT DIR
                           "projects": [{"name", "_last-serial"}]}
   GET /pypi/<name>/json   {"info", "last_serial", "releases": {version: [file]}, "urls"},
                           header X-PYPI-LAST-SERIAL
+  GET /simple/<name>/     PEP 691 JSON project page, with an ETag (a 304 for If-None-Match), as
+                          Warehouse serves it: what mirrorkit mirrors from in the same run
   GET /packages/<file>    the file
 Every project has serial 1; URLs are built from the Host header (so a proxy in front keeps its
 own address). Files are wheels or sdists named as PyPI names them.
@@ -56,8 +58,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def send_json(self, doc, content_type="application/json", headers=()):
+    def send_json(self, doc, content_type="application/json", headers=(), etag=False):
         body = json.dumps(doc).encode()
+        if etag:
+            tag = '"%s"' % hashlib.sha256(body).hexdigest()[:32]
+            headers = list(headers) + [("ETag", tag)]
+            if self.headers.get("If-None-Match") == tag:
+                self.send_response(304)
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
         self.send_response(200)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -76,6 +88,32 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     "projects": [{"name": n, "_last-serial": 1} for n in PROJECTS],
                 },
                 "application/vnd.pypi.simple.v1+json",
+            )
+        m = re.fullmatch(r"/simple/([^/]+)/?", path)
+        if m and normalise(m.group(1)) in PROJECTS:
+            name = normalise(m.group(1))
+            files = [
+                {
+                    "filename": f["filename"],
+                    "url": f"http://{host}/packages/{f['filename']}",
+                    "hashes": {"sha256": f["sha256"]},
+                    "requires-python": None,
+                    "size": f["size"],
+                    "upload-time": "2026-01-01T00:00:00.000000Z",
+                    "yanked": False,
+                }
+                for files in PROJECTS[name].values()
+                for f in files
+            ]
+            return self.send_json(
+                {
+                    "meta": {"api-version": "1.1", "_last-serial": 1},
+                    "name": name,
+                    "versions": sorted(PROJECTS[name]),
+                    "files": files,
+                },
+                "application/vnd.pypi.simple.v1+json",
+                etag=True,
             )
         m = re.fullmatch(r"/pypi/([^/]+)/json/?", path)
         if m and normalise(m.group(1)) in PROJECTS:

@@ -122,7 +122,7 @@ fn every_packages_field_is_named_when_wrong() {
         (
             format!("{head}    source: {{type: packages}}\n"),
             "mirrors.web.source",
-            "`purls` or `sboms`",
+            "`purls`, `sboms` or `registry`",
         ),
         (src("purls: ['']"), "mirrors.web.source.purls[0]", "empty"),
         (
@@ -184,6 +184,26 @@ fn every_packages_field_is_named_when_wrong() {
             src("purls: [a], versions: ''"),
             "mirrors.web.source.versions.semver",
             "empty",
+        ),
+        (
+            src("registry: cargo, upstreams: {cargo: 'sparse+http://i/'}"),
+            "mirrors.web.source.registry",
+            "cannot list its crates",
+        ),
+        (
+            src("registry: pypi"),
+            "mirrors.web.source.registry",
+            "private index",
+        ),
+        (
+            src("registry: pypi, upstreams: {pypi: 'https://pypi.org/simple/'}"),
+            "mirrors.web.source.registry",
+            "never mirrored whole",
+        ),
+        (
+            src("registry: maven, upstreams: {pypi: 'http://i/simple/'}"),
+            "mirrors.web.source.registry",
+            "not a registry ecosystem",
         ),
         (
             src("purls: [a], image: nginx"),

@@ -84,7 +84,7 @@ impl Family for Packages {
             versions: source.versions.clone(),
             dependencies: source.dependencies,
             pypi: source.pypi.clone(),
-            registry: None,
+            registry: source.registry.as_deref().and_then(Ecosystem::parse),
             max_packages: crate::MAX_PACKAGES,
             work_dir: ctx.options.work_dir.clone(),
         };

@@ -17,52 +17,10 @@ use crate::MirrorError;
 use crate::inputs::Requested;
 use crate::purl::{self, Ecosystem};
 
-/// Hosts of public registries: never mirrored whole.
-const PUBLIC_HOSTS: [&str; 5] = [
-    "pypi.org",
-    "pypi.python.org",
-    "files.pythonhosted.org",
-    "registry.npmjs.org",
-    "index.crates.io",
-];
-
 /// Why `ecosystem`'s registry at `upstream` cannot be listed, if it cannot.
 pub fn refusal(ecosystem: Ecosystem, upstream: Option<&Url>) -> Option<String> {
-    match ecosystem {
-        Ecosystem::Pypi => {}
-        Ecosystem::Npm => {
-            return Some(
-                "--registry npm: an npm registry lists its packages in no standard way (the \
-                 `/-/all` endpoint is gone), and the public one (millions of packages, \
-                 terabytes) is never mirrored whole — name the packages with PURLs or an SBOM"
-                    .into(),
-            );
-        }
-        Ecosystem::Cargo => {
-            return Some(
-                "--registry cargo: a sparse index cannot list its crates — name them with PURLs \
-                 or an SBOM (a Cargo.lock's packages, say)"
-                    .into(),
-            );
-        }
-        Ecosystem::Generic => {
-            return Some("--registry generic: generic packages have no registry".into());
-        }
-    }
-    let Some(upstream) = upstream else {
-        return Some(
-            "--registry pypi: give the private index to list with --upstream pypi=URL (or \
-             `upstreams: {pypi: URL}`); the public PyPI is never mirrored whole"
-                .into(),
-        );
-    };
-    let host = upstream.host_str().unwrap_or_default();
-    PUBLIC_HOSTS.contains(&host).then(|| {
-        format!(
-            "--registry pypi: {host} is the public PyPI (over 600,000 projects, tens of \
-             terabytes) and is never mirrored whole — name the packages with PURLs or an SBOM"
-        )
-    })
+    mirrorkit_core::source::packages::whole_registry_refusal(&ecosystem.to_string(), upstream)
+        .map(|why| format!("--registry {ecosystem}: {why}"))
 }
 
 /// The project names of a simple index root page.

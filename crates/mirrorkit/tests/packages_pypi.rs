@@ -327,6 +327,55 @@ fn registry_pypi_mirrors_every_project_a_private_index_lists_and_never_the_publi
     let out = run(mirrorkit(w.dir.path()).args(["mirror", "--registry", "cargo", "--dry-run"]));
     assert_exit(&out, 64);
     assert!(all_output(&out).contains("cannot list its crates"));
+
+    // The same from a spec's `registry:`; `validate` refuses it without a private upstream.
+    let spec = |registry: &str, upstream: &str| {
+        common::write_spec(
+            w.dir.path(),
+            format!(
+                "target: {{packages: ./spec-tree, base_url: 'http://127.0.0.1:1/'}}\n\
+                 mirrors:\n  all:\n    source: {{type: packages, registry: {registry}{upstream}}}\n"
+            ),
+        )
+    };
+    let good = spec(
+        "pypi",
+        &format!(", upstreams: {{pypi: '{}'}}", w.upstream.index_url()),
+    );
+    let out = run(mirrorkit(w.dir.path())
+        .args(["sync", "--format", "json"])
+        .arg(&good));
+    assert_exit(&out, 0);
+    assert_eq!(
+        common::report(&out)["summary"]["pushed"],
+        3,
+        "{}",
+        all_output(&out)
+    );
+    assert!(
+        w.dir
+            .path()
+            .join("spec-tree/pypi/simple/mixed-case-name/index.html")
+            .is_file()
+    );
+    for (registry, upstream, why) in [
+        ("pypi", "", "give the private index"),
+        (
+            "pypi",
+            ", upstreams: {pypi: 'https://pypi.org/simple/'}",
+            "never mirrored whole",
+        ),
+        ("npm", "", "no standard way"),
+    ] {
+        let bad = spec(registry, upstream);
+        let out = run(mirrorkit(w.dir.path()).arg("validate").arg(&bad));
+        assert_exit(&out, 65);
+        let text = all_output(&out);
+        assert!(
+            text.contains("mirrors.all.source.registry") && text.contains(why),
+            "{text}"
+        );
+    }
 }
 
 #[test]

@@ -55,6 +55,9 @@ pub struct PackagesSource {
     pub versions: PackageVersions,
     /// Which PyPI files are mirrored, and the targets PyPI dependency markers are evaluated for.
     pub pypi: PypiTargets,
+    /// Also every project this ecosystem's private upstream lists (`pypi`: the simple index's
+    /// root page), under the version policy.
+    pub registry: Option<String>,
 }
 
 /// The Pythons and platforms a PyPI mirror serves: which of a version's files are mirrored
@@ -127,6 +130,54 @@ pub fn is_upstream_url(ecosystem: &str, url: &Url) -> bool {
         "sparse+http" | "sparse+https" => ecosystem == "cargo",
         _ => false,
     }
+}
+
+/// Hosts of public registries: never mirrored whole.
+pub const PUBLIC_REGISTRY_HOSTS: [&str; 5] = [
+    "pypi.org",
+    "pypi.python.org",
+    "files.pythonhosted.org",
+    "registry.npmjs.org",
+    "index.crates.io",
+];
+
+/// Why the whole registry of `ecosystem` at `upstream` cannot be mirrored, if it cannot: only
+/// a private PyPI index lists its projects (its root page); a public registry is never mirrored
+/// whole, npm and cargo registries have no listing.
+pub fn whole_registry_refusal(ecosystem: &str, upstream: Option<&Url>) -> Option<String> {
+    match ecosystem {
+        "pypi" => {}
+        "npm" => {
+            return Some(
+                "an npm registry lists its packages in no standard way (the `/-/all` endpoint \
+                 is gone), and the public one (millions of packages, terabytes) is never \
+                 mirrored whole — name the packages with PURLs or an SBOM"
+                    .into(),
+            );
+        }
+        "cargo" => {
+            return Some(
+                "a sparse index cannot list its crates — name them with PURLs or an SBOM (a \
+                 Cargo.lock's packages, say)"
+                    .into(),
+            );
+        }
+        other => return Some(format!("{other:?} is not a registry ecosystem (pypi)")),
+    }
+    let Some(upstream) = upstream else {
+        return Some(
+            "give the private index to list with --upstream pypi=URL (or `upstreams: {pypi: \
+             URL}`); the public PyPI is never mirrored whole"
+                .into(),
+        );
+    };
+    let host = upstream.host_str().unwrap_or_default();
+    PUBLIC_REGISTRY_HOSTS.contains(&host).then(|| {
+        format!(
+            "{host} is the public PyPI (over 600,000 projects, tens of terabytes) and is never \
+             mirrored whole — name the packages with PURLs or an SBOM"
+        )
+    })
 }
 
 /// `2026-01-31` (midnight UTC) or an RFC 3339 instant (`2026-01-31T12:00:00Z`).

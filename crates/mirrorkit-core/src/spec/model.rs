@@ -195,6 +195,10 @@ pub struct SourceSpec {
     /// and what dependency markers are evaluated for); default: every file.
     #[schemars(with = "Option<PypiSpec>")]
     pub pypi: Option<Located<serde_json::Value>>,
+    /// `packages`: also mirror every project the ecosystem's private upstream lists (`pypi`:
+    /// the simple index's root page; needs `upstreams.pypi`), under `versions`. Public
+    /// registries, npm and cargo (no listing) are refused.
+    pub registry: Option<Located<String>>,
     /// `apt`: the suites (`bookworm`, `bookworm-updates`, `stable`).
     pub suites: Option<Located<Vec<Located<String>>>>,
     /// `apt`: the components (default `[main]`).
@@ -271,6 +275,7 @@ impl SourceSpec {
             dependencies: None,
             prereleases: None,
             pypi: None,
+            registry: None,
             suites: None,
             components: None,
             architectures: None,

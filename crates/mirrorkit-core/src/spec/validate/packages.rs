@@ -5,7 +5,7 @@
 use super::*;
 use crate::source::packages::{
     NamedPurl, PackageVersions, PackagesSource, PypiTargets, UPSTREAM_ECOSYSTEMS, is_upstream_url,
-    parse_instant,
+    parse_instant, whole_registry_refusal,
 };
 use crate::spec::model::{PackageVersionsSpec, PypiSpec};
 
@@ -36,13 +36,6 @@ pub(super) fn packages_source(
         }
         sboms.push(path);
     }
-    if purls.is_empty() && sboms.is_empty() {
-        return Err(ctx.err(
-            &s.kind,
-            field,
-            "a packages source needs `purls` or `sboms` (what to mirror)",
-        ));
-    }
     let mut upstreams = BTreeMap::new();
     for (ecosystem, url) in s.upstreams.iter().flat_map(|l| l.value.iter()) {
         let f = format!("{field}.upstreams.{ecosystem}");
@@ -69,6 +62,23 @@ pub(super) fn packages_source(
         };
         upstreams.insert(ecosystem.clone(), parsed);
     }
+    let registry = match &s.registry {
+        Some(r) => {
+            let upstream = upstreams.get(r.value.as_str());
+            if let Some(why) = whole_registry_refusal(&r.value, upstream) {
+                return Err(ctx.err(r, format!("{field}.registry"), why));
+            }
+            Some(r.value.clone())
+        }
+        None => None,
+    };
+    if purls.is_empty() && sboms.is_empty() && registry.is_none() {
+        return Err(ctx.err(
+            &s.kind,
+            field,
+            "a packages source needs `purls`, `sboms` or `registry` (what to mirror)",
+        ));
+    }
     let versions = match &s.versions {
         Some(v) => package_versions(ctx, v, &format!("{field}.versions"))?,
         None => PackageVersions::default(),
@@ -85,6 +95,7 @@ pub(super) fn packages_source(
         prereleases: s.prereleases.unwrap_or(false),
         versions,
         pypi,
+        registry,
     }))
 }
 

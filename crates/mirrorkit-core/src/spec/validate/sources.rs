@@ -40,6 +40,7 @@ pub(super) fn source(
         ("dependencies", s.dependencies.is_some()),
         ("prereleases", s.prereleases.is_some()),
         ("pypi", s.pypi.is_some()),
+        ("registry", s.registry.is_some()),
         ("suites", s.suites.is_some()),
         ("components", s.components.is_some()),
         ("architectures", s.architectures.is_some()),
@@ -93,6 +94,7 @@ pub(super) fn source(
             "prereleases",
             "versions",
             "pypi",
+            "registry",
         ],
         SourceKind::Apt => &[
             "url",
