@@ -142,6 +142,26 @@ pub struct ImportReport {
 }
 
 impl ImportReport {
+    /// A report of nothing done yet, for `bundle`.
+    pub fn new(bundle: &OpenBundle, dry_run: bool) -> ImportReport {
+        ImportReport {
+            bundle: bundle.manifest.as_ref().map(|m| m.id.clone()),
+            dry_run,
+            tags: Vec::new(),
+            blobs_sent: 0,
+            blobs_present: 0,
+            bytes: 0,
+        }
+    }
+
+    /// `other` (an import of more of the same bundle) added to this one.
+    pub fn absorb(&mut self, other: ImportReport) {
+        self.tags.extend(other.tags);
+        self.blobs_sent += other.blobs_sent;
+        self.blobs_present += other.blobs_present;
+        self.bytes += other.bytes;
+    }
+
     /// One line per tag and a summary.
     pub fn to_plain(&self) -> String {
         let mut out = String::new();
@@ -237,14 +257,7 @@ pub async fn import(
     // into the other repositories.
     copy_opts.known_blobs = Some(Arc::default());
     let copy_opts = &copy_opts;
-    let mut report = ImportReport {
-        bundle: bundle.manifest.as_ref().map(|m| m.id.clone()),
-        dry_run,
-        tags: Vec::new(),
-        blobs_sent: 0,
-        blobs_present: 0,
-        bytes: 0,
-    };
+    let mut report = ImportReport::new(bundle, dry_run);
     let registry = registry.as_ref();
     let results: Vec<Result<(TagOutcome, Option<CopyReport>), BundleError>> =
         futures_util::stream::iter(&bundle.tags)

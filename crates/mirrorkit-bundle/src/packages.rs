@@ -37,14 +37,7 @@ pub(crate) async fn import(
         Tree::open(dir).await.map_err(io)?
     };
     let fresh = std::fs::read_dir(tree.root()).map_or(true, |mut d| d.next().is_none());
-    let mut report = ImportReport {
-        bundle: bundle.manifest.as_ref().map(|m| m.id.clone()),
-        dry_run,
-        tags: Vec::new(),
-        blobs_sent: 0,
-        blobs_present: 0,
-        bytes: 0,
-    };
+    let mut report = ImportReport::new(bundle, dry_run);
     for (repo, tag, digest, media_type) in &bundle.tags {
         let mut outcome = TagOutcome {
             repository: repo.clone(),

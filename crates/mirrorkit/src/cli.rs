@@ -280,9 +280,15 @@ pub(crate) struct ImportArgs {
     /// The bundle: a directory, an archive, or the first of its parts.
     pub path: PathBuf,
     /// Where to: docker://HOST[:PORT][/NAMESPACE], oci:DIR, or packages:DIR (the bundle's
-    /// package trees published as static registries).
-    #[arg(long, value_name = "TARGET")]
-    pub to: String,
+    /// package trees published as static registries). With --spec: where everything but the
+    /// package trees goes.
+    #[arg(long, value_name = "TARGET", required_unless_present = "spec")]
+    pub to: Option<String>,
+    /// Publish the bundle's package trees into this spec's package targets (each tree into the
+    /// `packages` directory of the same name, served at the target's `base_url`), as a sync of
+    /// the spec would have.
+    #[arg(long, value_name = "SPEC")]
+    pub spec: Option<PathBuf>,
     /// With --to packages:DIR: the URL the tree will be served at (npm tarball URLs and
     /// cargo's `dl` point under it); default: the URL the exported tree was served at.
     #[arg(long, value_name = "URL")]

@@ -839,6 +839,44 @@ fn a_sync_killed_mid_download_leaves_the_tree_and_the_next_run_fetches_only_what
 }
 
 #[test]
+fn two_syncs_of_one_root_at_once_both_finish_and_leave_one_whole_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = AptRepo::new(dir.path());
+    for n in ["alpha", "beta", "gamma", "delta"] {
+        repo.add(&Deb::new(n, "1.0", "all"));
+    }
+    repo.publish();
+    let upstream = FileServer::start(repo.dir());
+    let spec_path = write_spec(dir.path(), spec(&upstream, "keyring.gpg"));
+    // Separate work dirs, so only the root's own lock keeps them apart.
+    let start = |work: &str| {
+        common::mirrorkit_process(dir.path())
+            .args(["sync", "--work-dir", work])
+            .arg(&spec_path)
+            .output()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| start("work-a"));
+        let b = s.spawn(|| start("work-b"));
+        (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
+    });
+    assert_exit(&a, 0);
+    assert_exit(&b, 0);
+    let mirror = dir.path().join("repos/mirror/debian");
+    assert!(mirror.join("dists/stable/InRelease").is_file());
+    for n in ["alpha", "beta", "gamma", "delta"] {
+        assert!(
+            mirror.join(Deb::new(n, "1.0", "all").pool_path()).is_file(),
+            "{n}"
+        );
+    }
+    let trees = std::fs::read_dir(dir.path().join("repos/mirror/.trees/debian"))
+        .unwrap()
+        .count();
+    assert_eq!(trees, 1, "one tree, the one the mirror points at");
+}
+
+#[test]
 fn a_publication_killed_at_any_moment_leaves_public_whole_and_the_next_one_finishes() {
     let dir = tempfile::tempdir().unwrap();
     let repo = AptRepo::new(dir.path());

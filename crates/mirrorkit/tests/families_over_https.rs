@@ -1,6 +1,8 @@
 //! Every family end to end against HTTPS registries with verification on: releases and charts
-//! synced into a TLS docker-registry (trusted through the spec's `ca_file`), and a bundle
-//! exported from one TLS registry and imported into another (trusted through `--cert-dir`).
+//! synced into a TLS docker-registry (trusted through the spec's `ca_file`), a bundle
+//! exported from one TLS registry and imported into another (trusted through `--cert-dir`), and
+//! an apt repository and a package file mirrored from an HTTPS server (trusted through
+//! `ca_file`, refused without it).
 //! Images over HTTPS are in `sync_tls.rs` and `tls_trust.rs`. What arrived is read back with
 //! skopeo given the CA (`--cert-dir`), never with `--tls-verify=false`; `SSL_CERT_FILE` is removed
 //! from mirrorkit's environment so only the way under test makes the certificate trusted.
@@ -12,7 +14,7 @@ mod https;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use https::{inspect, inspect_raw, push_image};
+use https::{HttpsFiles, inspect, inspect_raw, push_image};
 use mirrorkit_testkit::charts::{chart_yaml, write_dir};
 use mirrorkit_testkit::registry::Registry;
 use mirrorkit_testkit::tls::test_ca;
@@ -117,5 +119,64 @@ fn a_bundle_travels_between_https_registries() {
     assert_eq!(
         inspect(dir.path(), &dst, "mirror/team/app:v1", false),
         Some(digest)
+    );
+}
+
+#[test]
+fn an_apt_repository_and_a_package_file_come_from_an_https_server_trusted_through_ca_file() {
+    use mirrorkit_testkit::apt_repo::{AptRepo, Deb};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let repo = AptRepo::new(d);
+    let hello = Deb::new("hello", "1.0", "amd64");
+    repo.add(&hello);
+    repo.publish();
+    let tool = noise(3, 50_000);
+    std::fs::write(repo.dir().join("tool.bin"), &tool).unwrap();
+    let server = HttpsFiles::start(repo.dir());
+    std::fs::copy(test_ca().ca_cert(), d.join("ca.pem")).unwrap();
+    let spec = |trust: bool| {
+        let registries = if trust {
+            format!("registries: {{'{}': {{ca_file: ca.pem}}}}\n", server.host())
+        } else {
+            String::new()
+        };
+        common::write_spec(
+            d,
+            format!(
+                "{registries}target: {{repos: {{root: ./repos}}, packages: ./pk, base_url: 'http://127.0.0.1:1/'}}\n\
+                 mirrors:\n\
+                 \x20 debian:\n    source: {{type: apt, url: '{o}/', suites: [stable], components: [main], architectures: [amd64], keyring: keyring.asc}}\n\
+                 \x20 tool:\n    source: {{type: packages, purls: ['pkg:generic/tool@1.0?download_url={o}/tool.bin&checksum=sha256:{sha}']}}\n",
+                o = server.origin(),
+                sha = mirrorkit_testkit::charts::sha256_hex(&tool),
+            ),
+        )
+    };
+    // Not trusted: both mirrors fail naming the certificate problem; nothing is published.
+    let out = run(mirrorkit_untrusting(d)
+        .arg("sync")
+        .arg(spec(false))
+        .args(["--format", "json"]));
+    assert!(!out.status.success(), "{}", all_output(&out));
+    let text = all_output(&out).to_lowercase();
+    assert!(text.contains("certificate"), "{text}");
+    assert!(!d.join("repos/mirror/debian").exists());
+    assert!(!d.join("pk/generic/tool").exists());
+    // Trusted through the spec's ca_file: verified and published.
+    let r = sync_verified(d, &spec(true));
+    assert_eq!(r["summary"]["failed"], 0, "{r:#}");
+    assert!(
+        d.join("repos/mirror/debian/dists/stable/InRelease")
+            .is_file()
+    );
+    assert!(
+        d.join("repos/mirror/debian")
+            .join(hello.pool_path())
+            .is_file()
+    );
+    assert_eq!(
+        std::fs::read(d.join("pk/generic/tool/1.0/tool.bin")).unwrap(),
+        tool
     );
 }

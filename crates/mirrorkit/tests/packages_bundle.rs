@@ -1,7 +1,8 @@
 //! Package mirrors across an air gap: a spec's package tree is exported into a bundle (as a
 //! package tree artifact, beside the images it may also hold), imported on the other side with
 //! `--to packages:DIR` under another URL, and the real npm installs from the imported tree
-//! offline; a delta bundle carries only new files and is refused where its base is missing.
+//! offline; a delta bundle carries only new files and is refused where its base is missing; with
+//! `--spec` the trees go into the site spec's own package targets.
 
 mod common;
 #[path = "support/packages.rs"]
@@ -149,4 +150,75 @@ fn a_package_tree_travels_in_a_bundle_and_npm_installs_from_the_imported_tree_of
     let text = all_output(&out);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("2.0.0 1.0.0"), "{text}");
+}
+
+#[test]
+fn import_with_a_spec_publishes_each_tree_into_the_spec_target_of_the_same_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let upstream = Verdaccio::start();
+    upstream.publish(&npm_package(&d.join("src"), "leaf", "1.0.0", &[]));
+    let spec_path = write_spec(d, spec(&upstream, false).replace("top@1.0.0", "leaf@1.0.0"));
+    let mk = |args: &[&str]| run(mirrorkit(d).args(args));
+    assert_exit(&mk(&["sync", spec_path.to_str().unwrap()]), 0);
+    let out = mk(&[
+        "export",
+        spec_path.to_str().unwrap(),
+        "-o",
+        "b.tar",
+        "--json",
+    ]);
+    assert_exit(&out, 0);
+
+    // The site's spec: its own tree directory (named as the exported one) and URL.
+    let site = d.join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    let site_spec = |tree: &str| {
+        write_spec(
+            &site,
+            format!(
+                "target: {{packages: ./{tree}, base_url: 'https://site.example/pkgs/'}}\n\
+                 mirrors:\n  app:\n    source: {{type: packages, purls: ['pkg:npm/leaf@1.0.0']}}\n"
+            ),
+        )
+    };
+    let import = |spec: &std::path::Path, extra: &[&str]| {
+        run(mirrorkit(d)
+            .args(["import", "b.tar", "--format", "json", "--spec"])
+            .arg(spec)
+            .args(extra))
+    };
+    // A spec without a tree of that name: refused, naming it, nothing written.
+    let other = site_spec("elsewhere");
+    let out = import(&other, &[]);
+    assert_exit(&out, 1);
+    let text = all_output(&out);
+    assert!(
+        text.contains("no package target") && text.contains("\"tree\""),
+        "{text}"
+    );
+    assert!(!site.join("elsewhere/npm").exists());
+    // --base-url and --to packages: contradict the spec's target.
+    let good = site_spec("tree");
+    assert_exit(&import(&good, &["--base-url", "http://x/"]), 64);
+    assert_exit(&import(&good, &["--to", "packages:x"]), 64);
+    // Into the spec's tree, rebased onto its base_url.
+    let out = import(&good, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        report(&out)["tags"][0]["status"],
+        "added",
+        "{}",
+        all_output(&out)
+    );
+    let doc = std::fs::read_to_string(site.join("tree/npm/leaf/index.html")).unwrap();
+    assert!(
+        doc.contains("https://site.example/pkgs/npm/leaf/-/leaf-1.0.0.tgz"),
+        "{doc}"
+    );
+    assert!(site.join("tree/npm/leaf/-/leaf-1.0.0.tgz").is_file());
+    assert_eq!(
+        report(&import(&good, &[]))["tags"][0]["status"],
+        "unchanged"
+    );
 }

@@ -12,6 +12,7 @@ use mirrorkit_oci::reference::ImageReference;
 use mirrorkit_oci::target::{Target as _, reference_in};
 
 use crate::cli::{BundleFormatArg, CompressArg, ExportArgs, Format};
+use crate::commands::package_trees;
 use crate::diagnostics;
 use crate::output::{self, Render};
 use crate::settings;
@@ -65,8 +66,7 @@ async fn spec_items(
         }
     }
     let mut items = Vec::new();
-    // The package trees exported so far: (canonical directory, tag).
-    let mut package_trees: Vec<(std::path::PathBuf, String)> = Vec::new();
+    let trees = package_trees::of_spec(spec, only);
     for m in spec
         .mirrors
         .iter()
@@ -85,22 +85,14 @@ async fn spec_items(
                 ExitCode::Usage,
             ));
         }
-        if let spec::TargetConfig::Packages { path, base_url } = &m.target {
-            // One artifact per tree (mirrors may share one); trees with the same directory name
-            // get tags `NAME`, `NAME-2`, …
-            let repository = "packages".to_string();
-            let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
-            if package_trees.iter().any(|(p, _)| *p == canonical) {
+        if let spec::TargetConfig::Packages { .. } = &m.target {
+            // One artifact per tree, made by the first mirror publishing to it.
+            let Some(tree) = trees.iter().find(|t| t.mirror == m.key) else {
                 continue;
-            }
-            let base = package_tag(path);
-            let mut tag = base.clone();
-            let mut n = 1;
-            while package_trees.iter().any(|(_, t)| *t == tag) {
-                n += 1;
-                tag = format!("{base}-{n}");
-            }
-            package_trees.push((canonical, tag.clone()));
+            };
+            let (path, base_url) = (tree.path, tree.base_url);
+            let repository = package_trees::REPOSITORY.to_string();
+            let tag = tree.tag.clone();
             if !path.is_dir() {
                 eprintln!(
                     "warning: mirror {}: {} holds nothing yet; run sync first",
@@ -200,28 +192,6 @@ async fn spec_items(
         digest: digest.finish().to_string(),
     };
     Ok((items, origin))
-}
-
-/// The bundle tag of the package tree at `path`: its directory name, as a tag may spell it.
-fn package_tag(path: &Path) -> String {
-    let name: String = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(100)
-        .collect();
-    match name.trim_start_matches(['.', '-']) {
-        "" => "tree".to_string(),
-        n => n.to_string(),
-    }
 }
 
 /// An item for a reference given on the command line.

@@ -7,6 +7,7 @@ pub(crate) mod copy;
 pub(crate) mod export;
 pub(crate) mod import;
 pub(crate) mod mirror;
+pub(crate) mod package_trees;
 pub(crate) mod repo;
 pub(crate) mod schema;
 pub(crate) mod shell;

@@ -58,3 +58,57 @@ pub(crate) fn inspect_raw(
     let certs = format!("--cert-dir={}", skopeo_cert_dir(dir, client).display());
     skopeo(&["inspect", "--raw", &certs, &registry.docker_ref(reference)]).ok()
 }
+
+/// A static file server over HTTPS (python's, wrapped in TLS with the test CA's server
+/// certificate) on 127.0.0.1, serving `root`; stopped when dropped.
+pub(crate) struct HttpsFiles {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl HttpsFiles {
+    pub(crate) fn start(root: &Path) -> HttpsFiles {
+        use std::io::BufRead as _;
+        let script = "import functools, http.server, ssl, sys\n\
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+            ctx.load_cert_chain(sys.argv[2], sys.argv[3])\n\
+            h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])\n\
+            h.log_message = lambda *a: None\n\
+            s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), h)\n\
+            s.socket = ctx.wrap_socket(s.socket, server_side=True)\n\
+            print(s.server_address[1], flush=True)\n\
+            s.serve_forever()\n";
+        let mut child = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(root)
+            .arg(test_ca().server_cert())
+            .arg(test_ca().server_key())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start python3's https file server");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("its port");
+        let port = line.trim().parse().expect("a port number");
+        HttpsFiles { child, port }
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub(crate) fn origin(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// `127.0.0.1:PORT`, as `registries:` names it.
+    pub(crate) fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for HttpsFiles {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
