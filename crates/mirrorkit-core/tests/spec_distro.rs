@@ -53,6 +53,7 @@ fn an_apt_mirror_loads_with_every_field() {
             root: dir.path().join("./repos"),
             keep: Some(3),
             keep_days: None,
+            zfs_dataset: None,
         }
     );
     let SourceConfig::Apt(a) = &m.source else {
@@ -190,6 +191,22 @@ fn every_apt_field_is_named_when_wrong() {
             src("").replace("repos: {root: ./r}", "repos: {root: ./r, keep: 0}"),
             "mirrors.deb.target.repos.keep",
             "at least 1",
+        ),
+        (
+            src("").replace(
+                "repos: {root: ./r}",
+                "repos: {root: ./r, zfs_dataset: '-o x tank'}",
+            ),
+            "mirrors.deb.target.repos.zfs_dataset",
+            "not a ZFS dataset name",
+        ),
+        (
+            src("").replace(
+                "repos: {root: ./r}",
+                "repos: {root: ./r, zfs_dataset: 'tank/r@snap'}",
+            ),
+            "mirrors.deb.target.repos.zfs_dataset",
+            "not a ZFS dataset name",
         ),
         (
             format!("{}    repository: x\n", src("")),

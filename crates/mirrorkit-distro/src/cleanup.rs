@@ -7,7 +7,8 @@ use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 
 use crate::root::Root;
-use crate::snapshots;
+use crate::snapshots::{self, Backend};
+use crate::zfs::Zfs;
 
 /// How many snapshots to keep.
 #[derive(Clone, Copy, Debug, Default)]
@@ -41,7 +42,7 @@ fn taken_at(name: &str) -> Option<time::OffsetDateTime> {
 }
 
 /// Apply `retention` to `root`'s snapshots, then remove unreferenced pool files.
-pub fn run(root: &Root, retention: Retention) -> Result<Cleaned, String> {
+pub fn run(root: &Root, retention: Retention, backend: &Backend) -> Result<Cleaned, String> {
     let dir = root.dir();
     let all = snapshots::list(dir);
     // The current snapshot, and every snapshot a publication links to (the published one,
@@ -71,6 +72,12 @@ pub fn run(root: &Root, retention: Retention) -> Result<Cleaned, String> {
             if too_many || too_old {
                 let path = dir.join("snapshots").join(name);
                 std::fs::remove_dir_all(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                // A ZFS snapshot goes with its links (one taken with hard links has none).
+                if let Backend::Zfs(zfs) = backend
+                    && Zfs::snapshot_dir(dir, name).is_dir()
+                {
+                    zfs.destroy(name)?;
+                }
                 let _ = std::fs::remove_dir_all(dir.join("metadata/snapshots").join(name));
                 cleaned.snapshots.push(name.clone());
             }

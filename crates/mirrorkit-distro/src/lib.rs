@@ -39,6 +39,7 @@ pub mod rpm_md;
 pub mod rpm_sig;
 pub mod signature;
 pub mod snapshots;
+pub mod zfs;
 
 use mirrorkit_core::exit::ExitCode;
 use mirrorkit_core::family::{Family, RunContext};

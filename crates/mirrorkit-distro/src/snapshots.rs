@@ -2,7 +2,9 @@
 //!
 //! - `snapshots/<name>/<prefix>/…`: an immutable tree of hard links (into the pool, through the
 //!   mirror trees), named by UTC time (`20260603-120000`), taken of the current, fully verified
-//!   mirror trees; `state/current_snapshot.txt` names the newest.
+//!   mirror trees; `state/current_snapshot.txt` names the newest. With the ZFS backend the
+//!   snapshot is the dataset's own (`zfs snapshot`), and `snapshots/<name>/<prefix>` is a link
+//!   to the tree as that snapshot shows it.
 //! - `public/`: what the web server serves — a symbolic link to a tree of symbolic links
 //!   (`<prefix>` → that snapshot's `<prefix>`; with `--all` also `snapshots/<name>/<prefix>` for
 //!   every snapshot), built beside the current one under `.public/` and switched with one atomic
@@ -11,6 +13,17 @@
 use std::path::{Path, PathBuf};
 
 use crate::root::Root;
+use crate::zfs::Zfs;
+
+/// How snapshots are made.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// A tree of hard links under `snapshots/<name>/` (any filesystem).
+    #[default]
+    HardLinks,
+    /// A snapshot of the ZFS dataset mounted at the root.
+    Zfs(Zfs),
+}
 
 /// `state/current_snapshot.txt`.
 const CURRENT: &str = "state/current_snapshot.txt";
@@ -123,7 +136,7 @@ fn link_tree(from: &Path, to: &Path) -> Result<(), String> {
 
 /// Take a snapshot of the current trees of `prefixes`: its name. Every prefix must have a
 /// tree (a sync finished); the snapshot appears whole or not at all, then becomes current.
-pub fn take(root: &Root, prefixes: &[String]) -> Result<String, String> {
+pub fn take(root: &Root, prefixes: &[String], backend: &Backend) -> Result<String, String> {
     let dir = root.dir();
     let mut trees = Vec::new();
     for p in prefixes {
@@ -154,8 +167,20 @@ pub fn take(root: &Root, prefixes: &[String]) -> Result<String, String> {
         .prefix(".tmp-")
         .tempdir_in(&snapshots)
         .map_err(io(&snapshots))?;
-    for (p, tree) in &trees {
-        link_tree(tree, &staging.path().join(p))?;
+    match backend {
+        Backend::HardLinks => {
+            for (p, tree) in &trees {
+                link_tree(tree, &staging.path().join(p))?;
+            }
+        }
+        Backend::Zfs(zfs) => {
+            zfs.check_mountpoint(dir)?;
+            zfs.snapshot(&name)?;
+            if let Err(e) = link_into_zfs(dir, &name, &trees, staging.path()) {
+                let _ = zfs.destroy(&name);
+                return Err(e);
+            }
+        }
     }
     let final_dir = snapshots.join(&name);
     std::fs::rename(staging.path(), &final_dir).map_err(io(&final_dir))?;
@@ -163,6 +188,41 @@ pub fn take(root: &Root, prefixes: &[String]) -> Result<String, String> {
     write_atomically(&dir.join(LAST), &format!("{name}\n"))?;
     write_atomically(&dir.join(CURRENT), &format!("{name}\n"))?;
     Ok(name)
+}
+
+/// `staging/<prefix>` → the prefix's tree as ZFS snapshot `name` shows it
+/// (`ROOT/.zfs/snapshot/<name>/mirror/.trees/<prefix>/<id>`), relative to the root.
+fn link_into_zfs(
+    dir: &Path,
+    name: &str,
+    trees: &[(&String, PathBuf)],
+    staging: &Path,
+) -> Result<(), String> {
+    let real_root = std::fs::canonicalize(dir).map_err(io(dir))?;
+    let seen = Zfs::snapshot_dir(&real_root, name);
+    for (p, tree) in trees {
+        let rel = tree
+            .strip_prefix(&real_root)
+            .map_err(|_| format!("{}: not under the root", tree.display()))?;
+        if !seen.join(rel).is_dir() {
+            return Err(format!(
+                "{}: ZFS snapshot {name} does not show the tree of {p} (is the root the \
+                 dataset's mountpoint?)",
+                seen.join(rel).display()
+            ));
+        }
+        let at = staging.join(p);
+        if let Some(parent) = at.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        // From `snapshots/<name>/<prefix>` up to the root.
+        let target = PathBuf::from("../".repeat(1 + Path::new(p.as_str()).components().count()))
+            .join(".zfs/snapshot")
+            .join(name)
+            .join(rel);
+        std::os::unix::fs::symlink(&target, &at).map_err(io(&at))?;
+    }
+    Ok(())
 }
 
 /// `../` enough times to climb from a link at `rel` (inside the publication) to its top.

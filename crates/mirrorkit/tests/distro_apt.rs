@@ -838,6 +838,139 @@ fn a_sync_killed_mid_download_leaves_the_tree_and_the_next_run_fetches_only_what
     assert_eq!(trees, 1);
 }
 
+/// A stand-in for the `zfs` command, for a root that is no ZFS mountpoint: it logs every
+/// call, answers `get … mountpoint` with `$FAKE_ZFS_MOUNT`, makes `snapshot DS@NAME` a copy of
+/// the root's `mirror/` where ZFS shows a snapshot (`.zfs/snapshot/NAME/`), and `destroy`
+/// removes it.
+fn fake_zfs(bin: &Path) {
+    std::fs::create_dir_all(bin).unwrap();
+    let zfs = bin.join("zfs");
+    std::fs::write(
+        &zfs,
+        "#!/bin/sh\necho \"$*\" >>\"$FAKE_ZFS_LOG\"\ncase \"$1\" in\n\
+         get) echo \"$FAKE_ZFS_MOUNT\" ;;\n\
+         snapshot) n=\"${2#*@}\"; mkdir -p \"$FAKE_ZFS_ROOT/.zfs/snapshot/$n\" && cp -a \"$FAKE_ZFS_ROOT/mirror\" \"$FAKE_ZFS_ROOT/.zfs/snapshot/$n/\" ;;\n\
+         destroy) rm -rf \"$FAKE_ZFS_ROOT/.zfs/snapshot/${2#*@}\" ;;\n\
+         *) echo \"unexpected: $*\" >&2; exit 2 ;;\nesac\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&zfs, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn with_a_zfs_dataset_snapshots_are_zfs_snapshots_published_and_destroyed_by_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let repo = AptRepo::new(d);
+    repo.add(&Deb::new("one", "1.0", "all"));
+    repo.publish();
+    let upstream = FileServer::start(repo.dir());
+    let spec_path = write_spec(
+        d,
+        spec(&upstream, "keyring.gpg").replace(
+            "{root: ./repos}",
+            "{root: ./repos, keep: 1, zfs_dataset: tank/repos}",
+        ),
+    );
+    let root = d.join("repos");
+    let bin = d.join("bin");
+    fake_zfs(&bin);
+    let log = d.join("zfs.log");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let mk = |args: &[&str], mount: &Path| {
+        run(mirrorkit(d)
+            .args(args)
+            .arg(&spec_path)
+            .env("PATH", &path)
+            .env("FAKE_ZFS_LOG", &log)
+            .env("FAKE_ZFS_ROOT", &root)
+            .env("FAKE_ZFS_MOUNT", mount))
+    };
+    let calls = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert_exit(&mk(&["sync"], &root), 0);
+
+    // The dataset mounted elsewhere: refused before anything is taken.
+    let out = mk(&["repo", "snapshot"], Path::new("/elsewhere"));
+    assert_exit(&out, 1);
+    assert!(
+        all_output(&out).contains("mounted at /elsewhere"),
+        "{}",
+        all_output(&out)
+    );
+    assert!(!calls().contains("snapshot tank"), "{}", calls());
+    assert!(
+        !root
+            .join("snapshots")
+            .read_dir()
+            .is_ok_and(|mut e| e.any(|e| !e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with('.')))
+    );
+
+    let snapshot = |mount: &Path| {
+        let out = mk(&["repo", "snapshot"], mount);
+        assert_exit(&out, 0);
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    let first = snapshot(&root);
+    assert!(
+        calls().contains(&format!("snapshot tank/repos@{first}")),
+        "{}",
+        calls()
+    );
+    // `snapshots/<name>/<prefix>` is a link into what ZFS shows of the snapshot.
+    let link = root.join("snapshots").join(&first).join("debian");
+    let target = std::fs::read_link(&link).unwrap();
+    assert!(
+        target.starts_with(format!("../../.zfs/snapshot/{first}/mirror/.trees/debian")),
+        "{target:?}"
+    );
+    assert!(link.join("dists/stable/InRelease").is_file());
+    assert_exit(&mk(&["repo", "publish-snapshot"], &root), 0);
+    assert!(root.join("public/debian/dists/stable/InRelease").is_file());
+    assert_exit(&mk(&["repo", "publish-catalog"], &root), 0);
+    let catalog =
+        std::fs::read_to_string(root.join(format!("metadata/snapshots/{first}/repo_catalog.json")))
+            .unwrap();
+    assert!(catalog.contains("\"one\""), "{catalog}");
+
+    // A second generation; retention (keep 1) keeps the published first and the current
+    // second, so nothing goes yet; once the second is published (twice: the replaced
+    // publication is kept one round), the first is destroyed.
+    repo.add(&Deb::new("two", "1.0", "all"));
+    repo.publish();
+    assert_exit(&mk(&["sync"], &root), 0);
+    let second = snapshot(&root);
+    assert_exit(&mk(&["repo", "cleanup-state"], &root), 0);
+    assert!(!calls().contains("destroy"), "{}", calls());
+    assert_exit(&mk(&["repo", "publish-snapshot"], &root), 0);
+    assert_exit(&mk(&["repo", "publish-snapshot"], &root), 0);
+    assert!(
+        root.join("public/debian")
+            .join(Deb::new("two", "1.0", "all").pool_path())
+            .is_file()
+    );
+    assert_exit(&mk(&["repo", "cleanup-state"], &root), 0);
+    assert!(
+        calls().contains(&format!("destroy tank/repos@{first}")),
+        "{}",
+        calls()
+    );
+    assert!(!root.join("snapshots").join(&first).exists());
+    assert!(
+        root.join("snapshots")
+            .join(&second)
+            .join("debian/dists")
+            .is_dir()
+    );
+}
+
 #[test]
 fn two_syncs_of_one_root_at_once_both_finish_and_leave_one_whole_tree() {
     let dir = tempfile::tempdir().unwrap();

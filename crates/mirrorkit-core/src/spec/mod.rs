@@ -213,6 +213,9 @@ pub enum TargetConfig {
         keep: Option<usize>,
         /// Retention: keep the snapshots younger than this many days.
         keep_days: Option<u64>,
+        /// Snapshots are ZFS snapshots of this dataset (mounted at `root`); hard links
+        /// otherwise.
+        zfs_dataset: Option<String>,
     },
 }
 

@@ -54,6 +54,9 @@ pub struct ReposTargetSpec {
     pub keep: Option<Located<usize>>,
     /// Retention: keep the snapshots younger than this many days.
     pub keep_days: Option<Located<u64>>,
+    /// Take snapshots as ZFS snapshots of this dataset (`pool/fs`), which must be mounted at
+    /// `root` (`zfs snapshot`, `zfs destroy` on retention); default: trees of hard links.
+    pub zfs_dataset: Option<Located<String>>,
 }
 
 /// Settings for one registry host, shared by sources and targets.

@@ -10,6 +10,8 @@ use mirrorkit_core::source::distro::DistroSource;
 use mirrorkit_core::spec::{self, FamilySource, Spec, TargetConfig};
 use mirrorkit_distro::cleanup::{self, Retention};
 use mirrorkit_distro::root::Root;
+use mirrorkit_distro::snapshots::Backend;
+use mirrorkit_distro::zfs::Zfs;
 use mirrorkit_distro::{catalog, inventory, snapshots};
 
 use crate::cli::{CatalogFormat, RepoCommand};
@@ -19,6 +21,7 @@ use crate::{diagnostics, output};
 #[derive(Default)]
 struct RootOf<'s> {
     retention: Retention,
+    backend: Backend,
     sources: Vec<DistroSource<'s>>,
 }
 
@@ -46,6 +49,7 @@ fn roots<'s>(spec: &'s Spec, path: &Path) -> Result<BTreeMap<PathBuf, RootOf<'s>
                 root,
                 keep,
                 keep_days,
+                zfs_dataset,
             },
         ) = (m.source.family(), &m.target)
         {
@@ -53,6 +57,12 @@ fn roots<'s>(spec: &'s Spec, path: &Path) -> Result<BTreeMap<PathBuf, RootOf<'s>
             r.retention = Retention {
                 keep: *keep,
                 keep_days: *keep_days,
+            };
+            r.backend = match zfs_dataset {
+                Some(dataset) => Backend::Zfs(Zfs {
+                    dataset: dataset.clone(),
+                }),
+                None => Backend::HardLinks,
             };
             r.sources.push(source);
         }
@@ -87,7 +97,7 @@ async fn run_inner(cmd: RepoCommand) -> Result<(), ExitCode> {
             for (dir, of) in roots(&spec, &path)? {
                 let prefixes = of.prefixes();
                 let root = Root::open(&dir).await.map_err(fail)?;
-                let name = snapshots::take(&root, &prefixes)
+                let name = snapshots::take(&root, &prefixes, &of.backend)
                     .map_err(|e: String| output::message(&e, ExitCode::ItemFailed))?;
                 output::stdout(&format!(
                     "snapshot {name} of {} in {}\n",
@@ -196,7 +206,7 @@ async fn run_inner(cmd: RepoCommand) -> Result<(), ExitCode> {
             let spec = load(&path)?;
             for (dir, of) in roots(&spec, &path)? {
                 let root = Root::open(&dir).await.map_err(fail)?;
-                let cleaned = cleanup::run(&root, of.retention).map_err(fail)?;
+                let cleaned = cleanup::run(&root, of.retention, &of.backend).map_err(fail)?;
                 output::stdout(&format!(
                     "{}: removed {} snapshot(s){}; {} pool file(s) nothing links to ({})\n",
                     dir.display(),

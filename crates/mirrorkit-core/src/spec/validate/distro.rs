@@ -346,9 +346,27 @@ pub(super) fn repos_target(
             "must be at least 1 (the current snapshot is always kept)",
         ));
     }
+    if let Some(d) = &repos.zfs_dataset {
+        // Passed to `zfs` as one argument: no option, no snapshot part.
+        let name = &d.value;
+        let ok = !name.is_empty()
+            && !name.starts_with(['-', '/'])
+            && !name.ends_with('/')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.:/".contains(&b));
+        if !ok {
+            return Err(ctx.err(
+                d,
+                format!("{field}.repos.zfs_dataset"),
+                format!("{name:?} is not a ZFS dataset name (pool/fs: letters, digits, `_-.:/`)"),
+            ));
+        }
+    }
     Ok(TargetConfig::Repos {
         root: ctx.resolve(&repos.root.value),
         keep: repos.keep.as_ref().map(|k| k.value),
         keep_days: repos.keep_days.as_ref().map(|k| k.value),
+        zfs_dataset: repos.zfs_dataset.as_ref().map(|d| d.value.clone()),
     })
 }
