@@ -8,7 +8,6 @@ use std::path::Path;
 
 use crate::root::Root;
 use crate::snapshots::{self, Backend};
-use crate::zfs::Zfs;
 
 /// How many snapshots to keep.
 #[derive(Clone, Copy, Debug, Default)]
@@ -72,12 +71,8 @@ pub fn run(root: &Root, retention: Retention, backend: &Backend) -> Result<Clean
             if too_many || too_old {
                 let path = dir.join("snapshots").join(name);
                 std::fs::remove_dir_all(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-                // A ZFS snapshot goes with its links (one taken with hard links has none).
-                if let Backend::Zfs(zfs) = backend
-                    && Zfs::snapshot_dir(dir, name).is_dir()
-                {
-                    zfs.destroy(name)?;
-                }
+                // A ZFS or btrfs snapshot goes with its links.
+                backend.destroy(dir, name)?;
                 let _ = std::fs::remove_dir_all(dir.join("metadata/snapshots").join(name));
                 cleaned.snapshots.push(name.clone());
             }

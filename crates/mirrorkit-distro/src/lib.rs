@@ -24,6 +24,7 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod apt;
+pub mod btrfs;
 pub mod catalog;
 pub mod cleanup;
 pub mod compressed;

@@ -3,8 +3,9 @@
 //! - `snapshots/<name>/<prefix>/…`: an immutable tree of hard links (into the pool, through the
 //!   mirror trees), named by UTC time (`20260603-120000`), taken of the current, fully verified
 //!   mirror trees; `state/current_snapshot.txt` names the newest. With the ZFS backend the
-//!   snapshot is the dataset's own (`zfs snapshot`), and `snapshots/<name>/<prefix>` is a link
-//!   to the tree as that snapshot shows it.
+//!   snapshot is the dataset's own (`zfs snapshot`), on a btrfs subvolume a read-only snapshot
+//!   of it (`snapshots/.btrfs/<name>`), and `snapshots/<name>/<prefix>` is a link to the tree
+//!   as that snapshot shows it.
 //! - `public/`: what the web server serves — a symbolic link to a tree of symbolic links
 //!   (`<prefix>` → that snapshot's `<prefix>`; with `--all` also `snapshots/<name>/<prefix>` for
 //!   every snapshot), built beside the current one under `.public/` and switched with one atomic
@@ -12,6 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::btrfs;
 use crate::root::Root;
 use crate::zfs::Zfs;
 
@@ -23,6 +25,43 @@ pub enum Backend {
     HardLinks,
     /// A snapshot of the ZFS dataset mounted at the root.
     Zfs(Zfs),
+    /// A read-only snapshot of the btrfs subvolume the root is.
+    Btrfs,
+}
+
+impl Backend {
+    /// The backend for `root`: ZFS when a dataset is configured, btrfs when the root is a
+    /// btrfs subvolume, hard links otherwise.
+    pub fn for_root(root: &Path, zfs_dataset: Option<&str>) -> Backend {
+        match zfs_dataset {
+            Some(dataset) => Backend::Zfs(Zfs {
+                dataset: dataset.to_string(),
+            }),
+            None if btrfs::is_subvolume(root) => Backend::Btrfs,
+            None => Backend::HardLinks,
+        }
+    }
+
+    /// Where snapshot `name` of `root` is seen, for the backends that keep it apart.
+    fn seen_at(&self, root: &Path, name: &str) -> Option<PathBuf> {
+        match self {
+            Backend::HardLinks => None,
+            Backend::Zfs(_) => Some(Zfs::snapshot_dir(root, name)),
+            Backend::Btrfs => Some(btrfs::snapshot_dir(root, name)),
+        }
+    }
+
+    /// Remove snapshot `name`'s own copy (the ZFS or btrfs snapshot), if it has one.
+    pub(crate) fn destroy(&self, root: &Path, name: &str) -> Result<(), String> {
+        if !self.seen_at(root, name).is_some_and(|d| d.is_dir()) {
+            return Ok(());
+        }
+        match self {
+            Backend::HardLinks => Ok(()),
+            Backend::Zfs(zfs) => zfs.destroy(name),
+            Backend::Btrfs => btrfs::delete(root, name),
+        }
+    }
 }
 
 /// `state/current_snapshot.txt`.
@@ -173,11 +212,20 @@ pub fn take(root: &Root, prefixes: &[String], backend: &Backend) -> Result<Strin
                 link_tree(tree, &staging.path().join(p))?;
             }
         }
-        Backend::Zfs(zfs) => {
-            zfs.check_mountpoint(dir)?;
-            zfs.snapshot(&name)?;
-            if let Err(e) = link_into_zfs(dir, &name, &trees, staging.path()) {
-                let _ = zfs.destroy(&name);
+        Backend::Zfs(_) | Backend::Btrfs => {
+            match backend {
+                Backend::Zfs(zfs) => {
+                    zfs.check_mountpoint(dir)?;
+                    zfs.snapshot(&name)?;
+                }
+                _ => btrfs::snapshot(dir, &name)?,
+            }
+            let linked = backend
+                .seen_at(dir, &name)
+                .ok_or_else(|| "no snapshot directory".to_string())
+                .and_then(|seen| link_into_snapshot(dir, &seen, &name, &trees, staging.path()));
+            if let Err(e) = linked {
+                let _ = backend.destroy(dir, &name);
                 return Err(e);
             }
         }
@@ -190,24 +238,27 @@ pub fn take(root: &Root, prefixes: &[String], backend: &Backend) -> Result<Strin
     Ok(name)
 }
 
-/// `staging/<prefix>` → the prefix's tree as ZFS snapshot `name` shows it
-/// (`ROOT/.zfs/snapshot/<name>/mirror/.trees/<prefix>/<id>`), relative to the root.
-fn link_into_zfs(
+/// `staging/<prefix>` → the prefix's tree as the filesystem snapshot `name`, seen at `seen`,
+/// shows it (`<seen>/mirror/.trees/<prefix>/<id>`), relative to the root.
+fn link_into_snapshot(
     dir: &Path,
+    seen: &Path,
     name: &str,
     trees: &[(&String, PathBuf)],
     staging: &Path,
 ) -> Result<(), String> {
     let real_root = std::fs::canonicalize(dir).map_err(io(dir))?;
-    let seen = Zfs::snapshot_dir(&real_root, name);
+    let seen_rel = seen
+        .strip_prefix(dir)
+        .map_err(|_| format!("{}: not under the root", seen.display()))?;
     for (p, tree) in trees {
         let rel = tree
             .strip_prefix(&real_root)
             .map_err(|_| format!("{}: not under the root", tree.display()))?;
         if !seen.join(rel).is_dir() {
             return Err(format!(
-                "{}: ZFS snapshot {name} does not show the tree of {p} (is the root the \
-                 dataset's mountpoint?)",
+                "{}: snapshot {name} does not show the tree of {p} (is the root the \
+                 dataset's mountpoint, or the subvolume?)",
                 seen.join(rel).display()
             ));
         }
@@ -217,8 +268,7 @@ fn link_into_zfs(
         }
         // From `snapshots/<name>/<prefix>` up to the root.
         let target = PathBuf::from("../".repeat(1 + Path::new(p.as_str()).components().count()))
-            .join(".zfs/snapshot")
-            .join(name)
+            .join(seen_rel)
             .join(rel);
         std::os::unix::fs::symlink(&target, &at).map_err(io(&at))?;
     }

@@ -971,6 +971,147 @@ fn with_a_zfs_dataset_snapshots_are_zfs_snapshots_published_and_destroyed_by_ret
     );
 }
 
+/// A btrfs filesystem (`mkfs.btrfs` on a sparse file, mounted through a loop device) in a
+/// directory of the test; unmounted when dropped.
+struct BtrfsMount {
+    at: std::path::PathBuf,
+}
+
+impl BtrfsMount {
+    fn new(dir: &Path) -> BtrfsMount {
+        let image = dir.join("btrfs.img");
+        std::fs::File::create(&image)
+            .unwrap()
+            .set_len(256 << 20)
+            .unwrap();
+        let at = dir.join("btrfs");
+        std::fs::create_dir_all(&at).unwrap();
+        for cmd in [
+            vec!["mkfs.btrfs", "-q", image.to_str().unwrap()],
+            vec![
+                "mount",
+                "-o",
+                "loop",
+                image.to_str().unwrap(),
+                at.to_str().unwrap(),
+            ],
+        ] {
+            let out = std::process::Command::new(cmd[0])
+                .args(&cmd[1..])
+                .output()
+                .unwrap_or_else(|e| panic!("{}: {e} (btrfs-progs and root are needed)", cmd[0]));
+            assert!(
+                out.status.success(),
+                "{cmd:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        BtrfsMount { at }
+    }
+
+    fn btrfs(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("btrfs")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "btrfs {args:?}: {}", all_output(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for BtrfsMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.at)
+            .status();
+    }
+}
+
+#[test]
+fn on_a_btrfs_subvolume_snapshots_are_read_only_btrfs_snapshots_deleted_by_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fs = BtrfsMount::new(d);
+    let root = fs.at.join("repos");
+    fs.btrfs(&["subvolume", "create", root.to_str().unwrap()]);
+    let repo = AptRepo::new(d);
+    repo.add(&Deb::new("one", "1.0", "all"));
+    repo.publish();
+    let upstream = FileServer::start(repo.dir());
+    let spec_path = write_spec(
+        d,
+        spec(&upstream, "keyring.gpg").replace(
+            "{root: ./repos}",
+            &format!("{{root: '{}', keep: 1}}", root.display()),
+        ),
+    );
+    let mk = |args: &[&str]| run(mirrorkit(d).args(args).arg(&spec_path));
+    let snapshot = || {
+        let out = mk(&["repo", "snapshot"]);
+        assert_exit(&out, 0);
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    assert_exit(&mk(&["sync"]), 0);
+    let first = snapshot();
+    // A read-only subvolume of the whole root; `snapshots/<name>/<prefix>` links into it.
+    let sub = root.join("snapshots/.btrfs").join(&first);
+    assert_eq!(
+        fs.btrfs(&["property", "get", "-ts", sub.to_str().unwrap(), "ro"])
+            .trim(),
+        "ro=true"
+    );
+    assert!(
+        std::fs::write(sub.join("mirror/x"), b"x").is_err(),
+        "read-only"
+    );
+    let link = root.join("snapshots").join(&first).join("debian");
+    let target = std::fs::read_link(&link).unwrap();
+    assert!(
+        target.starts_with(format!(
+            "../../snapshots/.btrfs/{first}/mirror/.trees/debian"
+        )),
+        "{target:?}"
+    );
+    assert!(link.join("dists/stable/InRelease").is_file());
+    assert_exit(&mk(&["repo", "publish-snapshot"]), 0);
+    assert!(root.join("public/debian/dists/stable/InRelease").is_file());
+    assert_exit(&mk(&["repo", "publish-catalog"]), 0);
+    assert!(
+        std::fs::read_to_string(root.join(format!("metadata/snapshots/{first}/repo_catalog.json")))
+            .unwrap()
+            .contains("\"one\"")
+    );
+
+    // The next generation published (twice: the replaced publication is kept one round), the
+    // first snapshot goes, subvolume and all.
+    repo.add(&Deb::new("two", "1.0", "all"));
+    repo.publish();
+    assert_exit(&mk(&["sync"]), 0);
+    let second = snapshot();
+    assert_exit(&mk(&["repo", "publish-snapshot"]), 0);
+    assert_exit(&mk(&["repo", "publish-snapshot"]), 0);
+    assert!(
+        root.join("public/debian")
+            .join(Deb::new("two", "1.0", "all").pool_path())
+            .is_file()
+    );
+    assert_exit(&mk(&["repo", "cleanup-state"]), 0);
+    let subvolumes = fs.btrfs(&["subvolume", "list", fs.at.to_str().unwrap()]);
+    let listed = |name: &str| {
+        subvolumes
+            .lines()
+            .any(|l| l.ends_with(&format!("snapshots/.btrfs/{name}")))
+    };
+    assert!(!listed(&first), "{subvolumes}");
+    assert!(listed(&second), "{subvolumes}");
+    assert!(!root.join("snapshots").join(&first).exists());
+}
+
 #[test]
 fn two_syncs_of_one_root_at_once_both_finish_and_leave_one_whole_tree() {
     let dir = tempfile::tempdir().unwrap();

@@ -11,7 +11,6 @@ use mirrorkit_core::spec::{self, FamilySource, Spec, TargetConfig};
 use mirrorkit_distro::cleanup::{self, Retention};
 use mirrorkit_distro::root::Root;
 use mirrorkit_distro::snapshots::Backend;
-use mirrorkit_distro::zfs::Zfs;
 use mirrorkit_distro::{catalog, inventory, snapshots};
 
 use crate::cli::{CatalogFormat, RepoCommand};
@@ -58,12 +57,7 @@ fn roots<'s>(spec: &'s Spec, path: &Path) -> Result<BTreeMap<PathBuf, RootOf<'s>
                 keep: *keep,
                 keep_days: *keep_days,
             };
-            r.backend = match zfs_dataset {
-                Some(dataset) => Backend::Zfs(Zfs {
-                    dataset: dataset.clone(),
-                }),
-                None => Backend::HardLinks,
-            };
+            r.backend = Backend::for_root(root, zfs_dataset.as_deref());
             r.sources.push(source);
         }
     }
