@@ -180,3 +180,71 @@ fn an_apt_repository_and_a_package_file_come_from_an_https_server_trusted_throug
         tool
     );
 }
+
+#[test]
+fn a_private_https_upstream_gets_the_spec_credentials_and_they_show_nowhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let files = d.join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let tool = noise(5, 20_000);
+    std::fs::write(files.join("tool.bin"), &tool).unwrap();
+    let server = HttpsFiles::start_with(&files, Some("mirror:s3cr3t-pass"));
+    std::fs::copy(test_ca().ca_cert(), d.join("ca.pem")).unwrap();
+    let spec = common::write_spec(
+        d,
+        format!(
+            "registries: {{'{host}': {{ca_file: ca.pem, username_env: UP_USER, password_env: UP_PASS}}}}\n\
+             target: {{packages: ./pk, base_url: 'http://127.0.0.1:1/'}}\n\
+             mirrors:\n  tool:\n    source: {{type: packages, purls: ['pkg:generic/tool@1.0?download_url={o}/tool.bin&checksum=sha256:{sha}']}}\n",
+            host = server.host(),
+            o = server.origin(),
+            sha = mirrorkit_testkit::charts::sha256_hex(&tool),
+        ),
+    );
+    let sync = |password: &str| {
+        run(mirrorkit_untrusting(d)
+            .args(["sync", "--format", "json"])
+            .arg(&spec)
+            .env("UP_USER", "mirror")
+            .env("UP_PASS", password))
+    };
+    // A wrong password: refused by the server, 77, the password in no output.
+    let out = sync("wrong-pass");
+    assert_exit(&out, 77);
+    assert!(
+        !all_output(&out).contains("wrong-pass"),
+        "{}",
+        all_output(&out)
+    );
+    let out = sync("s3cr3t-pass");
+    assert_exit(&out, 0);
+    assert!(!all_output(&out).contains("s3cr3t"));
+    assert_eq!(
+        std::fs::read(d.join("pk/generic/tool/1.0/tool.bin")).unwrap(),
+        tool
+    );
+    // Nothing written by the run holds it either.
+    for e in walk(d) {
+        let bytes = std::fs::read(&e).unwrap_or_default();
+        assert!(
+            !bytes.windows(11).any(|w| w == b"s3cr3t-pass"),
+            "{} holds the password",
+            e.display()
+        );
+    }
+}
+
+/// Every file under `dir` (the test's own key material and spec included).
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

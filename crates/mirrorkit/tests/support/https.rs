@@ -68,12 +68,23 @@ pub(crate) struct HttpsFiles {
 
 impl HttpsFiles {
     pub(crate) fn start(root: &Path) -> HttpsFiles {
+        HttpsFiles::start_with(root, None)
+    }
+
+    /// The same, answering 401 to requests without `Authorization: Basic base64(USER:PASS)`.
+    pub(crate) fn start_with(root: &Path, basic: Option<&str>) -> HttpsFiles {
         use std::io::BufRead as _;
-        let script = "import functools, http.server, ssl, sys\n\
+        let script = "import base64, functools, http.server, ssl, sys\n\
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
             ctx.load_cert_chain(sys.argv[2], sys.argv[3])\n\
-            h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])\n\
-            h.log_message = lambda *a: None\n\
+            want = ('Basic ' + base64.b64encode(sys.argv[4].encode()).decode()) if sys.argv[4] else None\n\
+            class H(http.server.SimpleHTTPRequestHandler):\n\
+            \x20   def log_message(self, *a): pass\n\
+            \x20   def do_GET(self):\n\
+            \x20       if want and self.headers.get('Authorization') != want:\n\
+            \x20           self.send_response(401); self.send_header('WWW-Authenticate', 'Basic'); self.send_header('Content-Length', '0'); self.end_headers(); return\n\
+            \x20       super().do_GET()\n\
+            h = functools.partial(H, directory=sys.argv[1])\n\
             s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), h)\n\
             s.socket = ctx.wrap_socket(s.socket, server_side=True)\n\
             print(s.server_address[1], flush=True)\n\
@@ -84,6 +95,7 @@ impl HttpsFiles {
             .arg(root)
             .arg(test_ca().server_cert())
             .arg(test_ca().server_key())
+            .arg(basic.unwrap_or(""))
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("start python3's https file server");
