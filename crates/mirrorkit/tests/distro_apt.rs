@@ -37,6 +37,27 @@ mirrors:
     )
 }
 
+/// The name `repo snapshot` printed (`snapshot NAME of …`), once it succeeded.
+fn snapshot_name(out: &std::process::Output) -> String {
+    assert_exit(out, 0);
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .expect("snapshot NAME")
+        .to_string()
+}
+
+/// A published repository holding `debs`, and a file server serving it.
+fn served_repo(dir: &Path, debs: &[Deb]) -> (AptRepo, FileServer) {
+    let repo = AptRepo::new(dir);
+    for deb in debs {
+        repo.add(deb);
+    }
+    repo.publish();
+    let upstream = FileServer::start(repo.dir());
+    (repo, upstream)
+}
+
 fn statuses(r: &serde_json::Value) -> Vec<(String, String)> {
     r["mirrors"][0]["versions"]
         .as_array()
@@ -191,10 +212,7 @@ fn an_apt_repository_is_verified_mirrored_and_apt_get_installs_from_it_offline()
 #[test]
 fn every_corruption_fails_the_sync_naming_the_file_and_leaves_the_tree_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = AptRepo::new(dir.path());
-    repo.add(&Deb::new("hello", "1.0", "amd64"));
-    repo.publish();
-    let upstream = FileServer::start(repo.dir());
+    let (repo, upstream) = served_repo(dir.path(), &[Deb::new("hello", "1.0", "amd64")]);
     let spec_path = write_spec(dir.path(), spec(&upstream, "keyring.gpg"));
     let sync = || {
         run(mirrorkit(dir.path())
@@ -467,13 +485,7 @@ fn snapshots_are_published_atomically_while_apt_get_reads_them() {
         repo.add(&Deb::new(&format!("pkg{g}"), "1.0", "all"));
         repo.publish();
         assert_exit(&mk(&["sync"]), 0);
-        let out = mk(&["repo", "snapshot"]);
-        assert_exit(&out, 0);
-        let name = String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .nth(1)
-            .unwrap()
-            .to_string();
+        let name = snapshot_name(&mk(&["repo", "snapshot"]));
         let current = std::fs::read_to_string(root.join("state/current_snapshot.txt")).unwrap();
         assert_eq!(current.trim(), name);
         names.push(name);
@@ -597,15 +609,7 @@ fn inventory_catalogs_and_retention_describe_and_trim_the_root() {
         repo.add(&Deb::new(&format!("pkg{g}"), "1.0", "amd64"));
         repo.publish();
         assert_exit(&mk(&["sync"]), 0);
-        let out = mk(&["repo", "snapshot"]);
-        assert_exit(&out, 0);
-        names.push(
-            String::from_utf8_lossy(&out.stdout)
-                .split_whitespace()
-                .nth(1)
-                .unwrap()
-                .to_string(),
-        );
+        names.push(snapshot_name(&mk(&["repo", "snapshot"])));
     }
     // The second is published; the third is current.
     assert_exit(
@@ -785,10 +789,7 @@ fn inventory_catalogs_and_retention_describe_and_trim_the_root() {
 fn a_sync_killed_mid_download_leaves_the_tree_and_the_next_run_fetches_only_what_it_lacked() {
     use mirrorkit_testkit::fileserver::Fault;
     let dir = tempfile::tempdir().unwrap();
-    let repo = AptRepo::new(dir.path());
-    repo.add(&Deb::new("hello", "1.0", "amd64"));
-    repo.publish();
-    let upstream = FileServer::start(repo.dir());
+    let (repo, upstream) = served_repo(dir.path(), &[Deb::new("hello", "1.0", "amd64")]);
     let spec_path = write_spec(dir.path(), spec(&upstream, "keyring.gpg"));
     assert_exit(&run(mirrorkit(dir.path()).arg("sync").arg(&spec_path)), 0);
     let mirror = dir.path().join("repos/mirror/debian");
@@ -861,10 +862,7 @@ fn fake_zfs(bin: &Path) {
 fn with_a_zfs_dataset_snapshots_are_zfs_snapshots_published_and_destroyed_by_retention() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let repo = AptRepo::new(d);
-    repo.add(&Deb::new("one", "1.0", "all"));
-    repo.publish();
-    let upstream = FileServer::start(repo.dir());
+    let (repo, upstream) = served_repo(d, &[Deb::new("one", "1.0", "all")]);
     let spec_path = write_spec(
         d,
         spec(&upstream, "keyring.gpg").replace(
@@ -909,15 +907,7 @@ fn with_a_zfs_dataset_snapshots_are_zfs_snapshots_published_and_destroyed_by_ret
                 .starts_with('.')))
     );
 
-    let snapshot = |mount: &Path| {
-        let out = mk(&["repo", "snapshot"], mount);
-        assert_exit(&out, 0);
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .nth(1)
-            .unwrap()
-            .to_string()
-    };
+    let snapshot = |mount: &Path| snapshot_name(&mk(&["repo", "snapshot"], mount));
     let first = snapshot(&root);
     assert!(
         calls().contains(&format!("snapshot tank/repos@{first}")),
@@ -1035,10 +1025,7 @@ fn on_a_btrfs_subvolume_snapshots_are_read_only_btrfs_snapshots_deleted_by_reten
     let fs = BtrfsMount::new(d);
     let root = fs.at.join("repos");
     fs.btrfs(&["subvolume", "create", root.to_str().unwrap()]);
-    let repo = AptRepo::new(d);
-    repo.add(&Deb::new("one", "1.0", "all"));
-    repo.publish();
-    let upstream = FileServer::start(repo.dir());
+    let (repo, upstream) = served_repo(d, &[Deb::new("one", "1.0", "all")]);
     let spec_path = write_spec(
         d,
         spec(&upstream, "keyring.gpg").replace(
@@ -1047,15 +1034,7 @@ fn on_a_btrfs_subvolume_snapshots_are_read_only_btrfs_snapshots_deleted_by_reten
         ),
     );
     let mk = |args: &[&str]| run(mirrorkit(d).args(args).arg(&spec_path));
-    let snapshot = || {
-        let out = mk(&["repo", "snapshot"]);
-        assert_exit(&out, 0);
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .nth(1)
-            .unwrap()
-            .to_string()
-    };
+    let snapshot = || snapshot_name(&mk(&["repo", "snapshot"]));
     assert_exit(&mk(&["sync"]), 0);
     let first = snapshot();
     // A read-only subvolume of the whole root; `snapshots/<name>/<prefix>` links into it.
@@ -1115,12 +1094,11 @@ fn on_a_btrfs_subvolume_snapshots_are_read_only_btrfs_snapshots_deleted_by_reten
 #[test]
 fn two_syncs_of_one_root_at_once_both_finish_and_leave_one_whole_tree() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = AptRepo::new(dir.path());
-    for n in ["alpha", "beta", "gamma", "delta"] {
-        repo.add(&Deb::new(n, "1.0", "all"));
-    }
-    repo.publish();
-    let upstream = FileServer::start(repo.dir());
+    let debs: Vec<Deb> = ["alpha", "beta", "gamma", "delta"]
+        .iter()
+        .map(|n| Deb::new(n, "1.0", "all"))
+        .collect();
+    let (_repo, upstream) = served_repo(dir.path(), &debs);
     let spec_path = write_spec(dir.path(), spec(&upstream, "keyring.gpg"));
     // Separate work dirs, so only the root's own lock keeps them apart.
     let start = |work: &str| {
@@ -1138,11 +1116,8 @@ fn two_syncs_of_one_root_at_once_both_finish_and_leave_one_whole_tree() {
     assert_exit(&b, 0);
     let mirror = dir.path().join("repos/mirror/debian");
     assert!(mirror.join("dists/stable/InRelease").is_file());
-    for n in ["alpha", "beta", "gamma", "delta"] {
-        assert!(
-            mirror.join(Deb::new(n, "1.0", "all").pool_path()).is_file(),
-            "{n}"
-        );
+    for deb in &debs {
+        assert!(mirror.join(deb.pool_path()).is_file(), "{}", deb.name);
     }
     let trees = std::fs::read_dir(dir.path().join("repos/mirror/.trees/debian"))
         .unwrap()
@@ -1290,10 +1265,7 @@ fn a_shard_host_runs_every_stage_from_its_config_file_without_naming_a_spec() {
 #[test]
 fn a_component_or_architecture_the_release_does_not_list_fails_the_sync_naming_it() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = AptRepo::new(dir.path());
-    repo.add(&Deb::new("hello", "1.0", "amd64"));
-    repo.publish();
-    let upstream = FileServer::start(repo.dir());
+    let (_repo, upstream) = served_repo(dir.path(), &[Deb::new("hello", "1.0", "amd64")]);
     for (typo, named) in [
         ("components: [main]", "mian/binary-amd64/Packages"),
         ("architectures: [amd64]", "main/binary-arm64/Packages"),
@@ -1316,10 +1288,7 @@ fn a_component_or_architecture_the_release_does_not_list_fails_the_sync_naming_i
 #[test]
 fn keys_named_by_fingerprint_come_from_the_keyring_or_the_system_keyrings() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = AptRepo::new(dir.path());
-    repo.add(&Deb::new("hello", "1.0", "amd64"));
-    repo.publish();
-    let upstream = FileServer::start(repo.dir());
+    let (repo, upstream) = served_repo(dir.path(), &[Deb::new("hello", "1.0", "amd64")]);
     let listing = mirrorkit_testkit::process::output_of(
         std::process::Command::new("gpg")
             .args(["--with-colons", "--show-keys"])
