@@ -1,7 +1,8 @@
 //! An rpm package's own OpenPGP signature: the header signature `rpmsign` writes
 //! (`RSAHEADER`, tag 268, for RSA keys; `DSAHEADER`, tag 267, for DSA, ECDSA and EdDSA keys)
 //! and the header it signs, read from the start of the file (lead, signature header, main
-//! header; the payload is not needed).
+//! header); and the payload after it, checked against the digest the signed header gives
+//! (`PAYLOADDIGEST`, rpm ≥ 4.14), so the signature covers the whole package as rpm checks it.
 //!
 //! Written here: no maintained crate reads rpm headers without pulling in the whole rpm
 //! format (the `rpm` crate parses and builds packages, with its own OpenPGP stack); the part
@@ -10,6 +11,8 @@
 use std::io::Read;
 use std::path::Path;
 
+use mirrorkit_core::digest::{Algorithm, Hasher};
+
 /// The lead: 96 bytes, starting with this magic.
 const LEAD_MAGIC: [u8; 4] = [0xed, 0xab, 0xee, 0xdb];
 /// A header structure starts with this magic and version 1.
@@ -17,6 +20,9 @@ const HEADER_MAGIC: [u8; 4] = [0x8e, 0xad, 0xe8, 0x01];
 /// Header signature tags.
 const RSAHEADER: u32 = 268;
 const DSAHEADER: u32 = 267;
+/// Main header tags: the payload's digest (hex strings) and its algorithm (PGPHASHALGO).
+const PAYLOADDIGEST: u32 = 5092;
+const PAYLOADDIGESTALGO: u32 = 5093;
 /// Bounds on what a header may claim: rpm's own are 0xffff entries and 256 MiB of data; a real
 /// header is at most a few MiB, and eight packages are checked at once, so 32 MiB.
 const MAX_ENTRIES: u32 = 0xffff;
@@ -63,7 +69,41 @@ fn read_header(input: &mut impl Read, what: &str) -> Result<(Vec<u8>, Vec<Entry>
     Ok((bytes, entries))
 }
 
-/// The header signature of the package at `path`.
+/// The payload digest a main header gives, if any: (algorithm, hex).
+fn payload_digest(header: &[u8], entries: &[Entry]) -> Option<Result<(Algorithm, String), String>> {
+    let data = header.get(16 + entries.len() * 16..)?;
+    let (_, offset, _) = entries.iter().find(|(tag, _, _)| *tag == PAYLOADDIGEST)?;
+    let hex: Vec<u8> = data
+        .get(*offset as usize..)?
+        .iter()
+        .take_while(|b| **b != 0)
+        .copied()
+        .collect();
+    let algo = entries
+        .iter()
+        .find(|(tag, _, _)| *tag == PAYLOADDIGESTALGO)
+        .and_then(|(_, offset, _)| data.get(*offset as usize..*offset as usize + 4))
+        .map(be32)
+        // rpm's default when the tag is absent.
+        .unwrap_or(8);
+    Some(match algo {
+        8 => Ok((
+            Algorithm::Sha256,
+            String::from_utf8_lossy(&hex).into_owned(),
+        )),
+        10 => Ok((
+            Algorithm::Sha512,
+            String::from_utf8_lossy(&hex).into_owned(),
+        )),
+        other => Err(format!(
+            "the header gives the payload digest with hash algorithm {other} (only SHA-256 and \
+             SHA-512 are checked)"
+        )),
+    })
+}
+
+/// The header signature of the package at `path`, once its payload matched the digest the
+/// header gives (a package without one, from rpm < 4.14, is read without that check).
 pub fn read(path: &Path) -> Result<HeaderSignature, String> {
     let mut f = std::io::BufReader::new(
         std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?,
@@ -88,7 +128,28 @@ pub fn read(path: &Path) -> Result<HeaderSignature, String> {
     let mut skip = vec![0u8; pad];
     f.read_exact(&mut skip)
         .map_err(|e| format!("signature header padding: {e}"))?;
-    let (header, _) = read_header(&mut f, "header")?;
+    let (header, entries) = read_header(&mut f, "header")?;
+    if let Some(expected) = payload_digest(&header, &entries) {
+        let (algorithm, hex) = expected?;
+        let mut hasher = Hasher::new(algorithm);
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = f.read(&mut buf).map_err(|e| format!("payload: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        let got = hasher.finish();
+        if !got.hex().eq_ignore_ascii_case(hex.trim()) {
+            return Err(format!(
+                "the payload does not match the digest its signed header gives (expected {}:{}, \
+                 got {got}): the files were changed after the package was signed",
+                algorithm.name(),
+                hex.trim()
+            ));
+        }
+    }
     Ok(HeaderSignature { signature, header })
 }
 

@@ -254,6 +254,23 @@ fn with_gpgcheck_every_package_signature_is_checked_against_the_keyring() {
     );
     assert!(tree(&mirror) == good, "the tree changed");
 
+    // Signed properly, but its payload changed afterwards, and the metadata rebuilt and signed
+    // by the repository's key (the package key was never at hand): the header signature still
+    // verifies, the payload's digest in the signed header does not.
+    let plain = repo.dir().join("Packages/plain-1.0-1.noarch.rpm");
+    repo.sign_package(&plain);
+    common::flip_last_byte(&plain);
+    repo.publish();
+    let out = sync();
+    assert_exit(&out, 1);
+    let text = serde_json::to_string(&report(&out)["mirrors"][0]).unwrap();
+    assert!(
+        text.contains("plain-1.0-1.noarch.rpm") && text.contains("payload does not match"),
+        "{text}"
+    );
+    assert!(tree(&mirror) == good, "the tree changed");
+    common::flip_last_byte(&plain);
+
     // Signed properly, it goes through.
     repo.sign_package(&repo.dir().join("Packages/plain-1.0-1.noarch.rpm"));
     repo.publish();

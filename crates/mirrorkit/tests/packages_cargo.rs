@@ -9,11 +9,11 @@ mod packages;
 
 use std::path::{Path, PathBuf};
 
-use common::{all_output, assert_exit, mirrorkit, report, run};
+use common::{all_output, assert_exit, flip_last_byte, mirrorkit, report, run};
 use mirrorkit_testkit::cargo_registry::CargoRegistry;
 use mirrorkit_testkit::fileserver::Fault;
 use mirrorkit_testkit::process::offline;
-use packages::{flip_last_byte, pairs, serving, versions};
+use packages::{pairs, serving, versions};
 
 const OFFLINE_PORT: u16 = 8090;
 

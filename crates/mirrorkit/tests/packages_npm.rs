@@ -296,7 +296,7 @@ fn every_version_of_a_purl_without_one_and_a_warm_run_is_one_conditional_request
 fn a_tampered_upstream_tarball_is_refused_and_nothing_of_that_package_is_published() {
     let w = world();
     let tarball = w.upstream.storage("leaf").join("leaf-1.0.0.tgz");
-    packages::flip_last_byte(&tarball);
+    common::flip_last_byte(&tarball);
     let out = w.mirror(&["pkg:npm/leaf@1.0.0", "pkg:npm/mid@1.0.0"]);
     assert_exit(&out, 1);
     let r = report(&out);

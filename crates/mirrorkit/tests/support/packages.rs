@@ -39,11 +39,3 @@ pub(crate) fn serving(tree: &Path, port: u16, then: &str) -> String {
         "cd {tree:?}\npython3 -m http.server {port} --bind 127.0.0.1 >/dev/null 2>&1 &\nfor i in $(seq 100); do (echo >/dev/tcp/127.0.0.1/{port}) 2>/dev/null && break; sleep 0.1; done\n{then}\n"
     )
 }
-
-/// Flip the last byte of the file at `path`.
-pub(crate) fn flip_last_byte(path: &Path) {
-    let mut bytes = std::fs::read(path).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0xff;
-    std::fs::write(path, bytes).unwrap();
-}
