@@ -51,6 +51,18 @@ impl Backend {
         }
     }
 
+    /// Take the filesystem's own snapshot `name` of `root` (nothing for hard links).
+    fn snapshot(&self, root: &Path, name: &str) -> Result<(), String> {
+        match self {
+            Backend::HardLinks => Ok(()),
+            Backend::Zfs(zfs) => {
+                zfs.check_mountpoint(root)?;
+                zfs.snapshot(name)
+            }
+            Backend::Btrfs => btrfs::snapshot(root, name),
+        }
+    }
+
     /// Remove snapshot `name`'s own copy (the ZFS or btrfs snapshot), if it has one.
     pub(crate) fn destroy(&self, root: &Path, name: &str) -> Result<(), String> {
         if !self.seen_at(root, name).is_some_and(|d| d.is_dir()) {
@@ -213,13 +225,7 @@ pub fn take(root: &Root, prefixes: &[String], backend: &Backend) -> Result<Strin
             }
         }
         Backend::Zfs(_) | Backend::Btrfs => {
-            match backend {
-                Backend::Zfs(zfs) => {
-                    zfs.check_mountpoint(dir)?;
-                    zfs.snapshot(&name)?;
-                }
-                _ => btrfs::snapshot(dir, &name)?,
-            }
+            backend.snapshot(dir, &name)?;
             let linked = backend
                 .seen_at(dir, &name)
                 .ok_or_else(|| "no snapshot directory".to_string())
