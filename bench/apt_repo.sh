@@ -38,7 +38,7 @@ publish() {
 }
 apt_serve() {
   PORT="$(free_port)"
-  python3 -m http.server --bind 127.0.0.1 --directory "$REPO_DIR" "$PORT" >/dev/null 2>&1 & _BENCH_PIDS+=("$!")
+  python3 "$REPO/bench/static_server.py" "$REPO_DIR" "$PORT" >/dev/null 2>&1 & _BENCH_PIDS+=("$!")
   _wait_http "$PORT" /dists/stable/InRelease
   URL="http://127.0.0.1:$PORT/"
 }

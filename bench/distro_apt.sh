@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # apt mirrors: `mirrorkit sync` of a signed apt repository against apt-mirror, debmirror and
-# `aptly mirror update`, in the same run, on loopback (python's http.server as the upstream).
+# `aptly mirror update`, in the same run, on loopback (bench/static_server.py as the upstream: keep-alive, a deep backlog).
 #   corpus — AB_DEBS `.deb`s (dpkg-deb, uncompressed payload of AB_KB KiB of random bytes, so
 #            nothing compresses away), Packages/Release by apt-ftparchive, signed with a
 #            throw-away gpg key (InRelease + Release.gpg). Setup, not timed.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # rpm mirrors: `mirrorkit sync` (gpgcheck: true) of a signed rpm-md repository against
 # `dnf reposync --download-metadata --gpgcheck` (repo_gpgcheck on), in the same run, on loopback
-# (python's http.server as the upstream).
+# (bench/static_server.py as the upstream: keep-alive, a deep backlog).
 #   corpus — RB_RPMS rpms (rpmbuild, uncompressed payload of RB_KB KiB of random bytes), every one
 #            signed with rpmsign; metadata by createrepo_c, repomd.xml signed (repomd.xml.asc).
 #            Setup, not timed.
