@@ -43,6 +43,10 @@ fn taken_at(name: &str) -> Option<time::OffsetDateTime> {
 /// Apply `retention` to `root`'s snapshots, then remove unreferenced pool files.
 pub fn run(root: &Root, retention: Retention, backend: &Backend) -> Result<Cleaned, String> {
     let dir = root.dir();
+    let mut cleaned = Cleaned::default();
+    cleaned
+        .snapshots
+        .extend(snapshots::drop_interrupted(dir, backend)?);
     let all = snapshots::list(dir);
     // The current snapshot, and every snapshot a publication links to (the published one,
     // `--all`'s, and the previous publication kept for requests in flight).
@@ -54,7 +58,6 @@ pub fn run(root: &Root, retention: Retention, backend: &Backend) -> Result<Clean
         Some(n) => all.iter().rev().take(n).collect(),
         None => all.iter().collect(),
     };
-    let mut cleaned = Cleaned::default();
     if retention.keep.is_some() || retention.keep_days.is_some() {
         for name in &all {
             if protected.contains(name) {

@@ -137,6 +137,11 @@ pub fn order_key(name: &str) -> (String, u64) {
     (stamp, n)
 }
 
+/// `state/taking_snapshot.txt`: the name of the filesystem snapshot (ZFS, btrfs) being taken,
+/// written before it is made and removed once `snapshots/<name>` names it. A take killed in
+/// between leaves a filesystem snapshot nothing names; the next take or cleanup destroys it.
+const TAKING: &str = "state/taking_snapshot.txt";
+
 /// `state/last_snapshot.txt`: the newest name ever taken, so a name is never used twice (not
 /// even after retention removed it).
 const LAST: &str = "state/last_snapshot.txt";
@@ -189,6 +194,7 @@ fn link_tree(from: &Path, to: &Path) -> Result<(), String> {
 /// tree (a sync finished); the snapshot appears whole or not at all, then becomes current.
 pub fn take(root: &Root, prefixes: &[String], backend: &Backend) -> Result<String, String> {
     let dir = root.dir();
+    drop_interrupted(dir, backend)?;
     let mut trees = Vec::new();
     for p in prefixes {
         let tree = root.current(p).ok_or_else(|| {
@@ -218,6 +224,8 @@ pub fn take(root: &Root, prefixes: &[String], backend: &Backend) -> Result<Strin
         .prefix(".tmp-")
         .tempdir_in(&snapshots)
         .map_err(io(&snapshots))?;
+    // Reserved before anything is made: not even an interrupted take's name comes back.
+    write_atomically(&dir.join(LAST), &format!("{name}\n"))?;
     match backend {
         Backend::HardLinks => {
             for (p, tree) in &trees {
@@ -225,6 +233,7 @@ pub fn take(root: &Root, prefixes: &[String], backend: &Backend) -> Result<Strin
             }
         }
         Backend::Zfs(_) | Backend::Btrfs => {
+            write_atomically(&dir.join(TAKING), &format!("{name}\n"))?;
             backend.snapshot(dir, &name)?;
             let linked = backend
                 .seen_at(dir, &name)
@@ -239,9 +248,27 @@ pub fn take(root: &Root, prefixes: &[String], backend: &Backend) -> Result<Strin
     let final_dir = snapshots.join(&name);
     std::fs::rename(staging.path(), &final_dir).map_err(io(&final_dir))?;
     let _ = staging.keep();
-    write_atomically(&dir.join(LAST), &format!("{name}\n"))?;
     write_atomically(&dir.join(CURRENT), &format!("{name}\n"))?;
+    let _ = std::fs::remove_file(dir.join(TAKING));
     Ok(name)
+}
+
+/// Destroy the filesystem snapshot a take killed between making it and naming it left behind
+/// (`state/taking_snapshot.txt` names one that `snapshots/` does not): its name, if there was
+/// one. Only a snapshot mirrorkit recorded before making it is ever destroyed this way.
+pub(crate) fn drop_interrupted(dir: &Path, backend: &Backend) -> Result<Option<String>, String> {
+    let record = dir.join(TAKING);
+    let Some(name) = read_name(&record) else {
+        let _ = std::fs::remove_file(&record);
+        return Ok(None);
+    };
+    let orphan = !dir.join("snapshots").join(&name).exists();
+    if orphan {
+        tracing::warn!(snapshot = %name, "a snapshot was interrupted before it was named; destroying what it left");
+        backend.destroy(dir, &name)?;
+    }
+    std::fs::remove_file(&record).map_err(io(&record))?;
+    Ok(orphan.then_some(name))
 }
 
 /// `staging/<prefix>` → the prefix's tree as the filesystem snapshot `name`, seen at `seen`,

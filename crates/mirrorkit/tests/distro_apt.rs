@@ -842,7 +842,7 @@ fn a_sync_killed_mid_download_leaves_the_tree_and_the_next_run_fetches_only_what
 /// A stand-in for the `zfs` command, for a root that is no ZFS mountpoint: it logs every
 /// call, answers `get … mountpoint` with `$FAKE_ZFS_MOUNT`, makes `snapshot DS@NAME` a copy of
 /// the root's `mirror/` where ZFS shows a snapshot (`.zfs/snapshot/NAME/`), and `destroy`
-/// removes it.
+/// removes it. With `$FAKE_ZFS_KILL` set, `snapshot` then kills mirrorkit (`kill -9`).
 fn fake_zfs(bin: &Path) {
     std::fs::create_dir_all(bin).unwrap();
     let zfs = bin.join("zfs");
@@ -850,7 +850,8 @@ fn fake_zfs(bin: &Path) {
         &zfs,
         "#!/bin/sh\necho \"$*\" >>\"$FAKE_ZFS_LOG\"\ncase \"$1\" in\n\
          get) echo \"$FAKE_ZFS_MOUNT\" ;;\n\
-         snapshot) n=\"${2#*@}\"; mkdir -p \"$FAKE_ZFS_ROOT/.zfs/snapshot/$n\" && cp -a \"$FAKE_ZFS_ROOT/mirror\" \"$FAKE_ZFS_ROOT/.zfs/snapshot/$n/\" ;;\n\
+         snapshot) n=\"${2#*@}\"; mkdir -p \"$FAKE_ZFS_ROOT/.zfs/snapshot/$n\" && cp -a \"$FAKE_ZFS_ROOT/mirror\" \"$FAKE_ZFS_ROOT/.zfs/snapshot/$n/\"\n\
+           [ -z \"$FAKE_ZFS_KILL\" ] || kill -9 $PPID ;;\n\
          destroy) rm -rf \"$FAKE_ZFS_ROOT/.zfs/snapshot/${2#*@}\" ;;\n\
          *) echo \"unexpected: $*\" >&2; exit 2 ;;\nesac\n",
     )
@@ -875,15 +876,17 @@ fn with_a_zfs_dataset_snapshots_are_zfs_snapshots_published_and_destroyed_by_ret
     fake_zfs(&bin);
     let log = d.join("zfs.log");
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    let mk = |args: &[&str], mount: &Path| {
-        run(mirrorkit(d)
-            .args(args)
+    let cmd = |args: &[&str], mount: &Path| {
+        let mut c = mirrorkit(d);
+        c.args(args)
             .arg(&spec_path)
             .env("PATH", &path)
             .env("FAKE_ZFS_LOG", &log)
             .env("FAKE_ZFS_ROOT", &root)
-            .env("FAKE_ZFS_MOUNT", mount))
+            .env("FAKE_ZFS_MOUNT", mount);
+        c
     };
+    let mk = |args: &[&str], mount: &Path| run(&mut cmd(args, mount));
     let calls = || std::fs::read_to_string(&log).unwrap_or_default();
     assert_exit(&mk(&["sync"], &root), 0);
 
@@ -956,6 +959,33 @@ fn with_a_zfs_dataset_snapshots_are_zfs_snapshots_published_and_destroyed_by_ret
     assert!(
         root.join("snapshots")
             .join(&second)
+            .join("debian/dists")
+            .is_dir()
+    );
+
+    // A take killed right after `zfs snapshot`, before it named the snapshot: the next take
+    // destroys what nothing names, and its own name is a new one.
+    let killed = run(cmd(&["repo", "snapshot"], &root).env("FAKE_ZFS_KILL", "1"));
+    assert!(!killed.status.success(), "{}", all_output(&killed));
+    let orphan = calls()
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("snapshot tank/repos@"))
+        .unwrap()
+        .to_string();
+    assert!(root.join(".zfs/snapshot").join(&orphan).is_dir());
+    assert!(!root.join("snapshots").join(&orphan).exists());
+    let third = snapshot(&root);
+    assert_ne!(third, orphan);
+    assert!(
+        calls().contains(&format!("destroy tank/repos@{orphan}")),
+        "{}",
+        calls()
+    );
+    assert!(!root.join(".zfs/snapshot").join(&orphan).exists());
+    assert!(
+        root.join("snapshots")
+            .join(&third)
             .join("debian/dists")
             .is_dir()
     );
@@ -1080,15 +1110,62 @@ fn on_a_btrfs_subvolume_snapshots_are_read_only_btrfs_snapshots_deleted_by_reten
             .is_file()
     );
     assert_exit(&mk(&["repo", "cleanup-state"]), 0);
-    let subvolumes = fs.btrfs(&["subvolume", "list", fs.at.to_str().unwrap()]);
-    let listed = |name: &str| {
-        subvolumes
-            .lines()
-            .any(|l| l.ends_with(&format!("snapshots/.btrfs/{name}")))
-    };
-    assert!(!listed(&first), "{subvolumes}");
-    assert!(listed(&second), "{subvolumes}");
+    assert!(!listed_now(&fs, &first));
+    assert!(listed_now(&fs, &second));
     assert!(!root.join("snapshots").join(&first).exists());
+
+    // A take killed right after `btrfs subvolume snapshot` (a wrapper kills mirrorkit there),
+    // before it named the snapshot: cleanup-state deletes the subvolume nothing names.
+    let bin = d.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let real = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v btrfs"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let wrapper = bin.join("btrfs");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n{} \"$@\" || exit $?\n[ \"$1 $2\" != \"subvolume snapshot\" ] || kill -9 $PPID\n",
+            real.trim()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let killed = run(mirrorkit(d)
+        .args(["repo", "snapshot"])
+        .arg(&spec_path)
+        .env("PATH", &path));
+    assert!(!killed.status.success(), "{}", all_output(&killed));
+    let orphan = std::fs::read_to_string(root.join("state/taking_snapshot.txt"))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(
+        listed_now(&fs, &orphan),
+        "the killed take made its subvolume"
+    );
+    assert!(!root.join("snapshots").join(&orphan).exists());
+    assert_exit(&mk(&["repo", "cleanup-state"]), 0);
+    assert!(!listed_now(&fs, &orphan), "cleanup deleted it");
+    assert!(!root.join("state/taking_snapshot.txt").exists());
+    assert!(listed_now(&fs, &second));
+}
+
+/// Whether the btrfs filesystem `fs` has the snapshot subvolume `name`.
+fn listed_now(fs: &BtrfsMount, name: &str) -> bool {
+    fs.btrfs(&["subvolume", "list", fs.at.to_str().unwrap()])
+        .lines()
+        .any(|l| l.ends_with(&format!("snapshots/.btrfs/{name}")))
 }
 
 #[test]
