@@ -36,7 +36,7 @@ pub(crate) async fn import(
     } else {
         Tree::open(dir).await.map_err(io)?
     };
-    let fresh = std::fs::read_dir(tree.root()).map_or(true, |mut d| d.next().is_none());
+    let fresh = tree.is_empty();
     let mut report = ImportReport::new(bundle, dry_run);
     for (repo, tag, digest, media_type) in &bundle.tags {
         let mut outcome = TagOutcome {

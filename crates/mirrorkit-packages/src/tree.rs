@@ -11,10 +11,12 @@
 use std::fs::File;
 use std::path::{Component, Path, PathBuf};
 
-use mirrorkit_core::fsutil::{temp_file_in, write_atomically};
+use mirrorkit_core::fsutil::temp_file_in;
 
-/// Temp files in the tree start with this (skipped by readers, removed by the next run).
-const TEMP_PREFIX: &str = ".mirrorkit-tmp-";
+/// Where files are written before they are renamed into place: one directory at the tree's
+/// root (the same filesystem, so the rename is atomic), emptied when a run opens the tree, so a
+/// run killed mid-write leaves nothing beside the files it published. Hidden: exports skip it.
+const TEMP_DIR: &str = ".mirrorkit-tmp";
 
 /// A published tree: locked for this run when opened to write ([`Tree::open`]), or only read
 /// ([`Tree::existing`], for a dry run).
@@ -32,6 +34,15 @@ impl Tree {
             .await
             .map_err(|e| format!("{}: {e}", root.display()))?
             .map_err(|e| format!("{}: cannot lock: {e}", root.display()))?;
+        // What a killed run was writing; no other run writes while we hold the lock.
+        let temp = root.join(TEMP_DIR);
+        match std::fs::remove_dir_all(&temp) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(format!("{}: {e}", temp.display()));
+            }
+            _ => {}
+        }
+        std::fs::create_dir_all(&temp).map_err(|e| format!("{}: {e}", temp.display()))?;
         Ok(Tree {
             root: root.to_path_buf(),
             _lock: Some(lock),
@@ -44,6 +55,13 @@ impl Tree {
         root.is_dir().then(|| Tree {
             root: root.to_path_buf(),
             _lock: None,
+        })
+    }
+
+    /// Whether the tree publishes nothing yet.
+    pub fn is_empty(&self) -> bool {
+        std::fs::read_dir(&self.root).map_or(true, |entries| {
+            !entries.flatten().any(|e| e.file_name() != TEMP_DIR)
         })
     }
 
@@ -79,7 +97,12 @@ impl Tree {
         if std::fs::read(&path).is_ok_and(|old| old == bytes) {
             return Ok(false);
         }
-        write_atomically(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        let io = |e: std::io::Error| format!("{}: {e}", path.display());
+        let mut temp = temp_file_in(&self.root.join(TEMP_DIR), "doc-").map_err(io)?;
+        std::io::Write::write_all(temp.as_file_mut(), bytes)
+            .and_then(|()| temp.as_file().sync_all())
+            .map_err(io)?;
+        temp.persist(&path).map_err(|e| io(e.error))?;
         Ok(true)
     }
 
@@ -90,7 +113,7 @@ impl Tree {
         let dir = path.parent().unwrap_or(&self.root);
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let io = |e: std::io::Error| format!("{}: {e}", path.display());
-        let temp = temp_file_in(dir, TEMP_PREFIX).map_err(io)?;
+        let temp = temp_file_in(&self.root.join(TEMP_DIR), "file-").map_err(io)?;
         let temp_path = temp.into_temp_path();
         std::fs::remove_file(&temp_path).map_err(io)?;
         if std::fs::hard_link(blob, &temp_path).is_err() {

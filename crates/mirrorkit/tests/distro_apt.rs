@@ -10,8 +10,9 @@ mod distro;
 
 use std::path::Path;
 
+use common::tree;
 use common::{all_output, assert_exit, mirrorkit, report, run, write_spec};
-use distro::{flip_middle_byte, pooled, tree};
+use distro::{flip_middle_byte, pooled};
 use mirrorkit_testkit::apt_repo::{AptRepo, Deb};
 use mirrorkit_testkit::fileserver::FileServer;
 use mirrorkit_testkit::process::offline;

@@ -8,8 +8,9 @@ mod common;
 #[path = "support/distro.rs"]
 mod distro;
 
+use common::tree;
 use common::{all_output, assert_exit, mirrorkit, report, run, write_spec};
-use distro::{flip_middle_byte, pooled, tree};
+use distro::{flip_middle_byte, pooled};
 use mirrorkit_testkit::fileserver::FileServer;
 use mirrorkit_testkit::process::offline;
 use mirrorkit_testkit::rpm_repo::RpmRepo;
@@ -276,6 +277,35 @@ fn with_gpgcheck_every_package_signature_is_checked_against_the_keyring() {
     repo.publish();
     assert_exit(&sync(), 0);
     assert!(mirror.join("Packages/plain-1.0-1.noarch.rpm").is_file());
+
+    // A package mirrored while gpgcheck was off was never checked: once it is on, the package
+    // is checked (and refused), although the repository did not change and the very file is
+    // in the tree. Only a tree verified with the same settings spares a package the check.
+    let with_gpgcheck = |on: bool| {
+        write_spec(
+            dir.path(),
+            spec(&upstream).replace("exclude: ['^unwanted$']", &format!("gpgcheck: {on}")),
+        )
+    };
+    repo.add("late", "1.0", "");
+    repo.publish();
+    with_gpgcheck(false);
+    assert_exit(&sync(), 0);
+    assert!(mirror.join("Packages/late-1.0-1.noarch.rpm").is_file());
+    with_gpgcheck(true);
+    let out = sync();
+    assert_exit(&out, 1);
+    let text = serde_json::to_string(&report(&out)["mirrors"][0]).unwrap();
+    assert!(
+        text.contains("late-1.0-1.noarch.rpm") && text.contains("unsigned"),
+        "{text}"
+    );
+    // Signed, the next sync passes; the packages the last verified tree held are not read
+    // again, and still stand.
+    repo.sign_package(&repo.dir().join("Packages/late-1.0-1.noarch.rpm"));
+    repo.publish();
+    assert_exit(&sync(), 0);
+    assert!(mirror.join("Packages/hello-1.0-1.noarch.rpm").is_file());
 }
 
 #[test]

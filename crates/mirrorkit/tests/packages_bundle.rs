@@ -222,3 +222,96 @@ fn import_with_a_spec_publishes_each_tree_into_the_spec_target_of_the_same_name(
         "unchanged"
     );
 }
+
+/// Every npm document under `tree/npm` is whole JSON, and every tarball it names (under
+/// `base`) is in the tree: what a reader of a tree an import was killed in may see.
+fn documents_name_only_present_files(tree: &std::path::Path, base: &str) -> usize {
+    let mut documents = 0;
+    for (path, bytes) in common::tree(tree) {
+        if !(path.starts_with("npm/") && path.ends_with("/index.html")) {
+            continue;
+        }
+        let doc: serde_json::Value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|err| panic!("{path}: not whole JSON ({err})"));
+        for (version, v) in doc["versions"].as_object().into_iter().flatten() {
+            let url = v["dist"]["tarball"].as_str().unwrap();
+            let rel = url.strip_prefix(base).unwrap_or_else(|| panic!("{url}"));
+            assert!(
+                tree.join(rel).is_file(),
+                "{path} names {version} at {rel}, which is missing"
+            );
+        }
+        documents += 1;
+    }
+    documents
+}
+
+#[test]
+fn an_import_killed_at_any_moment_never_shows_a_document_naming_a_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let upstream = Verdaccio::start();
+    for (name, version, deps) in [
+        ("leaf", "1.0.0", vec![]),
+        ("leaf", "2.0.0", vec![]),
+        ("top", "1.0.0", vec![("leaf", "^1.0.0")]),
+    ] {
+        upstream.publish(&npm_package(&d.join("src"), name, version, &deps));
+    }
+    let spec_path = write_spec(d, spec(&upstream, true));
+    assert_exit(&run(mirrorkit(d).args(["sync"]).arg(&spec_path)), 0);
+    assert_exit(
+        &run(mirrorkit(d)
+            .args(["export"])
+            .arg(&spec_path)
+            .args(["-o", "b.tar"])),
+        0,
+    );
+    let base = "http://site.example/p/";
+    let import = |to: &str| {
+        let mut cmd = common::mirrorkit_process(d);
+        cmd.args(["import", "b.tar", "--base-url", base, "--to"])
+            .arg(format!("packages:{to}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        cmd
+    };
+    let started = std::time::Instant::now();
+    assert!(import("clean").status().unwrap().success());
+    let whole = started.elapsed();
+    let clean = common::tree(&d.join("clean"));
+    assert_eq!(documents_name_only_present_files(&d.join("clean"), base), 2);
+
+    // Killed at moments spread over a whole import (start-up included), each time into a
+    // fresh tree: a reader never finds a document naming a file that is not there.
+    let (mut killed_running, rounds) = (0, 30u32);
+    for i in 0..rounds {
+        let to = format!("site{i}");
+        let mut child = import(&to).spawn().unwrap();
+        std::thread::sleep(whole * i / rounds);
+        if child.try_wait().unwrap().is_none() {
+            killed_running += 1;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        if d.join(&to).join("npm").exists() {
+            documents_name_only_present_files(&d.join(&to), base);
+        }
+        // The next import into that tree finishes it, the same as an import never killed.
+        assert!(import(&to).status().unwrap().success(), "round {i}");
+        let after = common::tree(&d.join(&to));
+        let differ: Vec<&String> = after
+            .keys()
+            .chain(clean.keys())
+            .filter(|k| after.get(*k) != clean.get(*k))
+            .collect();
+        assert!(
+            differ.is_empty(),
+            "round {i}: not the clean import's tree: {differ:?}"
+        );
+    }
+    assert!(
+        killed_running >= rounds / 4,
+        "only {killed_running} of {rounds} kills hit a running import"
+    );
+}
