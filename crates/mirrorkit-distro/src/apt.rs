@@ -563,8 +563,7 @@ pub async fn sync(
         ));
     }
     if let Some(staging) = staging {
-        root.switch(&source.prefix, staging)
-            .and_then(|()| root.record_settings(&source.prefix, &settings))
+        root.switch(&source.prefix, staging, &settings)
             .map_err(|e| vec![fail(source.prefix.clone(), e, ExitCode::Io)])?;
     }
     Ok(outcomes)

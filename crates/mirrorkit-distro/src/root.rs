@@ -125,9 +125,13 @@ impl Root {
         std::fs::read_to_string(self.settings_path(prefix)).is_ok_and(|s| s == settings)
     }
 
-    /// Record that the tree of `prefix` is built with `settings`.
-    pub fn record_settings(&self, prefix: &str, settings: &str) -> Result<(), String> {
-        crate::snapshots::write_atomically(&self.settings_path(prefix), settings)
+    /// The current tree of `prefix` if it was built with `settings`: every file in it was
+    /// verified under them (the record is cleared before a switch and written after it, so a
+    /// kill in between leaves no record rather than a wrong one).
+    pub fn verified_tree(&self, prefix: &str, settings: &str) -> Option<PathBuf> {
+        self.settings_match(prefix, settings)
+            .then(|| self.current(prefix))
+            .flatten()
     }
 
     /// The link `mirror/<prefix>`.
@@ -158,12 +162,20 @@ impl Root {
         Ok(Staging { dir: Some(dir) })
     }
 
-    /// Make `staging` the tree of `prefix`: one atomic rename of a new link over the old one;
-    /// then the trees of `prefix` nothing points at any more are removed.
-    pub fn switch(&self, prefix: &str, mut staging: Staging) -> Result<(), String> {
+    /// Make `staging`, built and verified with `settings`, the tree of `prefix`: one atomic
+    /// rename of a new link over the old one, with the settings record cleared before and
+    /// written after; then the trees of `prefix` nothing points at any more are removed.
+    pub fn switch(&self, prefix: &str, mut staging: Staging, settings: &str) -> Result<(), String> {
         let Some(dir) = staging.dir.take() else {
             return Err("the staged tree is gone".to_string());
         };
+        let record = self.settings_path(prefix);
+        match std::fs::remove_file(&record) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(format!("{}: {e}", record.display()));
+            }
+            _ => {}
+        }
         let tree = dir.keep();
         let link = self.link_path(prefix);
         if link.exists() && std::fs::read_link(&link).is_err() {
@@ -191,6 +203,7 @@ impl Root {
         if let Ok(d) = File::open(parent) {
             let _ = d.sync_all();
         }
+        crate::snapshots::write_atomically(&record, settings)?;
         // Older trees of this prefix: nothing points at them now.
         let trees = self.dir.join("mirror/.trees").join(prefix);
         if let Ok(entries) = std::fs::read_dir(&trees) {
@@ -299,7 +312,7 @@ mod tests {
         let s = root.stage("deb/ian").unwrap();
         s.link("dists/x/InRelease", &p).unwrap();
         assert!(s.link("../escape", &p).is_err());
-        root.switch("deb/ian", s).unwrap();
+        root.switch("deb/ian", s, "settings").unwrap();
         let current = root.current("deb/ian").unwrap();
         assert_eq!(
             std::fs::read(current.join("dists/x/InRelease")).unwrap(),
@@ -312,7 +325,7 @@ mod tests {
         // A second tree replaces the first, which is removed.
         let s = root.stage("deb/ian").unwrap();
         s.link("dists/y/InRelease", &p).unwrap();
-        root.switch("deb/ian", s).unwrap();
+        root.switch("deb/ian", s, "settings").unwrap();
         assert!(!current.exists());
         assert!(
             dir.path()

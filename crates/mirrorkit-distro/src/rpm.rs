@@ -211,8 +211,8 @@ async fn sync_from(
     let data = rpm_md::repomd(&repomd)
         .map_err(|e| vec![fail("repodata/repomd.xml", e, ExitCode::ItemFailed)])?;
     let settings = settings_of(source, keyring);
-    if root.settings_match(&source.prefix, &settings)
-        && let Some(current) = root.current(&source.prefix)
+    let verified = root.verified_tree(&source.prefix, &settings);
+    if let Some(current) = &verified
         && std::fs::read(current.join("repodata/repomd.xml")).is_ok_and(|b| b == repomd)
         && std::fs::read(current.join("repodata/repomd.xml.asc")).is_ok_and(|b| b == signature)
     {
@@ -291,7 +291,7 @@ async fn sync_from(
     let fetched = missing.len();
     let results: Vec<Result<u64, Failure>> = futures_util::stream::iter(packages.values())
         .map(|p| {
-            let staging = &staging;
+            let (staging, verified) = (&staging, &verified);
             async move {
                 let checksum = p
                     .checksum
@@ -304,7 +304,13 @@ async fn sync_from(
                 };
                 let pooled = checksum.kind == "sha256" && root.pool_has(&checksum.hex, p.size);
                 let local = get_file(ctx, base, root, Some(staging), &wanted).await?;
-                if source.gpgcheck {
+                // The very file (one inode: pool files never change) in the tree verified with
+                // these settings had its signature checked then; reading every package again
+                // made an incremental sync re-hash the whole repository.
+                let checked = verified
+                    .as_ref()
+                    .is_some_and(|tree| same_file(&tree.join(&p.href), &local));
+                if source.gpgcheck && !checked {
                     crate::rpm_sig::read(&local)
                         .and_then(|h| keyring.verify_detached(&h.header, &h.signature))
                         .map_err(|e| {
@@ -325,12 +331,20 @@ async fn sync_from(
     if !failures.is_empty() {
         return Err(failures);
     }
-    root.switch(&source.prefix, staging)
-        .and_then(|()| root.record_settings(&source.prefix, &settings))
+    root.switch(&source.prefix, staging, &settings)
         .map_err(|e| vec![fail(source.prefix.clone(), e, ExitCode::Io)])?;
     Ok(SuiteOutcome::Staged {
         files,
         fetched,
         bytes,
     })
+}
+
+/// Whether `a` and `b` are one file (hard links of one inode).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
 }
