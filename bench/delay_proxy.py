@@ -57,6 +57,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 overflows when clients open many connections at once:
+    # the kernel drops a SYN and the client waits a second for the retransmit.
+    request_queue_size = 1024
     allow_reuse_address = True
 
 

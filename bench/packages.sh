@@ -98,7 +98,7 @@ if [[ " $PK_ECOSYSTEMS " == *" pypi "* ]]; then
   fi
 fi
 if [[ " $PK_ECOSYSTEMS " == *" cargo "* ]]; then
-  python3 -m http.server --bind 127.0.0.1 --directory "$T/corpus/cargo" "$CARGO_UP" >/dev/null 2>&1 & _BENCH_PIDS+=("$!")
+  python3 "$HERE/static_server.py" "$T/corpus/cargo" "$CARGO_UP" >/dev/null 2>&1 & _BENCH_PIDS+=("$!")
   wait_port "$CARGO_UP"
   python3 "$HERE/delay_proxy.py" "$CARGO_PROXY" "$CARGO_UP" "$PK_DELAY_MS" & _BENCH_PIDS+=("$!")
   wait_port "$CARGO_PROXY"

@@ -162,6 +162,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 overflows when clients open many connections at once:
+    # the kernel drops a SYN and the client waits a second for the retransmit.
+    request_queue_size = 1024
 
 
 Server(("127.0.0.1", PORT), Handler).serve_forever()
