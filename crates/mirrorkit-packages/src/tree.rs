@@ -34,15 +34,15 @@ impl Tree {
             .await
             .map_err(|e| format!("{}: {e}", root.display()))?
             .map_err(|e| format!("{}: cannot lock: {e}", root.display()))?;
-        // What a killed run was writing; no other run writes while we hold the lock.
+        // What a killed run was writing; no other run writes while we hold the lock. Made again
+        // only when something is written, so a tree that is only read (an export) may be
+        // read-only; leftovers that cannot be removed there are only hidden temp files.
         let temp = root.join(TEMP_DIR);
-        match std::fs::remove_dir_all(&temp) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(format!("{}: {e}", temp.display()));
-            }
-            _ => {}
+        if let Err(e) = std::fs::remove_dir_all(&temp)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(dir = %temp.display(), error = %e, "cannot remove what a killed run was writing");
         }
-        std::fs::create_dir_all(&temp).map_err(|e| format!("{}: {e}", temp.display()))?;
         Ok(Tree {
             root: root.to_path_buf(),
             _lock: Some(lock),
@@ -98,7 +98,7 @@ impl Tree {
             return Ok(false);
         }
         let io = |e: std::io::Error| format!("{}: {e}", path.display());
-        let mut temp = temp_file_in(&self.root.join(TEMP_DIR), "doc-").map_err(io)?;
+        let mut temp = temp_file_in(&self.temp_dir()?, "doc-").map_err(io)?;
         std::io::Write::write_all(temp.as_file_mut(), bytes)
             .and_then(|()| temp.as_file().sync_all())
             .map_err(io)?;
@@ -113,7 +113,7 @@ impl Tree {
         let dir = path.parent().unwrap_or(&self.root);
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let io = |e: std::io::Error| format!("{}: {e}", path.display());
-        let temp = temp_file_in(&self.root.join(TEMP_DIR), "file-").map_err(io)?;
+        let temp = temp_file_in(&self.temp_dir()?, "file-").map_err(io)?;
         let temp_path = temp.into_temp_path();
         std::fs::remove_file(&temp_path).map_err(io)?;
         if std::fs::hard_link(blob, &temp_path).is_err() {
@@ -126,6 +126,13 @@ impl Tree {
         Ok(())
     }
 
+    /// The directory files are written in before they are renamed into place.
+    fn temp_dir(&self) -> Result<PathBuf, String> {
+        let temp = self.root.join(TEMP_DIR);
+        std::fs::create_dir_all(&temp).map_err(|e| format!("{}: {e}", temp.display()))?;
+        Ok(temp)
+    }
+
     fn checked(&self, rel: &str) -> Result<PathBuf, String> {
         let path = self
             .path(rel)
@@ -134,5 +141,31 @@ impl Tree {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
         Ok(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn what_a_killed_run_was_writing_goes_when_the_tree_is_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("tree");
+        std::fs::create_dir_all(root.join(TEMP_DIR)).unwrap();
+        std::fs::write(root.join(TEMP_DIR).join("doc-half"), b"{\"ver").unwrap();
+        let tree = Tree::open(&root).await.unwrap();
+        assert!(!root.join(TEMP_DIR).exists());
+        assert!(tree.is_empty());
+        assert!(tree.write("npm/a/index.html", b"{}").unwrap());
+        assert!(!tree.is_empty());
+        // Only the document and the (empty) temp directory: nothing beside it.
+        let mut names: Vec<_> = std::fs::read_dir(root.join("npm/a"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["index.html"]);
+        assert_eq!(std::fs::read_dir(root.join(TEMP_DIR)).unwrap().count(), 0);
     }
 }
