@@ -358,26 +358,30 @@ impl Store {
                 .unwrap_or_else(PoisonError::into_inner);
             locks.entry(key.clone()).or_default().clone()
         };
-        let _guard = lock.lock().await;
+        // Held by the download's writer thread too: a fetch dropped mid-body leaves that thread
+        // writing its last chunks, and no other fetch of the URL may touch the file till then.
+        let guard = Arc::new(lock.lock_owned().await);
 
         if let Some(blob) = self.cached(url, &key, expected).await? {
             return Ok(blob);
         }
         let want_sha512 = expected.is_some_and(|d| d.algorithm() == Algorithm::Sha512);
         let fetched = match url.scheme() {
-            "http" | "https" => match fetch::download(self, client, url, &key, want_sha512).await {
-                Ok(fetched) => fetched,
-                Err(e) => {
-                    // Keep partial bytes for a resume, but not an empty `.part` left by a
-                    // request that failed before any body arrived.
-                    let part = self.partial_path(url);
-                    if std::fs::metadata(&part).is_ok_and(|m| m.len() == 0) {
-                        let _ = std::fs::remove_file(&part);
-                        let _ = std::fs::remove_file(part.with_extension("part.json"));
+            "http" | "https" => {
+                match fetch::download(self, client, url, &key, want_sha512, &guard).await {
+                    Ok(fetched) => fetched,
+                    Err(e) => {
+                        // Keep partial bytes for a resume, but not an empty `.part` left by a
+                        // request that failed before any body arrived.
+                        let part = self.partial_path(url);
+                        if std::fs::metadata(&part).is_ok_and(|m| m.len() == 0) {
+                            let _ = std::fs::remove_file(&part);
+                            let _ = std::fs::remove_file(part.with_extension("part.json"));
+                        }
+                        return Err(e);
                     }
-                    return Err(e);
                 }
-            },
+            }
             "file" => fetch::copy_local(self, url, want_sha512).await?,
             _ => {
                 return Err(StoreError::UnsupportedScheme {

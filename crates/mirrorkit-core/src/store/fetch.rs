@@ -97,8 +97,13 @@ pub(super) async fn copy_local(
 /// fewer context switches, no faster.
 const CHUNKS_IN_FLIGHT: usize = 8;
 
+/// The store's lock on one URL, shared with the writer thread of its download.
+pub(super) type UrlLock = std::sync::Arc<tokio::sync::OwnedMutexGuard<()>>;
+
 /// The `.part` file being written: its bytes so far, hashed.
 struct Partial {
+    /// Kept by the writer thread until it exits (see [`Partial::append`]).
+    url_lock: Option<UrlLock>,
     path: PathBuf,
     meta: PathBuf,
     /// Positioned at the end of the bytes so far.
@@ -141,6 +146,7 @@ impl Partial {
         .map_err(|e| StoreError::io(&path)(std::io::Error::other(e)))?
         .map_err(StoreError::io(&path))?;
         Ok(Partial {
+            url_lock: None,
             file,
             path,
             meta,
@@ -167,7 +173,11 @@ impl Partial {
         let mut file = self.file.try_clone().map_err(StoreError::io(&self.path))?;
         let mut hashers = std::mem::replace(&mut self.hashers, Hashers::new(self.sha512));
         let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(CHUNKS_IN_FLIGHT);
+        let url_lock = self.url_lock.clone();
         let writer = tokio::task::spawn_blocking(move || {
+            // Should this future be dropped, the thread writes what was queued before it ends;
+            // the URL stays locked until then, so no other fetch truncates the file under it.
+            let _url_lock = url_lock;
             while let Some(bytes) = rx.blocking_recv() {
                 if let Err(e) = file.write_all(&bytes) {
                     return (hashers, Err(e));
@@ -204,17 +214,21 @@ impl Partial {
 
     /// Throw the bytes away and start over, remembering `validator` for the new bytes.
     async fn restart(&mut self, validator: Option<String>) -> Result<(), StoreError> {
-        self.file
-            .set_len(0)
-            .and_then(|()| self.file.seek(SeekFrom::Start(0)).map(drop))
-            .map_err(StoreError::io(&self.path))?;
         self.hashers = Hashers::new(self.sha512);
         self.validator = validator;
+        let file = self.file.try_clone().map_err(StoreError::io(&self.path))?;
         let (path, meta, validator) =
             (self.path.clone(), self.meta.clone(), self.validator.clone());
-        tokio::task::spawn_blocking(move || write_validator(&path, &meta, validator.as_deref()))
-            .await
-            .map_err(|e| StoreError::io(&self.meta)(std::io::Error::other(e)))?
+        // Truncating a large file can take a while: not on an async worker.
+        tokio::task::spawn_blocking(move || {
+            let mut file = file;
+            file.set_len(0)
+                .and_then(|()| file.seek(SeekFrom::Start(0)).map(drop))
+                .map_err(StoreError::io(&path))?;
+            write_validator(&path, &meta, validator.as_deref())
+        })
+        .await
+        .map_err(|e| StoreError::io(&self.meta)(std::io::Error::other(e)))?
     }
 
     /// fsync and hand over the finished bytes.
@@ -319,9 +333,11 @@ pub(super) async fn download(
     url: &url::Url,
     key: &str,
     sha512: bool,
+    url_lock: &UrlLock,
 ) -> Result<Fetched, StoreError> {
     let safe = SafeUrl::new(url);
     let mut part = Partial::open(store.inner.tmp.join(format!("{key}.part")), sha512).await?;
+    part.url_lock = Some(url_lock.clone());
     let mut interruptions: u32 = 0;
     let mut restarts: u32 = 0;
     loop {
