@@ -125,9 +125,9 @@ impl Root {
         std::fs::read_to_string(self.settings_path(prefix)).is_ok_and(|s| s == settings)
     }
 
-    /// The current tree of `prefix` if it was built with `settings`: every file in it was
-    /// verified under them (the record is cleared before a switch and written after it, so a
-    /// kill in between leaves no record rather than a wrong one).
+    /// The current tree of `prefix` if it was built with `settings`: it was verified under
+    /// them as a whole (the record is cleared, durably, before a switch and written after it,
+    /// so a crash in between leaves no record rather than a wrong one).
     pub fn verified_tree(&self, prefix: &str, settings: &str) -> Option<PathBuf> {
         self.settings_match(prefix, settings)
             .then(|| self.current(prefix))
@@ -174,7 +174,13 @@ impl Root {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(format!("{}: {e}", record.display()));
             }
-            _ => {}
+            // Durable before the switch: a crash must not keep the old record with the new tree.
+            Ok(()) => {
+                if let Some(d) = record.parent() {
+                    File::open(d).and_then(|d| d.sync_all()).map_err(io(d))?;
+                }
+            }
+            Err(_) => {}
         }
         let tree = dir.keep();
         let link = self.link_path(prefix);

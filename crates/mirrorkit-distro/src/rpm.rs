@@ -289,9 +289,22 @@ async fn sync_from(
         });
     };
     let fetched = missing.len();
+    // What the verified tree held as metadata, not packages: never taken as a checked package.
+    let old_data: std::collections::BTreeSet<String> = verified
+        .as_ref()
+        .and_then(|t| std::fs::read(t.join("repodata/repomd.xml")).ok())
+        .and_then(|b| rpm_md::repomd(&b).ok())
+        .into_iter()
+        .flatten()
+        .map(|d| d.href)
+        .chain([
+            "repodata/repomd.xml".into(),
+            "repodata/repomd.xml.asc".into(),
+        ])
+        .collect();
     let results: Vec<Result<u64, Failure>> = futures_util::stream::iter(packages.values())
         .map(|p| {
-            let (staging, verified) = (&staging, &verified);
+            let (staging, verified, old_data) = (&staging, &verified, &old_data);
             async move {
                 let checksum = p
                     .checksum
@@ -304,12 +317,12 @@ async fn sync_from(
                 };
                 let pooled = checksum.kind == "sha256" && root.pool_has(&checksum.hex, p.size);
                 let local = get_file(ctx, base, root, Some(staging), &wanted).await?;
-                // The very file (one inode: pool files never change) in the tree verified with
-                // these settings had its signature checked then; reading every package again
-                // made an incremental sync re-hash the whole repository.
-                let checked = verified
-                    .as_ref()
-                    .is_some_and(|tree| same_file(&tree.join(&p.href), &local));
+                // The very file (one inode: pool files never change) that was a package of the
+                // tree verified with these settings had its signature checked then; reading
+                // every package again made an incremental sync re-hash the whole repository.
+                let checked = verified.as_ref().is_some_and(|tree| {
+                    !old_data.contains(&p.href) && same_file(&tree.join(&p.href), &local)
+                });
                 if source.gpgcheck && !checked {
                     crate::rpm_sig::read(&local)
                         .and_then(|h| keyring.verify_detached(&h.header, &h.signature))

@@ -64,14 +64,15 @@ impl Backend {
     }
 
     /// Remove snapshot `name`'s own copy (the ZFS or btrfs snapshot), if it has one.
-    pub(crate) fn destroy(&self, root: &Path, name: &str) -> Result<(), String> {
+    /// Whether there was one to remove.
+    pub(crate) fn destroy(&self, root: &Path, name: &str) -> Result<bool, String> {
         if !self.seen_at(root, name).is_some_and(|d| d.is_dir()) {
-            return Ok(());
+            return Ok(false);
         }
         match self {
-            Backend::HardLinks => Ok(()),
-            Backend::Zfs(zfs) => zfs.destroy(name),
-            Backend::Btrfs => btrfs::delete(root, name),
+            Backend::HardLinks => Ok(false),
+            Backend::Zfs(zfs) => zfs.destroy(name).map(|()| true),
+            Backend::Btrfs => btrfs::delete(root, name).map(|()| true),
         }
     }
 }
@@ -262,13 +263,22 @@ pub(crate) fn drop_interrupted(dir: &Path, backend: &Backend) -> Result<Option<S
         let _ = std::fs::remove_file(&record);
         return Ok(None);
     };
-    let orphan = !dir.join("snapshots").join(&name).exists();
-    if orphan {
-        tracing::warn!(snapshot = %name, "a snapshot was interrupted before it was named; destroying what it left");
-        backend.destroy(dir, &name)?;
+    let destroyed = if dir.join("snapshots").join(&name).exists() {
+        false
+    } else {
+        backend.destroy(dir, &name).map_err(|e| {
+            format!(
+                "snapshot {name} was interrupted before it was named ({}), and what it left \
+                 cannot be destroyed: {e}; destroy it by hand, then remove that file",
+                record.display()
+            )
+        })?
+    };
+    if destroyed {
+        tracing::warn!(snapshot = %name, "destroyed a snapshot that was interrupted before it was named");
     }
     std::fs::remove_file(&record).map_err(io(&record))?;
-    Ok(orphan.then_some(name))
+    Ok(destroyed.then_some(name))
 }
 
 /// `staging/<prefix>` → the prefix's tree as the filesystem snapshot `name`, seen at `seen`,
