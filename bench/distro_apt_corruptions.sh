@@ -43,15 +43,6 @@ corrupt() {
       for f in "$bin/Packages" "$bin/Packages.gz" "$bin/Packages.xz"; do BAD+=("$(sha256sum <"$f" | cut -d' ' -f1)"); done ;;
   esac
 }
-# serves_bad TOOL — whether the tool's state holds any of the corrupted files.
-serves_bad() {
-  [[ ${#BAD[@]} -gt 0 ]] || return 1
-  local d; for d in $(dirs_of "$1"); do
-    [[ -e "$d" ]] || continue
-    find -L "$d" -type f -print0 2>/dev/null | xargs -0 -r sha256sum | cut -d' ' -f1 | grep -qxF -f <(printf '%s\n' "${BAD[@]}") && return 0
-  done
-  return 1
-}
 
 CASES=(flipped truncated unknown-key edited-index)
 declare -A RESULT; declare -A CAUGHT

@@ -50,15 +50,6 @@ corrupt() {
       BAD+=("$(sha256sum <"$rpm" | cut -d' ' -f1)") ;;
   esac
 }
-# serves_bad TOOL — whether the tool's state holds any of the corrupted files.
-serves_bad() {
-  [[ ${#BAD[@]} -gt 0 ]] || return 1
-  local d; for d in $(dirs_of "$1"); do
-    [[ -e "$d" ]] || continue
-    find -L "$d" -type f -print0 2>/dev/null | xargs -0 -r sha256sum | cut -d' ' -f1 | grep -qxF -f <(printf '%s\n' "${BAD[@]}") && return 0
-  done
-  return 1
-}
 
 fresh_run() { # fresh_run TOOL CASE -> exit code
   local d; for d in $(dirs_of "$1") "$T/rs-root"; do rm -rf "$d"; done

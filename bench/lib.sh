@@ -147,3 +147,14 @@ timed() {
 
 # tool NAME COMMAND — write COMMAND as the script $T/run-NAME.
 tool() { printf '#!/usr/bin/env bash\nset -euo pipefail\n%s\n' "$2" >"$T/run-$1"; chmod +x "$T/run-$1"; }
+
+# serves_bad TOOL — whether the tool's state holds any of the corrupted files: the corruption
+# scripts set BAD (the SHA-256s of the corrupted files) and define `dirs_of TOOL`.
+serves_bad() {
+  [[ ${#BAD[@]} -gt 0 ]] || return 1
+  local d; for d in $(dirs_of "$1"); do
+    [[ -e "$d" ]] || continue
+    find -L "$d" -type f -print0 2>/dev/null | xargs -0 -r sha256sum | cut -d' ' -f1 | grep -qxF -f <(printf '%s\n' "${BAD[@]}") && return 0
+  done
+  return 1
+}

@@ -41,11 +41,9 @@ mirrors:
     text
 }
 
-#[test]
-fn a_package_tree_travels_in_a_bundle_and_npm_installs_from_the_imported_tree_offline() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let mut upstream = Verdaccio::start();
+/// verdaccio with `leaf` 1.0.0 and 2.0.0 and `top` 1.0.0 (which needs `leaf ^1.0.0`).
+fn seeded_upstream(d: &std::path::Path) -> Verdaccio {
+    let upstream = Verdaccio::start();
     for (name, version, deps) in [
         ("leaf", "1.0.0", vec![]),
         ("leaf", "2.0.0", vec![]),
@@ -53,6 +51,14 @@ fn a_package_tree_travels_in_a_bundle_and_npm_installs_from_the_imported_tree_of
     ] {
         upstream.publish(&npm_package(&d.join("src"), name, version, &deps));
     }
+    upstream
+}
+
+#[test]
+fn a_package_tree_travels_in_a_bundle_and_npm_installs_from_the_imported_tree_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut upstream = seeded_upstream(d);
     let spec_path = write_spec(d, spec(&upstream, false));
     let mk = |args: &[&str]| run(mirrorkit(d).args(args));
     assert_exit(&mk(&["sync", spec_path.to_str().unwrap()]), 0);
@@ -250,14 +256,7 @@ fn documents_name_only_present_files(tree: &std::path::Path, base: &str) -> usiz
 fn an_import_killed_at_any_moment_never_shows_a_document_naming_a_missing_file() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let upstream = Verdaccio::start();
-    for (name, version, deps) in [
-        ("leaf", "1.0.0", vec![]),
-        ("leaf", "2.0.0", vec![]),
-        ("top", "1.0.0", vec![("leaf", "^1.0.0")]),
-    ] {
-        upstream.publish(&npm_package(&d.join("src"), name, version, &deps));
-    }
+    let upstream = seeded_upstream(d);
     let spec_path = write_spec(d, spec(&upstream, true));
     assert_exit(&run(mirrorkit(d).args(["sync"]).arg(&spec_path)), 0);
     assert_exit(
